@@ -1,0 +1,1 @@
+"""The ``creditbank`` command line: thin Click commands over the service layer."""

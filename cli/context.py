@@ -1,0 +1,89 @@
+"""What every command shares: the database URL, opening the bank, key files, passphrases."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from creditbank.bank import CreditBank, KeyPaths
+from creditbank.errors import KeyFileError
+from creditbank.ledger.keys import SigningKey
+from creditbank.store.engine import resolve_url
+
+PASSPHRASE_ENV = "CREDITBANK_PASSPHRASE"
+
+
+@dataclass
+class AppContext:
+    """Per-invocation state: the chosen database and the bank once opened."""
+
+    db: str | None
+    passphrase_file: Path | None = None
+    _bank: CreditBank | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The database URL in force."""
+        return resolve_url(self.db)
+
+    @property
+    def key_paths(self) -> KeyPaths:
+        """Default key file locations for this database."""
+        return KeyPaths.for_url(self.url)
+
+    def bank(self) -> CreditBank:
+        """Open the bank (once).
+
+        Raises:
+            StoreError: no ledger at the URL.
+        """
+        if self._bank is None:
+            self._bank = CreditBank.open(self.db)
+        return self._bank
+
+    def close(self) -> None:
+        """Release the database."""
+        if self._bank is not None:
+            self._bank.close()
+
+    def passphrase(self, purpose: str, confirm: bool = False) -> bytes:
+        """The passphrase: ``--passphrase-file``, else ``$CREDITBANK_PASSPHRASE``, else a prompt.
+
+        Raises:
+            KeyFileError: the file cannot be read, or no source is available.
+        """
+        if self.passphrase_file is not None:
+            try:
+                text = self.passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as e:
+                raise KeyFileError(f"--passphrase-file: cannot read {self.passphrase_file}") from e
+            return text.encode("utf-8")
+        env = os.environ.get(PASSPHRASE_ENV)
+        if env:
+            return env.encode("utf-8")
+        if not sys.stdin.isatty():
+            raise KeyFileError(
+                f"no passphrase for the {purpose}: use --passphrase-file or ${PASSPHRASE_ENV}"
+            )
+        value: str = click.prompt(
+            f"Passphrase for the {purpose}", hide_input=True, confirmation_prompt=confirm, err=True
+        )
+        return value.encode("utf-8")
+
+    def load_key(self, path: Path | None, default: Path, purpose: str) -> SigningKey:
+        """Load a signing key from ``path`` (or ``default``), asking for its passphrase.
+
+        Raises:
+            KeyFileError: missing file, wrong passphrase, not Ed25519.
+        """
+        chosen = path or default
+        if not chosen.exists():
+            raise KeyFileError(f"{chosen}: no {purpose} file (pass its path with the key option)")
+        return SigningKey.load(chosen, self.passphrase(purpose))
+
+
+pass_app = click.make_pass_decorator(AppContext)

@@ -1,0 +1,246 @@
+"""Ledger commands: init, vkey, checkpoint, proof, verify-proof, verify, log show, db upgrade."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from creditbank.bank import CreditBank
+from creditbank.errors import CreditBankError, KeyFileError
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.proof_file import verify_proof_file
+from creditbank.store.engine import open_engine
+from creditbank.store.schema import upgrade
+
+from .context import AppContext, pass_app
+from .output import CommandError, emit, json_option
+
+KEY_PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+def register(group: click.Group) -> None:
+    """Add the ledger commands to ``group``."""
+    for command in (init, vkey, checkpoint, proof, verify_proof, verify, log, db):
+        group.add_command(command)
+
+
+def create_bank(
+    app: AppContext, origin: str, key_out: Path | None, log_key_out: Path | None
+) -> tuple[CreditBank, SigningKey]:
+    """Create the ledger with fresh authority and log keys written to encrypted files.
+
+    Returns the bank and the authority key. If creating the ledger fails, the key
+    files just written are removed again.
+
+    Raises:
+        KeyFileError: a key file exists already or cannot be written.
+        LedgerStateError: the database already holds a ledger.
+    """
+    authority_path = key_out or app.key_paths.authority
+    log_path = log_key_out or app.key_paths.log
+    for path in (authority_path, log_path):
+        if path.exists():
+            raise KeyFileError(f"{path}: key file already exists; refusing to overwrite")
+    passphrase = app.passphrase("new keys", confirm=True)
+    authority, log_key = SigningKey.generate(), SigningKey.generate()
+    authority.save(authority_path, passphrase)
+    try:
+        log_key.save(log_path, passphrase)
+        bank = CreditBank.create(app.db, origin, authority, log_key)
+    except CreditBankError:
+        authority_path.unlink(missing_ok=True)
+        if log_path.exists() and SigningKey.load(log_path, passphrase).key_id == log_key.key_id:
+            log_path.unlink()
+        raise
+    app._bank = bank
+    return bank, authority
+
+
+@click.command()
+@click.option("--origin", required=True, help="The log's name, e.g. creditbank.example.edu.cn/city.")
+@click.option("--key-out", type=KEY_PATH, help="Where to write the authority key.")
+@click.option("--log-key-out", type=KEY_PATH, help="Where to write the log (checkpoint) key.")
+@json_option
+@pass_app
+def init(
+    app: AppContext, origin: str, key_out: Path | None, log_key_out: Path | None, as_json: bool
+) -> None:
+    """Create the ledger, its log key, authority key and genesis record; print the vkey.
+
+    Both keys are written as passphrase-encrypted PKCS#8 PEM files, by default
+    beside the SQLite database. Example:
+
+        creditbank init --origin creditbank.example.edu.cn/demo
+    """
+    bank, authority = create_bank(app, origin, key_out, log_key_out)
+    paths = app.key_paths
+    document = {
+        "origin": origin,
+        "vkey": bank.ledger.vkey(),
+        "authority_key": authority.key_id,
+        "authority_key_file": str(key_out or paths.authority),
+        "log_key_file": str(log_key_out or paths.log),
+    }
+    emit(as_json, document, document["vkey"])
+
+
+@click.command()
+@json_option
+@pass_app
+def vkey(app: AppContext, as_json: bool) -> None:
+    """Print the log's C2SP verifier key (give it to auditors and verifiers)."""
+    value = app.bank().ledger.vkey()
+    emit(as_json, {"vkey": value}, value)
+
+
+@click.command()
+@click.option("--log-key", type=KEY_PATH, help="The log key file (default: beside the database).")
+@json_option
+@pass_app
+def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
+    """Sign and print the current checkpoint (a C2SP signed note).
+
+    Refuses if the log is not consistent with the latest checkpoint.
+    """
+    bank = app.bank()
+    key = app.load_key(log_key, app.key_paths.log, "log key")
+    row = bank.checkpoint(key)
+    emit(as_json, {"size": row.size, "root": row.root.hex(), "note": row.note}, row.note.rstrip("\n"))
+
+
+@click.command()
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("-o", "--output", type=KEY_PATH, required=True, help="Where to write the proof.")
+@click.option("--log-key", type=KEY_PATH, help="Log key, used if a new checkpoint is needed.")
+@pass_app
+def proof(app: AppContext, seq: int, output: Path, log_key: Path | None) -> None:
+    """Write the C2SP tlog-proof of record SEQ (extra = the record's leaf bytes).
+
+    Uses the latest checkpoint if it covers SEQ, else signs a new one. Example:
+
+        creditbank proof 42 -o record-42.tlog-proof
+    """
+    bank = app.bank()
+    key = None
+    if bank.needs_checkpoint_for(seq):
+        key = app.load_key(log_key, app.key_paths.log, "log key")
+    text = bank.proof(seq, key).render()
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise CommandError(f"{output}: cannot write: {e.strerror}", 2) from e
+    click.echo(f"wrote {output}")
+
+
+@click.command("verify-proof")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--vkey", "vkey_text", required=True, help="The log's vkey, or a file holding it.")
+@json_option
+def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
+    """Check a tlog-proof offline against the log's vkey; no database needed.
+
+    Exit 0 when the record is in the log under the signed checkpoint, 1 if not.
+    """
+    vkey_path = Path(vkey_text)
+    if "+" not in vkey_text and vkey_path.is_file():
+        vkey_text = vkey_path.read_text(encoding="utf-8").strip()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CommandError(f"{file}: cannot read the proof file", 2) from e
+    try:
+        result = verify_proof_file(text, vkey_text)
+    except CreditBankError as e:
+        if as_json:
+            emit(True, {"ok": False, "reason": str(e)})
+            raise SystemExit(1) from e
+        raise CommandError(f"{file}: invalid proof: {e}", 1) from e
+    document = {
+        "ok": True,
+        "index": result.index,
+        "size": result.checkpoint.size,
+        "root": result.checkpoint.root.hex(),
+        "origin": result.checkpoint.origin,
+        "leaf": json.loads(result.leaf[:-64]) if _is_json(result.leaf[:-64]) else None,
+    }
+    emit(
+        as_json,
+        document,
+        f"OK: record {result.index} is in {result.checkpoint.origin} "
+        f"at tree size {result.checkpoint.size}",
+    )
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
+
+
+@click.command()
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for signature checks.")
+@json_option
+@pass_app
+def verify(app: AppContext, workers: int | None, as_json: bool) -> None:
+    """Verify the whole log: links, signatures, account chains, Merkle tree, checkpoints.
+
+    Exit 0 when clean, 1 when problems are found.
+    """
+    report = app.bank().verify(workers)
+    if as_json:
+        emit(True, report.to_dict())
+    else:
+        for problem in report.problems:
+            click.echo(f"PROBLEM {problem}")
+        state = "OK" if report.ok else f"{len(report.problems) + report.more_problems} problem(s)"
+        click.echo(
+            f"{state}: {report.records} records, {report.checkpoints} checkpoints, "
+            f"root {report.root.hex()}"
+        )
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.group()
+def log() -> None:
+    """Read records."""
+
+
+@log.command("show")
+@click.argument("seq", type=click.IntRange(min=0), required=False)
+@click.option("--tail", type=click.IntRange(min=1), help="Show the last N records.")
+@json_option
+@pass_app
+def log_show(app: AppContext, seq: int | None, tail: int | None, as_json: bool) -> None:
+    """Show records as decoded JSON: one SEQ, the last N (--tail), or the last 10."""
+    ledger = app.bank().ledger
+    if seq is not None and tail is not None:
+        raise CommandError("give SEQ or --tail, not both", 2)
+    if seq is not None:
+        records = [ledger.record(seq)]
+    else:
+        size = ledger.size()
+        records = list(ledger.records(max(0, size - (tail or 10)), size))
+    document = {"records": [r.to_dict() for r in records]}
+    if as_json:
+        emit(True, document)
+    else:
+        for r in records:
+            click.echo(json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True))
+
+
+@click.group()
+def db() -> None:
+    """Database administration."""
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: AppContext) -> None:
+    """Create or upgrade the database schema to this version of creditbank."""
+    upgrade(open_engine(app.url, must_exist=True))
+    click.echo("schema is current")

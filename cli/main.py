@@ -1,0 +1,73 @@
+"""The root ``creditbank`` group: global options and turning errors into exit codes.
+
+Exit codes: 0 success; 1 refused operation or problems found; 2 usage error or
+bad input. Errors are one line on stderr starting ``Error:``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import demo as demo_commands
+from . import ledger as ledger_commands
+from creditbank import __version__
+from creditbank.errors import CreditBankError, InputError, StoreError
+from creditbank.store.engine import describe_error
+
+from .context import AppContext
+from .output import CommandError
+
+
+class CreditBankGroup(click.Group):
+    """A group that turns library errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; map :class:`CreditBankError` to exit 1 or 2."""
+        try:
+            return super().invoke(ctx)
+        except (InputError, StoreError) as e:
+            raise CommandError(str(e), 2) from e
+        except CreditBankError as e:
+            raise CommandError(str(e), 1) from e
+        except SQLAlchemyError as e:
+            raise CommandError(f"database error: {describe_error(e)}", 1) from e
+
+
+@click.group(cls=CreditBankGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    metavar="URL",
+    help="Database URL (default: $CREDITBANK_DB, else sqlite:///creditbank.db).",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read key passphrases from this file (else $CREDITBANK_PASSPHRASE, else a prompt).",
+)
+@click.version_option(__version__, prog_name="creditbank")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> None:
+    """creditbank: a 1+X credit bank on a signed, Merkle-logged learning-record ledger.
+
+    \b
+    Start here:
+      creditbank demo              build a sample bank in ./creditbank.db
+      creditbank verify            check the whole ledger
+      creditbank --help COMMAND    explain one command
+    """
+    app = AppContext(db, passphrase_file)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+ledger_commands.register(cli)
+demo_commands.register(cli)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="creditbank")

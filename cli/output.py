@@ -1,0 +1,51 @@
+"""Output helpers shared by every command: ``--json``, errors, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(func: F) -> F:
+    """Add ``--json``: print one JSON document on stdout instead of text."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+    )(func)
+
+
+def emit(as_json: bool, document: dict[str, Any], text: str | None = None) -> None:
+    """Print ``document`` as JSON, or ``text`` (default: the document as JSON)."""
+    if as_json or text is None:
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        click.echo(text)
+
+
+class CommandError(click.ClickException):
+    """A one-line ``Error: ...`` on stderr with a chosen exit code (1 refused, 2 bad input)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        """Carry ``message`` and ``exit_code``."""
+        super().__init__(" ".join(message.split()))
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        """Print the one-line error."""
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; a silent counter when quiet or not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update

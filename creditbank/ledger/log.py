@@ -1,0 +1,405 @@
+"""The ledger: appends signed records, keeps the Merkle tree, signs checkpoints, serves proofs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from creditbank.clock import Clock, SystemClock, format_time
+from creditbank.errors import InputError, LedgerStateError, ProofError
+from creditbank.ledger.checkpoint import Checkpoint
+from creditbank.ledger.keyring import introduced_keys, key_entry
+from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
+from creditbank.ledger.merkle import (
+    CompactRange,
+    assemble,
+    consistency_plan,
+    coords_of,
+    fold,
+    inclusion_plan,
+    subtrees,
+)
+from creditbank.ledger.proof_file import TlogProof
+from creditbank.ledger.record import GENESIS_PREV, AccountLink, Record, open_leaf, seal
+from creditbank.store.repository import CheckpointRow, LedgerStore, MetaRow
+
+GENESIS_KIND = "ledger.genesis/1"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A record to append: its kind, payload, signing key and optional account."""
+
+    kind: str
+    payload: dict[str, Any]
+    key: SigningKey
+    account: str | None = None
+
+
+@dataclass
+class _Tip:
+    """What the ledger last committed, cached between appends of this process."""
+
+    frontier: CompactRange
+    last_leaf: bytes | None
+    keys: dict[str, VerifyKey] = field(default_factory=dict)
+
+
+class Ledger:
+    """One ledger database: append, read, prove, checkpoint, verify.
+
+    Appends are validated and signed inside a transaction that holds the append
+    lock; anything refused leaves the database unchanged.
+    """
+
+    def __init__(self, store: LedgerStore, clock: Clock | None = None) -> None:
+        """Open the ledger in ``store``; ``clock`` dates new records (the wall clock by default)."""
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self._tip: _Tip | None = None
+        self._keys: dict[str, tuple[VerifyKey, int]] = {}
+        self._meta: MetaRow | None = None
+
+    # -- creation and facts -------------------------------------------------------------
+
+    @classmethod
+    def initialise(
+        cls,
+        store: LedgerStore,
+        origin: str,
+        log_key: VerifyKey,
+        authority: SigningKey,
+        clock: Clock | None = None,
+        genesis: dict[str, Any] | None = None,
+    ) -> Ledger:
+        """Create the ledger: meta row and the genesis record, self-signed by ``authority``.
+
+        ``genesis`` adds fields to the genesis payload. The payload names the origin,
+        the log's vkey and introduces the authority key.
+
+        Raises:
+            InputError: a bad origin.
+            LedgerStateError: the database already holds a ledger.
+        """
+        check_note_name(origin)
+        ledger = cls(store, clock)
+        now = ledger.clock.now()
+        payload = {
+            **(genesis or {}),
+            "origin": origin,
+            "log_vkey": log_key.vkey(origin),
+            "keys": [key_entry(authority.public, role="authority")],
+        }
+        record = seal(0, GENESIS_PREV, GENESIS_KIND, now, payload, authority)
+        with store.appending() as conn:
+            if store.tip(conn)[0] != 0 or store.meta(conn) is not None:
+                raise LedgerStateError("the database already holds a ledger")
+            store.put_meta(conn, MetaRow(origin, log_key.raw, format_time(now)))
+            frontier = CompactRange()
+            store.add(conn, [_row(record, record.leaf_hash)], [])
+            frontier.append(record.leaf_hash)
+            store.add_keys(conn, [{"key_id": authority.key_id, "public": authority.public.raw, "seq": 0}])
+        ledger._tip = _Tip(frontier, record.leaf_hash)
+        ledger._keys[authority.key_id] = (authority.public, 0)
+        return ledger
+
+    def meta(self) -> MetaRow:
+        """The ledger's origin, log key and creation time.
+
+        Raises:
+            LedgerStateError: the database holds no ledger.
+        """
+        if self._meta is None:
+            with self.store.reading() as conn:
+                meta = self.store.meta(conn)
+            if meta is None:
+                raise LedgerStateError("the database holds no ledger: run 'creditbank init'")
+            self._meta = meta
+        return self._meta
+
+    @property
+    def origin(self) -> str:
+        """The log's origin line (its checkpoint name)."""
+        return self.meta().origin
+
+    @property
+    def log_key(self) -> VerifyKey:
+        """The public key that signs checkpoints."""
+        return VerifyKey(self.meta().log_key)
+
+    def vkey(self) -> str:
+        """The log's C2SP verifier key."""
+        return self.log_key.vkey(self.origin)
+
+    def size(self) -> int:
+        """The number of records."""
+        with self.store.reading() as conn:
+            return self.store.tip(conn)[0]
+
+    # -- appending ----------------------------------------------------------------------
+
+    def append(
+        self, kind: str, payload: dict[str, Any], key: SigningKey, account: str | None = None
+    ) -> Record:
+        """Sign and append one record in its own transaction; return it as stored.
+
+        Raises:
+            InputError: a bad kind, account id or payload (names the field).
+            LedgerStateError: the signing key was never introduced in the log, or
+                the clock is behind the last record.
+        """
+        return self.append_batch([Entry(kind, payload, key, account)])[0]
+
+    def append_batch(self, entries: Sequence[Entry]) -> list[Record]:
+        """Sign and append many records in one transaction; all are written or none.
+
+        Raises:
+            InputError: a bad entry (names its position and field).
+            LedgerStateError: a signing key unknown to the log, or a clock behind the log.
+        """
+        if not entries:
+            return []
+        written: list[Record] = []
+        with self.store.appending() as conn:
+            size, last_leaf, last_time = self.store.tip(conn)
+            if size == 0:
+                raise LedgerStateError("the database holds no ledger: run 'creditbank init'")
+            tip = self._load_tip(conn, size, last_leaf)
+            frontier = tip.frontier.copy()
+            prev = last_leaf or GENESIS_PREV
+            accounts: dict[str, tuple[int, bytes]] = {}
+            new_keys: dict[str, tuple[VerifyKey, int]] = {}
+            rows: list[tuple[Any, ...]] = []
+            nodes: list[tuple[int, int, bytes]] = []
+            seq = size
+            for position, entry in enumerate(entries):
+                where = f"entry {position}: " if len(entries) > 1 else ""
+                if not isinstance(entry.key, SigningKey):
+                    raise InputError(f"{where}key: not a signing key")
+                if entry.key.key_id not in new_keys and self._known_key(conn, entry.key.key_id) is None:
+                    raise LedgerStateError(
+                        f"{where}signing key {entry.key.key_id} was never introduced in the ledger"
+                    )
+                link = None
+                if entry.account is not None:
+                    if entry.account not in accounts:
+                        count, account_prev = self.store.account_tip(conn, entry.account)
+                        accounts[entry.account] = (count, account_prev or GENESIS_PREV)
+                    count, account_prev = accounts[entry.account]
+                    link = AccountLink(entry.account, count, account_prev)
+                now = self.clock.now()
+                try:
+                    record = seal(seq, prev, entry.kind, now, entry.payload, entry.key, link)
+                    keys = introduced_keys(record.payload)
+                except InputError as e:
+                    raise InputError(f"{where}{e}") from e
+                if record.time < last_time:
+                    raise LedgerStateError(
+                        f"clock is behind the ledger: {record.time} is before {last_time}"
+                    )
+                last_time = record.time
+                digest = record.leaf_hash
+                for key in keys:
+                    if key.key_id not in new_keys and self._known_key(conn, key.key_id) is None:
+                        new_keys[key.key_id] = (key, seq)
+                if link is not None:
+                    accounts[link.account] = (link.seq + 1, digest)
+                rows.append(_row(record, digest))
+                for level, node in frontier.append(digest):
+                    nodes.append((seq, level, node))
+                written.append(record)
+                prev = digest
+                seq += 1
+            self.store.add(conn, rows, nodes)
+            self.store.add_keys(
+                conn,
+                [{"key_id": k, "public": v.raw, "seq": s} for k, (v, s) in new_keys.items()],
+            )
+        self._tip = _Tip(frontier, prev)
+        self._keys.update(new_keys)
+        return written
+
+    def _load_tip(self, conn: Connection, size: int, last_leaf: bytes | None) -> _Tip:
+        """The frontier for ``size`` leaves: the cached one if still current, else from storage."""
+        tip = self._tip
+        if tip is not None and tip.frontier.size == size and tip.last_leaf == last_leaf:
+            return tip
+        frontier = CompactRange.load(size, lambda coords: self.store.nodes(conn, coords))
+        self._tip = _Tip(frontier, last_leaf)
+        return self._tip
+
+    def _known_key(self, conn: Connection, key_id: str) -> tuple[VerifyKey, int] | None:
+        if key_id in self._keys:
+            return self._keys[key_id]
+        found = self.store.key(conn, key_id)
+        if found is None:
+            return None
+        self._keys[key_id] = (VerifyKey(found[0]), found[1])
+        return self._keys[key_id]
+
+    # -- reading ------------------------------------------------------------------------
+
+    def record(self, seq: int) -> Record:
+        """The record at ``seq``.
+
+        Raises:
+            LedgerStateError: no record at ``seq``.
+            InputError: the stored leaf does not decode.
+        """
+        with self.store.reading() as conn:
+            leaf = self.store.leaf(conn, seq)
+        if leaf is None:
+            raise LedgerStateError(f"no record {seq}: the ledger has {self.size()} records")
+        return open_leaf(leaf)
+
+    def records(self, start: int = 0, end: int | None = None, chunk: int = 1000) -> Iterator[Record]:
+        """Stream decoded records ``start <= seq < end`` in order, ``chunk`` rows at a time."""
+        position = start
+        while end is None or position < end:
+            with self.store.reading() as conn:
+                limit = chunk if end is None else min(chunk, end - position)
+                rows = self.store.record_rows(conn, position, limit)
+            if not rows:
+                return
+            for row in rows:
+                yield open_leaf(bytes(row.leaf))
+            position = rows[-1].seq + 1
+
+    def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
+        """A key introduced in the log and the seq that introduced it, or None."""
+        with self.store.reading() as conn:
+            return self._known_key(conn, key_id)
+
+    # -- Merkle tree --------------------------------------------------------------------
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle root at ``size`` records (default: now).
+
+        Raises:
+            ProofError: ``size`` exceeds the ledger or a node is missing.
+        """
+        with self.store.reading() as conn:
+            return self._root(conn, size)
+
+    def _root(self, conn: Connection, size: int | None) -> bytes:
+        current = self.store.tip(conn)[0]
+        size = current if size is None else size
+        if not 0 <= size <= current:
+            raise ProofError(f"size {size} is beyond the ledger's {current} records")
+        coords = subtrees(0, size)
+        nodes = self.store.nodes(conn, coords)
+        return fold(assemble([(0, size)], nodes)) if size else fold([])
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """The RFC 6962 inclusion proof of record ``index`` in the tree of ``size`` records.
+
+        Raises:
+            ProofError: ``index`` not below ``size``, or ``size`` beyond the ledger.
+        """
+        with self.store.reading() as conn:
+            current = self.store.tip(conn)[0]
+            size = current if size is None else size
+            if size > current:
+                raise ProofError(f"size {size} is beyond the ledger's {current} records")
+            plan = inclusion_plan(index, size)
+            return assemble(plan, self.store.nodes(conn, coords_of(plan)))
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """The RFC 6962 consistency proof from ``old_size`` to ``new_size`` records.
+
+        Raises:
+            ProofError: sizes out of order or beyond the ledger.
+        """
+        with self.store.reading() as conn:
+            current = self.store.tip(conn)[0]
+            new_size = current if new_size is None else new_size
+            if new_size > current:
+                raise ProofError(f"size {new_size} is beyond the ledger's {current} records")
+            plan = consistency_plan(old_size, new_size)
+            return assemble(plan, self.store.nodes(conn, coords_of(plan)))
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def sign_checkpoint(self, log_key: SigningKey) -> CheckpointRow:
+        """Sign and persist a checkpoint of the current tree; return it.
+
+        If the latest checkpoint already covers the current size it is returned
+        unchanged. The new checkpoint must extend the latest one.
+
+        Raises:
+            LedgerStateError: ``log_key`` is not this ledger's log key, or the
+                current tree is not consistent with the latest checkpoint (smaller,
+                or a different root at that size) — nothing is signed then.
+        """
+        if log_key.public.raw != self.meta().log_key:
+            raise LedgerStateError("that key is not this ledger's log key")
+        with self.store.appending() as conn:
+            size = self.store.tip(conn)[0]
+            latest = self.store.latest_checkpoint(conn)
+            if latest is not None:
+                if latest.size > size:
+                    raise LedgerStateError(
+                        f"refusing to sign: the ledger has {size} records but checkpoint "
+                        f"{latest.id} covers {latest.size} (truncated log)"
+                    )
+                if self._root(conn, latest.size) != latest.root:
+                    raise LedgerStateError(
+                        f"refusing to sign: the tree at size {latest.size} no longer has the root "
+                        f"of checkpoint {latest.id} (inconsistent log)"
+                    )
+                if latest.size == size:
+                    return latest
+            checkpoint = Checkpoint(self.origin, size, self._root(conn, size))
+            note = checkpoint.sign(log_key).render()
+            created = format_time(self.clock.now())
+            self.store.add_checkpoint(conn, size, checkpoint.root, note, created)
+            stored = self.store.latest_checkpoint(conn)
+        assert stored is not None
+        return stored
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        """The most recently signed checkpoint, or None."""
+        with self.store.reading() as conn:
+            return self.store.latest_checkpoint(conn)
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        """Every signed checkpoint, oldest first."""
+        with self.store.reading() as conn:
+            return self.store.checkpoints(conn)
+
+    def proof_file(self, seq: int, checkpoint: CheckpointRow | None = None) -> TlogProof:
+        """The ``tlog-proof@v1`` of record ``seq`` under ``checkpoint`` (default: the latest).
+
+        Raises:
+            LedgerStateError: no checkpoint covers ``seq`` yet, or no such record.
+        """
+        checkpoint = checkpoint or self.latest_checkpoint()
+        if checkpoint is None or checkpoint.size <= seq:
+            raise LedgerStateError(
+                f"no checkpoint covers record {seq} yet: sign a checkpoint first"
+            )
+        with self.store.reading() as conn:
+            leaf = self.store.leaf(conn, seq)
+            if leaf is None:
+                raise LedgerStateError(f"no record {seq}")
+            plan = inclusion_plan(seq, checkpoint.size)
+            hashes = assemble(plan, self.store.nodes(conn, coords_of(plan)))
+        return TlogProof(seq, tuple(hashes), checkpoint.note, leaf)
+
+
+def _row(record: Record, digest: bytes) -> tuple[Any, ...]:
+    """The ``records`` row of a record, in the store's column order."""
+    account = record.account
+    return (
+        record.seq,
+        record.leaf,
+        digest,
+        record.kind,
+        record.time,
+        record.signer,
+        None if account is None else account.account,
+        None if account is None else account.seq,
+    )

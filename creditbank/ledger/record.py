@@ -1,0 +1,239 @@
+"""Signed ledger records: the envelope, its canonical body, the stored leaf bytes.
+
+A record's **body** is the RFC 8785 encoding of::
+
+    {"v": 1, "seq": 7, "prev": "<hex leaf hash of seq 6>", "kind": "outcome.issued/1",
+     "time": "2026-11-29T08:26:00.000000Z", "signer": "<key id>", "payload": {...},
+     "account": {"id": "<account id>", "seq": 3, "prev": "<hex leaf hash>"}}
+
+(``account`` only on records that belong to a learner's account). The
+signature is Ed25519 over ``SIGNING_CONTEXT || body``. The **leaf**, the exact
+bytes stored and hashed into the Merkle tree, is ``body || signature`` (the
+signature is always the last 64 bytes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from creditbank.clock import format_time, parse_time
+from creditbank.errors import CanonicalizationError, InputError
+from creditbank.ledger.canonical import record_bytes
+from creditbank.ledger.encoding import hex_decode
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.merkle import HASH_SIZE, leaf_hash
+
+FORMAT_VERSION = 1
+SIGNATURE_SIZE = 64
+SIGNING_CONTEXT = b"creditbank/record/v1\n"
+"""Prefix of every signed message, so a record signature can never pass for another format's."""
+
+GENESIS_PREV = bytes(HASH_SIZE)
+"""The ``prev`` of the first record, and the ``account.prev`` of an account's first record."""
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*/[1-9][0-9]{0,5}$")
+ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    """Where a record sits in its account's own chain."""
+
+    account: str
+    seq: int
+    prev: bytes
+
+
+@dataclass(frozen=True)
+class Record:
+    """A signed record as stored: decoded fields plus the exact leaf bytes."""
+
+    seq: int
+    prev: bytes
+    kind: str
+    time: str
+    signer: str
+    payload: dict[str, Any]
+    account: AccountLink | None
+    leaf: bytes
+
+    @property
+    def body(self) -> bytes:
+        """The canonical body bytes (the leaf without its signature)."""
+        return self.leaf[:-SIGNATURE_SIZE]
+
+    @property
+    def signature(self) -> bytes:
+        """The 64-byte Ed25519 signature."""
+        return self.leaf[-SIGNATURE_SIZE:]
+
+    @property
+    def leaf_hash(self) -> bytes:
+        """The RFC 6962 leaf hash of the leaf bytes."""
+        return leaf_hash(self.leaf)
+
+    @property
+    def timestamp(self) -> datetime:
+        """The record time as an aware UTC datetime."""
+        return parse_time(self.time)
+
+    @property
+    def kind_name(self) -> str:
+        """The kind without its schema version (``outcome.issued``)."""
+        return self.kind.rsplit("/", 1)[0]
+
+    @property
+    def kind_version(self) -> int:
+        """The schema version of the payload (the number after ``/``)."""
+        return int(self.kind.rsplit("/", 1)[1])
+
+    def signed_message(self) -> bytes:
+        """The exact bytes the signature covers."""
+        return SIGNING_CONTEXT + self.body
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decoded record as JSON-ready data (with its signature and leaf hash, hex)."""
+        out = body_dict(
+            self.seq, self.prev, self.kind, self.time, self.signer, self.payload, self.account
+        )
+        out["signature"] = self.signature.hex()
+        out["leaf_hash"] = self.leaf_hash.hex()
+        return out
+
+
+def body_dict(
+    seq: int,
+    prev: bytes,
+    kind: str,
+    time: str,
+    signer: str,
+    payload: dict[str, Any],
+    account: AccountLink | None,
+) -> dict[str, Any]:
+    """The body object of a record before canonical encoding."""
+    body: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "prev": prev.hex(),
+        "kind": kind,
+        "time": time,
+        "signer": signer,
+        "payload": payload,
+    }
+    if account is not None:
+        body["account"] = {"id": account.account, "seq": account.seq, "prev": account.prev.hex()}
+    return body
+
+
+def check_kind(kind: str) -> None:
+    """Check a record kind such as ``outcome.issued/1``.
+
+    Raises:
+        InputError: the kind is not ``dotted.lower_name/version``.
+    """
+    if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
+        raise InputError(f"kind: {kind!r} is not of the form name.part/version")
+
+
+def check_account_id(account: str) -> None:
+    """Check an account id.
+
+    Raises:
+        InputError: not 1-64 characters of letters, digits and ``_.:-``.
+    """
+    if not isinstance(account, str) or not ACCOUNT_PATTERN.match(account):
+        raise InputError(f"account: {account!r} is not a valid account id")
+
+
+def seal(
+    seq: int,
+    prev: bytes,
+    kind: str,
+    time: datetime,
+    payload: dict[str, Any],
+    key: SigningKey,
+    account: AccountLink | None = None,
+) -> Record:
+    """Build, encode and sign a record.
+
+    Raises:
+        InputError: a bad kind or account id, or a payload that is not canonical JSON
+            (floats, naive datetimes, ...); the message names the field.
+    """
+    check_kind(kind)
+    if not isinstance(payload, dict):
+        raise InputError("payload: must be a JSON object")
+    if account is not None:
+        check_account_id(account.account)
+    time_text = format_time(time)
+    try:
+        body = record_bytes(body_dict(seq, prev, kind, time_text, key.key_id, payload, account))
+    except CanonicalizationError as e:
+        raise InputError(str(e).replace("$.", "", 1)) from e
+    signature = key.sign(SIGNING_CONTEXT + body)
+    return Record(seq, prev, kind, time_text, key.key_id, payload, account, body + signature)
+
+
+def open_leaf(leaf: bytes) -> Record:
+    """Decode stored leaf bytes into a :class:`Record`, checking the envelope's shape.
+
+    The signature is *not* checked here (it needs the signer's key).
+
+    Raises:
+        InputError: the leaf is too short, not JSON, not canonical, or a field is
+            missing or of the wrong type; the message names the field.
+    """
+    if len(leaf) <= SIGNATURE_SIZE:
+        raise InputError("leaf: too short to hold a body and a signature")
+    body = leaf[:-SIGNATURE_SIZE]
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise InputError(f"leaf: body is not JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise InputError("leaf: body is not a JSON object")
+    allowed = {"v", "seq", "prev", "kind", "time", "signer", "payload", "account"}
+    extra = set(obj) - allowed
+    if extra:
+        raise InputError(f"leaf: unexpected field {sorted(extra)[0]!r}")
+    if obj.get("v") != FORMAT_VERSION:
+        raise InputError(f"v: unsupported record format {obj.get('v')!r}")
+    seq = _int(obj, "seq")
+    prev = hex_decode(obj.get("prev"), HASH_SIZE, "prev")  # type: ignore[arg-type]
+    kind = obj.get("kind")
+    check_kind(kind)  # type: ignore[arg-type]
+    time = obj.get("time")
+    parse_time(time, "time")  # type: ignore[arg-type]
+    signer = obj.get("signer")
+    if not isinstance(signer, str) or not KEY_ID_PATTERN.match(signer):
+        raise InputError("signer: not a key id")
+    payload = obj.get("payload")
+    if not isinstance(payload, dict):
+        raise InputError("payload: not a JSON object")
+    account = None
+    if "account" in obj:
+        acc = obj["account"]
+        if not isinstance(acc, dict) or set(acc) != {"id", "seq", "prev"}:
+            raise InputError("account: expected id, seq and prev")
+        check_account_id(acc["id"])
+        account = AccountLink(acc["id"], _int(acc, "seq", "account.seq"), hex_decode(acc["prev"], HASH_SIZE, "account.prev"))
+    try:
+        canonical = record_bytes(obj)
+    except CanonicalizationError as e:
+        raise InputError(f"leaf: {e}") from e
+    if canonical != body:
+        raise InputError("leaf: body is not in canonical form")
+    return Record(seq, prev, kind, time, signer, payload, account, bytes(leaf))  # type: ignore[arg-type]
+
+
+def _int(obj: dict[str, Any], key: str, field: str | None = None) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InputError(f"{field or key}: expected a non-negative integer")
+    return value

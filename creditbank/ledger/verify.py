@@ -1,0 +1,377 @@
+"""Streaming verification of a whole ledger.
+
+Records are read in seq order, a chunk at a time, so memory stays flat in the
+ledger's size. Per-record work (decoding, canonical form, copied columns, leaf
+hash, Ed25519 signature) runs in worker processes on every core for large
+ledgers; the main process follows the chains (log, accounts), rebuilds the
+Merkle tree, compares every stored node and checkpoint, and the key projection.
+
+Each problem names a kind and the first affected seq:
+
+============================  ==========================================================
+``malformed``                 the leaf does not decode as a canonical record
+``content_mismatch``          a stored column disagrees with the leaf, or body seq != row
+``gap``                       records are missing before this seq
+``broken_link``               ``prev`` is not the leaf hash of the record before
+``broken_account_link``       the account chain (seq or prev) does not follow on
+``unknown_key``               signed by a key no earlier record introduced
+``bad_signature``             the Ed25519 signature does not verify
+``node_mismatch``             a stored Merkle node differs from the recomputed one
+``root_mismatch``             a stored checkpoint's root differs from the tree's
+``truncated``                 a stored checkpoint covers more records than exist
+``inconsistent_checkpoints``  two checkpoints of one size disagree, or a checkpoint's
+                              columns disagree with its signed note
+``bad_checkpoint``            a checkpoint note is malformed or not signed by the log key
+``genesis_mismatch``          the meta row disagrees with the genesis record
+``key_projection``            the stored key table differs from the keys the log introduced
+============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+from creditbank.errors import CreditBankError, InputError, IntegrityError
+from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
+from creditbank.ledger.keyring import introduced_keys
+from creditbank.ledger.keys import VerifyKey
+from creditbank.ledger.log import GENESIS_KIND
+from creditbank.ledger.merkle import CompactRange, leaf_hash
+from creditbank.ledger.record import GENESIS_PREV, SIGNATURE_SIZE, SIGNING_CONTEXT, open_leaf
+from creditbank.store.repository import CheckpointRow, LedgerStore
+
+CHUNK = 2048
+PARALLEL_THRESHOLD = 20_000
+"""Ledgers with fewer records are checked in-process (a pool costs more than it saves)."""
+MAX_PROBLEMS = 1000
+"""A report keeps at most this many problems (and counts the rest)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verification found wrong."""
+
+    kind: str
+    seq: int | None
+    detail: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: kind, seq, detail and any extra evidence."""
+        return {"kind": self.kind, "seq": self.seq, "detail": self.detail, **self.extra}
+
+    def __str__(self) -> str:
+        """One line: kind, seq, detail."""
+        where = "" if self.seq is None else f" at seq {self.seq}"
+        return f"{self.kind}{where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """The outcome of verifying a ledger."""
+
+    records: int
+    checkpoints: int
+    root: bytes
+    problems: tuple[Problem, ...]
+    more_problems: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing was found wrong."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``verify --json`` document."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "checkpoints": self.checkpoints,
+            "root": self.root.hex(),
+            "problems": [p.to_dict() for p in self.problems],
+            "more_problems": self.more_problems,
+        }
+
+
+# One row's result from the per-record check, as a plain tuple so it pickles cheaply:
+# (row seq, leaf hash, prev | None, account | None, account seq, account prev,
+#  [(problem kind, detail)], [(key id, raw key)], signer, leaf if its signer was unknown here)
+_Result = tuple[
+    int, bytes, bytes | None, str | None, int, bytes | None,
+    list[tuple[str, str]], list[tuple[str, bytes]], str, bytes | None,
+]
+
+
+def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[_Result]:
+    """Check each record row on its own: decoding, columns, leaf hash, signature.
+
+    ``rows`` are ``(seq, leaf, leaf_hash, kind, time, signer, account, account_seq)``;
+    ``keys`` maps key ids introduced before the first row to raw public keys. Keys
+    introduced inside ``rows`` are learnt on the way; a record whose signer is still
+    unknown is handed back (its leaf in the last field) for the caller to settle.
+    """
+    known = {k: VerifyKey(v) for k, v in keys.items()}
+    out: list[_Result] = []
+    for seq, leaf, stored_hash, kind, time, signer, account, account_seq in rows:
+        leaf = bytes(leaf)
+        digest = leaf_hash(leaf)
+        problems: list[tuple[str, str]] = []
+        try:
+            record = open_leaf(leaf)
+        except InputError as e:
+            out.append((seq, digest, None, None, 0, None, [("malformed", str(e))], [], "", None))
+            continue
+        link = record.account
+        columns = {
+            "seq": (seq, record.seq),
+            "leaf_hash": (bytes(stored_hash), digest),
+            "kind": (kind, record.kind),
+            "time": (time, record.time),
+            "signer": (signer, record.signer),
+            "account": (account, None if link is None else link.account),
+            "account_seq": (account_seq, None if link is None else link.seq),
+        }
+        wrong = [name for name, (stored, actual) in columns.items() if stored != actual]
+        if wrong:
+            problems.append(("content_mismatch", f"stored {', '.join(wrong)} differ from the leaf"))
+        try:
+            new_keys = introduced_keys(record.payload)
+        except CreditBankError as e:
+            problems.append(("malformed", str(e)))
+            new_keys = []
+        key = known.get(record.signer)
+        if key is None and record.seq == 0 and record.kind == GENESIS_KIND:
+            key = next((k for k in new_keys if k.key_id == record.signer), None)
+        pending = None
+        if key is None:
+            pending = leaf
+        elif not key.is_valid(leaf[-SIGNATURE_SIZE:], SIGNING_CONTEXT + leaf[:-SIGNATURE_SIZE]):
+            problems.append(("bad_signature", f"signature by key {record.signer} does not verify"))
+        for k in new_keys:
+            known.setdefault(k.key_id, k)
+        out.append((
+            seq, digest, record.prev,
+            None if link is None else link.account,
+            0 if link is None else link.seq,
+            None if link is None else link.prev,
+            problems, [(k.key_id, k.raw) for k in new_keys], record.signer, pending,
+        ))
+    return out
+
+
+class _Verifier:
+    """The main-process state of one verification pass."""
+
+    def __init__(self, store: LedgerStore, workers: int | None) -> None:
+        self.store = store
+        self.workers = workers
+        self.keys: dict[str, tuple[bytes, int]] = {}
+        self.accounts: dict[str, tuple[int, bytes]] = {}
+        self.tree = CompactRange()
+        self.expected = 0
+        self.prev = GENESIS_PREV
+        self.after_gap = False
+        self.checkpoints: list[tuple[int, CheckpointRow, Checkpoint | None]] = []
+        self.checkpoint_count = 0
+
+    def run(self) -> Iterator[Problem]:
+        with self.store.reading() as conn:
+            meta = self.store.meta(conn)
+            if meta is None:
+                yield Problem("genesis_mismatch", None, "the database has no ledger meta row")
+                return
+            yield from self._load_checkpoints(self.store.checkpoints(conn), meta.origin, meta.log_key)
+            size = self.store.tip(conn)[0]
+            parallel = size >= PARALLEL_THRESHOLD and (self.workers or os.cpu_count() or 1) > 1
+            chunks = self._chunks(conn)
+            if parallel:
+                yield from self._parallel(conn, chunks)
+            else:
+                for rows in chunks:
+                    yield from self._follow(conn, rows, check_rows(rows, self._raw_keys()))
+            yield from self._finish(conn, meta)
+
+    def _chunks(self, conn: Any) -> Iterator[list[tuple[Any, ...]]]:
+        start = 0
+        while True:
+            rows = self.store.record_rows(conn, start, CHUNK)
+            if not rows:
+                return
+            yield [tuple(r) for r in rows]
+            start = rows[-1].seq + 1
+
+    def _raw_keys(self) -> dict[str, bytes]:
+        return {k: raw for k, (raw, _) in self.keys.items()}
+
+    def _parallel(self, conn: Any, chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[Problem]:
+        workers = self.workers or os.cpu_count() or 1
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+        try:
+            queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
+            for rows in chunks:
+                queue.append((rows, pool.submit(check_rows, rows, self._raw_keys())))
+                while len(queue) > 2 * workers:
+                    done_rows, future = queue.popleft()
+                    yield from self._follow(conn, done_rows, future.result())
+            while queue:
+                done_rows, future = queue.popleft()
+                yield from self._follow(conn, done_rows, future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _follow(
+        self, conn: Any, rows: list[tuple[Any, ...]], results: list[_Result]
+    ) -> Iterator[Problem]:
+        """Follow the chains, the tree and the checkpoints through one chunk's results."""
+        stored_nodes: dict[int, list[tuple[int, bytes]]] = {}
+        for node in self.store.node_rows(conn, rows[0][0], rows[-1][0]):
+            stored_nodes.setdefault(node.seq, []).append((node.level, bytes(node.hash)))
+        for (seq, digest, prev, account, account_seq, account_prev, problems, new_keys,
+             signer, pending) in results:
+            if seq != self.expected:
+                yield Problem("gap", self.expected, f"records {self.expected}..{seq - 1} are missing")
+                self.after_gap = True
+                self.expected = seq
+            for kind, detail in problems:
+                yield Problem(kind, seq, detail)
+            if prev is not None and prev != self.prev and not (self.after_gap and seq == self.expected):
+                yield Problem("broken_link", seq, "prev is not the leaf hash of the record before")
+            if account is not None:
+                want = self.accounts.get(account, (-1, GENESIS_PREV))
+                if account_seq != want[0] + 1 or account_prev != want[1]:
+                    yield Problem(
+                        "broken_account_link", seq,
+                        f"account {account} record {account_seq} does not follow its record {want[0]}",
+                        {"account": account},
+                    )
+                self.accounts[account] = (account_seq, digest)
+            if pending is not None:
+                found = self.keys.get(signer)
+                if found is None:
+                    yield Problem("unknown_key", seq, f"signer {signer} was never introduced before")
+                elif not VerifyKey(found[0]).is_valid(
+                    pending[-SIGNATURE_SIZE:], SIGNING_CONTEXT + pending[:-SIGNATURE_SIZE]
+                ):
+                    yield Problem("bad_signature", seq, f"signature by key {signer} does not verify")
+            for key_id, raw in new_keys:
+                self.keys.setdefault(key_id, (raw, seq))
+            if not self.after_gap:
+                completed = self.tree.append(digest)
+                stored = stored_nodes.get(seq, [])
+                if stored != completed:
+                    yield Problem("node_mismatch", seq, "stored Merkle nodes differ from the recomputed ones")
+                yield from self._checkpoints_at(self.tree.size)
+            self.prev = digest
+            self.expected = seq + 1
+
+    def _load_checkpoints(
+        self, rows: list[CheckpointRow], origin: str, log_key: bytes
+    ) -> Iterator[Problem]:
+        key = VerifyKey(log_key)
+        self.checkpoint_count = len(rows)
+        by_size: dict[int, bytes] = {}
+        for row in sorted(rows, key=lambda r: (r.size, r.id)):
+            evidence = {"checkpoint": row.id, "size": row.size}
+            try:
+                signed = open_checkpoint(row.note, origin, key)
+            except CreditBankError as e:
+                yield Problem("bad_checkpoint", None, f"checkpoint {row.id}: {e}", evidence)
+                self.checkpoints.append((row.size, row, None))
+                continue
+            if signed.size != row.size or signed.root != row.root:
+                yield Problem(
+                    "inconsistent_checkpoints", None,
+                    f"checkpoint {row.id}: stored size/root differ from its signed note", evidence,
+                )
+            earlier = by_size.setdefault(signed.size, signed.root)
+            if earlier != signed.root:
+                yield Problem(
+                    "inconsistent_checkpoints", None,
+                    f"two signed checkpoints of size {signed.size} have different roots", evidence,
+                )
+            self.checkpoints.append((signed.size, row, signed))
+        self.checkpoints.sort(key=lambda c: (c[0], c[1].id), reverse=True)
+
+    def _checkpoints_at(self, size: int) -> Iterator[Problem]:
+        while self.checkpoints and self.checkpoints[-1][0] <= size:
+            _, row, signed = self.checkpoints.pop()
+            if signed is None or signed.size != size:
+                continue
+            if signed.root != self.tree.root():
+                yield Problem(
+                    "root_mismatch", size - 1,
+                    f"checkpoint {row.id} of size {size} signed another root than the log now has",
+                    {"checkpoint": row.id, "size": size},
+                )
+
+    def _finish(self, conn: Any, meta: Any) -> Iterator[Problem]:
+        for _, row, signed in reversed(self.checkpoints):
+            if signed is not None and signed.size > self.expected:
+                yield Problem(
+                    "truncated", self.expected,
+                    f"checkpoint {row.id} covers {signed.size} records but the log has {self.expected}",
+                    {"checkpoint": row.id, "size": signed.size},
+                )
+        stray = self.store.count_nodes_after(conn, self.expected - 1)
+        if stray:
+            yield Problem("node_mismatch", self.expected, f"{stray} Merkle nodes lie beyond the log's end")
+        yield from self._check_genesis(conn, meta)
+        stored = self.store.keys(conn)
+        if stored != self.keys:
+            ids = sorted(set(stored) ^ set(self.keys) | {k for k in stored if stored[k] != self.keys.get(k)})
+            seq = min((self.keys.get(i, stored.get(i, (b"", None)))[1] for i in ids), default=None)
+            yield Problem("key_projection", seq, f"stored keys differ from the log for {', '.join(ids)}")
+
+    def _check_genesis(self, conn: Any, meta: Any) -> Iterator[Problem]:
+        leaf = self.store.leaf(conn, 0)
+        if leaf is None:
+            return
+        try:
+            genesis = open_leaf(leaf)
+        except InputError:
+            return
+        vkey = VerifyKey(meta.log_key).vkey(meta.origin) if len(meta.log_key) == 32 else ""
+        payload = genesis.payload
+        if genesis.kind != GENESIS_KIND or payload.get("origin") != meta.origin or payload.get("log_vkey") != vkey:
+            yield Problem("genesis_mismatch", 0, "the meta row's origin or log key differ from the genesis record")
+
+
+def iter_problems(store: LedgerStore, workers: int | None = None) -> Iterator[Problem]:
+    """Stream every problem in the ledger, in log order (checkpoint problems first)."""
+    return _Verifier(store, workers).run()
+
+
+def check_ledger(store: LedgerStore, workers: int | None = None) -> VerificationReport:
+    """Verify the whole ledger and return a report (never raises for what it finds).
+
+    Raises:
+        StoreError: the database cannot be read.
+    """
+    verifier = _Verifier(store, workers)
+    problems: list[Problem] = []
+    more = 0
+    for problem in verifier.run():
+        if len(problems) < MAX_PROBLEMS:
+            problems.append(problem)
+        else:
+            more += 1
+    return VerificationReport(
+        verifier.expected, verifier.checkpoint_count, verifier.tree.root(), tuple(problems), more
+    )
+
+
+def verify_ledger(store: LedgerStore, workers: int | None = None) -> None:
+    """Verify the whole ledger, raising on the first problem.
+
+    Raises:
+        IntegrityError: the first problem found (``error.problem`` holds it).
+        StoreError: the database cannot be read.
+    """
+    for problem in iter_problems(store, workers):
+        raise IntegrityError(str(problem), problem)

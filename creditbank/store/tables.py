@@ -1,0 +1,76 @@
+"""The ledger's tables (SQLAlchemy Core).
+
+``records`` holds the leaf bytes and, for queries, columns copied from the leaf;
+verification checks every copied column against the leaf. ``merkle_nodes`` holds
+every complete subtree hash of level >= 1, keyed by the seq of the append that
+completed it, so proofs need O(log n) reads and a verifier can compare them in
+log order. ``ledger_keys`` is a projection of the keys records introduced (rebuilt
+and compared by verification). ``checkpoints`` keeps every signed checkpoint.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ledger_meta = Table(
+    "ledger_meta",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("origin", String(255), nullable=False),
+    Column("log_key", LargeBinary, nullable=False),
+    Column("created", String(32), nullable=False),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("signer", String(32), nullable=False),
+    Column("account", String(64), nullable=True),
+    Column("account_seq", BigInteger, nullable=True),
+    Index("ix_records_account", "account", "account_seq", unique=True),
+    Index("ix_records_kind", "kind"),
+)
+
+merkle_nodes = Table(
+    "merkle_nodes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+ledger_keys = Table(
+    "ledger_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("public", LargeBinary, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("size", BigInteger, nullable=False, index=True),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created", String(32), nullable=False),
+)
