@@ -1,0 +1,104 @@
+"""Shared fixtures: one database per test on every backend, banks, keys, a fixed clock.
+
+Storage tests take the ``db_url`` fixture, which runs each test on SQLite and,
+when ``CREDITBANK_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it), again on
+PostgreSQL in a schema of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from hypothesis import HealthCheck, settings
+
+from creditbank.bank import CreditBank
+from creditbank.clock import FixedClock
+from creditbank.ledger.keys import SigningKey
+
+PG_ENV = "CREDITBANK_TEST_POSTGRES_URL"
+PG_URL = os.environ.get(PG_ENV)
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+ORIGIN = "test.creditbank.example/ledger"
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("default")
+
+
+def pg_schema_url(schema: str) -> str:
+    """The test server's URL with its search path set to ``schema``."""
+    assert PG_URL is not None
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    assert PG_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sqlalchemy.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock that starts on 2026-09-01 and moves one second per reading."""
+    return FixedClock(datetime(2026, 9, 1, tzinfo=UTC), timedelta(seconds=1))
+
+
+@pytest.fixture(scope="session")
+def authority() -> SigningKey:
+    """The bank authority's key (fixed seed, so runs are reproducible)."""
+    return SigningKey.from_seed(bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def log_key() -> SigningKey:
+    """The log's checkpoint key."""
+    return SigningKey.from_seed(bytes(range(32, 64)))
+
+
+@pytest.fixture
+def bank(db_url: str, authority: SigningKey, log_key: SigningKey, clock: FixedClock) -> Iterator[CreditBank]:
+    """A new bank holding only its genesis record."""
+    created = CreditBank.create(db_url, ORIGIN, authority, log_key, clock)
+    yield created
+    created.close()
+
+
+def run_sql(url: str, sql: str, params: dict[str, object] | None = None) -> int:
+    """Run one statement directly against the database (tamper tests); return rowcount."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            return conn.execute(sqlalchemy.text(sql), params or {}).rowcount
+    finally:
+        engine.dispose()
+
+
+def fetch(url: str, sql: str, params: dict[str, object] | None = None) -> list[tuple[object, ...]]:
+    """Read rows directly from the database."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sqlalchemy.text(sql), params or {})]
+    finally:
+        engine.dispose()

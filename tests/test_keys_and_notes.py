@@ -1,0 +1,142 @@
+"""Keys, signed notes, checkpoints and tlog-proof files (no database)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from creditbank.errors import InputError, KeyFileError, ProofError
+from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
+from creditbank.ledger.encoding import b58decode, b58encode
+from creditbank.ledger.keys import SigningKey, VerifyKey, parse_vkey
+from creditbank.ledger.merkle import leaf_hash, node_hash
+from creditbank.ledger.note import parse_note, sign_note
+from creditbank.ledger.proof_file import TlogProof, verify_proof_file
+
+KEY = SigningKey.from_seed(bytes(32))
+
+
+def test_pem_round_trip_and_wrong_passphrase(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    KEY.save(path, b"correct horse")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+    assert SigningKey.load(path, b"correct horse").key_id == KEY.key_id
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        SigningKey.load(path, b"wrong")
+    with pytest.raises(KeyFileError, match="already exists"):
+        KEY.save(path, b"x")
+    with pytest.raises(KeyFileError, match="cannot read"):
+        SigningKey.load(tmp_path / "missing.pem", b"x")
+    (tmp_path / "junk.pem").write_text("not a key")
+    with pytest.raises(KeyFileError):
+        SigningKey.load(tmp_path / "junk.pem", b"x")
+
+
+def test_key_id_is_hash_of_public_key() -> None:
+    assert KEY.key_id == hashlib.sha256(KEY.public.raw).hexdigest()[:32]
+
+
+def test_vkey_form_and_parse() -> None:
+    text = KEY.public.vkey("example.org/log")
+    name, hash_hex, key_b64 = text.split("+", 2)
+    assert name == "example.org/log"
+    raw = base64.b64decode(key_b64)
+    assert raw == b"\x01" + KEY.public.raw
+    want = hashlib.sha256(b"example.org/log\n\x01" + KEY.public.raw).digest()[:4].hex()
+    assert hash_hex == want
+    assert parse_vkey(text) == ("example.org/log", KEY.public)
+    with pytest.raises(ProofError, match="key hash"):
+        parse_vkey(text.replace(hash_hex, "00000000"))
+    with pytest.raises(ProofError):
+        parse_vkey("no-plus-signs")
+    with pytest.raises(InputError):
+        KEY.public.vkey("has space")
+
+
+def test_did_key_round_trip() -> None:
+    did = KEY.public.did_key
+    assert did.startswith("did:key:z6Mk")
+    assert VerifyKey.from_did_key(did) == KEY.public
+    with pytest.raises(InputError):
+        VerifyKey.from_did_key("did:key:zQ3s")
+
+
+@given(st.binary(max_size=40))
+def test_base58_round_trip(data: bytes) -> None:
+    assert b58decode(b58encode(data)) == data
+
+
+def test_signature_checks() -> None:
+    sig = KEY.sign(b"message")
+    KEY.public.verify(sig, b"message")
+    with pytest.raises(ProofError):
+        KEY.public.verify(sig, b"other message")
+
+
+def test_signed_note_round_trip_and_tamper() -> None:
+    note = sign_note("hello\nworld\n", "example.org/log", KEY)
+    text = note.render()
+    assert text.startswith("hello\nworld\n\n\u2014 example.org/log ")
+    parsed = parse_note(text)
+    parsed.verify("example.org/log", KEY.public)
+    with pytest.raises(ProofError):
+        parse_note(text.replace("world", "w0rld")).verify("example.org/log", KEY.public)
+    with pytest.raises(ProofError, match="no signature"):
+        parsed.verify("other.org/log", KEY.public)
+    with pytest.raises(ProofError):
+        parse_note("no blank line")
+    with pytest.raises(ProofError):
+        sign_note("no trailing newline", "n", KEY)
+
+
+def _tree3() -> tuple[list[bytes], bytes]:
+    leaves = [b"zero", b"one", b"two"]
+    h = [leaf_hash(x) for x in leaves]
+    return leaves, node_hash(node_hash(h[0], h[1]), h[2])
+
+
+def test_checkpoint_body_and_open() -> None:
+    _, root = _tree3()
+    cp = Checkpoint("example.org/log", 3, root)
+    assert cp.body() == f"example.org/log\n3\n{base64.b64encode(root).decode()}\n"
+    note = cp.sign(KEY).render()
+    assert open_checkpoint(note, "example.org/log", KEY.public) == cp
+    with pytest.raises(ProofError, match="origin"):
+        open_checkpoint(note, "other.org/log", KEY.public)
+    with pytest.raises(ProofError):
+        open_checkpoint(note.replace("\n3\n", "\n4\n"), "example.org/log", KEY.public)
+    with pytest.raises(ProofError):
+        Checkpoint.from_body("example.org/log\n03\nAAAA\n")
+
+
+def test_proof_file_round_trip_and_offline_verify() -> None:
+    leaves, root = _tree3()
+    note = Checkpoint("example.org/log", 3, root).sign(KEY).render()
+    proof = TlogProof(1, (leaf_hash(leaves[0]), leaf_hash(leaves[2])), note, leaves[1])
+    text = proof.render()
+    assert text.splitlines()[:2] == ["c2sp.org/tlog-proof@v1", "extra " + base64.b64encode(b"one").decode()]
+    assert "index 1" in text and "\n\nexample.org/log\n3\n" in text
+    assert TlogProof.parse(text) == proof
+    vkey = KEY.public.vkey("example.org/log")
+    result = verify_proof_file(text, vkey)
+    assert (result.index, result.leaf, result.checkpoint.size) == (1, b"one", 3)
+    with pytest.raises(ProofError):
+        verify_proof_file(text.replace("index 1", "index 2"), vkey)
+    with pytest.raises(ProofError):
+        verify_proof_file(text.replace("extra " + base64.b64encode(b"one").decode(), "extra " + base64.b64encode(b"ONE").decode()), vkey)
+    other = SigningKey.from_seed(bytes([7]) * 32).public.vkey("example.org/log")
+    with pytest.raises(ProofError):
+        verify_proof_file(text, other)
+    with pytest.raises(ProofError, match="first line"):
+        TlogProof.parse("c2sp.org/tlog-proof@v2\nindex 0\n\n" + note)
+    with pytest.raises(ProofError, match="index"):
+        TlogProof.parse("c2sp.org/tlog-proof@v1\nindex 01\n\n" + note)
+    no_extra = TlogProof(1, proof.hashes, note).render()
+    with pytest.raises(ProofError, match="extra"):
+        verify_proof_file(no_extra, vkey)

@@ -1,0 +1,224 @@
+"""The ledger's storage contract, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from creditbank.bank import CreditBank
+from creditbank.errors import InputError, LedgerStateError, ProofError, StoreError
+from creditbank.ledger.keyring import key_entry
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.log import Entry
+from creditbank.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from creditbank.ledger.proof_file import verify_proof_file
+from creditbank.ledger.record import GENESIS_PREV
+
+from .conftest import ORIGIN, fetch
+from .test_merkle import mth
+
+SCHOOL = SigningKey.from_seed(bytes([5]) * 32)
+
+
+def introduce_school(bank: CreditBank, authority: SigningKey) -> None:
+    bank.ledger.append("ledger.key/1", {"keys": [key_entry(SCHOOL.public, owner="school-1")]}, authority)
+
+
+def dump(url: str) -> list[list[tuple[object, ...]]]:
+    return [
+        fetch(url, f"SELECT * FROM {table} ORDER BY 1, 2")
+        for table in ("records", "merkle_nodes", "checkpoints", "ledger_keys", "ledger_meta")
+    ]
+
+
+def test_genesis(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> None:
+    genesis = bank.ledger.record(0)
+    assert genesis.kind == "ledger.genesis/1"
+    assert genesis.prev == GENESIS_PREV
+    assert genesis.signer == authority.key_id
+    assert genesis.payload["log_vkey"] == log_key.public.vkey(ORIGIN)
+    assert bank.ledger.vkey() == log_key.public.vkey(ORIGIN)
+    assert bank.verify().ok
+
+
+def test_append_links_records_and_accounts(bank: CreditBank, authority: SigningKey) -> None:
+    introduce_school(bank, authority)
+    a1 = bank.ledger.append("sample.credit/1", {"credits": "2"}, SCHOOL, "learner-a")
+    b1 = bank.ledger.append("sample.credit/1", {"credits": "3"}, SCHOOL, "learner-b")
+    a2 = bank.ledger.append("sample.credit/1", {"credits": "4.5"}, SCHOOL, "learner-a")
+    assert (a1.seq, b1.seq, a2.seq) == (2, 3, 4)
+    assert b1.prev == a1.leaf_hash and a2.prev == b1.leaf_hash
+    assert a1.account is not None and a2.account is not None
+    assert (a1.account.seq, a1.account.prev) == (0, GENESIS_PREV)
+    assert (a2.account.seq, a2.account.prev) == (1, a1.leaf_hash)
+    assert bank.ledger.record(4) == a2
+    assert bank.verify().ok
+
+
+def test_unknown_signer_is_refused_and_nothing_written(bank: CreditBank, db_url: str) -> None:
+    before = dump(db_url)
+    with pytest.raises(LedgerStateError, match="never introduced"):
+        bank.ledger.append("sample.credit/1", {}, SCHOOL, "learner-a")
+    assert dump(db_url) == before
+
+
+def test_batch_is_all_or_nothing(bank: CreditBank, authority: SigningKey, db_url: str) -> None:
+    introduce_school(bank, authority)
+    before = dump(db_url)
+    entries = [Entry("sample.credit/1", {"n": i}, SCHOOL, f"l{i % 3}") for i in range(20)]
+    entries[13] = Entry("sample.credit/1", {"credits": 1.5}, SCHOOL, "l1")
+    with pytest.raises(InputError, match=r"entry 13: payload.credits: float"):
+        bank.ledger.append_batch(entries)
+    assert dump(db_url) == before
+    entries[13] = Entry("sample.credit/1", {"credits": "1.5"}, SCHOOL, "l1")
+    written = bank.ledger.append_batch(entries)
+    assert [r.seq for r in written] == list(range(2, 22))
+    assert bank.ledger.size() == 22
+    assert bank.verify().ok
+
+
+def test_batch_can_introduce_and_use_a_key(bank: CreditBank, authority: SigningKey) -> None:
+    bank.ledger.append_batch(
+        [
+            Entry("ledger.key/1", {"keys": [key_entry(SCHOOL.public)]}, authority),
+            Entry("sample.credit/1", {"n": 1}, SCHOOL, "l1"),
+        ]
+    )
+    assert bank.ledger.key(SCHOOL.key_id) is not None
+    assert bank.verify().ok
+
+
+def test_clock_behind_the_log_is_refused(bank: CreditBank, authority: SigningKey, clock: object, db_url: str) -> None:
+    from datetime import timedelta
+
+    from creditbank.clock import FixedClock
+
+    assert isinstance(clock, FixedClock)
+    clock.advance(timedelta(days=-1))
+    before = dump(db_url)
+    with pytest.raises(LedgerStateError, match="clock is behind"):
+        bank.ledger.append("sample.credit/1", {}, authority)
+    assert dump(db_url) == before
+
+
+@settings(max_examples=8)
+@given(st.lists(st.tuples(st.integers(0, 3), st.dictionaries(st.sampled_from("abcd"), st.text(max_size=5))), min_size=1, max_size=25))
+def test_append_verify_round_trip(db_url: str, authority: SigningKey, log_key: SigningKey, entries: list[tuple[int, dict[str, str]]]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from creditbank.clock import FixedClock
+    from creditbank.store.engine import open_engine
+
+    from .conftest import run_sql
+
+    for table in ("records", "merkle_nodes", "checkpoints", "ledger_keys", "ledger_meta", "alembic_version"):
+        try:
+            run_sql(db_url, f"DROP TABLE {table}")
+        except Exception:  # noqa: BLE001 - first example has no tables yet
+            pass
+    open_engine(db_url).dispose()
+    bank = CreditBank.create(db_url, ORIGIN, authority, log_key, FixedClock(datetime(2026, 1, 1, tzinfo=UTC), timedelta(seconds=1)))
+    try:
+        written = []
+        for account, payload in entries:
+            written.append(bank.ledger.append("sample.x/1", payload, authority, f"acct{account}" if account else None))
+        report = bank.verify()
+        assert report.ok, report.problems
+        assert report.records == len(entries) + 1
+        assert [r.payload for r in bank.ledger.records(1)] == [p for _, p in entries]
+        assert [r.leaf for r in bank.ledger.records(1)] == [r.leaf for r in written]
+    finally:
+        bank.close()
+
+
+def test_proofs_from_store_match_reference(bank: CreditBank, authority: SigningKey) -> None:
+    bank.ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(40)])
+    leaves = [r.leaf for r in bank.ledger.records()]
+    size = len(leaves)
+    assert bank.ledger.root() == mth(leaves)
+    for n in (1, 2, 3, 17, 32, size):
+        assert bank.ledger.root(n) == mth(leaves[:n])
+    for index in range(size):
+        proof = bank.ledger.inclusion_proof(index)
+        verify_inclusion(leaf_hash(leaves[index]), index, size, proof, mth(leaves))
+        partial = bank.ledger.inclusion_proof(index, max(index + 1, 20))
+        verify_inclusion(leaf_hash(leaves[index]), index, max(index + 1, 20), partial, mth(leaves[: max(index + 1, 20)]))
+    for old in range(size + 1):
+        verify_consistency(old, size, mth(leaves[:old]), mth(leaves), bank.ledger.consistency_proof(old))
+    with pytest.raises(ProofError):
+        bank.ledger.inclusion_proof(size)
+    with pytest.raises(ProofError):
+        bank.ledger.root(size + 1)
+
+
+def test_checkpoints_and_proof_files(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> None:
+    with pytest.raises(LedgerStateError, match="sign a checkpoint"):
+        bank.ledger.proof_file(0)
+    first = bank.checkpoint(log_key)
+    assert first.size == 1
+    assert bank.checkpoint(log_key) == first
+    bank.ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(9)])
+    second = bank.checkpoint(log_key)
+    assert (second.size, second.id) == (10, first.id + 1)
+    text = bank.ledger.proof_file(7).render()
+    result = verify_proof_file(text, bank.ledger.vkey())
+    assert result.leaf == bank.ledger.record(7).leaf
+    assert result.checkpoint.size == 10
+    with pytest.raises(LedgerStateError, match="not this ledger's log key"):
+        bank.checkpoint(authority)
+    assert [c.size for c in bank.ledger.checkpoints()] == [1, 10]
+
+
+def test_proof_signs_a_checkpoint_when_needed(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> None:
+    bank.ledger.append("sample.x/1", {}, authority)
+    proof = bank.proof(1, log_key)
+    assert verify_proof_file(proof.render(), bank.ledger.vkey()).checkpoint.size == 2
+    with pytest.raises(LedgerStateError, match="no record 5"):
+        bank.proof(5, log_key)
+
+
+def test_refuses_to_sign_inconsistent_checkpoint(bank: CreditBank, authority: SigningKey, log_key: SigningKey, db_url: str) -> None:
+    from .conftest import run_sql
+
+    bank.ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(5)])
+    bank.checkpoint(log_key)
+    run_sql(db_url, "UPDATE merkle_nodes SET hash = :h WHERE seq = 3 AND level = 2", {"h": bytes(32)})
+    reopened = CreditBank.open(db_url)
+    with pytest.raises(LedgerStateError, match="inconsistent"):
+        reopened.checkpoint(log_key)
+    run_sql(db_url, "DELETE FROM records WHERE seq >= 4")
+    with pytest.raises(LedgerStateError, match="truncated"):
+        reopened.checkpoint(log_key)
+    assert len(reopened.ledger.checkpoints()) == 1
+    reopened.close()
+
+
+def test_open_errors(tmp_path: object, db_url: str) -> None:
+    with pytest.raises(StoreError):
+        CreditBank.open(db_url)
+    with pytest.raises(StoreError, match="not a database URL|unsupported"):
+        CreditBank.open("nonsense://x")
+
+
+def test_create_twice_is_refused(bank: CreditBank, db_url: str, authority: SigningKey, log_key: SigningKey) -> None:
+    with pytest.raises(LedgerStateError, match="already holds a ledger"):
+        CreditBank.create(db_url, ORIGIN, authority, log_key)
+
+
+def test_migrations_match_table_definitions(db_url: str, authority: SigningKey, log_key: SigningKey) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import head_revision, upgrade
+    from creditbank.store.tables import metadata
+
+    engine = open_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == head_revision()
+        diff = compare_metadata(context, metadata)
+    engine.dispose()
+    assert diff == []

@@ -1,0 +1,294 @@
+"""Tamper tests: edit the database directly and expect the exact problem and seq."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from creditbank.bank import CreditBank
+from creditbank.errors import IntegrityError
+from creditbank.ledger.keyring import key_entry
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.log import Entry
+from creditbank.ledger.merkle import CompactRange
+from creditbank.ledger.record import AccountLink, GENESIS_PREV, seal
+from creditbank.ledger.verify import VerificationReport, verify_ledger
+
+from .conftest import fetch, run_sql
+
+SCHOOL = SigningKey.from_seed(bytes([5]) * 32)
+FIRST_CHECKPOINT = 20
+SIZE = 40
+
+
+@pytest.fixture
+def filled(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> CreditBank:
+    """40 records: genesis, a school key, 38 credits over 4 accounts; checkpoints at 20 and 40."""
+    bank.ledger.append("ledger.key/1", {"keys": [key_entry(SCHOOL.public, owner="school-1")]}, authority)
+    entries = [
+        Entry("sample.credit/1", {"course": f"C{i:03d}", "credits": "2.5"}, SCHOOL, f"learner-{i % 4}")
+        for i in range(SIZE - 2)
+    ]
+    bank.ledger.append_batch(entries[: FIRST_CHECKPOINT - 2])
+    bank.checkpoint(log_key)
+    bank.ledger.append_batch(entries[FIRST_CHECKPOINT - 2 :])
+    bank.checkpoint(log_key)
+    assert bank.verify().ok
+    return bank
+
+
+def first(url: str) -> tuple[str, int | None]:
+    bank = CreditBank.open(url)
+    try:
+        report = bank.verify()
+        with pytest.raises(IntegrityError) as raised:
+            verify_ledger(bank.store)
+    finally:
+        bank.close()
+    assert not report.ok
+    problem = report.problems[0]
+    assert raised.value.problem == problem
+    return problem.kind, problem.seq
+
+
+def report_of(url: str) -> VerificationReport:
+    bank = CreditBank.open(url)
+    try:
+        return bank.verify()
+    finally:
+        bank.close()
+
+
+def leaf(url: str, seq: int) -> bytes:
+    return bytes(fetch(url, "SELECT leaf FROM records WHERE seq = :s", {"s": seq})[0][0])
+
+
+def test_clean_ledger_verifies(filled: CreditBank) -> None:
+    report = filled.verify()
+    assert report.ok and report.records == SIZE and report.checkpoints == 2
+
+
+def test_payload_edited(filled: CreditBank, db_url: str) -> None:
+    original = leaf(db_url, 25)
+    run_sql(db_url, "UPDATE records SET leaf = :l WHERE seq = 25", {"l": original.replace(b'"2.5"', b'"9.5"')})
+    assert first(db_url) == ("content_mismatch", 25)
+
+
+def test_payload_edited_with_leaf_hash_recomputed(filled: CreditBank, db_url: str) -> None:
+    from creditbank.ledger.merkle import leaf_hash
+
+    edited = leaf(db_url, 25).replace(b'"2.5"', b'"9.5"')
+    run_sql(db_url, "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 25", {"l": edited, "h": leaf_hash(edited)})
+    assert first(db_url) == ("bad_signature", 25)
+
+
+def rewrite_suffix(url: str, start: int, key: SigningKey | None) -> None:
+    """Rewrite records from ``start`` with a changed payload, re-linking and re-hashing
+    everything (leaves, account chains, Merkle nodes). With ``key`` the records are
+    re-signed (an insider holding the key); without, the old signatures are kept."""
+    bank = CreditBank.open(url)
+    records = list(bank.ledger.records())
+    with bank.store.reading() as conn:
+        frontier = CompactRange.load(start, lambda c: bank.store.nodes(conn, c))
+    bank.close()
+    prev = records[start - 1].leaf_hash
+    account_tips: dict[str, tuple[int, bytes]] = {}
+    for r in records[:start]:
+        if r.account:
+            account_tips[r.account.account] = (r.account.seq, r.leaf_hash)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("DELETE FROM merkle_nodes WHERE seq >= :s"), {"s": start})
+        for r in records[start:]:
+            link = None
+            if r.account:
+                aseq, aprev = account_tips.get(r.account.account, (-1, GENESIS_PREV))
+                link = AccountLink(r.account.account, aseq + 1, aprev)
+            payload = {**r.payload, "credits": "9.5"}
+            from datetime import datetime
+
+            when = datetime.fromisoformat(r.time.replace("Z", "+00:00"))
+            if key is not None:
+                new = seal(r.seq, prev, r.kind, when, payload, key, link)
+                new_leaf = new.leaf
+            else:
+                unsigned = seal(r.seq, prev, r.kind, when, payload, SCHOOL, link)
+                new_leaf = unsigned.body + r.signature
+            from creditbank.ledger.merkle import leaf_hash
+
+            digest = leaf_hash(new_leaf)
+            conn.execute(
+                sqlalchemy.text("UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = :s"),
+                {"l": new_leaf, "h": digest, "s": r.seq},
+            )
+            for level, h in frontier.append(digest):
+                conn.execute(
+                    sqlalchemy.text("INSERT INTO merkle_nodes (seq, level, hash) VALUES (:s, :l, :h)"),
+                    {"s": r.seq, "l": level, "h": h},
+                )
+            if link:
+                account_tips[link.account] = (link.seq, digest)
+            prev = digest
+    engine.dispose()
+
+
+def test_suffix_rewritten_and_rehashed_without_the_key(filled: CreditBank, db_url: str) -> None:
+    rewrite_suffix(db_url, 30, None)
+    assert first(db_url) == ("bad_signature", 30)
+
+
+def test_suffix_rewritten_by_a_key_holder_is_caught_by_the_checkpoint(filled: CreditBank, db_url: str) -> None:
+    rewrite_suffix(db_url, 30, SCHOOL)
+    assert first(db_url) == ("root_mismatch", SIZE - 1)
+
+
+def test_history_before_first_checkpoint_rewritten_by_a_key_holder(filled: CreditBank, db_url: str) -> None:
+    rewrite_suffix(db_url, 5, SCHOOL)
+    assert first(db_url) == ("root_mismatch", FIRST_CHECKPOINT - 1)
+
+
+def test_row_deleted_mid_log(filled: CreditBank, db_url: str) -> None:
+    run_sql(db_url, "DELETE FROM records WHERE seq = 17")
+    assert first(db_url) == ("gap", 17)
+
+
+def test_tail_truncated_below_a_checkpoint(filled: CreditBank, db_url: str) -> None:
+    run_sql(db_url, "DELETE FROM records WHERE seq >= 33")
+    run_sql(db_url, "DELETE FROM merkle_nodes WHERE seq >= 33")
+    assert first(db_url) == ("truncated", 33)
+
+
+def test_row_inserted_at_the_end_with_an_unknown_key(filled: CreditBank, db_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from creditbank.ledger.merkle import leaf_hash
+
+    stranger = SigningKey.from_seed(bytes([66]) * 32)
+    prev = bytes(fetch(db_url, "SELECT leaf_hash FROM records WHERE seq = :s", {"s": SIZE - 1})[0][0])
+    forged = seal(SIZE, prev, "sample.credit/1", datetime(2027, 1, 1, tzinfo=UTC), {"credits": "60"}, stranger)
+    run_sql(
+        db_url,
+        "INSERT INTO records (seq, leaf, leaf_hash, kind, time, signer, account, account_seq) "
+        "VALUES (:s, :l, :h, :k, :t, :g, NULL, NULL)",
+        {"s": SIZE, "l": forged.leaf, "h": leaf_hash(forged.leaf), "k": forged.kind, "t": forged.time, "g": forged.signer},
+    )
+    assert first(db_url) == ("unknown_key", SIZE)
+
+
+def test_row_copied_into_the_log(filled: CreditBank, db_url: str) -> None:
+    row = fetch(db_url, "SELECT leaf, leaf_hash, kind, time, signer FROM records WHERE seq = 12")[0]
+    run_sql(
+        db_url,
+        "INSERT INTO records (seq, leaf, leaf_hash, kind, time, signer, account, account_seq) "
+        "VALUES (:s, :l, :h, :k, :t, :g, NULL, NULL)",
+        {"s": SIZE, "l": row[0], "h": row[1], "k": row[2], "t": row[3], "g": row[4]},
+    )
+    assert first(db_url) == ("content_mismatch", SIZE)
+
+
+def test_signature_replaced(filled: CreditBank, db_url: str) -> None:
+    from creditbank.ledger.merkle import leaf_hash
+
+    target = leaf(db_url, 22)
+    other = leaf(db_url, 23)
+    swapped = target[:-64] + other[-64:]
+    run_sql(db_url, "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 22", {"l": swapped, "h": leaf_hash(swapped)})
+    assert first(db_url) == ("bad_signature", 22)
+
+
+def test_checkpoint_note_edited(filled: CreditBank, db_url: str) -> None:
+    note = fetch(db_url, "SELECT note FROM checkpoints WHERE size = :s", {"s": SIZE})[0][0]
+    assert isinstance(note, str)
+    run_sql(db_url, "UPDATE checkpoints SET note = :n WHERE size = :s", {"n": note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n"), "s": SIZE})
+    assert first(db_url) == ("bad_checkpoint", None)
+
+
+def test_checkpoint_root_column_edited(filled: CreditBank, db_url: str) -> None:
+    run_sql(db_url, "UPDATE checkpoints SET root = :r WHERE size = :s", {"r": bytes(32), "s": FIRST_CHECKPOINT})
+    assert first(db_url) == ("inconsistent_checkpoints", None)
+
+
+def test_merkle_node_edited(filled: CreditBank, db_url: str) -> None:
+    run_sql(db_url, "UPDATE merkle_nodes SET hash = :h WHERE seq = 15 AND level = 4", {"h": bytes(32)})
+    assert first(db_url) == ("node_mismatch", 15)
+
+
+def test_account_chain_broken(filled: CreditBank, db_url: str) -> None:
+    run_sql(db_url, "UPDATE records SET account_seq = 99 WHERE seq = 10")
+    assert first(db_url) == ("content_mismatch", 10)
+
+
+def test_meta_origin_edited(filled: CreditBank, db_url: str) -> None:
+    run_sql(db_url, "UPDATE ledger_meta SET origin = 'evil.example/ledger'")
+    kinds = {p.kind for p in report_of(db_url).problems}
+    assert "genesis_mismatch" in kinds and "bad_checkpoint" in kinds
+
+
+# -- any single-byte change to any stored column ------------------------------------
+
+COLUMNS = [
+    ("records", "leaf"), ("records", "leaf_hash"), ("records", "kind"), ("records", "time"),
+    ("records", "signer"), ("records", "account"), ("records", "account_seq"), ("records", "seq"),
+    ("merkle_nodes", "hash"), ("merkle_nodes", "level"), ("merkle_nodes", "seq"),
+    ("ledger_keys", "public"), ("ledger_keys", "key_id"), ("ledger_keys", "seq"),
+    ("checkpoints", "note"), ("checkpoints", "root"), ("checkpoints", "size"),
+]
+KEYS = {"records": ["seq"], "merkle_nodes": ["seq", "level"], "ledger_keys": ["key_id"], "checkpoints": ["id"]}
+
+
+def mutate(value: object, position: int, bit: int) -> object:
+    if isinstance(value, bytes | memoryview):
+        data = bytearray(bytes(value))
+        data[position % len(data)] ^= 1 << (bit % 8)
+        return bytes(data)
+    if isinstance(value, str):
+        i = position % len(value)
+        replacement = "x" if value[i] != "x" else "y"
+        if value[i] == "\n":
+            replacement = " "
+        return value[:i] + replacement + value[i + 1 :]
+    assert isinstance(value, int)
+    return value ^ (1 << (bit % 10))
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(COLUMNS), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 7))
+def test_any_single_change_is_detected_at_the_right_seq(
+    filled: CreditBank, db_url: str, column: tuple[str, str], row_pick: int, position: int, bit: int
+) -> None:
+    table, name = column
+    keys = KEYS[table]
+    rows = fetch(db_url, f"SELECT {', '.join(keys)}, {name} FROM {table} WHERE {name} IS NOT NULL ORDER BY {', '.join(keys)}")
+    row = rows[row_pick % len(rows)]
+    key_values = dict(zip(keys, row[:-1], strict=True))
+    original = row[-1]
+    changed = mutate(original, position, bit)
+    where = " AND ".join(f"{k} = :k_{k}" for k in keys)
+    params = {f"k_{k}": v for k, v in key_values.items()}
+    try:
+        run_sql(db_url, f"UPDATE {table} SET {name} = :v WHERE {where}", {"v": changed, **params})
+    except sqlalchemy.exc.IntegrityError:
+        return  # the database itself refused the change (a duplicate key)
+    new_keys = {**params, **({f"k_{name}": changed} if name in keys else {})}
+    new_where = " AND ".join(f"{k} = :k_{k}" for k in keys)
+    try:
+        report = report_of(db_url)
+        assert not report.ok
+        problem = report.problems[0]
+        if table == "records":
+            expected = min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
+            assert problem.seq == expected, (column, problem)
+        elif table == "merkle_nodes":
+            expected = min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
+            assert problem.kind == "node_mismatch" and problem.seq == expected, (column, problem)
+        elif table == "ledger_keys":
+            assert problem.kind == "key_projection", problem
+            introduced = 0 if key_values["key_id"] != SCHOOL.key_id else 1
+            assert problem.seq in (introduced, changed if name == "seq" else introduced), problem
+        else:
+            assert problem.kind in ("bad_checkpoint", "inconsistent_checkpoints") and problem.seq is None, problem
+    finally:
+        run_sql(db_url, f"UPDATE {table} SET {name} = :v WHERE {new_where}", {"v": original, **new_keys})
+    assert report_of(db_url).ok
