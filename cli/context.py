@@ -40,6 +40,7 @@ class AppContext:
 
         Raises:
             StoreError: no ledger at the URL.
+
         """
         if self._bank is None:
             self._bank = CreditBank.open(self.db)
@@ -55,6 +56,7 @@ class AppContext:
 
         Raises:
             KeyFileError: the file cannot be read, or no source is available.
+
         """
         if self.passphrase_file is not None:
             try:
@@ -79,6 +81,7 @@ class AppContext:
 
         Raises:
             KeyFileError: missing file, wrong passphrase, not Ed25519.
+
         """
         chosen = path or default
         if not chosen.exists():

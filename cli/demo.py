@@ -57,5 +57,3 @@ def demo(app: AppContext, records: int, learners: int, seed: int, as_json: bool)
         f"added {written} records; the ledger now holds {document['records']} "
         f"(checkpoint at size {checkpoint.size})\nvkey: {document['vkey']}",
     )
-
-

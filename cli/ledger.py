@@ -8,14 +8,14 @@ from pathlib import Path
 import click
 
 from creditbank.bank import CreditBank
-from creditbank.errors import CreditBankError, KeyFileError
+from creditbank.errors import CreditBankError, KeyFileError, ProofError
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.proof_file import verify_proof_file
+from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 from creditbank.store.engine import open_engine
 from creditbank.store.schema import upgrade
 
 from .context import AppContext, pass_app
-from .output import CommandError, emit, json_option
+from .output import BadInputError, CommandError, emit, json_option
 
 KEY_PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -37,6 +37,7 @@ def create_bank(
     Raises:
         KeyFileError: a key file exists already or cannot be written.
         LedgerStateError: the database already holds a ledger.
+
     """
     authority_path = key_out or app.key_paths.authority
     log_path = log_key_out or app.key_paths.log
@@ -59,7 +60,9 @@ def create_bank(
 
 
 @click.command()
-@click.option("--origin", required=True, help="The log's name, e.g. creditbank.example.edu.cn/city.")
+@click.option(
+    "--origin", required=True, help="The log's name, e.g. creditbank.example.edu.cn/city."
+)
 @click.option("--key-out", type=KEY_PATH, help="Where to write the authority key.")
 @click.option("--log-key-out", type=KEY_PATH, help="Where to write the log (checkpoint) key.")
 @json_option
@@ -107,7 +110,9 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
     bank = app.bank()
     key = app.load_key(log_key, app.key_paths.log, "log key")
     row = bank.checkpoint(key)
-    emit(as_json, {"size": row.size, "root": row.root.hex(), "note": row.note}, row.note.rstrip("\n"))
+    emit(
+        as_json, {"size": row.size, "root": row.root.hex(), "note": row.note}, row.note.rstrip("\n")
+    )
 
 
 @click.command()
@@ -130,7 +135,7 @@ def proof(app: AppContext, seq: int, output: Path, log_key: Path | None) -> None
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise CommandError(f"{output}: cannot write: {e.strerror}", 2) from e
+        raise BadInputError(f"{output}: cannot write: {e.strerror}") from e
     click.echo(f"wrote {output}")
 
 
@@ -149,14 +154,18 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise CommandError(f"{file}: cannot read the proof file", 2) from e
+        raise BadInputError(f"{file}: cannot read the proof file") from e
+    try:
+        TlogProof.parse(text)
+    except ProofError as e:
+        raise BadInputError(f"{file}: malformed proof file: {e}") from e
     try:
         result = verify_proof_file(text, vkey_text)
     except CreditBankError as e:
         if as_json:
             emit(True, {"ok": False, "reason": str(e)})
             raise SystemExit(1) from e
-        raise CommandError(f"{file}: invalid proof: {e}", 1) from e
+        raise CommandError(f"{file}: invalid proof: {e}") from e
     document = {
         "ok": True,
         "index": result.index,
@@ -219,7 +228,7 @@ def log_show(app: AppContext, seq: int | None, tail: int | None, as_json: bool) 
     """Show records as decoded JSON: one SEQ, the last N (--tail), or the last 10."""
     ledger = app.bank().ledger
     if seq is not None and tail is not None:
-        raise CommandError("give SEQ or --tail, not both", 2)
+        raise BadInputError("give SEQ or --tail, not both")
     if seq is not None:
         records = [ledger.record(seq)]
     else:

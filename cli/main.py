@@ -12,14 +12,14 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import demo as demo_commands
-from . import ledger as ledger_commands
 from creditbank import __version__
 from creditbank.errors import CreditBankError, InputError, StoreError
 from creditbank.store.engine import describe_error
 
+from . import demo as demo_commands
+from . import ledger as ledger_commands
 from .context import AppContext
-from .output import CommandError
+from .output import BadInputError, CommandError
 
 
 class CreditBankGroup(click.Group):
@@ -30,11 +30,11 @@ class CreditBankGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (InputError, StoreError) as e:
-            raise CommandError(str(e), 2) from e
+            raise BadInputError(str(e)) from e
         except CreditBankError as e:
-            raise CommandError(str(e), 1) from e
+            raise CommandError(str(e)) from e
         except SQLAlchemyError as e:
-            raise CommandError(f"database error: {describe_error(e)}", 1) from e
+            raise CommandError(f"database error: {describe_error(e)}") from e
 
 
 @click.group(cls=CreditBankGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +51,7 @@ class CreditBankGroup(click.Group):
 @click.version_option(__version__, prog_name="creditbank")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> None:
-    """creditbank: a 1+X credit bank on a signed, Merkle-logged learning-record ledger.
+    r"""creditbank: a 1+X credit bank on a signed, Merkle-logged learning-record ledger.
 
     \b
     Start here:

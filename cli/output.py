@@ -29,12 +29,13 @@ def emit(as_json: bool, document: dict[str, Any], text: str | None = None) -> No
 
 
 class CommandError(click.ClickException):
-    """A one-line ``Error: ...`` on stderr with a chosen exit code (1 refused, 2 bad input)."""
+    """A refused operation: one line ``Error: ...`` on stderr, exit code 1."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        """Carry ``message`` and ``exit_code``."""
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        """Carry ``message``, folded onto one line."""
         super().__init__(" ".join(message.split()))
-        self.exit_code = exit_code
 
     def show(self, file: Any = None) -> None:
         """Print the one-line error."""
@@ -49,3 +50,9 @@ def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], No
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+class BadInputError(CommandError):
+    """Bad input (a file, option or value): one line ``Error: ...``, exit code 2."""
+
+    exit_code = 2

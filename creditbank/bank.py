@@ -59,6 +59,7 @@ class CreditBank:
 
         Raises:
             StoreError: no database there, no ledger in it, or an old schema.
+
         """
         engine = open_engine(resolve_url(url), must_exist=True)
         require_current(engine)
@@ -81,6 +82,7 @@ class CreditBank:
             InputError: a bad origin.
             LedgerStateError: the database already holds a ledger.
             StoreError: the database cannot be reached.
+
         """
         engine = open_engine(resolve_url(url))
         if current_revision(engine) is not None:
@@ -103,6 +105,7 @@ class CreditBank:
         Raises:
             LedgerStateError: not the log key, or the tree is inconsistent with the
                 latest checkpoint.
+
         """
         return self.ledger.sign_checkpoint(log_key)
 
@@ -112,11 +115,14 @@ class CreditBank:
         Raises:
             LedgerStateError: no record ``seq``, or no checkpoint covers it and no
                 log key was given.
+
         """
         latest = self.ledger.latest_checkpoint()
         if (latest is None or latest.size <= seq) and log_key is not None:
             if seq >= self.ledger.size():
-                raise LedgerStateError(f"no record {seq}: the ledger has {self.ledger.size()} records")
+                raise LedgerStateError(
+                    f"no record {seq}: the ledger has {self.ledger.size()} records"
+                )
             latest = self.ledger.sign_checkpoint(log_key)
         return self.ledger.proof_file(seq, latest)
 
@@ -130,5 +136,6 @@ class CreditBank:
 
         Raises:
             StoreError: the database cannot be read.
+
         """
         return check_ledger(self.store, workers)

@@ -77,7 +77,9 @@ def log_key() -> SigningKey:
 
 
 @pytest.fixture
-def bank(db_url: str, authority: SigningKey, log_key: SigningKey, clock: FixedClock) -> Iterator[CreditBank]:
+def bank(
+    db_url: str, authority: SigningKey, log_key: SigningKey, clock: FixedClock
+) -> Iterator[CreditBank]:
     """A new bank holding only its genesis record."""
     created = CreditBank.create(db_url, ORIGIN, authority, log_key, clock)
     yield created

@@ -32,10 +32,14 @@ def test_all_vectors_present() -> None:
     assert len(NAMES) == 6
 
 
-json_scalars = st.none() | st.booleans() | st.text() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+json_scalars = (
+    st.none() | st.booleans() | st.text() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+)
 float_free = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -89,4 +93,6 @@ def test_aware_datetimes_become_utc_text() -> None:
 def test_non_ascii_keys_sort_by_utf16_code_units() -> None:
     value = {"\ue000": 1, "\U0001f600": 2, "a": 3}
     assert record_bytes(value) == rfc8785.dumps(value)
-    assert record_bytes(value).index("\U0001f600".encode()) < record_bytes(value).index("\ue000".encode())
+    assert record_bytes(value).index("\U0001f600".encode()) < record_bytes(value).index(
+        "\ue000".encode()
+    )

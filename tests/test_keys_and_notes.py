@@ -120,7 +120,10 @@ def test_proof_file_round_trip_and_offline_verify() -> None:
     note = Checkpoint("example.org/log", 3, root).sign(KEY).render()
     proof = TlogProof(1, (leaf_hash(leaves[0]), leaf_hash(leaves[2])), note, leaves[1])
     text = proof.render()
-    assert text.splitlines()[:2] == ["c2sp.org/tlog-proof@v1", "extra " + base64.b64encode(b"one").decode()]
+    assert text.splitlines()[:2] == [
+        "c2sp.org/tlog-proof@v1",
+        "extra " + base64.b64encode(b"one").decode(),
+    ]
     assert "index 1" in text and "\n\nexample.org/log\n3\n" in text
     assert TlogProof.parse(text) == proof
     vkey = KEY.public.vkey("example.org/log")
@@ -129,7 +132,13 @@ def test_proof_file_round_trip_and_offline_verify() -> None:
     with pytest.raises(ProofError):
         verify_proof_file(text.replace("index 1", "index 2"), vkey)
     with pytest.raises(ProofError):
-        verify_proof_file(text.replace("extra " + base64.b64encode(b"one").decode(), "extra " + base64.b64encode(b"ONE").decode()), vkey)
+        verify_proof_file(
+            text.replace(
+                "extra " + base64.b64encode(b"one").decode(),
+                "extra " + base64.b64encode(b"ONE").decode(),
+            ),
+            vkey,
+        )
     other = SigningKey.from_seed(bytes([7]) * 32).public.vkey("example.org/log")
     with pytest.raises(ProofError):
         verify_proof_file(text, other)

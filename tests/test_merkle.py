@@ -44,8 +44,8 @@ def ref_path(m: int, leaves: list[bytes]) -> list[bytes]:
     while k * 2 < n:
         k *= 2
     if m < k:
-        return ref_path(m, leaves[:k]) + [mth(leaves[k:])]
-    return ref_path(m - k, leaves[k:]) + [mth(leaves[:k])]
+        return [*ref_path(m, leaves[:k]), mth(leaves[k:])]
+    return [*ref_path(m - k, leaves[k:]), mth(leaves[:k])]
 
 
 def ref_subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
@@ -57,8 +57,8 @@ def ref_subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
     while k * 2 < n:
         k *= 2
     if m <= k:
-        return ref_subproof(m, leaves[:k], complete) + [mth(leaves[k:])]
-    return ref_subproof(m - k, leaves[k:], False) + [mth(leaves[:k])]
+        return [*ref_subproof(m, leaves[:k], complete), mth(leaves[k:])]
+    return [*ref_subproof(m - k, leaves[k:], False), mth(leaves[:k])]
 
 
 class Tree:
@@ -135,7 +135,9 @@ def test_consistency_proofs_match_definition_and_verify(case: tuple[int, int]) -
     verify_consistency(old, new, mth(LEAVES[:old]), mth(LEAVES[:new]), proof)
 
 
-def _inclusion_mutations(index: int, size: int, proof: list[bytes]) -> list[tuple[int, int, list[bytes]]]:
+def _inclusion_mutations(
+    index: int, size: int, proof: list[bytes]
+) -> list[tuple[int, int, list[bytes]]]:
     muts: list[tuple[int, int, list[bytes]]] = [
         (index + 1, size, proof),
         (index - 1, size, proof) if index > 0 else (size, size, proof),

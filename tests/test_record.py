@@ -46,8 +46,10 @@ def test_seal_open_round_trip(payload: dict[str, object], seq: int, with_account
 def test_body_layout() -> None:
     record = seal(5, bytes(32), "sample.thing/1", WHEN, {"credits": "4.5"}, KEY)
     assert record.body == (
-        b'{"kind":"sample.thing/1","payload":{"credits":"4.5"},"prev":"' + b"0" * 64
-        + b'","seq":5,"signer":"' + KEY.key_id.encode()
+        b'{"kind":"sample.thing/1","payload":{"credits":"4.5"},"prev":"'
+        + b"0" * 64
+        + b'","seq":5,"signer":"'
+        + KEY.key_id.encode()
         + b'","time":"2026-09-01T08:00:00.000000Z","v":1}'
     )
     assert len(record.signature) == 64

@@ -13,7 +13,7 @@ from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
 from creditbank.ledger.merkle import CompactRange
-from creditbank.ledger.record import AccountLink, GENESIS_PREV, seal
+from creditbank.ledger.record import GENESIS_PREV, AccountLink, seal
 from creditbank.ledger.verify import VerificationReport, verify_ledger
 
 from .conftest import fetch, run_sql
@@ -26,9 +26,13 @@ SIZE = 40
 @pytest.fixture
 def filled(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> CreditBank:
     """40 records: genesis, a school key, 38 credits over 4 accounts; checkpoints at 20 and 40."""
-    bank.ledger.append("ledger.key/1", {"keys": [key_entry(SCHOOL.public, owner="school-1")]}, authority)
+    bank.ledger.append(
+        "ledger.key/1", {"keys": [key_entry(SCHOOL.public, owner="school-1")]}, authority
+    )
     entries = [
-        Entry("sample.credit/1", {"course": f"C{i:03d}", "credits": "2.5"}, SCHOOL, f"learner-{i % 4}")
+        Entry(
+            "sample.credit/1", {"course": f"C{i:03d}", "credits": "2.5"}, SCHOOL, f"learner-{i % 4}"
+        )
         for i in range(SIZE - 2)
     ]
     bank.ledger.append_batch(entries[: FIRST_CHECKPOINT - 2])
@@ -72,7 +76,11 @@ def test_clean_ledger_verifies(filled: CreditBank) -> None:
 
 def test_payload_edited(filled: CreditBank, db_url: str) -> None:
     original = leaf(db_url, 25)
-    run_sql(db_url, "UPDATE records SET leaf = :l WHERE seq = 25", {"l": original.replace(b'"2.5"', b'"9.5"')})
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l WHERE seq = 25",
+        {"l": original.replace(b'"2.5"', b'"9.5"')},
+    )
     assert first(db_url) == ("content_mismatch", 25)
 
 
@@ -80,7 +88,11 @@ def test_payload_edited_with_leaf_hash_recomputed(filled: CreditBank, db_url: st
     from creditbank.ledger.merkle import leaf_hash
 
     edited = leaf(db_url, 25).replace(b'"2.5"', b'"9.5"')
-    run_sql(db_url, "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 25", {"l": edited, "h": leaf_hash(edited)})
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 25",
+        {"l": edited, "h": leaf_hash(edited)},
+    )
     assert first(db_url) == ("bad_signature", 25)
 
 
@@ -125,7 +137,9 @@ def rewrite_suffix(url: str, start: int, key: SigningKey | None) -> None:
             )
             for level, h in frontier.append(digest):
                 conn.execute(
-                    sqlalchemy.text("INSERT INTO merkle_nodes (seq, level, hash) VALUES (:s, :l, :h)"),
+                    sqlalchemy.text(
+                        "INSERT INTO merkle_nodes (seq, level, hash) VALUES (:s, :l, :h)"
+                    ),
                     {"s": r.seq, "l": level, "h": h},
                 )
             if link:
@@ -139,12 +153,16 @@ def test_suffix_rewritten_and_rehashed_without_the_key(filled: CreditBank, db_ur
     assert first(db_url) == ("bad_signature", 30)
 
 
-def test_suffix_rewritten_by_a_key_holder_is_caught_by_the_checkpoint(filled: CreditBank, db_url: str) -> None:
+def test_suffix_rewritten_by_a_key_holder_is_caught_by_the_checkpoint(
+    filled: CreditBank, db_url: str
+) -> None:
     rewrite_suffix(db_url, 30, SCHOOL)
     assert first(db_url) == ("root_mismatch", SIZE - 1)
 
 
-def test_history_before_first_checkpoint_rewritten_by_a_key_holder(filled: CreditBank, db_url: str) -> None:
+def test_history_before_first_checkpoint_rewritten_by_a_key_holder(
+    filled: CreditBank, db_url: str
+) -> None:
     rewrite_suffix(db_url, 5, SCHOOL)
     assert first(db_url) == ("root_mismatch", FIRST_CHECKPOINT - 1)
 
@@ -166,13 +184,24 @@ def test_row_inserted_at_the_end_with_an_unknown_key(filled: CreditBank, db_url:
     from creditbank.ledger.merkle import leaf_hash
 
     stranger = SigningKey.from_seed(bytes([66]) * 32)
-    prev = bytes(fetch(db_url, "SELECT leaf_hash FROM records WHERE seq = :s", {"s": SIZE - 1})[0][0])
-    forged = seal(SIZE, prev, "sample.credit/1", datetime(2027, 1, 1, tzinfo=UTC), {"credits": "60"}, stranger)
+    prev = bytes(
+        fetch(db_url, "SELECT leaf_hash FROM records WHERE seq = :s", {"s": SIZE - 1})[0][0]
+    )
+    forged = seal(
+        SIZE, prev, "sample.credit/1", datetime(2027, 1, 1, tzinfo=UTC), {"credits": "60"}, stranger
+    )
     run_sql(
         db_url,
         "INSERT INTO records (seq, leaf, leaf_hash, kind, time, signer, account, account_seq) "
         "VALUES (:s, :l, :h, :k, :t, :g, NULL, NULL)",
-        {"s": SIZE, "l": forged.leaf, "h": leaf_hash(forged.leaf), "k": forged.kind, "t": forged.time, "g": forged.signer},
+        {
+            "s": SIZE,
+            "l": forged.leaf,
+            "h": leaf_hash(forged.leaf),
+            "k": forged.kind,
+            "t": forged.time,
+            "g": forged.signer,
+        },
     )
     assert first(db_url) == ("unknown_key", SIZE)
 
@@ -194,24 +223,38 @@ def test_signature_replaced(filled: CreditBank, db_url: str) -> None:
     target = leaf(db_url, 22)
     other = leaf(db_url, 23)
     swapped = target[:-64] + other[-64:]
-    run_sql(db_url, "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 22", {"l": swapped, "h": leaf_hash(swapped)})
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 22",
+        {"l": swapped, "h": leaf_hash(swapped)},
+    )
     assert first(db_url) == ("bad_signature", 22)
 
 
 def test_checkpoint_note_edited(filled: CreditBank, db_url: str) -> None:
     note = fetch(db_url, "SELECT note FROM checkpoints WHERE size = :s", {"s": SIZE})[0][0]
     assert isinstance(note, str)
-    run_sql(db_url, "UPDATE checkpoints SET note = :n WHERE size = :s", {"n": note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n"), "s": SIZE})
+    run_sql(
+        db_url,
+        "UPDATE checkpoints SET note = :n WHERE size = :s",
+        {"n": note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n"), "s": SIZE},
+    )
     assert first(db_url) == ("bad_checkpoint", None)
 
 
 def test_checkpoint_root_column_edited(filled: CreditBank, db_url: str) -> None:
-    run_sql(db_url, "UPDATE checkpoints SET root = :r WHERE size = :s", {"r": bytes(32), "s": FIRST_CHECKPOINT})
+    run_sql(
+        db_url,
+        "UPDATE checkpoints SET root = :r WHERE size = :s",
+        {"r": bytes(32), "s": FIRST_CHECKPOINT},
+    )
     assert first(db_url) == ("inconsistent_checkpoints", None)
 
 
 def test_merkle_node_edited(filled: CreditBank, db_url: str) -> None:
-    run_sql(db_url, "UPDATE merkle_nodes SET hash = :h WHERE seq = 15 AND level = 4", {"h": bytes(32)})
+    run_sql(
+        db_url, "UPDATE merkle_nodes SET hash = :h WHERE seq = 15 AND level = 4", {"h": bytes(32)}
+    )
     assert first(db_url) == ("node_mismatch", 15)
 
 
@@ -229,13 +272,30 @@ def test_meta_origin_edited(filled: CreditBank, db_url: str) -> None:
 # -- any single-byte change to any stored column ------------------------------------
 
 COLUMNS = [
-    ("records", "leaf"), ("records", "leaf_hash"), ("records", "kind"), ("records", "time"),
-    ("records", "signer"), ("records", "account"), ("records", "account_seq"), ("records", "seq"),
-    ("merkle_nodes", "hash"), ("merkle_nodes", "level"), ("merkle_nodes", "seq"),
-    ("ledger_keys", "public"), ("ledger_keys", "key_id"), ("ledger_keys", "seq"),
-    ("checkpoints", "note"), ("checkpoints", "root"), ("checkpoints", "size"),
+    ("records", "leaf"),
+    ("records", "leaf_hash"),
+    ("records", "kind"),
+    ("records", "time"),
+    ("records", "signer"),
+    ("records", "account"),
+    ("records", "account_seq"),
+    ("records", "seq"),
+    ("merkle_nodes", "hash"),
+    ("merkle_nodes", "level"),
+    ("merkle_nodes", "seq"),
+    ("ledger_keys", "public"),
+    ("ledger_keys", "key_id"),
+    ("ledger_keys", "seq"),
+    ("checkpoints", "note"),
+    ("checkpoints", "root"),
+    ("checkpoints", "size"),
 ]
-KEYS = {"records": ["seq"], "merkle_nodes": ["seq", "level"], "ledger_keys": ["key_id"], "checkpoints": ["id"]}
+KEYS = {
+    "records": ["seq"],
+    "merkle_nodes": ["seq", "level"],
+    "ledger_keys": ["key_id"],
+    "checkpoints": ["id"],
+}
 
 
 def mutate(value: object, position: int, bit: int) -> object:
@@ -260,7 +320,11 @@ def test_any_single_change_is_detected_at_the_right_seq(
 ) -> None:
     table, name = column
     keys = KEYS[table]
-    rows = fetch(db_url, f"SELECT {', '.join(keys)}, {name} FROM {table} WHERE {name} IS NOT NULL ORDER BY {', '.join(keys)}")
+    rows = fetch(
+        db_url,
+        f"SELECT {', '.join(keys)}, {name} FROM {table} "
+        f"WHERE {name} IS NOT NULL ORDER BY {', '.join(keys)}",
+    )
     row = rows[row_pick % len(rows)]
     key_values = dict(zip(keys, row[:-1], strict=True))
     original = row[-1]
@@ -278,17 +342,26 @@ def test_any_single_change_is_detected_at_the_right_seq(
         assert not report.ok
         problem = report.problems[0]
         if table == "records":
-            expected = min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
+            expected = (
+                min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
+            )
             assert problem.seq == expected, (column, problem)
         elif table == "merkle_nodes":
-            expected = min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
+            expected = (
+                min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
+            )
             assert problem.kind == "node_mismatch" and problem.seq == expected, (column, problem)
         elif table == "ledger_keys":
             assert problem.kind == "key_projection", problem
             introduced = 0 if key_values["key_id"] != SCHOOL.key_id else 1
             assert problem.seq in (introduced, changed if name == "seq" else introduced), problem
         else:
-            assert problem.kind in ("bad_checkpoint", "inconsistent_checkpoints") and problem.seq is None, problem
+            assert (
+                problem.kind in ("bad_checkpoint", "inconsistent_checkpoints")
+                and problem.seq is None
+            ), problem
     finally:
-        run_sql(db_url, f"UPDATE {table} SET {name} = :v WHERE {new_where}", {"v": original, **new_keys})
+        run_sql(
+            db_url, f"UPDATE {table} SET {name} = :v WHERE {new_where}", {"v": original, **new_keys}
+        )
     assert report_of(db_url).ok

@@ -38,6 +38,7 @@ def canonicalize(value: Any) -> bytes:
     Raises:
         CanonicalizationError: a non-JSON value, a non-string key, NaN or infinity,
             or a string holding a lone surrogate.
+
     """
     parts: list[str] = []
     _emit(value, parts, "$")
@@ -54,10 +55,11 @@ def record_bytes(payload: Any) -> bytes:
         CanonicalizationError: a float, Decimal, naive datetime, integer outside
             ±(2**53-1), non-string key, lone surrogate or other non-JSON value; the
             message names the path of the offending field (``$.payload.credits``).
+
     """
     try:
         flags = _scan(payload)
-    except _Refused:
+    except _RefusedError:
         flags = _NON_ASCII_KEY
     if flags & _DATETIME or flags & _NON_ASCII_KEY:
         clean, ascii_keys = _prepare(payload, "$")
@@ -75,24 +77,24 @@ _NON_ASCII_KEY = 1
 _DATETIME = 2
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """A value the fast scan will not pass; the slow walk then names the field."""
 
 
 def _scan(value: Any) -> int:
-    """Check a payload tree quickly, without paths; return flags, raise :class:`_Refused`."""
+    """Check a payload tree quickly, without paths; return flags, raise :class:`_RefusedError`."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return 0
     if kind is int:
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return 0
-        raise _Refused
+        raise _RefusedError
     if kind is dict:
         flags = 0
         for key, item in value.items():
             if type(key) is not str:
-                raise _Refused
+                raise _RefusedError
             if not key.isascii():
                 flags |= _NON_ASCII_KEY
             flags |= _scan(item)
@@ -104,7 +106,7 @@ def _scan(value: Any) -> int:
         return flags
     if kind is datetime:
         return _DATETIME
-    raise _Refused
+    raise _RefusedError
 
 
 def _prepare(value: Any, path: str) -> tuple[Any, bool]:
@@ -123,11 +125,13 @@ def _prepare(value: Any, path: str) -> tuple[Any, bool]:
     if isinstance(value, float | Decimal):
         raise CanonicalizationError(
             f"{path}: {type(value).__name__} {value!r} is not allowed in a record; "
-            "write numbers with fractions as decimal strings such as \"4.5\""
+            'write numbers with fractions as decimal strings such as "4.5"'
         )
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
-            raise CanonicalizationError(f"{path}: naive datetime {value.isoformat()} is not allowed")
+            raise CanonicalizationError(
+                f"{path}: naive datetime {value.isoformat()} is not allowed"
+            )
         return format_time(value), True
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
@@ -179,7 +183,9 @@ def _emit(value: Any, parts: list[str], path: str) -> None:
             if not isinstance(key, str):
                 raise CanonicalizationError(f"{path}: object key {key!r} is not a string")
         parts.append("{")
-        for i, key in enumerate(sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))):
+        for i, key in enumerate(
+            sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        ):
             if i:
                 parts.append(",")
             parts.append(_string(key, path))
@@ -198,7 +204,7 @@ def _emit(value: Any, parts: list[str], path: str) -> None:
 
 
 def _string(text: str, path: str) -> str:
-    """Quote a string as ECMAScript JSON.stringify does (lower-case \\u escapes, raw UTF-8)."""
+    r"""Quote a string as ECMAScript JSON.stringify does (lower-case \\u escapes, raw UTF-8)."""
     _check_unicode(text, path)
     return json.dumps(text, ensure_ascii=False)
 

@@ -35,6 +35,7 @@ class VerifyKey:
 
         Raises:
             InputError: ``raw`` is not 32 bytes.
+
         """
         if len(raw) != 32:
             raise InputError(f"public key: expected 32 bytes, got {len(raw)}")
@@ -47,6 +48,7 @@ class VerifyKey:
 
         Raises:
             ProofError: the signature does not verify.
+
         """
         try:
             self._key.verify(signature, message)
@@ -70,6 +72,7 @@ class VerifyKey:
 
         Raises:
             InputError: ``name`` is empty or holds whitespace or ``+``.
+
         """
         check_note_name(name)
         return f"{name}+{self.note_key_hash(name).hex()}+{b64encode(ED25519_NOTE_TYPE + self.raw)}"
@@ -90,6 +93,7 @@ class VerifyKey:
 
         Raises:
             InputError: not an Ed25519 ``did:key``.
+
         """
         text = did.split("#", 1)[0]
         text = text.removeprefix("did:key:")
@@ -122,7 +126,9 @@ class SigningKey:
         """Wrap a ``cryptography`` Ed25519 private key."""
         self._key = key
         self.public = VerifyKey(
-            key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
         )
 
     @classmethod
@@ -136,6 +142,7 @@ class SigningKey:
 
         Raises:
             InputError: ``seed`` is not 32 bytes.
+
         """
         if len(seed) != 32:
             raise InputError(f"private key seed: expected 32 bytes, got {len(seed)}")
@@ -155,6 +162,7 @@ class SigningKey:
 
         Raises:
             InputError: the passphrase is empty.
+
         """
         if not passphrase:
             raise InputError("passphrase: must not be empty")
@@ -170,11 +178,14 @@ class SigningKey:
 
         Raises:
             KeyFileError: wrong passphrase, not PEM, or not an Ed25519 key; names ``source``.
+
         """
         try:
             key = serialization.load_pem_private_key(data, password=passphrase)
         except TypeError as e:
-            raise KeyFileError(f"{source}: the key file is not encrypted or needs a passphrase") from e
+            raise KeyFileError(
+                f"{source}: the key file is not encrypted or needs a passphrase"
+            ) from e
         except (ValueError, UnsupportedAlgorithm) as e:
             raise KeyFileError(f"{source}: wrong passphrase or not a PKCS#8 PEM key") from e
         if not isinstance(key, Ed25519PrivateKey):
@@ -186,6 +197,7 @@ class SigningKey:
 
         Raises:
             KeyFileError: the file exists or cannot be written.
+
         """
         data = self.to_pem(passphrase)
         try:
@@ -203,6 +215,7 @@ class SigningKey:
 
         Raises:
             KeyFileError: missing or unreadable file, wrong passphrase, not Ed25519.
+
         """
         try:
             data = Path(path).read_bytes()
@@ -213,7 +226,9 @@ class SigningKey:
 
 def note_key_hash(name: str, raw_public: bytes) -> bytes:
     """C2SP signed-note key hash: first 4 bytes of SHA-256(name || 0x0A || 0x01 || key)."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + raw_public).digest()[:4]
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + raw_public).digest()[
+        :4
+    ]
 
 
 def check_note_name(name: str) -> None:
@@ -221,6 +236,7 @@ def check_note_name(name: str) -> None:
 
     Raises:
         InputError: the name breaks those rules.
+
     """
     if not name or any(c.isspace() for c in name) or "+" in name:
         raise InputError(f"origin/key name {name!r}: must be non-empty with no spaces or '+'")
@@ -231,6 +247,7 @@ def parse_vkey(text: str) -> tuple[str, VerifyKey]:
 
     Raises:
         ProofError: malformed text, a non-Ed25519 type, or a key hash that does not match.
+
     """
     parts = text.strip().split("+", 2)
     if len(parts) != 3:

@@ -83,6 +83,7 @@ class Ledger:
         Raises:
             InputError: a bad origin.
             LedgerStateError: the database already holds a ledger.
+
         """
         check_note_name(origin)
         ledger = cls(store, clock)
@@ -101,7 +102,9 @@ class Ledger:
             frontier = CompactRange()
             store.add(conn, [_row(record, record.leaf_hash)], [])
             frontier.append(record.leaf_hash)
-            store.add_keys(conn, [{"key_id": authority.key_id, "public": authority.public.raw, "seq": 0}])
+            store.add_keys(
+                conn, [{"key_id": authority.key_id, "public": authority.public.raw, "seq": 0}]
+            )
         ledger._tip = _Tip(frontier, record.leaf_hash)
         ledger._keys[authority.key_id] = (authority.public, 0)
         return ledger
@@ -111,6 +114,7 @@ class Ledger:
 
         Raises:
             LedgerStateError: the database holds no ledger.
+
         """
         if self._meta is None:
             with self.store.reading() as conn:
@@ -150,6 +154,7 @@ class Ledger:
             InputError: a bad kind, account id or payload (names the field).
             LedgerStateError: the signing key was never introduced in the log, or
                 the clock is behind the last record.
+
         """
         return self.append_batch([Entry(kind, payload, key, account)])[0]
 
@@ -159,6 +164,7 @@ class Ledger:
         Raises:
             InputError: a bad entry (names its position and field).
             LedgerStateError: a signing key unknown to the log, or a clock behind the log.
+
         """
         if not entries:
             return []
@@ -179,7 +185,10 @@ class Ledger:
                 where = f"entry {position}: " if len(entries) > 1 else ""
                 if not isinstance(entry.key, SigningKey):
                     raise InputError(f"{where}key: not a signing key")
-                if entry.key.key_id not in new_keys and self._known_key(conn, entry.key.key_id) is None:
+                if (
+                    entry.key.key_id not in new_keys
+                    and self._known_key(conn, entry.key.key_id) is None
+                ):
                     raise LedgerStateError(
                         f"{where}signing key {entry.key.key_id} was never introduced in the ledger"
                     )
@@ -248,6 +257,7 @@ class Ledger:
         Raises:
             LedgerStateError: no record at ``seq``.
             InputError: the stored leaf does not decode.
+
         """
         with self.store.reading() as conn:
             leaf = self.store.leaf(conn, seq)
@@ -255,7 +265,9 @@ class Ledger:
             raise LedgerStateError(f"no record {seq}: the ledger has {self.size()} records")
         return open_leaf(leaf)
 
-    def records(self, start: int = 0, end: int | None = None, chunk: int = 1000) -> Iterator[Record]:
+    def records(
+        self, start: int = 0, end: int | None = None, chunk: int = 1000
+    ) -> Iterator[Record]:
         """Stream decoded records ``start <= seq < end`` in order, ``chunk`` rows at a time."""
         position = start
         while end is None or position < end:
@@ -280,6 +292,7 @@ class Ledger:
 
         Raises:
             ProofError: ``size`` exceeds the ledger or a node is missing.
+
         """
         with self.store.reading() as conn:
             return self._root(conn, size)
@@ -298,6 +311,7 @@ class Ledger:
 
         Raises:
             ProofError: ``index`` not below ``size``, or ``size`` beyond the ledger.
+
         """
         with self.store.reading() as conn:
             current = self.store.tip(conn)[0]
@@ -312,6 +326,7 @@ class Ledger:
 
         Raises:
             ProofError: sizes out of order or beyond the ledger.
+
         """
         with self.store.reading() as conn:
             current = self.store.tip(conn)[0]
@@ -333,6 +348,7 @@ class Ledger:
             LedgerStateError: ``log_key`` is not this ledger's log key, or the
                 current tree is not consistent with the latest checkpoint (smaller,
                 or a different root at that size) — nothing is signed then.
+
         """
         if log_key.public.raw != self.meta().log_key:
             raise LedgerStateError("that key is not this ledger's log key")
@@ -375,6 +391,7 @@ class Ledger:
 
         Raises:
             LedgerStateError: no checkpoint covers ``seq`` yet, or no such record.
+
         """
         checkpoint = checkpoint or self.latest_checkpoint()
         if checkpoint is None or checkpoint.size <= seq:

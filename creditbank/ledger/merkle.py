@@ -76,6 +76,7 @@ def inclusion_plan(index: int, size: int) -> list[Range]:
 
     Raises:
         ProofError: ``index`` is not below ``size``.
+
     """
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
@@ -98,6 +99,7 @@ def consistency_plan(old_size: int, new_size: int) -> list[Range]:
 
     Raises:
         ProofError: ``old_size`` is larger than ``new_size`` or negative.
+
     """
     if not 0 <= old_size <= new_size:
         raise ProofError(f"no consistency proof from size {old_size} to size {new_size}")
@@ -135,6 +137,7 @@ def assemble(ranges: Sequence[Range], nodes: Mapping[Coord, bytes]) -> list[byte
 
     Raises:
         ProofError: a needed node hash is missing from ``nodes``.
+
     """
     try:
         return [fold([nodes[c] for c in subtrees(s, e)]) for s, e in ranges]
@@ -150,6 +153,7 @@ def verify_inclusion(
     Raises:
         ProofError: the proof does not bind ``leaf_digest`` at ``index`` to ``root``
             at ``size`` (wrong index or size, truncated or extended proof, bad hash).
+
     """
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
@@ -181,6 +185,7 @@ def verify_consistency(
 
     Raises:
         ProofError: the trees are not shown consistent by ``proof``.
+
     """
     if not 0 <= old_size <= new_size:
         raise ProofError(f"consistency: size {old_size} cannot precede size {new_size}")
@@ -241,6 +246,7 @@ class CompactRange:
 
         Raises:
             ProofError: the frontier's levels do not match ``size``.
+
         """
         self.size = size
         self.frontier = list(frontier)
@@ -253,6 +259,7 @@ class CompactRange:
 
         Raises:
             ProofError: a needed node is missing.
+
         """
         coords = subtrees(0, size)
         nodes = fetch(coords)
@@ -262,7 +269,7 @@ class CompactRange:
             raise ProofError(f"node {e.args[0]} is missing from the tree store") from e
 
     def append(self, digest: bytes) -> list[tuple[int, bytes]]:
-        """Add a leaf hash; return the ``(level, hash)`` of every subtree it completes (level >= 1)."""
+        """Add a leaf hash; return ``(level, hash)`` of each subtree it completes (level >= 1)."""
         level, current = 0, digest
         completed: list[tuple[int, bytes]] = []
         frontier = self.frontier

@@ -1,5 +1,8 @@
-"""C2SP ``tlog-proof@v1`` files: a record's leaf bytes, its index, the inclusion proof
-and the signed checkpoint, verifiable offline with the log's vkey alone."""
+"""C2SP ``tlog-proof@v1`` files, verifiable offline with the log's vkey alone.
+
+A file carries a record's leaf bytes (``extra``), its index, the inclusion proof
+and the signed checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ class TlogProof:
 
         Raises:
             ProofError: a missing header, index line or blank line, or bad base64.
+
         """
         head, sep, note = text.partition("\n\n")
         if not sep:
@@ -76,6 +80,7 @@ def verify_proof_file(text: str, vkey: str) -> VerifiedInclusion:
     Raises:
         ProofError: malformed file or vkey, checkpoint not signed by the vkey, no
             leaf bytes, or an inclusion proof that does not reach the checkpoint root.
+
     """
     origin, key = parse_vkey(vkey)
     proof = TlogProof.parse(text)

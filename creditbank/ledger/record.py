@@ -136,6 +136,7 @@ def check_kind(kind: str) -> None:
 
     Raises:
         InputError: the kind is not ``dotted.lower_name/version``.
+
     """
     if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
         raise InputError(f"kind: {kind!r} is not of the form name.part/version")
@@ -146,6 +147,7 @@ def check_account_id(account: str) -> None:
 
     Raises:
         InputError: not 1-64 characters of letters, digits and ``_.:-``.
+
     """
     if not isinstance(account, str) or not ACCOUNT_PATTERN.match(account):
         raise InputError(f"account: {account!r} is not a valid account id")
@@ -165,6 +167,7 @@ def seal(
     Raises:
         InputError: a bad kind or account id, or a payload that is not canonical JSON
             (floats, naive datetimes, ...); the message names the field.
+
     """
     check_kind(kind)
     if not isinstance(payload, dict):
@@ -188,6 +191,7 @@ def open_leaf(leaf: bytes) -> Record:
     Raises:
         InputError: the leaf is too short, not JSON, not canonical, or a field is
             missing or of the wrong type; the message names the field.
+
     """
     if len(leaf) <= SIGNATURE_SIZE:
         raise InputError("leaf: too short to hold a body and a signature")
@@ -222,7 +226,11 @@ def open_leaf(leaf: bytes) -> Record:
         if not isinstance(acc, dict) or set(acc) != {"id", "seq", "prev"}:
             raise InputError("account: expected id, seq and prev")
         check_account_id(acc["id"])
-        account = AccountLink(acc["id"], _int(acc, "seq", "account.seq"), hex_decode(acc["prev"], HASH_SIZE, "account.prev"))
+        account = AccountLink(
+            acc["id"],
+            _int(acc, "seq", "account.seq"),
+            hex_decode(acc["prev"], HASH_SIZE, "account.prev"),
+        )
     try:
         canonical = record_bytes(obj)
     except CanonicalizationError as e:

@@ -103,8 +103,16 @@ class VerificationReport:
 # (row seq, leaf hash, prev | None, account | None, account seq, account prev,
 #  [(problem kind, detail)], [(key id, raw key)], signer, leaf if its signer was unknown here)
 _Result = tuple[
-    int, bytes, bytes | None, str | None, int, bytes | None,
-    list[tuple[str, str]], list[tuple[str, bytes]], str, bytes | None,
+    int,
+    bytes,
+    bytes | None,
+    str | None,
+    int,
+    bytes | None,
+    list[tuple[str, str]],
+    list[tuple[str, bytes]],
+    str,
+    bytes | None,
 ]
 
 
@@ -155,13 +163,20 @@ def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[
             problems.append(("bad_signature", f"signature by key {record.signer} does not verify"))
         for k in new_keys:
             known.setdefault(k.key_id, k)
-        out.append((
-            seq, digest, record.prev,
-            None if link is None else link.account,
-            0 if link is None else link.seq,
-            None if link is None else link.prev,
-            problems, [(k.key_id, k.raw) for k in new_keys], record.signer, pending,
-        ))
+        out.append(
+            (
+                seq,
+                digest,
+                record.prev,
+                None if link is None else link.account,
+                0 if link is None else link.seq,
+                None if link is None else link.prev,
+                problems,
+                [(k.key_id, k.raw) for k in new_keys],
+                record.signer,
+                pending,
+            )
+        )
     return out
 
 
@@ -186,7 +201,9 @@ class _Verifier:
             if meta is None:
                 yield Problem("genesis_mismatch", None, "the database has no ledger meta row")
                 return
-            yield from self._load_checkpoints(self.store.checkpoints(conn), meta.origin, meta.log_key)
+            yield from self._load_checkpoints(
+                self.store.checkpoints(conn), meta.origin, meta.log_key
+            )
             size = self.store.tip(conn)[0]
             parallel = size >= PARALLEL_THRESHOLD and (self.workers or os.cpu_count() or 1) > 1
             chunks = self._chunks(conn)
@@ -232,40 +249,64 @@ class _Verifier:
         stored_nodes: dict[int, list[tuple[int, bytes]]] = {}
         for node in self.store.node_rows(conn, rows[0][0], rows[-1][0]):
             stored_nodes.setdefault(node.seq, []).append((node.level, bytes(node.hash)))
-        for (seq, digest, prev, account, account_seq, account_prev, problems, new_keys,
-             signer, pending) in results:
+        for (
+            seq,
+            digest,
+            prev,
+            account,
+            account_seq,
+            account_prev,
+            problems,
+            new_keys,
+            signer,
+            pending,
+        ) in results:
             if seq != self.expected:
-                yield Problem("gap", self.expected, f"records {self.expected}..{seq - 1} are missing")
+                yield Problem(
+                    "gap", self.expected, f"records {self.expected}..{seq - 1} are missing"
+                )
                 self.after_gap = True
                 self.expected = seq
             for kind, detail in problems:
                 yield Problem(kind, seq, detail)
-            if prev is not None and prev != self.prev and not (self.after_gap and seq == self.expected):
+            if (
+                prev is not None
+                and prev != self.prev
+                and not (self.after_gap and seq == self.expected)
+            ):
                 yield Problem("broken_link", seq, "prev is not the leaf hash of the record before")
             if account is not None:
                 want = self.accounts.get(account, (-1, GENESIS_PREV))
                 if account_seq != want[0] + 1 or account_prev != want[1]:
                     yield Problem(
-                        "broken_account_link", seq,
-                        f"account {account} record {account_seq} does not follow its record {want[0]}",
+                        "broken_account_link",
+                        seq,
+                        f"account {account} record {account_seq} does not follow "
+                        f"its record {want[0]}",
                         {"account": account},
                     )
                 self.accounts[account] = (account_seq, digest)
             if pending is not None:
                 found = self.keys.get(signer)
                 if found is None:
-                    yield Problem("unknown_key", seq, f"signer {signer} was never introduced before")
+                    yield Problem(
+                        "unknown_key", seq, f"signer {signer} was never introduced before"
+                    )
                 elif not VerifyKey(found[0]).is_valid(
                     pending[-SIGNATURE_SIZE:], SIGNING_CONTEXT + pending[:-SIGNATURE_SIZE]
                 ):
-                    yield Problem("bad_signature", seq, f"signature by key {signer} does not verify")
+                    yield Problem(
+                        "bad_signature", seq, f"signature by key {signer} does not verify"
+                    )
             for key_id, raw in new_keys:
                 self.keys.setdefault(key_id, (raw, seq))
             if not self.after_gap:
                 completed = self.tree.append(digest)
                 stored = stored_nodes.get(seq, [])
                 if stored != completed:
-                    yield Problem("node_mismatch", seq, "stored Merkle nodes differ from the recomputed ones")
+                    yield Problem(
+                        "node_mismatch", seq, "stored Merkle nodes differ from the recomputed ones"
+                    )
                 yield from self._checkpoints_at(self.tree.size)
             self.prev = digest
             self.expected = seq + 1
@@ -286,14 +327,18 @@ class _Verifier:
                 continue
             if signed.size != row.size or signed.root != row.root:
                 yield Problem(
-                    "inconsistent_checkpoints", None,
-                    f"checkpoint {row.id}: stored size/root differ from its signed note", evidence,
+                    "inconsistent_checkpoints",
+                    None,
+                    f"checkpoint {row.id}: stored size/root differ from its signed note",
+                    evidence,
                 )
             earlier = by_size.setdefault(signed.size, signed.root)
             if earlier != signed.root:
                 yield Problem(
-                    "inconsistent_checkpoints", None,
-                    f"two signed checkpoints of size {signed.size} have different roots", evidence,
+                    "inconsistent_checkpoints",
+                    None,
+                    f"two signed checkpoints of size {signed.size} have different roots",
+                    evidence,
                 )
             self.checkpoints.append((signed.size, row, signed))
         self.checkpoints.sort(key=lambda c: (c[0], c[1].id), reverse=True)
@@ -305,7 +350,8 @@ class _Verifier:
                 continue
             if signed.root != self.tree.root():
                 yield Problem(
-                    "root_mismatch", size - 1,
+                    "root_mismatch",
+                    size - 1,
                     f"checkpoint {row.id} of size {size} signed another root than the log now has",
                     {"checkpoint": row.id, "size": size},
                 )
@@ -314,19 +360,27 @@ class _Verifier:
         for _, row, signed in reversed(self.checkpoints):
             if signed is not None and signed.size > self.expected:
                 yield Problem(
-                    "truncated", self.expected,
-                    f"checkpoint {row.id} covers {signed.size} records but the log has {self.expected}",
+                    "truncated",
+                    self.expected,
+                    f"checkpoint {row.id} covers {signed.size} records "
+                    f"but the log has {self.expected}",
                     {"checkpoint": row.id, "size": signed.size},
                 )
         stray = self.store.count_nodes_after(conn, self.expected - 1)
         if stray:
-            yield Problem("node_mismatch", self.expected, f"{stray} Merkle nodes lie beyond the log's end")
+            yield Problem(
+                "node_mismatch", self.expected, f"{stray} Merkle nodes lie beyond the log's end"
+            )
         yield from self._check_genesis(conn, meta)
         stored = self.store.keys(conn)
-        if stored != self.keys:
-            ids = sorted(set(stored) ^ set(self.keys) | {k for k in stored if stored[k] != self.keys.get(k)})
-            seq = min((self.keys.get(i, stored.get(i, (b"", None)))[1] for i in ids), default=None)
-            yield Problem("key_projection", seq, f"stored keys differ from the log for {', '.join(ids)}")
+        differing = sorted(
+            k for k in set(stored) | set(self.keys) if stored.get(k) != self.keys.get(k)
+        )
+        if differing:
+            seq = min((self.keys.get(k) or stored[k])[1] for k in differing)
+            yield Problem(
+                "key_projection", seq, f"stored keys differ from the log for {', '.join(differing)}"
+            )
 
     def _check_genesis(self, conn: Any, meta: Any) -> Iterator[Problem]:
         leaf = self.store.leaf(conn, 0)
@@ -338,8 +392,16 @@ class _Verifier:
             return
         vkey = VerifyKey(meta.log_key).vkey(meta.origin) if len(meta.log_key) == 32 else ""
         payload = genesis.payload
-        if genesis.kind != GENESIS_KIND or payload.get("origin") != meta.origin or payload.get("log_vkey") != vkey:
-            yield Problem("genesis_mismatch", 0, "the meta row's origin or log key differ from the genesis record")
+        if (
+            genesis.kind != GENESIS_KIND
+            or payload.get("origin") != meta.origin
+            or payload.get("log_vkey") != vkey
+        ):
+            yield Problem(
+                "genesis_mismatch",
+                0,
+                "the meta row's origin or log key differ from the genesis record",
+            )
 
 
 def iter_problems(store: LedgerStore, workers: int | None = None) -> Iterator[Problem]:
@@ -352,6 +414,7 @@ def check_ledger(store: LedgerStore, workers: int | None = None) -> Verification
 
     Raises:
         StoreError: the database cannot be read.
+
     """
     verifier = _Verifier(store, workers)
     problems: list[Problem] = []
@@ -372,6 +435,7 @@ def verify_ledger(store: LedgerStore, workers: int | None = None) -> None:
     Raises:
         IntegrityError: the first problem found (``error.problem`` holds it).
         StoreError: the database cannot be read.
+
     """
     for problem in iter_problems(store, workers):
         raise IntegrityError(str(problem), problem)

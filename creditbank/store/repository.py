@@ -61,6 +61,7 @@ class LedgerStore:
 
         Raises:
             StoreError: the database cannot be reached.
+
         """
         try:
             with self.engine.connect() as conn, conn.begin():
@@ -74,6 +75,7 @@ class LedgerStore:
 
         Raises:
             StoreError: the database cannot be reached or the lock not taken.
+
         """
         try:
             with self._writer.connect() as conn, conn.begin():
@@ -96,6 +98,7 @@ class LedgerStore:
 
         Raises:
             LedgerStateError: the ledger is already initialised.
+
         """
         if LedgerStore.meta(conn) is not None:
             raise LedgerStateError("the database already holds a ledger")
@@ -183,9 +186,7 @@ class LedgerStore:
         """All record rows of one account, in account order."""
         return list(
             conn.execute(
-                select(records)
-                .where(records.c.account == account)
-                .order_by(records.c.account_seq)
+                select(records).where(records.c.account == account).order_by(records.c.account_seq)
             )
         )
 
@@ -234,9 +235,7 @@ class LedgerStore:
     @staticmethod
     def keys(conn: Connection) -> dict[str, tuple[bytes, int]]:
         """Every introduced key: key id -> (public key, introducing seq)."""
-        return {
-            r.key_id: (bytes(r.public), r.seq) for r in conn.execute(select(ledger_keys))
-        }
+        return {r.key_id: (bytes(r.public), r.seq) for r in conn.execute(select(ledger_keys))}
 
     @staticmethod
     def add_keys(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -263,9 +262,7 @@ class LedgerStore:
     @staticmethod
     def add_checkpoint(conn: Connection, size: int, root: bytes, note: str, created: str) -> None:
         """Persist a signed checkpoint."""
-        conn.execute(
-            insert(checkpoints).values(size=size, root=root, note=note, created=created)
-        )
+        conn.execute(insert(checkpoints).values(size=size, root=root, note=note, created=created))
 
 
 def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:

@@ -1,0 +1,245 @@
+"""The command line: exact output, exit codes, JSON shapes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from creditbank.cli.main import cli
+
+from .conftest import fetch, run_sql
+
+PASS = {"CREDITBANK_PASSPHRASE": "test passphrase"}
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITBANK_DB", raising=False)
+    return CliRunner()
+
+
+def run(runner: CliRunner, db_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
+    result = runner.invoke(
+        cli, ["--db", db_url, *args], env={**PASS, **(env or {})}, catch_exceptions=False
+    )
+    assert "Traceback" not in result.output + result.stderr
+    return result
+
+
+def one_line_error(result: Result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and fragment in lines[0], (
+        result.stderr
+    )
+
+
+@pytest.fixture
+def initialised(runner: CliRunner, db_url: str) -> str:
+    result = run(runner, db_url, "init", "--origin", "city.example/credit-bank")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_init_prints_vkey_and_writes_encrypted_keys(
+    runner: CliRunner, db_url: str, initialised: str, tmp_path: Path
+) -> None:
+    assert initialised.startswith("city.example/credit-bank+")
+    assert run(runner, db_url, "vkey").stdout.strip() == initialised
+    assert json.loads(run(runner, db_url, "vkey", "--json").stdout) == {"vkey": initialised}
+    key_dir = (
+        tmp_path
+        if db_url.startswith("postgresql")
+        else Path(db_url.removeprefix("sqlite:///")).parent
+    )
+    for name in (
+        ("ledger.authority.pem", "ledger.log.pem")
+        if db_url.startswith("sqlite")
+        else ("creditbank.authority.pem", "creditbank.log.pem")
+    ):
+        path = key_dir / name
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert b"ENCRYPTED PRIVATE KEY" in path.read_bytes()
+
+
+def test_init_twice_is_refused(
+    runner: CliRunner, db_url: str, initialised: str, tmp_path: Path
+) -> None:
+    result = run(
+        runner,
+        db_url,
+        "init",
+        "--origin",
+        "x.example/log",
+        "--key-out",
+        str(tmp_path / "a.pem"),
+        "--log-key-out",
+        str(tmp_path / "l.pem"),
+    )
+    one_line_error(result, 1, "already holds a ledger")
+    assert not (tmp_path / "a.pem").exists() and not (tmp_path / "l.pem").exists()
+
+
+def test_init_refuses_to_overwrite_keys(runner: CliRunner, db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "a.pem").write_text("keep me")
+    result = run(
+        runner, db_url, "init", "--origin", "x.example/log", "--key-out", str(tmp_path / "a.pem")
+    )
+    one_line_error(result, 2, "already exists")
+    assert (tmp_path / "a.pem").read_text() == "keep me"
+
+
+def test_init_needs_a_passphrase_without_a_terminal(runner: CliRunner, db_url: str) -> None:
+    result = runner.invoke(
+        cli,
+        ["--db", db_url, "init", "--origin", "x.example/log"],
+        env={"CREDITBANK_PASSPHRASE": ""},
+    )
+    one_line_error(result, 2, "no passphrase")
+
+
+def test_passphrase_file(runner: CliRunner, db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "pass.txt").write_text("from a file\n")
+    result = runner.invoke(
+        cli,
+        [
+            "--db",
+            db_url,
+            "--passphrase-file",
+            str(tmp_path / "pass.txt"),
+            "init",
+            "--origin",
+            "x.example/log",
+        ],
+        env={"CREDITBANK_PASSPHRASE": ""},
+    )
+    assert result.exit_code == 0, result.stderr
+    result = run(runner, db_url, "checkpoint")
+    one_line_error(result, 2, "wrong passphrase")
+    result = runner.invoke(
+        cli,
+        ["--db", db_url, "--passphrase-file", str(tmp_path / "pass.txt"), "checkpoint"],
+        env={"CREDITBANK_PASSPHRASE": ""},
+    )
+    assert result.exit_code == 0
+
+
+def test_missing_database(runner: CliRunner, tmp_path: Path) -> None:
+    result = run(runner, f"sqlite:///{tmp_path / 'nothing.db'}", "verify")
+    one_line_error(result, 2, "no ledger at")
+    assert not (tmp_path / "nothing.db").exists()
+
+
+def test_bad_database_url(runner: CliRunner) -> None:
+    one_line_error(run(runner, "mysql://x/y", "verify"), 2, "unsupported database")
+
+
+def test_checkpoint_proof_and_offline_verification(
+    runner: CliRunner, db_url: str, initialised: str, tmp_path: Path
+) -> None:
+    assert run(runner, db_url, "demo", "--records", "30", "--learners", "5").exit_code == 0
+    checkpoint = run(runner, db_url, "checkpoint")
+    lines = checkpoint.stdout.splitlines()
+    assert lines[:2] == ["city.example/credit-bank", "31"]
+    assert lines[4].startswith("\u2014 city.example/credit-bank ")
+    doc = json.loads(run(runner, db_url, "checkpoint", "--json").stdout)
+    assert doc["size"] == 31 and doc["note"].splitlines()[:2] == lines[:2]
+
+    proof_path = tmp_path / "r12.tlog-proof"
+    assert (
+        run(runner, db_url, "proof", "12", "-o", str(proof_path)).stdout == f"wrote {proof_path}\n"
+    )
+    vkey_file = tmp_path / "log.vkey"
+    vkey_file.write_text(initialised + "\n")
+    offline = CliRunner()
+    for vkey in (initialised, str(vkey_file)):
+        ok = offline.invoke(cli, ["verify-proof", str(proof_path), "--vkey", vkey])
+        assert (
+            ok.exit_code == 0
+            and ok.stdout == "OK: record 12 is in city.example/credit-bank at tree size 31\n"
+        )
+    doc = json.loads(
+        offline.invoke(
+            cli, ["verify-proof", str(proof_path), "--vkey", initialised, "--json"]
+        ).stdout
+    )
+    assert doc["ok"] is True and doc["index"] == 12 and doc["leaf"]["seq"] == 12
+
+    text = proof_path.read_text()
+    proof_path.write_text(text.replace("index 12", "index 13"))
+    bad = offline.invoke(cli, ["verify-proof", str(proof_path), "--vkey", initialised])
+    one_line_error(bad, 1, "invalid proof")
+    proof_path.write_text("not a proof")
+    one_line_error(
+        offline.invoke(cli, ["verify-proof", str(proof_path), "--vkey", initialised]),
+        2,
+        "malformed proof file",
+    )
+
+
+def test_proof_beyond_the_log(
+    runner: CliRunner, db_url: str, initialised: str, tmp_path: Path
+) -> None:
+    one_line_error(run(runner, db_url, "proof", "99", "-o", str(tmp_path / "p")), 1, "no record 99")
+
+
+def test_verify_clean_and_tampered(runner: CliRunner, db_url: str, initialised: str) -> None:
+    assert run(runner, db_url, "demo", "--records", "20", "--learners", "4").exit_code == 0
+    clean = run(runner, db_url, "verify")
+    assert clean.exit_code == 0 and clean.stdout.startswith("OK: 21 records, 1 checkpoints, root ")
+    doc = json.loads(run(runner, db_url, "verify", "--json").stdout)
+    assert doc["ok"] is True and doc["records"] == 21 and doc["problems"] == []
+
+    leaf = bytes(fetch(db_url, "SELECT leaf FROM records WHERE seq = 7")[0][0])
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l WHERE seq = 7",
+        {"l": leaf.replace(b'"credits":"', b'"credits":"1')},
+    )
+    bad = run(runner, db_url, "verify", "--json")
+    assert bad.exit_code == 1
+    doc = json.loads(bad.stdout)
+    assert doc["ok"] is False and doc["records"] == 21
+    assert doc["problems"][0] == {
+        "kind": "content_mismatch",
+        "seq": 7,
+        "detail": doc["problems"][0]["detail"],
+    }
+    assert {"kind", "seq", "detail"} <= set(doc["problems"][1])
+    text = run(runner, db_url, "verify")
+    assert text.exit_code == 1 and text.stdout.startswith("PROBLEM content_mismatch at seq 7: ")
+
+
+def test_log_show(runner: CliRunner, db_url: str, initialised: str) -> None:
+    assert run(runner, db_url, "demo", "--records", "5", "--learners", "2").exit_code == 0
+    one = json.loads(run(runner, db_url, "log", "show", "3", "--json").stdout)
+    assert [r["seq"] for r in one["records"]] == [3]
+    assert one["records"][0]["kind"] == "demo.course_credit/1"
+    tail = json.loads(run(runner, db_url, "log", "show", "--tail", "2", "--json").stdout)
+    assert [r["seq"] for r in tail["records"]] == [4, 5]
+    assert len(run(runner, db_url, "log", "show").stdout.splitlines()) == 6
+    one_line_error(run(runner, db_url, "log", "show", "42"), 1, "no record 42")
+
+
+def test_demo_creates_a_ledger_when_there_is_none(runner: CliRunner, db_url: str) -> None:
+    result = run(runner, db_url, "demo", "--records", "50", "--learners", "10", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["records_added"] == 50 and doc["records"] == 51 and doc["checkpoint"]["size"] == 51
+    assert doc["vkey"].startswith("demo.creditbank.example/ledger+")
+    assert run(runner, db_url, "verify").exit_code == 0
+
+
+def test_db_upgrade_is_idempotent(runner: CliRunner, db_url: str, initialised: str) -> None:
+    result = run(runner, db_url, "db", "upgrade")
+    assert result.exit_code == 0 and result.stdout == "schema is current\n"
+
+
+def test_help_explains_commands(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "vkey", "checkpoint", "proof", "verify-proof", "verify", "demo", "log"):
+        assert f"  {command}" in result.stdout
