@@ -40,7 +40,6 @@ class AppContext:
 
         Raises:
             StoreError: no ledger at the URL.
-
         """
         if self._bank is None:
             self._bank = CreditBank.open(self.db)
@@ -56,7 +55,6 @@ class AppContext:
 
         Raises:
             KeyFileError: the file cannot be read, or no source is available.
-
         """
         if self.passphrase_file is not None:
             try:
@@ -81,7 +79,6 @@ class AppContext:
 
         Raises:
             KeyFileError: missing file, wrong passphrase, not Ed25519.
-
         """
         chosen = path or default
         if not chosen.exists():

@@ -37,7 +37,6 @@ def create_bank(
     Raises:
         KeyFileError: a key file exists already or cannot be written.
         LedgerStateError: the database already holds a ledger.
-
     """
     authority_path = key_out or app.key_paths.authority
     log_path = log_key_out or app.key_paths.log

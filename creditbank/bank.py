@@ -59,7 +59,6 @@ class CreditBank:
 
         Raises:
             StoreError: no database there, no ledger in it, or an old schema.
-
         """
         engine = open_engine(resolve_url(url), must_exist=True)
         require_current(engine)
@@ -82,7 +81,6 @@ class CreditBank:
             InputError: a bad origin.
             LedgerStateError: the database already holds a ledger.
             StoreError: the database cannot be reached.
-
         """
         engine = open_engine(resolve_url(url))
         if current_revision(engine) is not None:
@@ -105,7 +103,6 @@ class CreditBank:
         Raises:
             LedgerStateError: not the log key, or the tree is inconsistent with the
                 latest checkpoint.
-
         """
         return self.ledger.sign_checkpoint(log_key)
 
@@ -115,7 +112,6 @@ class CreditBank:
         Raises:
             LedgerStateError: no record ``seq``, or no checkpoint covers it and no
                 log key was given.
-
         """
         latest = self.ledger.latest_checkpoint()
         if (latest is None or latest.size <= seq) and log_key is not None:
@@ -136,6 +132,5 @@ class CreditBank:
 
         Raises:
             StoreError: the database cannot be read.
-
         """
         return check_ledger(self.store, workers)

@@ -39,7 +39,6 @@ class FixedClock:
 
         Raises:
             InputError: ``start`` is naive.
-
         """
         self._now = ensure_utc(start, "start")
         self._step = step
@@ -61,7 +60,6 @@ def ensure_utc(value: datetime, field: str) -> datetime:
 
     Raises:
         InputError: ``value`` is naive (has no timezone); the message names ``field``.
-
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise InputError(f"{field}: naive datetime {value.isoformat()} has no timezone")
@@ -73,7 +71,6 @@ def format_time(value: datetime) -> str:
 
     Raises:
         InputError: ``value`` is naive.
-
     """
     utc = ensure_utc(value, "time")
     return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
@@ -84,7 +81,6 @@ def parse_time(text: str, field: str = "time") -> datetime:
 
     Raises:
         InputError: ``text`` is not of that form; the message names ``field``.
-
     """
     if not isinstance(text, str) or not _RFC3339.match(text):
         raise InputError(f"{field}: {text!r} is not an RFC 3339 UTC time ending in Z")

@@ -12,12 +12,11 @@ from creditbank.errors import ProofError
 from creditbank.ledger import merkle
 from creditbank.ledger.merkle import (
     CompactRange,
-    assemble,
     consistency_plan,
-    coords_of,
     inclusion_plan,
     leaf_hash,
     node_hash,
+    prove,
     verify_consistency,
     verify_inclusion,
 )
@@ -75,12 +74,10 @@ class Tree:
                 self.nodes[(level, i >> level)] = h
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        plan = inclusion_plan(index, size)
-        return assemble(plan, {c: self.nodes[c] for c in coords_of(plan)})
+        return prove(inclusion_plan(index, size), lambda coords: {c: self.nodes[c] for c in coords})
 
     def consistency(self, old: int, new: int) -> list[bytes]:
-        plan = consistency_plan(old, new)
-        return assemble(plan, {c: self.nodes[c] for c in coords_of(plan)})
+        return prove(consistency_plan(old, new), lambda coords: {c: self.nodes[c] for c in coords})
 
     def root(self, size: int) -> bytes:
         return merkle.fold([self.nodes[c] for c in merkle.subtrees(0, size)])
@@ -208,8 +205,24 @@ def test_index_outside_tree_is_refused() -> None:
         consistency_plan(6, 5)
 
 
+def count_reads(plan: list[tuple[int, int]]) -> int:
+    asked: list[tuple[int, int]] = []
+
+    def fetch(coords: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        asked.extend(coords)
+        return dict.fromkeys(coords, bytes(32))
+
+    prove(plan, fetch)
+    return len(asked)
+
+
 def test_proofs_need_logarithmic_nodes() -> None:
     size = 1_000_000
     for index in (0, 1, 499_999, 999_999, 777_777):
-        assert len(coords_of(inclusion_plan(index, size))) <= 2 * size.bit_length()
-    assert len(coords_of(consistency_plan(123_457, size))) <= 2 * size.bit_length()
+        assert count_reads(inclusion_plan(index, size)) <= 2 * size.bit_length()
+    assert count_reads(consistency_plan(123_457, size)) <= 2 * size.bit_length()
+
+
+def test_missing_node_is_reported() -> None:
+    with pytest.raises(ProofError, match="missing"):
+        prove(inclusion_plan(3, 8), lambda coords: {})

@@ -38,14 +38,13 @@ def canonicalize(value: Any) -> bytes:
     Raises:
         CanonicalizationError: a non-JSON value, a non-string key, NaN or infinity,
             or a string holding a lone surrogate.
-
     """
     parts: list[str] = []
     _emit(value, parts, "$")
     return "".join(parts).encode("utf-8")
 
 
-def record_bytes(payload: Any) -> bytes:
+def record_bytes(payload: Any, trusted: tuple[str, ...] = ()) -> bytes:
     """Encode a record body canonically, refusing floats, naive datetimes and unsafe integers.
 
     Returns the RFC 8785 bytes of ``payload`` after aware datetimes are replaced by
@@ -56,9 +55,17 @@ def record_bytes(payload: Any) -> bytes:
             ±(2**53-1), non-string key, lone surrogate or other non-JSON value; the
             message names the path of the offending field (``$.payload.credits``).
 
+    ``trusted`` names top-level members the caller built itself from checked
+    values (a record envelope's seq, hashes, kind...); the fast scan skips them.
     """
     try:
-        flags = _scan(payload)
+        if trusted and type(payload) is dict:
+            flags = 0
+            for key, item in payload.items():
+                if key not in trusted:
+                    flags |= _scan(item)
+        else:
+            flags = _scan(payload)
     except _RefusedError:
         flags = _NON_ASCII_KEY
     if flags & _DATETIME or flags & _NON_ASCII_KEY:

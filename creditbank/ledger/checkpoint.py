@@ -24,7 +24,6 @@ class Checkpoint:
 
         Raises:
             ProofError: empty origin, negative size, or a root that is not 32 bytes.
-
         """
         if not self.origin or "\n" in self.origin:
             raise ProofError("checkpoint: origin must be one non-empty line")
@@ -47,7 +46,6 @@ class Checkpoint:
 
         Raises:
             ProofError: fewer than three lines, a bad size or a bad root.
-
         """
         lines = text.split("\n")
         if len(lines) < 4 or lines[-1] != "":
@@ -67,7 +65,6 @@ def open_checkpoint(note_text: str, origin: str, key: VerifyKey) -> Checkpoint:
 
     Raises:
         ProofError: malformed note, wrong origin, or no valid signature by ``key``.
-
     """
     note = parse_note(note_text)
     checkpoint = Checkpoint.from_body(note.text)

@@ -21,7 +21,6 @@ def b64decode(text: str, field: str = "base64") -> bytes:
 
     Raises:
         InputError: ``text`` is not canonical padded base64; the message names ``field``.
-
     """
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
@@ -53,7 +52,6 @@ def b58decode(text: str, field: str = "base58") -> bytes:
 
     Raises:
         InputError: a character outside the base58 alphabet; the message names ``field``.
-
     """
     number = 0
     for char in text:
@@ -71,7 +69,6 @@ def hex_decode(text: str, size: int, field: str) -> bytes:
 
     Raises:
         InputError: not lower-case hex of that length; the message names ``field``.
-
     """
     if not isinstance(text, str) or len(text) != 2 * size or text != text.lower():
         raise InputError(f"{field}: expected {2 * size} lower-case hex digits")

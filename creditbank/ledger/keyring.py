@@ -27,7 +27,6 @@ def introduced_keys(payload: dict[str, Any]) -> list[VerifyKey]:
 
     Raises:
         InputError: ``keys`` is not a list of objects whose ``id`` matches ``public``.
-
     """
     entries = payload.get("keys")
     if entries is None:

@@ -35,7 +35,6 @@ class VerifyKey:
 
         Raises:
             InputError: ``raw`` is not 32 bytes.
-
         """
         if len(raw) != 32:
             raise InputError(f"public key: expected 32 bytes, got {len(raw)}")
@@ -48,7 +47,6 @@ class VerifyKey:
 
         Raises:
             ProofError: the signature does not verify.
-
         """
         try:
             self._key.verify(signature, message)
@@ -72,7 +70,6 @@ class VerifyKey:
 
         Raises:
             InputError: ``name`` is empty or holds whitespace or ``+``.
-
         """
         check_note_name(name)
         return f"{name}+{self.note_key_hash(name).hex()}+{b64encode(ED25519_NOTE_TYPE + self.raw)}"
@@ -93,7 +90,6 @@ class VerifyKey:
 
         Raises:
             InputError: not an Ed25519 ``did:key``.
-
         """
         text = did.split("#", 1)[0]
         text = text.removeprefix("did:key:")
@@ -142,7 +138,6 @@ class SigningKey:
 
         Raises:
             InputError: ``seed`` is not 32 bytes.
-
         """
         if len(seed) != 32:
             raise InputError(f"private key seed: expected 32 bytes, got {len(seed)}")
@@ -162,7 +157,6 @@ class SigningKey:
 
         Raises:
             InputError: the passphrase is empty.
-
         """
         if not passphrase:
             raise InputError("passphrase: must not be empty")
@@ -178,7 +172,6 @@ class SigningKey:
 
         Raises:
             KeyFileError: wrong passphrase, not PEM, or not an Ed25519 key; names ``source``.
-
         """
         try:
             key = serialization.load_pem_private_key(data, password=passphrase)
@@ -197,7 +190,6 @@ class SigningKey:
 
         Raises:
             KeyFileError: the file exists or cannot be written.
-
         """
         data = self.to_pem(passphrase)
         try:
@@ -215,7 +207,6 @@ class SigningKey:
 
         Raises:
             KeyFileError: missing or unreadable file, wrong passphrase, not Ed25519.
-
         """
         try:
             data = Path(path).read_bytes()
@@ -236,7 +227,6 @@ def check_note_name(name: str) -> None:
 
     Raises:
         InputError: the name breaks those rules.
-
     """
     if not name or any(c.isspace() for c in name) or "+" in name:
         raise InputError(f"origin/key name {name!r}: must be non-empty with no spaces or '+'")
@@ -247,7 +237,6 @@ def parse_vkey(text: str) -> tuple[str, VerifyKey]:
 
     Raises:
         ProofError: malformed text, a non-Ed25519 type, or a key hash that does not match.
-
     """
     parts = text.strip().split("+", 2)
     if len(parts) != 3:

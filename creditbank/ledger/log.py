@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,15 +16,13 @@ from creditbank.ledger.keyring import introduced_keys, key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
 from creditbank.ledger.merkle import (
     CompactRange,
-    assemble,
     consistency_plan,
-    coords_of,
     fold,
     inclusion_plan,
-    subtrees,
+    prove,
 )
 from creditbank.ledger.proof_file import TlogProof
-from creditbank.ledger.record import GENESIS_PREV, AccountLink, Record, open_leaf, seal
+from creditbank.ledger.record import GENESIS_PREV, AccountLink, Record, open_leaf, seal, seal_at
 from creditbank.store.repository import CheckpointRow, LedgerStore, MetaRow
 
 GENESIS_KIND = "ledger.genesis/1"
@@ -39,13 +38,19 @@ class Entry:
     account: str | None = None
 
 
+ACCOUNT_CACHE_LIMIT = 200_000
+
+
 @dataclass
 class _Tip:
-    """What the ledger last committed, cached between appends of this process."""
+    """What this process last committed, reused while nobody else has appended since.
+
+    ``accounts`` maps account ids to (their next account seq, their last leaf hash).
+    """
 
     frontier: CompactRange
     last_leaf: bytes | None
-    keys: dict[str, VerifyKey] = field(default_factory=dict)
+    accounts: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
 class Ledger:
@@ -62,6 +67,7 @@ class Ledger:
         self._tip: _Tip | None = None
         self._keys: dict[str, tuple[VerifyKey, int]] = {}
         self._meta: MetaRow | None = None
+        self._lock = threading.Lock()
 
     # -- creation and facts -------------------------------------------------------------
 
@@ -83,7 +89,6 @@ class Ledger:
         Raises:
             InputError: a bad origin.
             LedgerStateError: the database already holds a ledger.
-
         """
         check_note_name(origin)
         ledger = cls(store, clock)
@@ -114,7 +119,6 @@ class Ledger:
 
         Raises:
             LedgerStateError: the database holds no ledger.
-
         """
         if self._meta is None:
             with self.store.reading() as conn:
@@ -154,17 +158,17 @@ class Ledger:
             InputError: a bad kind, account id or payload (names the field).
             LedgerStateError: the signing key was never introduced in the log, or
                 the clock is behind the last record.
-
         """
         return self.append_batch([Entry(kind, payload, key, account)])[0]
 
     def append_batch(self, entries: Sequence[Entry]) -> list[Record]:
         """Sign and append many records in one transaction; all are written or none.
 
+        Every record of the batch carries the transaction's time (one clock reading).
+
         Raises:
             InputError: a bad entry (names its position and field).
             LedgerStateError: a signing key unknown to the log, or a clock behind the log.
-
         """
         if not entries:
             return []
@@ -173,10 +177,12 @@ class Ledger:
             size, last_leaf, last_time = self.store.tip(conn)
             if size == 0:
                 raise LedgerStateError("the database holds no ledger: run 'creditbank init'")
+            now = format_time(self.clock.now())
             tip = self._load_tip(conn, size, last_leaf)
             frontier = tip.frontier.copy()
             prev = last_leaf or GENESIS_PREV
-            accounts: dict[str, tuple[int, bytes]] = {}
+            wanted = sorted({e.account for e in entries if e.account} - tip.accounts.keys())
+            accounts = self.store.account_tips(conn, wanted) if wanted else {}
             new_keys: dict[str, tuple[VerifyKey, int]] = {}
             rows: list[tuple[Any, ...]] = []
             nodes: list[tuple[int, int, bytes]] = []
@@ -194,14 +200,12 @@ class Ledger:
                     )
                 link = None
                 if entry.account is not None:
-                    if entry.account not in accounts:
-                        count, account_prev = self.store.account_tip(conn, entry.account)
-                        accounts[entry.account] = (count, account_prev or GENESIS_PREV)
-                    count, account_prev = accounts[entry.account]
+                    count, account_prev = accounts.get(entry.account) or tip.accounts.get(
+                        entry.account, (0, GENESIS_PREV)
+                    )
                     link = AccountLink(entry.account, count, account_prev)
-                now = self.clock.now()
                 try:
-                    record = seal(seq, prev, entry.kind, now, entry.payload, entry.key, link)
+                    record = seal_at(seq, prev, entry.kind, now, entry.payload, entry.key, link)
                     keys = introduced_keys(record.payload)
                 except InputError as e:
                     raise InputError(f"{where}{e}") from e
@@ -227,18 +231,21 @@ class Ledger:
                 conn,
                 [{"key_id": k, "public": v.raw, "seq": s} for k, (v, s) in new_keys.items()],
             )
-        self._tip = _Tip(frontier, prev)
-        self._keys.update(new_keys)
+        with self._lock:
+            cached = tip.accounts if len(tip.accounts) < ACCOUNT_CACHE_LIMIT else {}
+            cached.update(accounts)
+            self._tip = _Tip(frontier, prev, cached)
+            self._keys.update(new_keys)
         return written
 
     def _load_tip(self, conn: Connection, size: int, last_leaf: bytes | None) -> _Tip:
         """The frontier for ``size`` leaves: the cached one if still current, else from storage."""
-        tip = self._tip
+        with self._lock:
+            tip = self._tip
         if tip is not None and tip.frontier.size == size and tip.last_leaf == last_leaf:
             return tip
         frontier = CompactRange.load(size, lambda coords: self.store.nodes(conn, coords))
-        self._tip = _Tip(frontier, last_leaf)
-        return self._tip
+        return _Tip(frontier, last_leaf)
 
     def _known_key(self, conn: Connection, key_id: str) -> tuple[VerifyKey, int] | None:
         if key_id in self._keys:
@@ -257,7 +264,6 @@ class Ledger:
         Raises:
             LedgerStateError: no record at ``seq``.
             InputError: the stored leaf does not decode.
-
         """
         with self.store.reading() as conn:
             leaf = self.store.leaf(conn, seq)
@@ -277,8 +283,8 @@ class Ledger:
             if not rows:
                 return
             for row in rows:
-                yield open_leaf(bytes(row.leaf))
-            position = rows[-1].seq + 1
+                yield open_leaf(bytes(row[1]))
+            position = rows[-1][0] + 1
 
     def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
         """A key introduced in the log and the seq that introduced it, or None."""
@@ -292,7 +298,6 @@ class Ledger:
 
         Raises:
             ProofError: ``size`` exceeds the ledger or a node is missing.
-
         """
         with self.store.reading() as conn:
             return self._root(conn, size)
@@ -302,39 +307,47 @@ class Ledger:
         size = current if size is None else size
         if not 0 <= size <= current:
             raise ProofError(f"size {size} is beyond the ledger's {current} records")
-        coords = subtrees(0, size)
-        nodes = self.store.nodes(conn, coords)
-        return fold(assemble([(0, size)], nodes)) if size else fold([])
+        return prove([(0, size)], lambda c: self.store.nodes(conn, c))[0] if size else fold([])
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The RFC 6962 inclusion proof of record ``index`` in the tree of ``size`` records.
 
         Raises:
             ProofError: ``index`` not below ``size``, or ``size`` beyond the ledger.
+        """
+        return next(self.inclusion_proofs([index], size))
 
+    def inclusion_proofs(
+        self, indexes: Iterable[int], size: int | None = None
+    ) -> Iterator[list[bytes]]:
+        """Inclusion proofs of many records in the tree of ``size`` records, from one snapshot.
+
+        Each proof reads O(log n) stored nodes in one statement.
+
+        Raises:
+            ProofError: an index not below ``size``, or ``size`` beyond the ledger.
         """
         with self.store.reading() as conn:
-            current = self.store.tip(conn)[0]
-            size = current if size is None else size
-            if size > current:
-                raise ProofError(f"size {size} is beyond the ledger's {current} records")
-            plan = inclusion_plan(index, size)
-            return assemble(plan, self.store.nodes(conn, coords_of(plan)))
+            if size is None:
+                size = self.store.tip(conn)[0]
+            for index in indexes:
+                try:
+                    yield prove(inclusion_plan(index, size), lambda c: self.store.nodes(conn, c))
+                except ProofError as e:
+                    raise ProofError(f"size {size} is beyond the ledger ({e})") from e
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """The RFC 6962 consistency proof from ``old_size`` to ``new_size`` records.
 
         Raises:
             ProofError: sizes out of order or beyond the ledger.
-
         """
         with self.store.reading() as conn:
             current = self.store.tip(conn)[0]
             new_size = current if new_size is None else new_size
             if new_size > current:
                 raise ProofError(f"size {new_size} is beyond the ledger's {current} records")
-            plan = consistency_plan(old_size, new_size)
-            return assemble(plan, self.store.nodes(conn, coords_of(plan)))
+            return prove(consistency_plan(old_size, new_size), lambda c: self.store.nodes(conn, c))
 
     # -- checkpoints --------------------------------------------------------------------
 
@@ -348,7 +361,6 @@ class Ledger:
             LedgerStateError: ``log_key`` is not this ledger's log key, or the
                 current tree is not consistent with the latest checkpoint (smaller,
                 or a different root at that size) — nothing is signed then.
-
         """
         if log_key.public.raw != self.meta().log_key:
             raise LedgerStateError("that key is not this ledger's log key")
@@ -391,7 +403,6 @@ class Ledger:
 
         Raises:
             LedgerStateError: no checkpoint covers ``seq`` yet, or no such record.
-
         """
         checkpoint = checkpoint or self.latest_checkpoint()
         if checkpoint is None or checkpoint.size <= seq:
@@ -402,8 +413,9 @@ class Ledger:
             leaf = self.store.leaf(conn, seq)
             if leaf is None:
                 raise LedgerStateError(f"no record {seq}")
-            plan = inclusion_plan(seq, checkpoint.size)
-            hashes = assemble(plan, self.store.nodes(conn, coords_of(plan)))
+            hashes = prove(
+                inclusion_plan(seq, checkpoint.size), lambda c: self.store.nodes(conn, c)
+            )
         return TlogProof(seq, tuple(hashes), checkpoint.note, leaf)
 
 

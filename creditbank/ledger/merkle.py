@@ -3,15 +3,16 @@
 A **complete subtree** is named ``(level, index)``: it covers leaves
 ``[index << level, (index + 1) << level)``. Stored node hashes are only ever
 complete subtrees, so a proof needs O(log n) of them; :func:`inclusion_plan` and
-:func:`consistency_plan` say which, and :func:`assemble` folds the fetched
-hashes into the proof. The checks bind the proof to the leaf index and the tree
-sizes and refuse truncated or extended proofs.
+:func:`consistency_plan` say which ranges, and :func:`prove` fetches their
+complete subtrees in one call and folds them into the proof. The checks bind
+the proof to the leaf index and the tree sizes and refuse truncated or extended
+proofs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from creditbank.errors import ProofError
 
@@ -51,9 +52,9 @@ def subtrees(start: int, end: int) -> list[Coord]:
     """Split ``[start, end)`` into maximal aligned complete subtrees, left to right."""
     coords: list[Coord] = []
     while start < end:
-        level = (start & -start).bit_length() - 1 if start else (end - start).bit_length() - 1
-        while (1 << level) > end - start:
-            level -= 1
+        level = (end - start).bit_length() - 1
+        if start:
+            level = min(level, (start & -start).bit_length() - 1)
         coords.append((level, start >> level))
         start += 1 << level
     return coords
@@ -76,7 +77,6 @@ def inclusion_plan(index: int, size: int) -> list[Range]:
 
     Raises:
         ProofError: ``index`` is not below ``size``.
-
     """
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
@@ -99,7 +99,6 @@ def consistency_plan(old_size: int, new_size: int) -> list[Range]:
 
     Raises:
         ProofError: ``old_size`` is larger than ``new_size`` or negative.
-
     """
     if not 0 <= old_size <= new_size:
         raise ProofError(f"no consistency proof from size {old_size} to size {new_size}")
@@ -123,24 +122,18 @@ def consistency_plan(old_size: int, new_size: int) -> list[Range]:
     return ranges
 
 
-def coords_of(ranges: Iterable[Range]) -> list[Coord]:
-    """All complete subtrees needed to hash the given ranges, without repeats."""
-    seen: dict[Coord, None] = {}
-    for start, end in ranges:
-        for coord in subtrees(start, end):
-            seen[coord] = None
-    return list(seen)
-
-
-def assemble(ranges: Sequence[Range], nodes: Mapping[Coord, bytes]) -> list[bytes]:
-    """Turn planned ranges into proof hashes using fetched complete-subtree hashes.
+def prove(
+    ranges: Sequence[Range], fetch: Callable[[list[Coord]], Mapping[Coord, bytes]]
+) -> list[bytes]:
+    """Fetch the complete subtrees the planned ranges need (one call) and fold each range.
 
     Raises:
-        ProofError: a needed node hash is missing from ``nodes``.
-
+        ProofError: ``fetch`` did not return a needed node.
     """
+    parts = [subtrees(s, e) for s, e in ranges]
+    nodes = fetch([c for part in parts for c in part])
     try:
-        return [fold([nodes[c] for c in subtrees(s, e)]) for s, e in ranges]
+        return [fold([nodes[c] for c in part]) for part in parts]
     except KeyError as e:
         raise ProofError(f"node {e.args[0]} is missing from the tree store") from e
 
@@ -153,7 +146,6 @@ def verify_inclusion(
     Raises:
         ProofError: the proof does not bind ``leaf_digest`` at ``index`` to ``root``
             at ``size`` (wrong index or size, truncated or extended proof, bad hash).
-
     """
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
@@ -185,7 +177,6 @@ def verify_consistency(
 
     Raises:
         ProofError: the trees are not shown consistent by ``proof``.
-
     """
     if not 0 <= old_size <= new_size:
         raise ProofError(f"consistency: size {old_size} cannot precede size {new_size}")
@@ -246,7 +237,6 @@ class CompactRange:
 
         Raises:
             ProofError: the frontier's levels do not match ``size``.
-
         """
         self.size = size
         self.frontier = list(frontier)
@@ -259,7 +249,6 @@ class CompactRange:
 
         Raises:
             ProofError: a needed node is missing.
-
         """
         coords = subtrees(0, size)
         nodes = fetch(coords)

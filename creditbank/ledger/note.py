@@ -37,7 +37,6 @@ class SignedNote:
 
         Raises:
             ProofError: no signature line for that key, or its signature is invalid.
-
         """
         want = key.note_key_hash(name)
         found = [s for s in self.signatures if s.name == name and s.key_hash == want]
@@ -62,7 +61,6 @@ def sign_note(text: str, name: str, key: SigningKey) -> SignedNote:
 
     Raises:
         ProofError: the text does not end in a newline or holds a blank line.
-
     """
     check_note_name(name)
     if not text.endswith("\n") or "\n\n" in text:
@@ -76,7 +74,6 @@ def parse_note(data: str) -> SignedNote:
 
     Raises:
         ProofError: no blank line before signatures, no signatures, or a malformed line.
-
     """
     cut = data.rfind("\n\n")
     if cut < 0:

@@ -41,7 +41,6 @@ class TlogProof:
 
         Raises:
             ProofError: a missing header, index line or blank line, or bad base64.
-
         """
         head, sep, note = text.partition("\n\n")
         if not sep:
@@ -80,7 +79,6 @@ def verify_proof_file(text: str, vkey: str) -> VerifiedInclusion:
     Raises:
         ProofError: malformed file or vkey, checkpoint not signed by the vkey, no
             leaf bytes, or an inclusion proof that does not reach the checkpoint root.
-
     """
     origin, key = parse_vkey(vkey)
     proof = TlogProof.parse(text)

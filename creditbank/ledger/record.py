@@ -15,9 +15,9 @@ signature is always the last 64 bytes).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -41,8 +41,7 @@ ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
 
-@dataclass(frozen=True)
-class AccountLink:
+class AccountLink(NamedTuple):
     """Where a record sits in its account's own chain."""
 
     account: str
@@ -50,9 +49,8 @@ class AccountLink:
     prev: bytes
 
 
-@dataclass(frozen=True)
-class Record:
-    """A signed record as stored: decoded fields plus the exact leaf bytes."""
+class Record(NamedTuple):
+    """A signed record as stored: decoded fields plus the exact leaf bytes (immutable)."""
 
     seq: int
     prev: bytes
@@ -136,10 +134,14 @@ def check_kind(kind: str) -> None:
 
     Raises:
         InputError: the kind is not ``dotted.lower_name/version``.
-
     """
-    if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
+    if not isinstance(kind, str) or not _is_kind(kind):
         raise InputError(f"kind: {kind!r} is not of the form name.part/version")
+
+
+@lru_cache(maxsize=1024)
+def _is_kind(kind: str) -> bool:
+    return KIND_PATTERN.match(kind) is not None
 
 
 def check_account_id(account: str) -> None:
@@ -147,7 +149,6 @@ def check_account_id(account: str) -> None:
 
     Raises:
         InputError: not 1-64 characters of letters, digits and ``_.:-``.
-
     """
     if not isinstance(account, str) or not ACCOUNT_PATTERN.match(account):
         raise InputError(f"account: {account!r} is not a valid account id")
@@ -167,20 +168,79 @@ def seal(
     Raises:
         InputError: a bad kind or account id, or a payload that is not canonical JSON
             (floats, naive datetimes, ...); the message names the field.
+    """
+    return seal_at(seq, prev, kind, format_time(time), payload, key, account)
 
+
+def seal_at(
+    seq: int,
+    prev: bytes,
+    kind: str,
+    time: str,
+    payload: dict[str, Any],
+    key: SigningKey,
+    account: AccountLink | None = None,
+) -> Record:
+    """:func:`seal` with the time already formatted (``format_time``): one reading per batch.
+
+    Raises:
+        InputError: a bad kind, account id or payload; the message names the field.
     """
     check_kind(kind)
     if not isinstance(payload, dict):
         raise InputError("payload: must be a JSON object")
     if account is not None:
         check_account_id(account.account)
-    time_text = format_time(time)
     try:
-        body = record_bytes(body_dict(seq, prev, kind, time_text, key.key_id, payload, account))
+        payload_bytes = record_bytes(payload)
     except CanonicalizationError as e:
-        raise InputError(str(e).replace("$.", "", 1)) from e
+        raise InputError("payload" + str(e)[1:]) from e
+    signer = key.public.key_id
+    body = encode_body(seq, prev, kind, time, signer, payload_bytes, account)
     signature = key.sign(SIGNING_CONTEXT + body)
-    return Record(seq, prev, kind, time_text, key.key_id, payload, account, body + signature)
+    return Record(seq, prev, kind, time, signer, payload, account, body + signature)
+
+
+def encode_body(
+    seq: int,
+    prev: bytes,
+    kind: str,
+    time: str,
+    signer: str,
+    payload: bytes,
+    account: AccountLink | None,
+) -> bytes:
+    """The canonical body from checked parts and the payload's canonical bytes.
+
+    Byte-identical to RFC 8785 of :func:`body_dict` (a property test holds it so):
+    the envelope's members are written in their sorted order, and every envelope
+    value is ASCII that needs no escaping (checked kind and account id, hex, time).
+    This is the hot path of every append.
+    """
+    head = (
+        b'{"account":{"id":"%s","prev":"%s","seq":%d},'
+        % (account.account.encode(), prev_hex(account.prev), account.seq)
+        if account is not None
+        else b"{"
+    )
+    return (
+        head
+        + b'"kind":"%s","payload":%s,"prev":"%s","seq":%d,"signer":"%s","time":"%s","v":%d}'
+        % (
+            kind.encode(),
+            payload,
+            prev_hex(prev),
+            seq,
+            signer.encode(),
+            time.encode(),
+            FORMAT_VERSION,
+        )
+    )
+
+
+def prev_hex(digest: bytes) -> bytes:
+    """Lower-case hex of a hash, as bytes."""
+    return digest.hex().encode()
 
 
 def open_leaf(leaf: bytes) -> Record:
@@ -191,7 +251,6 @@ def open_leaf(leaf: bytes) -> Record:
     Raises:
         InputError: the leaf is too short, not JSON, not canonical, or a field is
             missing or of the wrong type; the message names the field.
-
     """
     if len(leaf) <= SIGNATURE_SIZE:
         raise InputError("leaf: too short to hold a body and a signature")

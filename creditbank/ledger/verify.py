@@ -220,8 +220,8 @@ class _Verifier:
             rows = self.store.record_rows(conn, start, CHUNK)
             if not rows:
                 return
-            yield [tuple(r) for r in rows]
-            start = rows[-1].seq + 1
+            yield rows
+            start = rows[-1][0] + 1
 
     def _raw_keys(self) -> dict[str, bytes]:
         return {k: raw for k, (raw, _) in self.keys.items()}
@@ -247,8 +247,8 @@ class _Verifier:
     ) -> Iterator[Problem]:
         """Follow the chains, the tree and the checkpoints through one chunk's results."""
         stored_nodes: dict[int, list[tuple[int, bytes]]] = {}
-        for node in self.store.node_rows(conn, rows[0][0], rows[-1][0]):
-            stored_nodes.setdefault(node.seq, []).append((node.level, bytes(node.hash)))
+        for seq, level, digest in self.store.node_rows(conn, rows[0][0], rows[-1][0]):
+            stored_nodes.setdefault(seq, []).append((level, bytes(digest)))
         for (
             seq,
             digest,
@@ -414,7 +414,6 @@ def check_ledger(store: LedgerStore, workers: int | None = None) -> Verification
 
     Raises:
         StoreError: the database cannot be read.
-
     """
     verifier = _Verifier(store, workers)
     problems: list[Problem] = []
@@ -435,7 +434,6 @@ def verify_ledger(store: LedgerStore, workers: int | None = None) -> None:
     Raises:
         IntegrityError: the first problem found (``error.problem`` holds it).
         StoreError: the database cannot be read.
-
     """
     for problem in iter_problems(store, workers):
         raise IntegrityError(str(problem), problem)

@@ -44,7 +44,6 @@ def open_engine(url: str, *, must_exist: bool = False, **kwargs: Any) -> Engine:
     Raises:
         StoreError: a malformed URL, an unsupported database, or (with ``must_exist``)
             a SQLite file that does not exist.
-
     """
     try:
         parsed = make_url(url)

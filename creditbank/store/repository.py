@@ -11,19 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, select, tuple_
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
 from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error
-from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta, merkle_nodes, records
+from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta, merkle_nodes
 
 Coord = tuple[int, int]
 
 RECORD_COLUMNS = ("seq", "leaf", "leaf_hash", "kind", "time", "signer", "account", "account_seq")
-NODE_COLUMNS = ("seq", "level", "hash")
+_INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
+_INSERT_NODE = "INSERT INTO merkle_nodes (seq, level, hash) VALUES (?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,6 @@ class LedgerStore:
 
         Raises:
             StoreError: the database cannot be reached.
-
         """
         try:
             with self.engine.connect() as conn, conn.begin():
@@ -75,7 +76,6 @@ class LedgerStore:
 
         Raises:
             StoreError: the database cannot be reached or the lock not taken.
-
         """
         try:
             with self._writer.connect() as conn, conn.begin():
@@ -98,7 +98,6 @@ class LedgerStore:
 
         Raises:
             LedgerStateError: the ledger is already initialised.
-
         """
         if LedgerStore.meta(conn) is not None:
             raise LedgerStateError("the database already holds a ledger")
@@ -113,23 +112,27 @@ class LedgerStore:
     @staticmethod
     def tip(conn: Connection) -> tuple[int, bytes | None, str]:
         """The number of records, the last one's leaf hash (None when empty) and its time."""
-        row = conn.execute(
-            select(records.c.seq, records.c.leaf_hash, records.c.time)
-            .order_by(records.c.seq.desc())
-            .limit(1)
-        ).first()
-        return (0, None, "") if row is None else (row.seq + 1, bytes(row.leaf_hash), row.time)
+        rows = _run(conn, "SELECT seq, leaf_hash, time FROM records ORDER BY seq DESC LIMIT 1")
+        return (0, None, "") if not rows else (rows[0][0] + 1, bytes(rows[0][1]), rows[0][2])
 
     @staticmethod
-    def account_tip(conn: Connection, account: str) -> tuple[int, bytes | None]:
-        """The number of records of ``account`` and the leaf hash of its last one."""
-        row = conn.execute(
-            select(records.c.account_seq, records.c.leaf_hash)
-            .where(records.c.account == account)
-            .order_by(records.c.account_seq.desc())
-            .limit(1)
-        ).first()
-        return (0, None) if row is None else (row.account_seq + 1, bytes(row.leaf_hash))
+    def account_tips(conn: Connection, accounts: Sequence[str]) -> dict[str, tuple[int, bytes]]:
+        """For each account that has records: (its number of records, its last leaf hash)."""
+        found: dict[str, tuple[int, bytes]] = {}
+        for start in range(0, len(accounts), 500):
+            chunk = accounts[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = _run(
+                conn,
+                "SELECT r.account, r.account_seq, r.leaf_hash FROM records r JOIN "
+                "(SELECT account, MAX(account_seq) AS last FROM records "
+                f"WHERE account IN ({marks}) GROUP BY account) t "
+                "ON r.account = t.account AND r.account_seq = t.last",
+                chunk,
+            )
+            for account, account_seq, digest in rows:
+                found[account] = (account_seq + 1, bytes(digest))
+        return found
 
     @staticmethod
     def add(
@@ -141,35 +144,41 @@ class LedgerStore:
         ``(seq, level, hash)``. They go straight to the driver's executemany: this
         is the hot path of every append.
         """
-        if rows:
-            conn.exec_driver_sql(_insert_sql(conn, "records", RECORD_COLUMNS), list(rows))
-        if nodes:
-            conn.exec_driver_sql(_insert_sql(conn, "merkle_nodes", NODE_COLUMNS), list(nodes))
+        cursor = conn.connection.cursor()
+        try:
+            if rows:
+                cursor.executemany(_sql(conn, _INSERT_RECORD), rows)
+            if nodes:
+                cursor.executemany(_sql(conn, _INSERT_NODE), nodes)
+        finally:
+            cursor.close()
 
     @staticmethod
     def leaf(conn: Connection, seq: int) -> bytes | None:
         """The leaf bytes of record ``seq``, or None."""
-        value = conn.execute(select(records.c.leaf).where(records.c.seq == seq)).scalar()
-        return None if value is None else bytes(value)
+        rows = _run(conn, "SELECT leaf FROM records WHERE seq = ?", (seq,))
+        return bytes(rows[0][0]) if rows else None
 
     @staticmethod
-    def record_rows(conn: Connection, start: int, limit: int) -> list[Row[Any]]:
-        """Up to ``limit`` record rows with ``seq >= start``, in seq order (all columns)."""
-        return list(
-            conn.execute(
-                select(records).where(records.c.seq >= start).order_by(records.c.seq).limit(limit)
-            )
+    def record_rows(conn: Connection, start: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` record rows with ``seq >= start``, in seq order.
+
+        Rows are tuples in :data:`RECORD_COLUMNS` order.
+        """
+        return _run(
+            conn,
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?",
+            (start, limit),
         )
 
     @staticmethod
-    def node_rows(conn: Connection, first: int, last: int) -> list[Row[Any]]:
-        """Merkle node rows completed by appends ``first..last``, in (seq, level) order."""
-        return list(
-            conn.execute(
-                select(merkle_nodes)
-                .where(merkle_nodes.c.seq.between(first, last))
-                .order_by(merkle_nodes.c.seq, merkle_nodes.c.level)
-            )
+    def node_rows(conn: Connection, first: int, last: int) -> list[tuple[int, int, bytes]]:
+        """``(seq, level, hash)`` of nodes completed by appends ``first..last``, in order."""
+        return _run(
+            conn,
+            "SELECT seq, level, hash FROM merkle_nodes WHERE seq BETWEEN ? AND ? "
+            "ORDER BY seq, level",
+            (first, last),
         )
 
     @staticmethod
@@ -181,56 +190,34 @@ class LedgerStore:
             ).scalar_one()
         )
 
-    @staticmethod
-    def account_records(conn: Connection, account: str) -> list[Row[Any]]:
-        """All record rows of one account, in account order."""
-        return list(
-            conn.execute(
-                select(records).where(records.c.account == account).order_by(records.c.account_seq)
-            )
-        )
-
-    @staticmethod
-    def rows_of_kind(conn: Connection, kinds: Sequence[str]) -> list[Row[Any]]:
-        """All record rows whose kind is one of ``kinds``, in seq order."""
-        return list(
-            conn.execute(select(records).where(records.c.kind.in_(kinds)).order_by(records.c.seq))
-        )
-
     # -- Merkle nodes -------------------------------------------------------------------
 
     @staticmethod
     def nodes(conn: Connection, coords: Sequence[Coord]) -> dict[Coord, bytes]:
-        """Fetch complete-subtree hashes by (level, index); level 0 is the leaf hash."""
-        found: dict[Coord, bytes] = {}
-        leaves = {i: (0, i) for lvl, i in coords if lvl == 0}
-        inner = {(((i + 1) << lvl) - 1, lvl): (lvl, i) for lvl, i in coords if lvl > 0}
-        if leaves:
-            for seq, digest in conn.execute(
-                select(records.c.seq, records.c.leaf_hash).where(
-                    records.c.seq.in_(bindparam("seqs", expanding=True))
-                ),
-                {"seqs": list(leaves)},
-            ):
-                found[leaves[seq]] = bytes(digest)
-        if inner:
-            for seq, level, digest in conn.execute(
-                select(merkle_nodes.c.seq, merkle_nodes.c.level, merkle_nodes.c.hash).where(
-                    tuple_(merkle_nodes.c.seq, merkle_nodes.c.level).in_(list(inner))
-                )
-            ):
-                found[inner[(seq, level)]] = bytes(digest)
-        return found
+        """Fetch complete-subtree hashes by (level, index); level 0 is the leaf hash.
+
+        A node is stored under the seq of the append that completed it, so every
+        lookup is a primary-key point lookup: O(log n) rows in one round trip per
+        proof. This is the hot path of proofs, so it goes straight to the driver.
+        """
+        leaves = [i for lvl, i in coords if lvl == 0]
+        inner = [(((i + 1) << lvl) - 1, lvl) for lvl, i in coords if lvl > 0]
+        if not leaves and not inner:
+            return {}
+        params: list[int] = [*leaves]
+        for pair in inner:
+            params.extend(pair)
+        sql = _node_lookup_sql(len(leaves), len(inner))
+        rows = _run(conn, sql, tuple(params))
+        return {(level, seq >> level): bytes(digest) for seq, level, digest in rows}
 
     # -- keys -------------------------------------------------------------------------
 
     @staticmethod
     def key(conn: Connection, key_id: str) -> tuple[bytes, int] | None:
         """The public key and introducing seq of a key id, or None if never introduced."""
-        row = conn.execute(
-            select(ledger_keys.c.public, ledger_keys.c.seq).where(ledger_keys.c.key_id == key_id)
-        ).first()
-        return None if row is None else (bytes(row.public), row.seq)
+        rows = _run(conn, "SELECT public, seq FROM ledger_keys WHERE key_id = ?", (key_id,))
+        return (bytes(rows[0][0]), rows[0][1]) if rows else None
 
     @staticmethod
     def keys(conn: Connection) -> dict[str, tuple[bytes, int]]:
@@ -265,7 +252,39 @@ class LedgerStore:
         conn.execute(insert(checkpoints).values(size=size, root=root, note=note, created=created))
 
 
-def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
-    """A plain INSERT in the driver's own parameter style."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+def _sql(conn: Connection, sql: str) -> str:
+    """``sql`` (written with ``?`` markers) in the driver's own parameter style."""
+    return sql if conn.dialect.paramstyle == "qmark" else _format_style(sql)
+
+
+@lru_cache(maxsize=512)
+def _format_style(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def _run(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one query on the driver's cursor, inside ``conn``'s transaction; return all rows.
+
+    The hot paths (appends, proofs, verification) use this: SQLAlchemy's
+    per-statement work costs more than these primary-key lookups themselves.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_sql(conn, sql), tuple(params))
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+@lru_cache(maxsize=256)
+def _node_lookup_sql(leaves: int, inner: int) -> str:
+    """One statement fetching ``leaves`` leaf hashes and ``inner`` (seq, level) nodes."""
+    mark = "?"
+    parts = []
+    if leaves:
+        marks = ", ".join([mark] * leaves)
+        parts.append(f"SELECT seq, 0 AS level, leaf_hash FROM records WHERE seq IN ({marks})")
+    if inner:
+        pairs = " OR ".join([f"(seq = {mark} AND level = {mark})"] * inner)
+        parts.append(f"SELECT seq, level, hash FROM merkle_nodes WHERE {pairs}")
+    return " UNION ALL ".join(parts)

@@ -35,7 +35,6 @@ def current_revision(engine: Engine) -> str | None:
 
     Raises:
         StoreError: the database cannot be reached.
-
     """
     try:
         with engine.connect() as conn:
@@ -49,7 +48,6 @@ def upgrade(engine: Engine) -> None:
 
     Raises:
         StoreError: the database cannot be reached or a migration fails.
-
     """
     config = _config()
     try:
@@ -66,7 +64,6 @@ def require_current(engine: Engine) -> None:
     Raises:
         StoreError: empty database (run ``creditbank init``) or an older schema
             (run ``creditbank db upgrade``) or a newer one (upgrade creditbank).
-
     """
     revision = current_revision(engine)
     if revision is None:

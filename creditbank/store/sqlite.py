@@ -30,7 +30,9 @@ def configure(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         writing = conn.get_execution_options().get("creditbank_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        cursor = conn.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
+        cursor.close()
 
 
 def lock_for_append(conn: Connection) -> None:

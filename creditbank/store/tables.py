@@ -34,10 +34,13 @@ ledger_meta = Table(
     Column("created", String(32), nullable=False),
 )
 
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit seq; on SQLite ``INTEGER PRIMARY KEY``, so the seq is the rowid (one B-tree)."""
+
 records = Table(
     "records",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", SEQ, primary_key=True, autoincrement=False),
     Column("leaf", LargeBinary, nullable=False),
     Column("leaf_hash", LargeBinary, nullable=False),
     Column("kind", String(64), nullable=False),
@@ -46,7 +49,6 @@ records = Table(
     Column("account", String(64), nullable=True),
     Column("account_seq", BigInteger, nullable=True),
     Index("ix_records_account", "account", "account_seq", unique=True),
-    Index("ix_records_kind", "kind"),
 )
 
 merkle_nodes = Table(
@@ -55,6 +57,7 @@ merkle_nodes = Table(
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("level", SmallInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 ledger_keys = Table(

@@ -12,6 +12,8 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -23,7 +25,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "records",
-        sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("seq", SEQ, primary_key=True, autoincrement=False),
         sa.Column("leaf", sa.LargeBinary, nullable=False),
         sa.Column("leaf_hash", sa.LargeBinary, nullable=False),
         sa.Column("kind", sa.String(64), nullable=False),
@@ -33,12 +35,12 @@ def upgrade() -> None:
         sa.Column("account_seq", sa.BigInteger, nullable=True),
     )
     op.create_index("ix_records_account", "records", ["account", "account_seq"], unique=True)
-    op.create_index("ix_records_kind", "records", ["kind"])
     op.create_table(
         "merkle_nodes",
         sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
         sa.Column("hash", sa.LargeBinary, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "ledger_keys",
@@ -61,7 +63,6 @@ def downgrade() -> None:
     op.drop_table("checkpoints")
     op.drop_table("ledger_keys")
     op.drop_table("merkle_nodes")
-    op.drop_index("ix_records_kind", "records")
     op.drop_index("ix_records_account", "records")
     op.drop_table("records")
     op.drop_table("ledger_meta")

@@ -1,0 +1,279 @@
+"""creditbank benchmarks: each figure is a ratio to a baseline measured in the same run.
+
+    .venv/bin/python -m benchmarks.run [--records 1000000] [--quick]
+
+Baselines: raw Ed25519 signing and verifying (``cryptography``), raw SQLite
+single-row commits in the same journal and sync mode, PyPI ``pymerkle``'s
+SqliteTree on the same leaves, PyPI ``rfc8785``. Results are printed as a table
+and written to ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from creditbank.bank import CreditBank
+from creditbank.demo import demo_entries, fill
+from creditbank.ledger.canonical import record_bytes
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.record import SIGNING_CONTEXT, body_dict
+from creditbank.store import sqlite as sqlite_backend
+
+AUTHORITY = SigningKey.from_seed(bytes(range(32)))
+LOG_KEY = SigningKey.from_seed(bytes(range(32, 64)))
+RESULTS = Path(__file__).parent / "results"
+
+
+def timed(func: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def sample_bodies(count: int) -> list[dict[str, Any]]:
+    """Record bodies shaped like the demo's, for encoding and signing baselines."""
+    bodies = []
+    for i, entry in enumerate(demo_entries(count, 500, AUTHORITY)):
+        bodies.append(
+            body_dict(
+                i,
+                bytes(32),
+                entry.kind,
+                "2026-11-29T08:00:00.000000Z",
+                AUTHORITY.key_id,
+                entry.payload,
+                None,
+            )
+        )
+    return bodies
+
+
+def raw_sign_rate(messages: list[bytes]) -> float:
+    elapsed = timed(lambda: [AUTHORITY.sign(m) for m in messages])
+    return len(messages) / elapsed
+
+
+def _verify_many(args: tuple[bytes, list[tuple[bytes, bytes]]]) -> int:
+    from creditbank.ledger.keys import VerifyKey
+
+    key = VerifyKey(args[0])
+    for sig, msg in args[1]:
+        key.verify(sig, msg)
+    return len(args[1])
+
+
+def raw_verify_rate(messages: list[bytes], workers: int) -> float:
+    """Ed25519 verifications per second with ``workers`` processes, no other work."""
+    pairs = [(AUTHORITY.sign(m), m) for m in messages]
+    chunks = [pairs[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_verify_many, [(AUTHORITY.public.raw, pairs[:10])] * workers))
+        start = time.perf_counter()
+        total = sum(pool.map(_verify_many, [(AUTHORITY.public.raw, c) for c in chunks]))
+        return total / (time.perf_counter() - start)
+
+
+def raw_sqlite_commit_rate(path: Path, count: int, size: int) -> float:
+    """Single-row commits per second in the journal and sync mode the ledger uses."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {sqlite_backend.SYNCHRONOUS}")
+    conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, leaf BLOB NOT NULL)")
+    blob = os.urandom(size)
+    start = time.perf_counter()
+    for i in range(count):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (?, ?)", (i, blob))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return count / elapsed
+
+
+def bench_encoding(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    identical = all(record_bytes(b) == rfc8785.dumps(b) for b in bodies)
+    ours = len(bodies) / timed(lambda: [record_bytes(b) for b in bodies])
+    theirs = len(bodies) / timed(lambda: [rfc8785.dumps(b) for b in bodies])
+    return {
+        "byte_identical": identical,
+        "ours_per_s": ours,
+        "rfc8785_per_s": theirs,
+        "ratio": ours / theirs,
+    }
+
+
+def bench_single_append(folder: Path, count: int, leaf_size: int) -> dict[str, Any]:
+    raw = raw_sqlite_commit_rate(folder / "raw.db", count, leaf_size)
+    bank = CreditBank.create(
+        f"sqlite:///{folder / 'single.db'}", "bench.example/single", AUTHORITY, LOG_KEY
+    )
+    entries = list(demo_entries(count, 100, AUTHORITY))
+    elapsed = timed(
+        lambda: [bank.ledger.append(e.kind, e.payload, e.key, e.account) for e in entries]
+    )
+    bank.close()
+    ours = count / elapsed
+    return {
+        "ours_per_s": ours,
+        "raw_sqlite_commits_per_s": raw,
+        "ratio": ours / raw,
+        "mode": f"WAL, synchronous={sqlite_backend.SYNCHRONOUS}",
+    }
+
+
+def build_ledger(url: str, records: int, sign_rate: float) -> tuple[CreditBank, dict[str, Any]]:
+    bank = CreditBank.create(url, "bench.example/ledger", AUTHORITY, LOG_KEY)
+    elapsed = timed(lambda: fill(bank.ledger, AUTHORITY, records - 1, max(1, records // 20)))
+    bank.checkpoint(LOG_KEY)
+    rate = (records - 1) / elapsed
+    return bank, {
+        "records": records,
+        "ours_per_s": rate,
+        "raw_sign_per_s": sign_rate,
+        "ratio": rate / sign_rate,
+    }
+
+
+def bench_proofs(
+    bank: CreditBank, folder: Path, records: int, proofs: int, pymerkle_proofs: int
+) -> dict[str, Any]:
+    import pymerkle
+
+    rng = random.Random(7)
+    indexes = [rng.randrange(records) for _ in range(proofs)]
+    ledger = bank.ledger
+    ours = proofs / timed(lambda: list(ledger.inclusion_proofs(indexes, records)))
+    single = 2000 / timed(lambda: [ledger.inclusion_proof(i, records) for i in indexes[:2000]])
+
+    tree = pymerkle.SqliteTree(str(folder / "pymerkle.db"))
+    build = timed(lambda: tree.append_entries([r.leaf for r in ledger.records(chunk=5000)]))
+    assert tree.get_size() == records
+    sample = indexes[:pymerkle_proofs]
+    theirs = len(sample) / timed(lambda: [tree.prove_inclusion(i + 1, records) for i in sample])
+    tree.close()
+    return {
+        "records": records,
+        "ours_per_s": ours,
+        "single_call_per_s": single,
+        "pymerkle_per_s": theirs,
+        "ratio": ours / theirs,
+        "pymerkle_build_s": build,
+        "target_per_s": 5000,
+    }
+
+
+def bench_verify(bank: CreditBank, verify_rate: float, workers: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    report = bank.verify(workers)
+    elapsed = time.perf_counter() - start
+    assert report.ok, report.problems[:3]
+    rate = report.records / elapsed
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "records": report.records,
+        "ours_per_s": rate,
+        "raw_verify_per_s": verify_rate,
+        "ratio": rate / verify_rate,
+        "workers": workers,
+        "main_process_peak_rss_mb": peak_mb,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--records", type=int, default=1_000_000, help="ledger size for proofs and verification"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, to check the benchmarks run"
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    records = 5_000 if args.quick else args.records
+    n = 500 if args.quick else 20_000
+    bodies = sample_bodies(n)
+    messages = [SIGNING_CONTEXT + record_bytes(b) for b in bodies]
+    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        results["encoding"] = bench_encoding(bodies)
+        results["single_append"] = bench_single_append(
+            folder, 50 if args.quick else 500, len(messages[0]) + 64
+        )
+        sign_rate = raw_sign_rate(messages)
+        bank, results["batch_append"] = build_ledger(
+            f"sqlite:///{folder / 'ledger.db'}", records, sign_rate
+        )
+        results["proofs"] = bench_proofs(
+            bank, folder, records, 500 if args.quick else 20_000, 20 if args.quick else 200
+        )
+        verify_rate = raw_verify_rate(messages, args.workers)
+        results["verify"] = bench_verify(bank, verify_rate, args.workers)
+        bank.close()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    print(table(results))
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        (
+            "canonical encoding vs rfc8785",
+            results["encoding"]["ours_per_s"],
+            results["encoding"]["rfc8785_per_s"],
+            results["encoding"]["ratio"],
+            "> 1, byte-identical: " + str(results["encoding"]["byte_identical"]),
+        ),
+        (
+            "single durable append vs raw SQLite commit",
+            results["single_append"]["ours_per_s"],
+            results["single_append"]["raw_sqlite_commits_per_s"],
+            results["single_append"]["ratio"],
+            ">= 0.5",
+        ),
+        (
+            "batch append vs raw Ed25519 sign",
+            results["batch_append"]["ours_per_s"],
+            results["batch_append"]["raw_sign_per_s"],
+            results["batch_append"]["ratio"],
+            ">= 0.6",
+        ),
+        (
+            f"inclusion proofs at {results['proofs']['records']:,} vs pymerkle",
+            results["proofs"]["ours_per_s"],
+            results["proofs"]["pymerkle_per_s"],
+            results["proofs"]["ratio"],
+            ">= 10, and >= 5,000/s",
+        ),
+        (
+            f"full verification ({results['verify']['workers']} workers) vs raw verify",
+            results["verify"]["ours_per_s"],
+            results["verify"]["raw_verify_per_s"],
+            results["verify"]["ratio"],
+            ">= 0.7",
+        ),
+    ]
+    lines = ["| measure | ours /s | baseline /s | ratio | target |", "|---|---:|---:|---:|---|"]
+    for name, ours, base, ratio, target in rows:
+        lines.append(f"| {name} | {ours:,.0f} | {base:,.0f} | {ratio:.2f} | {target} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
