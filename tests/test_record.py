@@ -83,3 +83,38 @@ def test_open_refuses_non_canonical_and_malformed() -> None:
     extra = record.body.replace(b'"v":1', b'"v":1,"w":2') + record.signature
     with pytest.raises(InputError, match="unexpected field"):
         open_leaf(extra)
+
+
+kinds = st.from_regex(
+    r"[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){0,2}/[1-9][0-9]{0,3}", fullmatch=True
+)
+account_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}", fullmatch=True)
+
+
+@given(
+    st.integers(0, 2**53 - 1),
+    st.binary(min_size=32, max_size=32),
+    kinds,
+    payloads,
+    st.one_of(
+        st.none(),
+        st.tuples(account_ids, st.integers(0, 10**6), st.binary(min_size=32, max_size=32)),
+    ),
+)
+def test_direct_body_encoding_is_rfc8785(
+    seq: int,
+    prev: bytes,
+    kind: str,
+    payload: dict[str, object],
+    account: tuple[str, int, bytes] | None,
+) -> None:
+    import rfc8785
+
+    from creditbank.ledger.canonical import record_bytes
+    from creditbank.ledger.record import body_dict, encode_body
+
+    link = AccountLink(*account) if account else None
+    time = "2026-09-01T08:00:00.000000Z"
+    direct = encode_body(seq, prev, kind, time, KEY.key_id, record_bytes(payload), link)
+    reference = rfc8785.dumps(body_dict(seq, prev, kind, time, KEY.key_id, payload, link))
+    assert direct == reference

@@ -104,7 +104,8 @@ def _scan(value: Any) -> int:
                 raise _RefusedError
             if not key.isascii():
                 flags |= _NON_ASCII_KEY
-            flags |= _scan(item)
+            if type(item) is not str:
+                flags |= _scan(item)
         return flags
     if kind is list:
         flags = 0

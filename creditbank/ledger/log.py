@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection
@@ -20,12 +21,23 @@ from creditbank.ledger.merkle import (
     fold,
     inclusion_plan,
     prove,
+    subtrees,
 )
 from creditbank.ledger.proof_file import TlogProof
-from creditbank.ledger.record import GENESIS_PREV, AccountLink, Record, open_leaf, seal, seal_at
+from creditbank.ledger.record import (
+    GENESIS_PREV,
+    AccountLink,
+    Record,
+    open_leaf,
+    prepare_payload,
+    seal,
+    sign_prepared,
+)
 from creditbank.store.repository import CheckpointRow, LedgerStore, MetaRow
 
 GENESIS_KIND = "ledger.genesis/1"
+PROOF_GROUP = 64
+"""Inclusion proofs whose stored nodes are fetched in one statement."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,8 @@ class Ledger:
             now = format_time(self.clock.now())
             tip = self._load_tip(conn, size, last_leaf)
             frontier = tip.frontier.copy()
+            if now < last_time:
+                raise LedgerStateError(f"clock is behind the ledger: {now} is before {last_time}")
             prev = last_leaf or GENESIS_PREV
             wanted = sorted({e.account for e in entries if e.account} - tip.accounts.keys())
             accounts = self.store.account_tips(conn, wanted) if wanted else {}
@@ -187,17 +201,18 @@ class Ledger:
             rows: list[tuple[Any, ...]] = []
             nodes: list[tuple[int, int, bytes]] = []
             seq = size
+            known: set[str] = set()
             for position, entry in enumerate(entries):
-                where = f"entry {position}: " if len(entries) > 1 else ""
                 if not isinstance(entry.key, SigningKey):
-                    raise InputError(f"{where}key: not a signing key")
-                if (
-                    entry.key.key_id not in new_keys
-                    and self._known_key(conn, entry.key.key_id) is None
-                ):
-                    raise LedgerStateError(
-                        f"{where}signing key {entry.key.key_id} was never introduced in the ledger"
-                    )
+                    raise InputError(f"{_where(entries, position)}key: not a signing key")
+                key_id = entry.key.public.key_id
+                if key_id not in known and key_id not in new_keys:
+                    if self._known_key(conn, key_id) is None:
+                        raise LedgerStateError(
+                            f"{_where(entries, position)}signing key {key_id} "
+                            "was never introduced in the ledger"
+                        )
+                    known.add(key_id)
                 link = None
                 if entry.account is not None:
                     count, account_prev = accounts.get(entry.account) or tip.accounts.get(
@@ -205,15 +220,13 @@ class Ledger:
                     )
                     link = AccountLink(entry.account, count, account_prev)
                 try:
-                    record = seal_at(seq, prev, entry.kind, now, entry.payload, entry.key, link)
-                    keys = introduced_keys(record.payload)
+                    payload_bytes = prepare_payload(entry.kind, entry.payload, entry.account)
+                    keys = introduced_keys(entry.payload)
                 except InputError as e:
-                    raise InputError(f"{where}{e}") from e
-                if record.time < last_time:
-                    raise LedgerStateError(
-                        f"clock is behind the ledger: {record.time} is before {last_time}"
-                    )
-                last_time = record.time
+                    raise InputError(f"{_where(entries, position)}{e}") from e
+                record = sign_prepared(
+                    seq, prev, entry.kind, now, entry.payload, payload_bytes, entry.key, link
+                )
                 digest = record.leaf_hash
                 for key in keys:
                     if key.key_id not in new_keys and self._known_key(conn, key.key_id) is None:
@@ -330,11 +343,17 @@ class Ledger:
         with self.store.reading() as conn:
             if size is None:
                 size = self.store.tip(conn)[0]
-            for index in indexes:
-                try:
-                    yield prove(inclusion_plan(index, size), lambda c: self.store.nodes(conn, c))
-                except ProofError as e:
-                    raise ProofError(f"size {size} is beyond the ledger ({e})") from e
+            pending = iter(indexes)
+            while group := list(islice(pending, PROOF_GROUP)):
+                plans = [inclusion_plan(index, size) for index in group]
+                parts = [[subtrees(s, e) for s, e in plan] for plan in plans]
+                wanted = list({c for part in parts for sub in part for c in sub})
+                nodes = self.store.nodes(conn, wanted)
+                for part in parts:
+                    try:
+                        yield [fold([nodes[c] for c in sub]) for sub in part]
+                    except KeyError as e:
+                        raise ProofError(f"size {size} is beyond the ledger") from e
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """The RFC 6962 consistency proof from ``old_size`` to ``new_size`` records.
@@ -417,6 +436,11 @@ class Ledger:
                 inclusion_plan(seq, checkpoint.size), lambda c: self.store.nodes(conn, c)
             )
         return TlogProof(seq, tuple(hashes), checkpoint.note, leaf)
+
+
+def _where(entries: Sequence[Entry], position: int) -> str:
+    """How an error names the entry it is about (only in batches of more than one)."""
+    return f"entry {position}: " if len(entries) > 1 else ""
 
 
 def _row(record: Record, digest: bytes) -> tuple[Any, ...]:

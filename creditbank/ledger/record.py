@@ -150,8 +150,13 @@ def check_account_id(account: str) -> None:
     Raises:
         InputError: not 1-64 characters of letters, digits and ``_.:-``.
     """
-    if not isinstance(account, str) or not ACCOUNT_PATTERN.match(account):
+    if not isinstance(account, str) or not _is_account_id(account):
         raise InputError(f"account: {account!r} is not a valid account id")
+
+
+@lru_cache(maxsize=65536)
+def _is_account_id(account: str) -> bool:
+    return ACCOUNT_PATTERN.match(account) is not None
 
 
 def seal(
@@ -169,19 +174,15 @@ def seal(
         InputError: a bad kind or account id, or a payload that is not canonical JSON
             (floats, naive datetimes, ...); the message names the field.
     """
-    return seal_at(seq, prev, kind, format_time(time), payload, key, account)
+    payload_bytes = prepare_payload(kind, payload, None if account is None else account.account)
+    return sign_prepared(seq, prev, kind, format_time(time), payload, payload_bytes, key, account)
 
 
-def seal_at(
-    seq: int,
-    prev: bytes,
-    kind: str,
-    time: str,
-    payload: dict[str, Any],
-    key: SigningKey,
-    account: AccountLink | None = None,
-) -> Record:
-    """:func:`seal` with the time already formatted (``format_time``): one reading per batch.
+def prepare_payload(kind: str, payload: dict[str, Any], account: str | None) -> bytes:
+    """Check a record's kind, account id and payload; return the payload's canonical bytes.
+
+    This is the part of sealing that does not depend on the chain, so a batch can
+    do it ahead of signing.
 
     Raises:
         InputError: a bad kind, account id or payload; the message names the field.
@@ -190,11 +191,27 @@ def seal_at(
     if not isinstance(payload, dict):
         raise InputError("payload: must be a JSON object")
     if account is not None:
-        check_account_id(account.account)
+        check_account_id(account)
     try:
-        payload_bytes = record_bytes(payload)
+        return record_bytes(payload)
     except CanonicalizationError as e:
         raise InputError("payload" + str(e)[1:]) from e
+
+
+def sign_prepared(
+    seq: int,
+    prev: bytes,
+    kind: str,
+    time: str,
+    payload: dict[str, Any],
+    payload_bytes: bytes,
+    key: SigningKey,
+    account: AccountLink | None = None,
+) -> Record:
+    """Encode and sign a record whose parts :func:`prepare_payload` already checked.
+
+    ``time`` is already formatted (``format_time``).
+    """
     signer = key.public.key_id
     body = encode_body(seq, prev, kind, time, signer, payload_bytes, account)
     signature = key.sign(SIGNING_CONTEXT + body)

@@ -204,9 +204,10 @@ class LedgerStore:
         inner = [(((i + 1) << lvl) - 1, lvl) for lvl, i in coords if lvl > 0]
         if not leaves and not inner:
             return {}
-        params: list[int] = [*leaves]
+        params: list[int] = []
         for pair in inner:
             params.extend(pair)
+        params.extend(leaves)
         sql = _node_lookup_sql(len(leaves), len(inner))
         rows = _run(conn, sql, tuple(params))
         return {(level, seq >> level): bytes(digest) for seq, level, digest in rows}
@@ -278,13 +279,20 @@ def _run(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[A
 
 @lru_cache(maxsize=256)
 def _node_lookup_sql(leaves: int, inner: int) -> str:
-    """One statement fetching ``leaves`` leaf hashes and ``inner`` (seq, level) nodes."""
-    mark = "?"
+    """One statement fetching ``inner`` (seq, level) nodes, then ``leaves`` leaf hashes.
+
+    Parameters: the ``inner`` (seq, level) pairs first, then the leaf seqs.
+    """
     parts = []
-    if leaves:
-        marks = ", ".join([mark] * leaves)
-        parts.append(f"SELECT seq, 0 AS level, leaf_hash FROM records WHERE seq IN ({marks})")
+    prefix = ""
     if inner:
-        pairs = " OR ".join([f"(seq = {mark} AND level = {mark})"] * inner)
-        parts.append(f"SELECT seq, level, hash FROM merkle_nodes WHERE {pairs}")
-    return " UNION ALL ".join(parts)
+        rows = ", ".join(["(?, ?)"] * inner)
+        prefix = f"WITH want (seq, level) AS (VALUES {rows}) "
+        parts.append(
+            "SELECT n.seq, n.level, n.hash FROM want "
+            "JOIN merkle_nodes n ON n.seq = want.seq AND n.level = want.level"
+        )
+    if leaves:
+        marks = ", ".join(["?"] * leaves)
+        parts.append(f"SELECT seq, 0 AS level, leaf_hash FROM records WHERE seq IN ({marks})")
+    return prefix + " UNION ALL ".join(parts)

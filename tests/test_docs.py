@@ -1,0 +1,30 @@
+"""The documentation's worked examples are what the code produces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .docs_example import example
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_ledger_format_worked_example_is_current() -> None:
+    assert example() in (DOCS / "ledger-format.md").read_text(encoding="utf-8")
+
+
+def test_worked_example_verifies_from_the_document_alone() -> None:
+    """An independent check of the example with hashlib and the vkey only."""
+    import base64
+    import hashlib
+
+    from creditbank.ledger.proof_file import verify_proof_file
+
+    text = (DOCS / "ledger-format.md").read_text(encoding="utf-8")
+    vkey = text.split("log vkey", 1)[1].split()[0]
+    proof = text.rsplit("```text\nc2sp.org/tlog-proof@v1", 1)[1].split("```", 1)[0]
+    result = verify_proof_file("c2sp.org/tlog-proof@v1" + proof, vkey)
+    leaf_hash = text.split("record 1 leaf hash", 1)[1].split()[0]
+    assert hashlib.sha256(b"\x00" + result.leaf).hexdigest() == leaf_hash
+    extra = proof.split("extra ", 1)[1].split()[0]
+    assert base64.b64decode(extra) == result.leaf
