@@ -6,20 +6,41 @@ grows) the schemas and the domain. The CLI calls only this layer.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from creditbank.clock import Clock, SystemClock
-from creditbank.errors import LedgerStateError
-from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.log import Ledger
+from creditbank.clock import Clock, SystemClock, format_time
+from creditbank.domain.identity import (
+    lookup_key,
+    normalise_name,
+    normalise_national_id,
+    salted_hash,
+)
+from creditbank.domain.issuers import Accreditation, IssuerKey, check_outcome
+from creditbank.domain.vocab import OUTCOME_KINDS
+from creditbank.errors import InputError, LedgerStateError, RuleError
+from creditbank.ledger.keyring import key_entry
+from creditbank.ledger.keys import SigningKey, VerifyKey
+from creditbank.ledger.log import Entry, Ledger, Transaction
 from creditbank.ledger.proof_file import TlogProof
+from creditbank.ledger.record import Record
 from creditbank.ledger.verify import VerificationReport, check_ledger
+from creditbank.projector import AUTHORITY, Projector
+from creditbank.schemas import normalise_payload
 from creditbank.store.engine import open_engine, resolve_url, sqlite_path
+from creditbank.store.projections import Projections
 from creditbank.store.repository import CheckpointRow, LedgerStore
 from creditbank.store.schema import current_revision, require_current, upgrade
+from creditbank.store.tables import accounts as accounts_table
+from creditbank.store.tables import accreditations as accreditations_table
+from creditbank.store.tables import issuer_keys as issuer_keys_table
+from creditbank.store.tables import issuers as issuers_table
 
 
 @dataclass(frozen=True)
@@ -40,7 +61,577 @@ class KeyPaths:
         )
 
 
-class CreditBank:
+LOOKUP_SECRET = "identity_lookup"
+"""Name of the off-log secret keying the identity index."""
+
+Builder = Callable[[Transaction, Projector], list[Entry]]
+
+
+class _BankWrites:
+    """Every change to the bank: checked against the projections, signed, appended, projected.
+
+    Each method runs in one ledger transaction: the rules are checked on the
+    state read inside it, the record is signed and appended, the projections are
+    updated; a refusal anywhere leaves the database unchanged.
+    """
+
+    ledger: Ledger
+
+    def _write(self, build: Builder) -> list[Record]:
+        with self.ledger.transaction() as tx:
+            projector = Projector(tx.conn)
+            records = tx.append(build(tx, projector))
+            for record in records:
+                projector.apply(record)
+        return records
+
+    @staticmethod
+    def _valid_key(projector: Projector, key: SigningKey, time: str) -> IssuerKey:
+        found = projector.key(key.key_id)
+        if found is None:
+            raise RuleError(f"key {key.key_id} is not registered to any issuer")
+        problem = found.refusal_at(time)
+        if problem:
+            raise RuleError(problem)
+        return found
+
+    def _authority(self, projector: Projector, key: SigningKey, time: str) -> IssuerKey:
+        found = self._valid_key(projector, key, time)
+        if found.issuer != AUTHORITY:
+            raise RuleError(f"key {key.key_id} is not a key of the bank authority")
+        return found
+
+    # -- issuers, keys, accreditations ----------------------------------------------------
+
+    def register_issuer(
+        self,
+        issuer: str,
+        kind: str,
+        name_zh: str,
+        name_en: str,
+        public_key: VerifyKey,
+        authority: SigningKey,
+        school_level: str | None = None,
+    ) -> Record:
+        """Register an issuer (school or training-evaluation organisation) with its first key.
+
+        Raises:
+            InputError: a bad field (named).
+            RuleError: not an authority key; the issuer id or key is already registered.
+        """
+        data: dict[str, Any] = {
+            "issuer": issuer,
+            "kind": kind,
+            "name_zh": name_zh,
+            "name_en": name_en,
+            "keys": [key_entry(public_key, owner=issuer)],
+        }
+        if school_level is not None:
+            data["school_level"] = school_level
+        payload = normalise_payload("issuer.registered/1", data)
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            if p.issuer(payload["issuer"]) is not None:
+                raise RuleError(f"issuer {payload['issuer']} is already registered")
+            if p.key(public_key.key_id) is not None or tx.key(public_key.key_id) is not None:
+                raise RuleError(f"key {public_key.key_id} is already registered")
+            return [Entry("issuer.registered/1", payload, authority)]
+
+        return self._write(build)[0]
+
+    def rotate_key(
+        self, issuer: str, old_key_id: str, new_key: VerifyKey, signer: SigningKey
+    ) -> Record:
+        """Replace an issuer's key; signed by the old key itself or by the authority.
+
+        Raises:
+            RuleError: unknown issuer or key, the old key no longer valid, the new key
+                already registered, or a signer that is neither.
+        """
+        payload = normalise_payload(
+            "issuer.key_rotated/1",
+            {"issuer": issuer, "replaces": old_key_id, "keys": [key_entry(new_key, owner=issuer)]},
+        )
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            old = p.key(old_key_id)
+            if old is None or old.issuer != issuer:
+                raise RuleError(f"{issuer} has no key {old_key_id}")
+            if signer.key_id != old_key_id:
+                self._authority(p, signer, tx.time)
+            else:
+                self._valid_key(p, signer, tx.time)
+            if p.key(new_key.key_id) is not None or tx.key(new_key.key_id) is not None:
+                raise RuleError(f"key {new_key.key_id} is already registered")
+            return [Entry("issuer.key_rotated/1", payload, signer)]
+
+        return self._write(build)[0]
+
+    def revoke_key(
+        self,
+        issuer: str,
+        key_id: str,
+        compromised_at: datetime,
+        reason: str,
+        signer: SigningKey,
+    ) -> Record:
+        """Revoke an issuer's key from the time it was compromised (authority or the issuer).
+
+        Records the key signed from ``compromised_at`` on stay in the log; the audit
+        flags them.
+
+        Raises:
+            RuleError: unknown key, already revoked, or a signer that is neither the
+                authority nor a valid key of the same issuer.
+        """
+        payload = normalise_payload(
+            "issuer.key_revoked/1",
+            {
+                "issuer": issuer,
+                "key": key_id,
+                "compromised_at": format_time(compromised_at),
+                "reason": reason,
+            },
+        )
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            key = p.key(key_id)
+            if key is None or key.issuer != issuer:
+                raise RuleError(f"{issuer} has no key {key_id}")
+            signing = self._valid_key(p, signer, tx.time)
+            if signing.issuer not in (AUTHORITY, issuer):
+                raise RuleError(f"key {signer.key_id} may not revoke keys of {issuer}")
+            if payload["compromised_at"] > tx.time:
+                raise RuleError("compromised_at: is in the future")
+            return [Entry("issuer.key_revoked/1", payload, signer)]
+
+        return self._write(build)[0]
+
+    def accredit(
+        self,
+        accreditation: str,
+        issuer: str,
+        outcome_kinds: Sequence[str],
+        valid_from: datetime,
+        valid_until: datetime,
+        authority: SigningKey,
+        programmes: Sequence[str] = (),
+        certificate_categories: Sequence[str] = (),
+        levels: Sequence[str] = (),
+        quota: tuple[int, str] | None = None,
+    ) -> Record:
+        """Accredit an issuer for outcome kinds and a scope, for a period (optional quota).
+
+        Raises:
+            InputError: a bad field (named).
+            RuleError: not an authority key, no such issuer, or the id already used.
+        """
+        data: dict[str, Any] = {
+            "accreditation": accreditation,
+            "issuer": issuer,
+            "outcome_kinds": list(outcome_kinds),
+            "valid_from": format_time(valid_from),
+            "valid_until": format_time(valid_until),
+        }
+        for name, values in (
+            ("programmes", programmes),
+            ("certificate_categories", certificate_categories),
+            ("levels", levels),
+        ):
+            if values:
+                data[name] = list(values)
+        if quota is not None:
+            data["quota"] = {"count": quota[0], "period": quota[1]}
+        payload = normalise_payload("accreditation.granted/1", data)
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            found = p.issuer(issuer)
+            if found is None:
+                raise RuleError(f"no issuer {issuer}")
+            if found.kind == "authority":
+                raise RuleError("the bank authority is not accredited to issue outcomes")
+            if p.accreditation(accreditation) is not None:
+                raise RuleError(f"accreditation {accreditation} already exists")
+            return [Entry("accreditation.granted/1", payload, authority)]
+
+        return self._write(build)[0]
+
+    def change_accreditation(
+        self, accreditation: str, action: str, reason: str, authority: SigningKey
+    ) -> Record:
+        """Suspend, reinstate or withdraw an accreditation (``action``).
+
+        Raises:
+            InputError: an unknown action.
+            RuleError: not an authority key, no such accreditation, or a change that
+                does not follow from its status.
+        """
+        if action not in ("suspended", "reinstated", "withdrawn"):
+            raise InputError("action: must be suspended, reinstated or withdrawn")
+        kind = f"accreditation.{action}/1"
+        payload = normalise_payload(kind, {"accreditation": accreditation, "reason": reason})
+        status = {"suspended": "suspended", "reinstated": "active", "withdrawn": "withdrawn"}[
+            action
+        ]
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            item = p.accreditation(accreditation)
+            if item is None:
+                raise RuleError(f"no accreditation {accreditation}")
+            item.with_status(tx.time, status)
+            return [Entry(kind, payload, authority)]
+
+        return self._write(build)[0]
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def open_account(
+        self, national_id: str, name: str, authority: SigningKey
+    ) -> tuple[str, Record]:
+        """Open a personal learning account; return its pseudonymous id and record.
+
+        The log holds only salted hashes; the name and ID go to the erasable
+        personal-data table.
+
+        Raises:
+            InputError: a malformed national ID (check digit) or name.
+            RuleError: not an authority key, or the national ID already has an account.
+        """
+        national_id = normalise_national_id(national_id)
+        name = normalise_name(name)
+        account = "acct-" + secrets.token_hex(8)
+        salt = secrets.token_bytes(16)
+        payload = normalise_payload(
+            "account.opened/1",
+            {
+                "national_id_hash": salted_hash(salt, "national_id", national_id),
+                "name_hash": salted_hash(salt, "name", name),
+            },
+        )
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            lookup = self._lookup(tx.conn, national_id)
+            existing = Projections.account_by_lookup(tx.conn, lookup)
+            if existing is not None:
+                raise RuleError(f"national_id: this learner already has account {existing}")
+            Projections.add_lookup(tx.conn, lookup, account)
+            Projections.add_personal(tx.conn, account, salt, national_id, name)
+            return [Entry("account.opened/1", payload, authority, account)]
+
+        return account, self._write(build)[0]
+
+    def link_identity(
+        self, account: str, identity_type: str, value: str, authority: SigningKey
+    ) -> Record:
+        """Link a further identity (e.g. a new ID number, a passport) to an account.
+
+        Raises:
+            RuleError: not an authority key, no such account, its personal data
+                erased, or the national ID already belongs to another account.
+        """
+        if identity_type == "national_id":
+            value = normalise_national_id(value)
+        elif not value.strip():
+            raise InputError("value: must not be empty")
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            self._account(p, account)
+            personal = Projections.personal(tx.conn, account)
+            if personal is None:
+                raise RuleError(f"account {account} has been erased; no identity can be linked")
+            if identity_type == "national_id":
+                lookup = self._lookup(tx.conn, value)
+                owner = Projections.account_by_lookup(tx.conn, lookup)
+                if owner is not None:
+                    raise RuleError(f"national_id: already linked to account {owner}")
+                Projections.add_lookup(tx.conn, lookup, account)
+            payload = normalise_payload(
+                "account.identity_linked/1",
+                {
+                    "identity_type": identity_type,
+                    "identity_hash": salted_hash(personal["salt"], identity_type, value.strip()),
+                },
+            )
+            return [Entry("account.identity_linked/1", payload, authority, account)]
+
+        return self._write(build)[0]
+
+    def change_account(
+        self, account: str, kind: str, details: dict[str, Any], authority: SigningKey
+    ) -> Record:
+        """Record an enrolment, suspension, resumption, graduation or withdrawal.
+
+        ``kind`` is the record kind (``account.enrolled/1`` ...).
+
+        Raises:
+            InputError: a bad field (named).
+            RuleError: not an authority key, no such account, a transition its status
+                does not allow (e.g. resuming an account never suspended), or an
+                enrolment at a school that is not registered.
+        """
+        payload = normalise_payload(kind, details)
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            current = self._account(p, account)
+            if kind == "account.enrolled/1":
+                school = p.issuer(payload["school"])
+                if school is None or school.kind != "school":
+                    raise RuleError(f"school: {payload['school']} is not a registered school")
+            current.after(kind, payload, tx.time)
+            return [Entry(kind, payload, authority, account)]
+
+        return self._write(build)[0]
+
+    def enroll(
+        self,
+        account: str,
+        programme: str,
+        school: str,
+        enrolled_on: date,
+        max_study_years: int,
+        authority: SigningKey,
+    ) -> Record:
+        """Enrol an account in a programme with its maximum study period (弹性学制)."""
+        return self.change_account(
+            account,
+            "account.enrolled/1",
+            {
+                "programme": programme,
+                "school": school,
+                "enrolled_on": enrolled_on.isoformat(),
+                "max_study_years": max_study_years,
+            },
+            authority,
+        )
+
+    def erase_personal_data(self, account: str, authority: SigningKey) -> Record:
+        """Erase a learner's name, ID and hash salt (crypto-shredding); the account stays.
+
+        The log keeps verifying: it never held the data, only hashes that can no
+        longer be linked to the person.
+
+        Raises:
+            RuleError: not an authority key, no such account, or already erased.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            self._account(p, account).after("account.erased/1", {}, tx.time)
+            Projections.erase_personal(tx.conn, account)
+            return [Entry("account.erased/1", {}, authority, account)]
+
+        return self._write(build)[0]
+
+    def _lookup(self, conn: Connection, national_id: str) -> bytes:
+        secret = Projections.secret(conn, LOOKUP_SECRET)
+        if secret is None:
+            raise LedgerStateError("the bank has no identity lookup secret")
+        return lookup_key(secret, "national_id", national_id)
+
+    @staticmethod
+    def _account(p: Projector, account: str) -> Any:
+        found = p.account(account)
+        if found is None:
+            raise RuleError(f"no account {account}")
+        return found
+
+    # -- learning outcomes ----------------------------------------------------------------
+
+    def issue(self, kind: str, account: str, details: dict[str, Any], key: SigningKey) -> Record:
+        """Issue a learning outcome into an account, signed by the issuer's key.
+
+        ``details`` are the outcome's fields; ``issuer`` defaults to the key's
+        issuer and ``accreditation`` to the first of the issuer's accreditations
+        that covers this outcome now.
+
+        Raises:
+            InputError: an unknown kind or a bad field (named), e.g. float credits.
+            RuleError: no such account; the key unregistered, another issuer's, rotated
+                out or revoked; no accreditation covering exactly this outcome now
+                (kind, programme, certificate category and level, period, status,
+                quota).
+        """
+        return self.issue_many([(kind, account, details)], key)[0]
+
+    def issue_many(
+        self, items: Sequence[tuple[str, str, dict[str, Any]]], key: SigningKey
+    ) -> list[Record]:
+        """Issue many outcomes with one key in one transaction: all or none.
+
+        Raises:
+            InputError, RuleError: as :meth:`issue`, naming the item.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            signing = self._valid_key(p, key, tx.time)
+            issuer = p.issuer(signing.issuer)
+            if issuer is None or issuer.kind == "authority":
+                raise RuleError("outcomes are issued with a school's or organisation's key")
+            issued: dict[str, int] = {}
+            entries = []
+            for position, (kind, account, details) in enumerate(items):
+                where = f"item {position}: " if len(items) > 1 else ""
+                try:
+                    entries.append(
+                        self._outcome_entry(
+                            tx, p, key, signing, issuer, kind, account, details, issued
+                        )
+                    )
+                except (InputError, RuleError) as e:
+                    raise type(e)(f"{where}{e}") from e
+            return entries
+
+        return self._write(build)
+
+    def _outcome_entry(
+        self,
+        tx: Transaction,
+        p: Projector,
+        key: SigningKey,
+        signing: IssuerKey,
+        issuer: Any,
+        kind: str,
+        account: str,
+        details: dict[str, Any],
+        issued: dict[str, int],
+    ) -> Entry:
+        if kind not in OUTCOME_KINDS:
+            raise InputError(f"kind: must be one of {', '.join(OUTCOME_KINDS)}")
+        record_kind = f"outcome.{kind}/1"
+        data = {"issuer": issuer.issuer, "accreditation": "to-be-chosen", **details}
+        payload = normalise_payload(record_kind, data)
+        if payload["issuer"] != issuer.issuer:
+            raise RuleError(
+                f"issuer: key {key.key_id} belongs to {issuer.issuer}, not {payload['issuer']}"
+            )
+        self._account(p, account)
+        if "accreditation" not in details:
+            payload["accreditation"] = self._covering(p, issuer.issuer, kind, payload, tx.time)
+        accreditation = p.accreditation(payload["accreditation"])
+        if accreditation is None:
+            raise RuleError(f"accreditation: no accreditation {payload['accreditation']}")
+        window = accreditation.quota_window(tx.time)
+        count = 0
+        if window is not None:
+            count = Projections.count_issued(tx.conn, accreditation.accreditation, *window)
+            count += issued.get(accreditation.accreditation, 0)
+        check_outcome(issuer, signing, accreditation, kind, payload, tx.time, count)
+        issued[accreditation.accreditation] = issued.get(accreditation.accreditation, 0) + 1
+        return Entry(record_kind, payload, key, account)
+
+    @staticmethod
+    def _covering(p: Projector, issuer: str, kind: str, data: dict[str, Any], time: str) -> str:
+        reasons = []
+        for document in Projections.all(p.conn, accreditations_table, issuer=issuer):
+            item = Accreditation.from_dict(document)
+            reason = item.refusal(kind, data, time)
+            if reason is None:
+                return item.accreditation
+            reasons.append(reason)
+        if not reasons:
+            raise RuleError(f"{issuer} holds no accreditation")
+        raise RuleError("; ".join(reasons))
+
+    def revoke_outcome(self, seq: int, reason: str, key: SigningKey) -> Record:
+        """Revoke an outcome (by its issuer or the authority); it stays in the log, marked.
+
+        Raises:
+            RuleError: no outcome at ``seq``, already revoked, or a key that is neither
+                a valid key of its issuer nor the authority's.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            outcome = p.outcome(seq)
+            if outcome is None:
+                raise RuleError(f"record {seq} is not an outcome")
+            if outcome["status"] == "revoked":
+                raise RuleError(f"outcome {seq} is already revoked")
+            signing = self._valid_key(p, key, tx.time)
+            if signing.issuer not in (AUTHORITY, outcome["issuer"]):
+                raise RuleError(f"key {key.key_id} may not revoke outcomes of {outcome['issuer']}")
+            payload = normalise_payload(
+                "outcome.revoked/1",
+                {"outcome": seq, "outcome_hash": outcome["leaf_hash"], "reason": reason},
+            )
+            return [Entry("outcome.revoked/1", payload, key, outcome["account"])]
+
+        return self._write(build)[0]
+
+    # -- queries --------------------------------------------------------------------------
+
+    def issuers(self) -> list[dict[str, Any]]:
+        """Every issuer with its keys and accreditations."""
+        with self.ledger.store.reading() as conn:
+            found = Projections.all(conn, issuers_table)
+            for item in found:
+                item["keys"] = Projections.all(conn, issuer_keys_table, issuer=item["issuer"])
+                item["accreditations"] = [
+                    {**a, "status": Accreditation.from_dict(a).status}
+                    for a in Projections.all(conn, accreditations_table, issuer=item["issuer"])
+                ]
+        return found
+
+    def accounts(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every account (optionally with one status), by id."""
+        with self.ledger.store.reading() as conn:
+            return Projections.all(conn, accounts_table, status=status)
+
+    def account(self, account: str) -> dict[str, Any]:
+        """One account: status, study period, outcomes (with revocations), personal data.
+
+        Raises:
+            RuleError: no such account.
+        """
+        with self.ledger.store.reading() as conn:
+            data = Projections.get(conn, accounts_table, account)
+            if data is None:
+                raise RuleError(f"no account {account}")
+            personal = Projections.personal(conn, account)
+            data["personal"] = (
+                None
+                if personal is None
+                else {"name": personal["name"], "national_id": personal["national_id"]}
+            )
+            data["outcomes"] = Projections.outcome_rows(conn, account=account)
+        return data
+
+    def outcomes(
+        self,
+        account: str | None = None,
+        issuer: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Outcomes filtered by account, issuer, kind and issue time, in log order."""
+        with self.ledger.store.reading() as conn:
+            return Projections.outcome_rows(
+                conn,
+                account,
+                issuer,
+                kind,
+                None if since is None else format_time(since),
+                None if until is None else format_time(until),
+            )
+
+    def find_account(self, national_id: str) -> str | None:
+        """The account of a national ID number (through the keyed off-log index), or None.
+
+        Raises:
+            InputError: a malformed national ID.
+        """
+        national_id = normalise_national_id(national_id)
+        with self.ledger.store.reading() as conn:
+            return Projections.account_by_lookup(conn, self._lookup(conn, national_id))
+
+
+class CreditBank(_BankWrites):
     """A credit bank ledger opened from a database URL.
 
     Use :meth:`create` for a new bank and :meth:`open` for an existing one.
@@ -90,7 +681,14 @@ class CreditBank:
                     raise LedgerStateError("the database already holds a ledger")
         upgrade(engine)
         bank = cls(engine, clock)
-        bank.ledger = Ledger.initialise(bank.store, origin, log_key.public, authority, bank.clock)
+
+        def set_up(conn: Connection, genesis: Record) -> None:
+            Projections.put_secret(conn, LOOKUP_SECRET, secrets.token_bytes(32))
+            Projector(conn).apply(genesis)
+
+        bank.ledger = Ledger.initialise(
+            bank.store, origin, log_key.public, authority, bank.clock, then=set_up
+        )
         return bank
 
     def close(self) -> None:

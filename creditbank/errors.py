@@ -42,3 +42,7 @@ class IntegrityError(CreditBankError):
     def __init__(self, message: str, problem: object = None) -> None:
         super().__init__(message)
         self.problem = problem
+
+
+class RuleError(CreditBankError):
+    """Refused by a rule of the credit bank (accreditation, key validity, account status...)."""

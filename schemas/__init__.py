@@ -3,3 +3,61 @@
 Record payloads, rule files, import rows and export documents are defined here;
 bad input fails here, with the field path.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError
+
+from creditbank.errors import InputError
+
+from .payloads import OUTCOME_SCHEMAS, PAYLOAD_SCHEMAS
+
+__all__ = ["OUTCOME_SCHEMAS", "PAYLOAD_SCHEMAS", "load_payload", "normalise_payload"]
+
+
+def load_payload(kind: str, data: Any) -> dict[str, Any]:
+    """Validate a payload of record ``kind`` and return its typed values (Decimal, date...).
+
+    Raises:
+        InputError: unknown kind, or the first invalid field, named by its path
+            (``credits: write decimals as strings ...``).
+    """
+    schema = PAYLOAD_SCHEMAS.get(kind)
+    if schema is None:
+        raise InputError(f"kind: no schema for {kind!r}")
+    if not isinstance(data, dict):
+        raise InputError("payload: must be an object")
+    try:
+        loaded: dict[str, Any] = schema().load(data)
+    except ValidationError as e:
+        raise InputError(first_error(e.messages)) from e
+    return loaded
+
+
+def normalise_payload(kind: str, data: Any) -> dict[str, Any]:
+    """Validate a payload and return it in its one JSON form (what gets signed).
+
+    Raises:
+        InputError: as :func:`load_payload`.
+    """
+    loaded = load_payload(kind, data)
+    dumped: dict[str, Any] = PAYLOAD_SCHEMAS[kind]().dump(loaded)
+    return dumped
+
+
+def first_error(messages: Any, path: str = "") -> str:
+    """The first marshmallow error as ``field.path: message``."""
+    if isinstance(messages, dict):
+        for key in sorted(messages, key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key == "_schema":
+                where = path or "payload"
+            return first_error(messages[key], where)
+    if isinstance(messages, list) and messages:
+        return first_error(messages[0], path)
+    text = str(messages)
+    if text == "Unknown field.":
+        text = "unknown field"
+    return f"{path}: {text}" if path else text

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
@@ -92,11 +94,13 @@ class Ledger:
         authority: SigningKey,
         clock: Clock | None = None,
         genesis: dict[str, Any] | None = None,
+        then: Callable[[Connection, Record], None] | None = None,
     ) -> Ledger:
         """Create the ledger: meta row and the genesis record, self-signed by ``authority``.
 
         ``genesis`` adds fields to the genesis payload. The payload names the origin,
-        the log's vkey and introduces the authority key.
+        the log's vkey and introduces the authority key. ``then`` runs inside the
+        same transaction (to set up what the caller derives from the genesis).
 
         Raises:
             InputError: a bad origin.
@@ -122,6 +126,8 @@ class Ledger:
             store.add_keys(
                 conn, [{"key_id": authority.key_id, "public": authority.public.raw, "seq": 0}]
             )
+            if then is not None:
+                then(conn, record)
         ledger._tip = _Tip(frontier, record.leaf_hash)
         ledger._keys[authority.key_id] = (authority.public, 0)
         return ledger
@@ -184,72 +190,37 @@ class Ledger:
         """
         if not entries:
             return []
-        written: list[Record] = []
+        with self.transaction() as tx:
+            return tx.append(entries)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction holding the append lock, for reading state and appending.
+
+        The service layer reads its projections through ``tx.conn``, checks what
+        may be written, appends with ``tx.append`` and updates projections, all in
+        one transaction: it commits when the block completes, else nothing is
+        written.
+
+        Raises:
+            LedgerStateError: no ledger yet, or the clock is behind the last record.
+        """
         with self.store.appending() as conn:
             size, last_leaf, last_time = self.store.tip(conn)
             if size == 0:
                 raise LedgerStateError("the database holds no ledger: run 'creditbank init'")
-            now = format_time(self.clock.now())
-            tip = self._load_tip(conn, size, last_leaf)
-            frontier = tip.frontier.copy()
-            if now < last_time:
-                raise LedgerStateError(f"clock is behind the ledger: {now} is before {last_time}")
-            prev = last_leaf or GENESIS_PREV
-            wanted = sorted({e.account for e in entries if e.account} - tip.accounts.keys())
-            accounts = self.store.account_tips(conn, wanted) if wanted else {}
-            new_keys: dict[str, tuple[VerifyKey, int]] = {}
-            rows: list[tuple[Any, ...]] = []
-            nodes: list[tuple[int, int, bytes]] = []
-            seq = size
-            known: set[str] = set()
-            for position, entry in enumerate(entries):
-                if not isinstance(entry.key, SigningKey):
-                    raise InputError(f"{_where(entries, position)}key: not a signing key")
-                key_id = entry.key.public.key_id
-                if key_id not in known and key_id not in new_keys:
-                    if self._known_key(conn, key_id) is None:
-                        raise LedgerStateError(
-                            f"{_where(entries, position)}signing key {key_id} "
-                            "was never introduced in the ledger"
-                        )
-                    known.add(key_id)
-                link = None
-                if entry.account is not None:
-                    count, account_prev = accounts.get(entry.account) or tip.accounts.get(
-                        entry.account, (0, GENESIS_PREV)
-                    )
-                    link = AccountLink(entry.account, count, account_prev)
-                try:
-                    payload_bytes = prepare_payload(entry.kind, entry.payload, entry.account)
-                    keys = introduced_keys(entry.payload)
-                except InputError as e:
-                    raise InputError(f"{_where(entries, position)}{e}") from e
-                record = sign_prepared(
-                    seq, prev, entry.kind, now, entry.payload, payload_bytes, entry.key, link
+            now = self.clock.now()
+            if format_time(now) < last_time:
+                raise LedgerStateError(
+                    f"clock is behind the ledger: {format_time(now)} is before {last_time}"
                 )
-                digest = record.leaf_hash
-                for key in keys:
-                    if key.key_id not in new_keys and self._known_key(conn, key.key_id) is None:
-                        new_keys[key.key_id] = (key, seq)
-                if link is not None:
-                    accounts[link.account] = (link.seq + 1, digest)
-                rows.append(_row(record, digest))
-                for level, node in frontier.append(digest):
-                    nodes.append((seq, level, node))
-                written.append(record)
-                prev = digest
-                seq += 1
-            self.store.add(conn, rows, nodes)
-            self.store.add_keys(
-                conn,
-                [{"key_id": k, "public": v.raw, "seq": s} for k, (v, s) in new_keys.items()],
-            )
+            tx = Transaction(self, conn, self._load_tip(conn, size, last_leaf), now)
+            yield tx
         with self._lock:
-            cached = tip.accounts if len(tip.accounts) < ACCOUNT_CACHE_LIMIT else {}
-            cached.update(accounts)
-            self._tip = _Tip(frontier, prev, cached)
-            self._keys.update(new_keys)
-        return written
+            cached = tx.tip.accounts if len(tx.tip.accounts) < ACCOUNT_CACHE_LIMIT else {}
+            cached.update(tx.accounts)
+            self._tip = _Tip(tx.frontier, tx.prev if tx.written else tx.tip.last_leaf, cached)
+            self._keys.update(tx.new_keys)
 
     def _load_tip(self, conn: Connection, size: int, last_leaf: bytes | None) -> _Tip:
         """The frontier for ``size`` leaves: the cached one if still current, else from storage."""
@@ -436,6 +407,100 @@ class Ledger:
                 inclusion_plan(seq, checkpoint.size), lambda c: self.store.nodes(conn, c)
             )
         return TlogProof(seq, tuple(hashes), checkpoint.note, leaf)
+
+
+class Transaction:
+    """One open append transaction (see :meth:`Ledger.transaction`)."""
+
+    def __init__(self, ledger: Ledger, conn: Connection, tip: _Tip, now: datetime) -> None:
+        """Continue the chain from ``tip`` inside ``conn``'s transaction, dated ``now``."""
+        self.ledger = ledger
+        self.conn = conn
+        self.tip = tip
+        self.now = now
+        self.time = format_time(now)
+        self.frontier = tip.frontier.copy()
+        self.prev = tip.last_leaf or GENESIS_PREV
+        self.accounts: dict[str, tuple[int, bytes]] = {}
+        self.new_keys: dict[str, tuple[VerifyKey, int]] = {}
+        self._stored_keys: set[str] = set()
+        self.written = 0
+
+    @property
+    def size(self) -> int:
+        """Records in the log including those appended in this transaction."""
+        return self.frontier.size
+
+    def append(self, entries: Sequence[Entry]) -> list[Record]:
+        """Sign and write ``entries`` after everything appended so far.
+
+        Raises:
+            InputError: a bad entry (names its position and field).
+            LedgerStateError: a signing key unknown to the log.
+        """
+        ledger, conn, tip = self.ledger, self.conn, self.tip
+        wanted = sorted(
+            {e.account for e in entries if e.account} - tip.accounts.keys() - self.accounts.keys()
+        )
+        if wanted:
+            self.accounts.update(ledger.store.account_tips(conn, wanted))
+        accounts, new_keys, frontier = self.accounts, self.new_keys, self.frontier
+        rows: list[tuple[Any, ...]] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        written: list[Record] = []
+        seq, prev, now = frontier.size, self.prev, self.time
+        known: set[str] = set()
+        for position, entry in enumerate(entries):
+            if not isinstance(entry.key, SigningKey):
+                raise InputError(f"{_where(entries, position)}key: not a signing key")
+            key_id = entry.key.public.key_id
+            if key_id not in known and key_id not in new_keys:
+                if ledger._known_key(conn, key_id) is None:
+                    raise LedgerStateError(
+                        f"{_where(entries, position)}signing key {key_id} "
+                        "was never introduced in the ledger"
+                    )
+                known.add(key_id)
+            link = None
+            if entry.account is not None:
+                count, account_prev = accounts.get(entry.account) or tip.accounts.get(
+                    entry.account, (0, GENESIS_PREV)
+                )
+                link = AccountLink(entry.account, count, account_prev)
+            try:
+                payload_bytes = prepare_payload(entry.kind, entry.payload, entry.account)
+                keys = introduced_keys(entry.payload)
+            except InputError as e:
+                raise InputError(f"{_where(entries, position)}{e}") from e
+            record = sign_prepared(
+                seq, prev, entry.kind, now, entry.payload, payload_bytes, entry.key, link
+            )
+            digest = record.leaf_hash
+            for key in keys:
+                if key.key_id not in new_keys and ledger._known_key(conn, key.key_id) is None:
+                    new_keys[key.key_id] = (key, seq)
+            if link is not None:
+                accounts[link.account] = (link.seq + 1, digest)
+            rows.append(_row(record, digest))
+            for level, node in frontier.append(digest):
+                nodes.append((seq, level, node))
+            written.append(record)
+            prev = digest
+            seq += 1
+        ledger.store.add(conn, rows, nodes)
+        fresh = [k for k in new_keys if k not in self._stored_keys]
+        ledger.store.add_keys(
+            conn,
+            [{"key_id": k, "public": new_keys[k][0].raw, "seq": new_keys[k][1]} for k in fresh],
+        )
+        self._stored_keys.update(fresh)
+        self.prev = prev
+        self.written += len(written)
+        return written
+
+    def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
+        """A key introduced in the log or earlier in this transaction, with its seq."""
+        return self.new_keys.get(key_id) or self.ledger._known_key(self.conn, key_id)
 
 
 def _where(entries: Sequence[Entry], position: int) -> str:

@@ -77,3 +77,83 @@ checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("created", String(32), nullable=False),
 )
+
+# -- the credit bank's projections (rebuilt from the log by the audit) ----------------
+
+bank_secrets = Table(
+    "bank_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+"""Off-log secrets: the key of the identity lookup index. Never in the log."""
+
+personal_data = Table(
+    "personal_data",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("salt", LargeBinary, nullable=False),
+    Column("national_id", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+)
+"""Erasable personal data. The log holds only hashes salted with ``salt``: erasing
+the row crypto-shreds them (they can no longer be linked to a person)."""
+
+identity_index = Table(
+    "identity_index",
+    metadata,
+    Column("lookup", LargeBinary, primary_key=True),
+    Column("account", String(64), nullable=False, index=True),
+)
+"""Keyed hashes of national ID numbers -> account, to refuse a second account and to
+find an account by ID. Off the log; erased with the personal data."""
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("opened_seq", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+issuers = Table(
+    "issuers",
+    metadata,
+    Column("issuer", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+issuer_keys = Table(
+    "issuer_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("issuer", String(64), nullable=False, index=True),
+    Column("data", Text, nullable=False),
+)
+
+accreditations = Table(
+    "accreditations",
+    metadata,
+    Column("accreditation", String(64), primary_key=True),
+    Column("issuer", String(64), nullable=False, index=True),
+    Column("data", Text, nullable=False),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("account", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("issuer", String(64), nullable=False),
+    Column("accreditation", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("issued", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_outcomes_account", "account", "seq"),
+    Index("ix_outcomes_issuer", "issuer", "seq"),
+    Index("ix_outcomes_accreditation", "accreditation", "issued"),
+)

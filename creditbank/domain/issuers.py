@@ -1,0 +1,214 @@
+"""Issuers, their keys and their accreditations, and the rules an outcome must pass."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from creditbank.domain.vocab import certificate_rank
+from creditbank.errors import RuleError
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """The bank authority, a school (中职/高职/本科) or a training-evaluation organisation."""
+
+    issuer: str
+    kind: str
+    name_zh: str
+    name_en: str
+    registered_seq: int
+    school_level: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Issuer:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class IssuerKey:
+    """An issuer's signing key and its life: registered, rotated out, revoked."""
+
+    key_id: str
+    issuer: str
+    public: str
+    registered_at: str
+    registered_seq: int
+    retired_at: str | None = None
+    revoked_at: str | None = None
+    revoke_reason: str | None = None
+
+    def refusal_at(self, time: str) -> str | None:
+        """Why the key may not sign at ``time``, or None if it may."""
+        if time < self.registered_at:
+            return f"key {self.key_id} was not registered until {self.registered_at}"
+        if self.revoked_at is not None and time >= self.revoked_at:
+            return f"key {self.key_id} was revoked (compromised at {self.revoked_at})"
+        if self.retired_at is not None and time >= self.retired_at:
+            return f"key {self.key_id} was rotated out at {self.retired_at}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IssuerKey:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Accreditation:
+    """What an issuer may issue, for what scope, in which period (with an optional quota).
+
+    ``changes`` is the status history: ``(time, status)`` pairs, status one of
+    ``active``, ``suspended``, ``withdrawn``.
+    """
+
+    accreditation: str
+    issuer: str
+    outcome_kinds: tuple[str, ...]
+    valid_from: str
+    valid_until: str
+    granted_seq: int
+    programmes: tuple[str, ...] = ()
+    certificate_categories: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    quota_count: int | None = None
+    quota_period: str | None = None
+    changes: tuple[tuple[str, str], ...] = field(default=())
+
+    def status_at(self, time: str) -> str:
+        """The status in force at ``time``."""
+        status = "active"
+        for when, new in self.changes:
+            if when <= time:
+                status = new
+        return status
+
+    @property
+    def status(self) -> str:
+        """The latest status."""
+        return self.changes[-1][1] if self.changes else "active"
+
+    def with_status(self, time: str, status: str) -> Accreditation:
+        """A copy with a status change at ``time``.
+
+        Raises:
+            RuleError: the change does not follow (e.g. reinstating an active one,
+                or anything after a withdrawal).
+        """
+        current = self.status
+        allowed = {"active": {"suspended", "withdrawn"}, "suspended": {"active", "withdrawn"}}
+        if status not in allowed.get(current, set()):
+            raise RuleError(
+                f"accreditation {self.accreditation} is {current}; cannot become {status}"
+            )
+        return replace(self, changes=(*self.changes, (time, status)))
+
+    def refusal(self, kind: str, details: dict[str, Any], time: str) -> str | None:
+        """Why this accreditation does not cover an outcome issued at ``time``, or None."""
+        name = self.accreditation
+        if kind not in self.outcome_kinds:
+            return f"accreditation {name} does not cover {kind} outcomes"
+        if not self.valid_from <= time < self.valid_until:
+            return (
+                f"accreditation {name} is valid {self.valid_from} to {self.valid_until}, "
+                f"not at {time}"
+            )
+        status = self.status_at(time)
+        if status != "active":
+            return f"accreditation {name} is {status}"
+        programme = details.get("programme")
+        if self.programmes and programme is not None and programme not in self.programmes:
+            return f"accreditation {name} does not cover programme {programme}"
+        category = details.get("category")
+        if (
+            kind == "certificate"
+            and self.certificate_categories
+            and category not in self.certificate_categories
+        ):
+            return f"accreditation {name} does not cover certificate category {category}"
+        level = details.get("level")
+        if kind == "certificate" and self.levels and level not in self.levels:
+            allowed = ", ".join(sorted(self.levels, key=certificate_rank))
+            return f"accreditation {name} covers levels {allowed}, not {level}"
+        return None
+
+    def quota_window(self, time: str) -> tuple[str, str] | None:
+        """The quota period containing ``time`` as [start, end) times, or None without a quota."""
+        if self.quota_count is None:
+            return None
+        year, month = int(time[:4]), int(time[5:7])
+        if self.quota_period == "year":
+            return f"{year:04d}-01-01T00:00:00.000000Z", f"{year + 1:04d}-01-01T00:00:00.000000Z"
+        nyear, nmonth = (year + 1, 1) if month == 12 else (year, month + 1)
+        return (
+            f"{year:04d}-{month:02d}-01T00:00:00.000000Z",
+            f"{nyear:04d}-{nmonth:02d}-01T00:00:00.000000Z",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["changes"] = [list(c) for c in self.changes]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Accreditation:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        for name in ("outcome_kinds", "programmes", "certificate_categories", "levels"):
+            values[name] = tuple(values.get(name) or ())
+        values["changes"] = tuple(tuple(c) for c in values.get("changes") or ())
+        return cls(**values)
+
+
+def check_outcome(
+    issuer: Issuer,
+    key: IssuerKey,
+    accreditation: Accreditation,
+    kind: str,
+    details: dict[str, Any],
+    time: str,
+    issued_in_window: int,
+) -> None:
+    """Check that ``issuer`` may issue this outcome at ``time`` with ``key``.
+
+    ``issued_in_window`` is how many outcomes the accreditation already issued in
+    the quota period containing ``time``.
+
+    Raises:
+        RuleError: the key is not the issuer's or not valid then; the accreditation
+            is another issuer's, or does not cover the outcome then; the quota is used
+            up; or a diploma's level is not the school's.
+    """
+    if key.issuer != issuer.issuer:
+        raise RuleError(f"key {key.key_id} belongs to {key.issuer}, not {issuer.issuer}")
+    problem = key.refusal_at(time)
+    if problem:
+        raise RuleError(problem)
+    if accreditation.issuer != issuer.issuer:
+        raise RuleError(
+            f"accreditation {accreditation.accreditation} belongs to {accreditation.issuer}, "
+            f"not {issuer.issuer}"
+        )
+    problem = accreditation.refusal(kind, details, time)
+    if problem:
+        raise RuleError(problem)
+    if kind == "diploma" and details.get("level") != issuer.school_level:
+        raise RuleError(
+            f"{issuer.issuer} is a {issuer.school_level} school and cannot issue a "
+            f"{details.get('level')} diploma"
+        )
+    if accreditation.quota_count is not None and issued_in_window >= accreditation.quota_count:
+        raise RuleError(
+            f"accreditation {accreditation.accreditation} quota of {accreditation.quota_count} "
+            f"per {accreditation.quota_period} is used up"
+        )

@@ -1,0 +1,285 @@
+"""The bank's state as a fold over the log: each record updates the projections.
+
+Live appends apply each record in the same transaction; an auditor replays the
+whole log into empty tables and compares. Rule checks happen before signing (in
+:mod:`creditbank.bank`); applying a record that breaks a domain rule raises too,
+which rolls the transaction back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from creditbank.domain.accounts import Account
+from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
+from creditbank.errors import RuleError
+from creditbank.ledger.record import Record
+from creditbank.store.projections import Projections
+from creditbank.store.tables import accounts, accreditations, issuer_keys, issuers, outcomes
+
+AUTHORITY = "authority"
+"""The issuer id of the bank authority (its key is introduced by the genesis record)."""
+
+_Handler = Callable[["Projector", Record], None]
+_HANDLERS: dict[str, _Handler] = {}
+
+
+def _handles(*kinds: str) -> Callable[[_Handler], _Handler]:
+    def register(func: _Handler) -> _Handler:
+        for kind in kinds:
+            _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+class Projector:
+    """Applies records to the projections through one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        """Write through ``conn`` (inside the caller's transaction)."""
+        self.conn = conn
+
+    def apply(self, record: Record) -> None:
+        """Update the projections for one record (kinds without projections are ignored).
+
+        Raises:
+            RuleError: the record breaks a domain rule given the current state.
+        """
+        handler = _HANDLERS.get(record.kind)
+        if handler is not None:
+            handler(self, record)
+
+    # -- reads used by handlers and by the service ---------------------------------------
+
+    def issuer(self, issuer: str) -> Issuer | None:
+        """An issuer by id."""
+        data = Projections.get(self.conn, issuers, issuer)
+        return None if data is None else Issuer.from_dict(data)
+
+    def key(self, key_id: str) -> IssuerKey | None:
+        """An issuer key by key id."""
+        data = Projections.get(self.conn, issuer_keys, key_id)
+        return None if data is None else IssuerKey.from_dict(data)
+
+    def accreditation(self, accreditation: str) -> Accreditation | None:
+        """An accreditation by id."""
+        data = Projections.get(self.conn, accreditations, accreditation)
+        return None if data is None else Accreditation.from_dict(data)
+
+    def account(self, account: str) -> Account | None:
+        """An account by id."""
+        data = Projections.get(self.conn, accounts, account)
+        return None if data is None else Account.from_dict(data)
+
+    def outcome(self, seq: int) -> dict[str, Any] | None:
+        """An outcome document by the seq of its record."""
+        return Projections.get(self.conn, outcomes, seq)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def put_key(self, key: IssuerKey) -> None:
+        """Store an issuer key."""
+        Projections.put(self.conn, issuer_keys, key.key_id, key.to_dict(), issuer=key.issuer)
+
+    def put_accreditation(self, item: Accreditation) -> None:
+        """Store an accreditation."""
+        Projections.put(
+            self.conn, accreditations, item.accreditation, item.to_dict(), issuer=item.issuer
+        )
+
+    def put_account(self, item: Account) -> None:
+        """Store an account."""
+        Projections.put(
+            self.conn,
+            accounts,
+            item.account,
+            item.to_dict(),
+            status=item.status,
+            opened_seq=item.opened_seq,
+        )
+
+    def put_issuer(self, item: Issuer) -> None:
+        """Store an issuer."""
+        Projections.put(
+            self.conn, issuers, item.issuer, item.to_dict(), kind=item.kind, status="active"
+        )
+
+    def add_keys(self, issuer: str, record: Record) -> None:
+        """Store the keys a record introduces as keys of ``issuer``."""
+        for entry in record.payload.get("keys", []):
+            if self.key(entry["id"]) is not None:
+                raise RuleError(f"key {entry['id']} is already registered")
+            self.put_key(IssuerKey(entry["id"], issuer, entry["public"], record.time, record.seq))
+
+
+@_handles("ledger.genesis/1")
+def _genesis(p: Projector, record: Record) -> None:
+    bank = record.payload.get("bank", {})
+    p.put_issuer(
+        Issuer(
+            AUTHORITY,
+            "authority",
+            bank.get("name_zh", "学分银行管理机构"),
+            bank.get("name_en", "Credit bank authority"),
+            record.seq,
+        )
+    )
+    p.add_keys(AUTHORITY, record)
+
+
+@_handles("issuer.registered/1")
+def _issuer_registered(p: Projector, record: Record) -> None:
+    data = record.payload
+    if p.issuer(data["issuer"]) is not None:
+        raise RuleError(f"issuer {data['issuer']} is already registered")
+    p.put_issuer(
+        Issuer(
+            data["issuer"],
+            data["kind"],
+            data["name_zh"],
+            data["name_en"],
+            record.seq,
+            data.get("school_level"),
+        )
+    )
+    p.add_keys(data["issuer"], record)
+
+
+@_handles("issuer.key_rotated/1")
+def _key_rotated(p: Projector, record: Record) -> None:
+    old = p.key(record.payload["replaces"])
+    if old is None or old.issuer != record.payload["issuer"]:
+        raise RuleError(f"{record.payload['issuer']} has no key {record.payload['replaces']}")
+    if old.refusal_at(record.time):
+        raise RuleError(f"key {old.key_id} is no longer valid and cannot be rotated")
+    p.put_key(IssuerKey(**{**old.to_dict(), "retired_at": record.time}))
+    p.add_keys(old.issuer, record)
+
+
+@_handles("issuer.key_revoked/1")
+def _key_revoked(p: Projector, record: Record) -> None:
+    key = p.key(record.payload["key"])
+    if key is None or key.issuer != record.payload["issuer"]:
+        raise RuleError(f"{record.payload['issuer']} has no key {record.payload['key']}")
+    if key.revoked_at is not None:
+        raise RuleError(f"key {key.key_id} is already revoked")
+    p.put_key(
+        IssuerKey(
+            **{
+                **key.to_dict(),
+                "revoked_at": record.payload["compromised_at"],
+                "revoke_reason": record.payload["reason"],
+            }
+        )
+    )
+
+
+@_handles("accreditation.granted/1")
+def _accredited(p: Projector, record: Record) -> None:
+    data = record.payload
+    if p.accreditation(data["accreditation"]) is not None:
+        raise RuleError(f"accreditation {data['accreditation']} already exists")
+    quota = data.get("quota") or {}
+    p.put_accreditation(
+        Accreditation(
+            data["accreditation"],
+            data["issuer"],
+            tuple(data["outcome_kinds"]),
+            data["valid_from"],
+            data["valid_until"],
+            record.seq,
+            tuple(data.get("programmes", ())),
+            tuple(data.get("certificate_categories", ())),
+            tuple(data.get("levels", ())),
+            quota.get("count"),
+            quota.get("period"),
+        )
+    )
+
+
+@_handles("accreditation.suspended/1", "accreditation.reinstated/1", "accreditation.withdrawn/1")
+def _accreditation_changed(p: Projector, record: Record) -> None:
+    item = p.accreditation(record.payload["accreditation"])
+    if item is None:
+        raise RuleError(f"no accreditation {record.payload['accreditation']}")
+    status = {"suspended": "suspended", "reinstated": "active", "withdrawn": "withdrawn"}[
+        record.kind_name.split(".")[1]
+    ]
+    p.put_accreditation(item.with_status(record.time, status))
+
+
+@_handles("account.opened/1")
+def _account_opened(p: Projector, record: Record) -> None:
+    assert record.account is not None
+    p.put_account(Account(record.account.account, "open", record.seq, record.time))
+
+
+@_handles(
+    "account.identity_linked/1",
+    "account.enrolled/1",
+    "account.suspended/1",
+    "account.resumed/1",
+    "account.graduated/1",
+    "account.withdrawn/1",
+    "account.erased/1",
+)
+def _account_changed(p: Projector, record: Record) -> None:
+    assert record.account is not None
+    item = p.account(record.account.account)
+    if item is None:
+        raise RuleError(f"no account {record.account.account}")
+    p.put_account(item.after(record.kind, record.payload, record.time))
+
+
+def _outcome_issued(p: Projector, record: Record) -> None:
+    assert record.account is not None
+    kind = record.kind_name.split(".")[1]
+    document = {
+        "seq": record.seq,
+        "account": record.account.account,
+        "kind": kind,
+        "issuer": record.payload["issuer"],
+        "accreditation": record.payload["accreditation"],
+        "status": "valid",
+        "issued": record.time,
+        "signer": record.signer,
+        "leaf_hash": record.leaf_hash.hex(),
+        "details": record.payload,
+    }
+    Projections.put(
+        p.conn,
+        outcomes,
+        record.seq,
+        document,
+        account=record.account.account,
+        kind=kind,
+        issuer=record.payload["issuer"],
+        accreditation=record.payload["accreditation"],
+        status="valid",
+        issued=record.time,
+    )
+
+
+for _kind in ("course", "diploma", "certificate", "training", "award", "innovation", "other"):
+    _HANDLERS[f"outcome.{_kind}/1"] = _outcome_issued
+
+
+@_handles("outcome.revoked/1")
+def _outcome_revoked(p: Projector, record: Record) -> None:
+    seq = record.payload["outcome"]
+    document = p.outcome(seq)
+    if document is None:
+        raise RuleError(f"record {seq} is not an outcome")
+    if document["status"] == "revoked":
+        raise RuleError(f"outcome {seq} is already revoked")
+    document.update(
+        status="revoked",
+        revoked_seq=record.seq,
+        revoked_at=record.time,
+        revoke_reason=record.payload["reason"],
+    )
+    Projections.put(p.conn, outcomes, seq, document, status="revoked")

@@ -1,0 +1,170 @@
+"""SQL access to the bank's projections and its off-log personal data.
+
+Projections hold JSON documents the domain builds (``to_dict``/``from_dict``) plus
+the columns queries filter on. They are derived from the log; the audit rebuilds
+and compares them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
+
+from creditbank.store.tables import (
+    accounts,
+    accreditations,
+    bank_secrets,
+    identity_index,
+    issuer_keys,
+    issuers,
+    outcomes,
+    personal_data,
+)
+
+
+def _load(text: str | None) -> dict[str, Any] | None:
+    return None if text is None else dict(json.loads(text))
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+class Projections:
+    """Reads and writes of the bank's derived tables, inside a caller's transaction."""
+
+    # -- generic JSON rows --------------------------------------------------------------
+
+    @staticmethod
+    def get(conn: Connection, table: Table, key: str | int) -> dict[str, Any] | None:
+        """The JSON document of one row by primary key, or None."""
+        pk = next(iter(table.primary_key.columns))
+        return _load(conn.execute(select(table.c.data).where(pk == key)).scalar())
+
+    @staticmethod
+    def put(
+        conn: Connection, table: Table, key: str | int, data: dict[str, Any], **columns: Any
+    ) -> None:
+        """Insert or replace one row's document and its query columns."""
+        pk = next(iter(table.primary_key.columns))
+        values = {"data": _dump(data), **columns}
+        if conn.execute(update(table).where(pk == key).values(**values)).rowcount == 0:
+            conn.execute(insert(table).values({pk.name: key, **values}))
+
+    @staticmethod
+    def all(conn: Connection, table: Table, **where: Any) -> list[dict[str, Any]]:
+        """Every document in ``table`` matching equality filters, in primary-key order."""
+        pk = next(iter(table.primary_key.columns))
+        query = select(table.c.data).order_by(pk)
+        for name, value in where.items():
+            if value is not None:
+                query = query.where(table.c[name] == value)
+        return [dict(json.loads(text)) for (text,) in conn.execute(query)]
+
+    # -- outcomes -----------------------------------------------------------------------
+
+    @staticmethod
+    def count_issued(conn: Connection, accreditation: str, start: str, end: str) -> int:
+        """Outcomes issued under an accreditation in ``[start, end)`` (revoked ones count)."""
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(outcomes)
+                .where(
+                    outcomes.c.accreditation == accreditation,
+                    outcomes.c.issued >= start,
+                    outcomes.c.issued < end,
+                )
+            ).scalar_one()
+        )
+
+    @staticmethod
+    def outcome_rows(
+        conn: Connection,
+        account: str | None = None,
+        issuer: str | None = None,
+        kind: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Outcome documents filtered by account, issuer, kind and issue time, in seq order."""
+        query = select(outcomes.c.data).order_by(outcomes.c.seq)
+        for column, value in (("account", account), ("issuer", issuer), ("kind", kind)):
+            if value is not None:
+                query = query.where(outcomes.c[column] == value)
+        if since is not None:
+            query = query.where(outcomes.c.issued >= since)
+        if until is not None:
+            query = query.where(outcomes.c.issued < until)
+        return [dict(json.loads(text)) for (text,) in conn.execute(query)]
+
+    # -- secrets and personal data (off the log) ---------------------------------------
+
+    @staticmethod
+    def secret(conn: Connection, name: str) -> bytes | None:
+        """An off-log secret by name."""
+        value = conn.execute(
+            select(bank_secrets.c.value).where(bank_secrets.c.name == name)
+        ).scalar()
+        return None if value is None else bytes(value)
+
+    @staticmethod
+    def put_secret(conn: Connection, name: str, value: bytes) -> None:
+        """Store an off-log secret (once)."""
+        conn.execute(insert(bank_secrets).values(name=name, value=value))
+
+    @staticmethod
+    def account_by_lookup(conn: Connection, lookup: bytes) -> str | None:
+        """The account an identity lookup key belongs to, or None."""
+        return conn.execute(
+            select(identity_index.c.account).where(identity_index.c.lookup == lookup)
+        ).scalar()
+
+    @staticmethod
+    def add_lookup(conn: Connection, lookup: bytes, account: str) -> None:
+        """Index an identity of an account."""
+        conn.execute(insert(identity_index).values(lookup=lookup, account=account))
+
+    @staticmethod
+    def add_personal(
+        conn: Connection, account: str, salt: bytes, national_id: str, name: str
+    ) -> None:
+        """Store a learner's personal data and the salt of their log hashes."""
+        conn.execute(
+            insert(personal_data).values(
+                account=account, salt=salt, national_id=national_id, name=name
+            )
+        )
+
+    @staticmethod
+    def personal(conn: Connection, account: str) -> dict[str, Any] | None:
+        """A learner's personal data (name, national ID, salt), or None once erased."""
+        row = conn.execute(select(personal_data).where(personal_data.c.account == account)).first()
+        if row is None:
+            return None
+        return {"salt": bytes(row.salt), "national_id": row.national_id, "name": row.name}
+
+    @staticmethod
+    def erase_personal(conn: Connection, account: str) -> int:
+        """Delete a learner's personal data, salt and identity index entries; rows removed."""
+        removed = conn.execute(
+            delete(personal_data).where(personal_data.c.account == account)
+        ).rowcount
+        removed += conn.execute(
+            delete(identity_index).where(identity_index.c.account == account)
+        ).rowcount
+        return int(removed)
+
+
+TABLES: dict[str, Table] = {
+    "accounts": accounts,
+    "issuers": issuers,
+    "issuer_keys": issuer_keys,
+    "accreditations": accreditations,
+    "outcomes": outcomes,
+}
+
+__all__: Sequence[str] = ["TABLES", "Projections"]

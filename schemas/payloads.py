@@ -1,0 +1,318 @@
+"""One schema per record kind and version: the only definition of each payload's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from creditbank.domain.vocab import (
+    AWARD_LEVEL_ALIASES,
+    AWARD_LEVELS,
+    CERTIFICATE_LEVEL_ALIASES,
+    CERTIFICATE_LEVELS,
+    EXAM_MODULES,
+    ISSUER_KINDS,
+    OUTCOME_KINDS,
+    QUOTA_PERIODS,
+    SCHOOL_LEVEL_ALIASES,
+    SCHOOL_LEVELS,
+    SUSPENSION_REASONS,
+)
+
+from .fields import Choice, Code, Day, DecimalString, Hash, UtcTime
+
+TEXT = validate.Length(min=1, max=500)
+
+
+class Strict(Schema):
+    """Unknown fields are refused, so a typo never silently disappears."""
+
+    class Meta:
+        """Refuse unknown fields; keep declaration order."""
+
+        unknown = "raise"
+        ordered = True
+
+
+class KeyEntry(Strict):
+    """A key announced in a payload: key id, base64 raw public key, optional role and owner."""
+
+    id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    public = fields.String(required=True)
+    role = fields.String(validate=validate.Length(max=32))
+    owner = Code()
+
+
+# -- accounts -------------------------------------------------------------------------
+
+
+class AccountOpened(Strict):
+    """``account.opened/1``: a new account, known in the log only by salted identity hashes."""
+
+    national_id_hash = Hash(required=True)
+    name_hash = Hash(required=True)
+
+
+class IdentityLinked(Strict):
+    """``account.identity_linked/1``: a further identity (salted hash) linked to the account."""
+
+    identity_type = Choice(("national_id", "passport", "student_number", "other"), required=True)
+    identity_hash = Hash(required=True)
+
+
+class AccountEnrolled(Strict):
+    """``account.enrolled/1``: enrolment in a programme with its maximum study period (弹性学制)."""
+
+    programme = Code(required=True)
+    school = Code(required=True)
+    enrolled_on = Day(required=True)
+    max_study_years = fields.Integer(required=True, validate=validate.Range(1, 12))
+
+
+class AccountSuspended(Strict):
+    """``account.suspended/1``: study suspended with status kept (保留学籍休学), with the reason."""
+
+    reason = Choice(SUSPENSION_REASONS, required=True)
+    note = fields.String(validate=TEXT)
+
+
+class AccountResumed(Strict):
+    """``account.resumed/1``: study resumed after a suspension."""
+
+    note = fields.String(validate=TEXT)
+
+
+class AccountGraduated(Strict):
+    """``account.graduated/1``: the programme completed."""
+
+    programme = Code(required=True)
+    graduated_on = Day(required=True)
+
+
+class AccountWithdrawn(Strict):
+    """``account.withdrawn/1``: the learner left the programme."""
+
+    reason = fields.String(required=True, validate=TEXT)
+
+
+class AccountErased(Strict):
+    """``account.erased/1``: the learner's personal data was erased; carries none itself."""
+
+
+# -- issuers, keys, accreditations ------------------------------------------------------
+
+
+class IssuerRegistered(Strict):
+    """``issuer.registered/1``: an issuer with its names and first key."""
+
+    issuer = Code(required=True)
+    kind = Choice(ISSUER_KINDS, required=True)
+    school_level = Choice(SCHOOL_LEVELS, SCHOOL_LEVEL_ALIASES)
+    name_zh = fields.String(required=True, validate=TEXT)
+    name_en = fields.String(required=True, validate=TEXT)
+    keys = fields.List(fields.Nested(KeyEntry), required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def _school_level(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (data.get("kind") == "school") != ("school_level" in data):
+            raise ValidationError("a school needs a school_level; others have none", "school_level")
+
+
+class KeyRotated(Strict):
+    """``issuer.key_rotated/1``: a new key replaces an old one (signed by old key or authority)."""
+
+    issuer = Code(required=True)
+    replaces = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    keys = fields.List(fields.Nested(KeyEntry), required=True, validate=validate.Length(equal=1))
+
+
+class KeyRevoked(Strict):
+    """``issuer.key_revoked/1``: a key revoked from the time it was compromised."""
+
+    issuer = Code(required=True)
+    key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    compromised_at = UtcTime(required=True)
+    reason = fields.String(required=True, validate=TEXT)
+
+
+class Quota(Strict):
+    """An issuance quota: at most ``count`` outcomes per ``period``."""
+
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+    period = Choice(QUOTA_PERIODS, required=True)
+
+
+class AccreditationGranted(Strict):
+    """``accreditation.granted/1``: what an issuer may issue, for which scope and period."""
+
+    accreditation = Code(required=True)
+    issuer = Code(required=True)
+    outcome_kinds = fields.List(
+        Choice(OUTCOME_KINDS), required=True, validate=validate.Length(min=1)
+    )
+    programmes = fields.List(Code())
+    certificate_categories = fields.List(Code())
+    levels = fields.List(Choice(CERTIFICATE_LEVELS, CERTIFICATE_LEVEL_ALIASES))
+    valid_from = UtcTime(required=True)
+    valid_until = UtcTime(required=True)
+    quota = fields.Nested(Quota)
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (
+            "valid_from" in data
+            and "valid_until" in data
+            and data["valid_until"] <= data["valid_from"]
+        ):
+            raise ValidationError("must be after valid_from", "valid_until")
+
+
+class AccreditationChanged(Strict):
+    """``accreditation.suspended|reinstated|withdrawn/1``: a status change with its reason."""
+
+    accreditation = Code(required=True)
+    reason = fields.String(required=True, validate=TEXT)
+
+
+# -- learning outcomes ------------------------------------------------------------------
+
+
+class OutcomeBase(Strict):
+    """Fields every learning outcome carries: its issuer and the accreditation it is under."""
+
+    issuer = Code(required=True)
+    accreditation = Code(required=True)
+
+
+class CourseCredit(OutcomeBase):
+    """``outcome.course/1``: course credits (课程学分)."""
+
+    course_code = Code(required=True)
+    course_title = fields.String(required=True, validate=TEXT)
+    programme = Code(required=True)
+    credits = DecimalString(required=True)
+    grade = fields.String(validate=validate.Length(min=1, max=16))
+    score = DecimalString()
+    term = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+    @validates_schema
+    def _score(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "score" in data and data["score"] > 100:
+            raise ValidationError("must be between 0 and 100", "score")
+        if "credits" in data and not 0 < data["credits"] <= 60:
+            raise ValidationError("must be more than 0 and at most 60", "credits")
+
+
+class Diploma(OutcomeBase):
+    """``outcome.diploma/1``: the academic diploma (学历证书, the "1")."""
+
+    level = Choice(SCHOOL_LEVELS, SCHOOL_LEVEL_ALIASES, required=True)
+    programme = Code(required=True)
+    programme_name = fields.String(required=True, validate=TEXT)
+    graduated_on = Day(required=True)
+
+
+class ExamModule(Strict):
+    """A part of a certificate exam (理论 theory / 实操 practical) and whether it was passed."""
+
+    module = Choice(EXAM_MODULES, {"理论": "theory", "实操": "practical"}, required=True)
+    passed = fields.Boolean(required=True)
+    score = DecimalString()
+
+
+class Certificate(OutcomeBase):
+    """``outcome.certificate/1``: a skill level certificate (职业技能等级证书, the "X")."""
+
+    certificate_code = Code(required=True)
+    certificate_name = fields.String(required=True, validate=TEXT)
+    category = Code(required=True)
+    level = Choice(CERTIFICATE_LEVELS, CERTIFICATE_LEVEL_ALIASES, required=True)
+    issued_on = Day(required=True)
+    valid_until = Day()
+    modules = fields.List(fields.Nested(ExamModule))
+
+    @validates_schema
+    def _validity(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (
+            "valid_until" in data
+            and "issued_on" in data
+            and data["valid_until"] <= data["issued_on"]
+        ):
+            raise ValidationError("must be after issued_on", "valid_until")
+
+
+class Training(OutcomeBase):
+    """``outcome.training/1``: a training certificate (培训证书)."""
+
+    title = fields.String(required=True, validate=TEXT)
+    category = Code()
+    hours = DecimalString(required=True)
+    completed_on = Day(required=True)
+
+
+class Award(OutcomeBase):
+    """``outcome.award/1``: a competition award (技能大赛获奖) with its level and rank."""
+
+    competition = fields.String(required=True, validate=TEXT)
+    category = Code()
+    level = Choice(AWARD_LEVELS, AWARD_LEVEL_ALIASES, required=True)
+    rank = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    awarded_on = Day(required=True)
+
+
+class Innovation(OutcomeBase):
+    """``outcome.innovation/1``: innovation or entrepreneurship activity (创新创业)."""
+
+    activity = fields.String(required=True, validate=TEXT)
+    activity_type = Choice(("startup", "patent", "project", "paper", "other"), required=True)
+    description = fields.String(validate=TEXT)
+    hours = DecimalString()
+    completed_on = Day(required=True)
+
+
+class OtherLearning(OutcomeBase):
+    """``outcome.other/1``: other recognised learning."""
+
+    title = fields.String(required=True, validate=TEXT)
+    description = fields.String(validate=TEXT)
+    completed_on = Day(required=True)
+
+
+class OutcomeRevoked(Strict):
+    """``outcome.revoked/1``: an outcome revoked, naming it by seq and leaf hash."""
+
+    outcome = fields.Integer(required=True, validate=validate.Range(min=0))
+    outcome_hash = Hash(required=True)
+    reason = fields.String(required=True, validate=TEXT)
+
+
+OUTCOME_SCHEMAS: dict[str, type[Schema]] = {
+    "course": CourseCredit,
+    "diploma": Diploma,
+    "certificate": Certificate,
+    "training": Training,
+    "award": Award,
+    "innovation": Innovation,
+    "other": OtherLearning,
+}
+
+PAYLOAD_SCHEMAS: dict[str, type[Schema]] = {
+    "account.opened/1": AccountOpened,
+    "account.identity_linked/1": IdentityLinked,
+    "account.enrolled/1": AccountEnrolled,
+    "account.suspended/1": AccountSuspended,
+    "account.resumed/1": AccountResumed,
+    "account.graduated/1": AccountGraduated,
+    "account.withdrawn/1": AccountWithdrawn,
+    "account.erased/1": AccountErased,
+    "issuer.registered/1": IssuerRegistered,
+    "issuer.key_rotated/1": KeyRotated,
+    "issuer.key_revoked/1": KeyRevoked,
+    "accreditation.granted/1": AccreditationGranted,
+    "accreditation.suspended/1": AccreditationChanged,
+    "accreditation.reinstated/1": AccreditationChanged,
+    "accreditation.withdrawn/1": AccreditationChanged,
+    "outcome.revoked/1": OutcomeRevoked,
+    **{f"outcome.{kind}/1": schema for kind, schema in OUTCOME_SCHEMAS.items()},
+}

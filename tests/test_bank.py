@@ -1,0 +1,376 @@
+"""Accounts, issuers, accreditation and outcomes through the service layer, on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from creditbank.bank import CreditBank
+from creditbank.clock import FixedClock
+from creditbank.errors import InputError, RuleError
+from creditbank.ledger.keys import SigningKey
+
+from .bank_fixtures import (
+    CERTIFICATE,
+    COURSE,
+    ORG,
+    PROGRAMME,
+    SCHOOL,
+    SCHOOL_2,
+    accredited_bank,
+    national_id,
+)
+from .conftest import fetch
+
+TABLES = (
+    "records",
+    "merkle_nodes",
+    "ledger_keys",
+    "checkpoints",
+    "accounts",
+    "issuers",
+    "issuer_keys",
+    "accreditations",
+    "outcomes",
+    "personal_data",
+    "identity_index",
+)
+
+
+def dump(url: str) -> list[list[tuple[object, ...]]]:
+    return [fetch(url, f"SELECT * FROM {t} ORDER BY 1") for t in TABLES]
+
+
+@pytest.fixture
+def account(bank: CreditBank, authority: SigningKey) -> str:
+    return accredited_bank(bank, authority)
+
+
+def test_each_outcome_kind_is_issued_and_listed(bank: CreditBank, account: str) -> None:
+    issued = [
+        bank.issue("course", account, COURSE, SCHOOL),
+        bank.issue("certificate", account, CERTIFICATE, ORG),
+        bank.issue(
+            "diploma",
+            account,
+            {
+                "level": "高职",
+                "programme": PROGRAMME,
+                "programme_name": "软件技术",
+                "graduated_on": "2029-06-30",
+            },
+            SCHOOL,
+        ),
+        bank.issue(
+            "training",
+            account,
+            {"title": "安全生产培训", "hours": "16", "completed_on": "2026-11-01"},
+            SCHOOL,
+        ),
+        bank.issue(
+            "award",
+            account,
+            {
+                "competition": "全国职业院校技能大赛",
+                "level": "国家级",
+                "rank": "一等奖",
+                "awarded_on": "2027-05-20",
+            },
+            SCHOOL,
+        ),
+        bank.issue(
+            "innovation",
+            account,
+            {"activity": "校园创业项目", "activity_type": "startup", "completed_on": "2027-12-01"},
+            SCHOOL,
+        ),
+        bank.issue("other", account, {"title": "志愿服务", "completed_on": "2027-03-01"}, SCHOOL),
+    ]
+    kinds = [o["kind"] for o in bank.account(account)["outcomes"]]
+    assert kinds == ["course", "certificate", "diploma", "training", "award", "innovation", "other"]
+    assert issued[0].payload["credits"] == "4.5"
+    assert issued[1].payload["level"] == "intermediate"
+    assert issued[2].payload["level"] == "higher_vocational"
+    assert issued[4].payload["level"] == "national"
+    assert [o["seq"] for o in bank.outcomes(issuer="org-iot")] == [issued[1].seq]
+    assert [o["seq"] for o in bank.outcomes(kind="course")] == [issued[0].seq]
+    assert bank.verify().ok
+    assert all(r.account is not None and r.account.account == account for r in issued)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unaccredited issuer", "holds no accreditation"),
+        ("level outside scope", "covers levels junior, intermediate, not senior"),
+        ("category outside scope", "does not cover certificate category"),
+        ("programme outside scope", "does not cover programme"),
+        ("wrong outcome kind", "does not cover course outcomes"),
+        ("float credits", "credits: write decimals as strings"),
+        ("unknown field", "colour: unknown field"),
+        ("signature by another issuer's key", "belongs to sch-szpt, not org-iot"),
+        ("unregistered key", "is not registered to any issuer"),
+        ("diploma above the school's level", "cannot issue a undergraduate diploma"),
+        ("no such account", "no account acct-missing"),
+        ("named accreditation of another issuer", "belongs to org-iot, not sch-szpt"),
+    ],
+)
+def test_refusals_leave_the_database_unchanged(
+    bank: CreditBank, account: str, db_url: str, case: str, message: str
+) -> None:
+    attempts = {
+        "unaccredited issuer": ("course", account, COURSE, SCHOOL_2),
+        "level outside scope": ("certificate", account, {**CERTIFICATE, "level": "高级"}, ORG),
+        "category outside scope": (
+            "certificate",
+            account,
+            {**CERTIFICATE, "category": "welding"},
+            ORG,
+        ),
+        "programme outside scope": ("course", account, {**COURSE, "programme": "P999999"}, SCHOOL),
+        "wrong outcome kind": ("course", account, COURSE, ORG),
+        "float credits": ("course", account, {**COURSE, "credits": 4.5}, SCHOOL),
+        "unknown field": ("course", account, {**COURSE, "colour": "red"}, SCHOOL),
+        "signature by another issuer's key": (
+            "certificate",
+            account,
+            {**CERTIFICATE, "issuer": "org-iot"},
+            SCHOOL,
+        ),
+        "unregistered key": ("course", account, COURSE, SigningKey.from_seed(bytes([99]) * 32)),
+        "diploma above the school's level": (
+            "diploma",
+            account,
+            {
+                "level": "本科",
+                "programme": PROGRAMME,
+                "programme_name": "x",
+                "graduated_on": "2029-06-30",
+            },
+            SCHOOL,
+        ),
+        "no such account": ("course", "acct-missing", COURSE, SCHOOL),
+        "named accreditation of another issuer": (
+            "course",
+            account,
+            {**COURSE, "accreditation": "acc-iot"},
+            SCHOOL,
+        ),
+    }
+    kind, target, details, key = attempts[case]
+    before = dump(db_url)
+    with pytest.raises((RuleError, InputError), match=message):
+        bank.issue(kind, target, details, key)  # type: ignore[arg-type]
+    assert dump(db_url) == before
+
+
+def test_expired_and_suspended_accreditation(
+    bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
+) -> None:
+    bank.change_accreditation("acc-iot", "suspended", "under review", authority)
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="acc-iot is suspended"):
+        bank.issue("certificate", account, CERTIFICATE, ORG)
+    assert dump(db_url) == before
+    bank.change_accreditation("acc-iot", "reinstated", "review passed", authority)
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    clock.advance(timedelta(days=365 * 4))
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="is valid .* not at"):
+        bank.issue("certificate", account, CERTIFICATE, ORG)
+    assert dump(db_url) == before
+    bank.change_accreditation("acc-iot", "withdrawn", "closed", authority)
+    with pytest.raises(RuleError, match="withdrawn; cannot become active"):
+        bank.change_accreditation("acc-iot", "reinstated", "no", authority)
+
+
+def test_quota_per_period(
+    bank: CreditBank, account: str, authority: SigningKey, db_url: str
+) -> None:
+    bank.register_issuer(
+        "org-weld",
+        "training_org",
+        "焊接评价组织",
+        "Welding Org",
+        SigningKey.from_seed(bytes([12]) * 32).public,
+        authority,
+    )
+    weld = SigningKey.from_seed(bytes([12]) * 32)
+    bank.accredit(
+        "acc-weld",
+        "org-weld",
+        ["certificate"],
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 1, tzinfo=UTC),
+        authority,
+        quota=(2, "year"),
+    )
+    cert = {**CERTIFICATE, "category": "welding", "certificate_code": "WELD"}
+    bank.issue_many([("certificate", account, cert), ("certificate", account, cert)], weld)
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="quota of 2 per year is used up"):
+        bank.issue("certificate", account, cert, weld)
+    assert dump(db_url) == before
+
+
+def test_batch_issue_is_all_or_nothing(bank: CreditBank, account: str, db_url: str) -> None:
+    before = dump(db_url)
+    with pytest.raises(InputError, match="item 1: credits"):
+        bank.issue_many(
+            [("course", account, COURSE), ("course", account, {**COURSE, "credits": "-1"})], SCHOOL
+        )
+    assert dump(db_url) == before
+
+
+def test_key_rotation_and_revocation(
+    bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
+) -> None:
+    new_key = SigningKey.from_seed(bytes([21]) * 32)
+    bank.rotate_key("sch-szpt", SCHOOL.key_id, new_key.public, SCHOOL)
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="rotated out"):
+        bank.issue("course", account, COURSE, SCHOOL)
+    assert dump(db_url) == before
+    bank.issue("course", account, COURSE, new_key)
+    bank.revoke_key(
+        "sch-szpt", new_key.key_id, clock.now() - timedelta(seconds=1), "laptop stolen", authority
+    )
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="revoked"):
+        bank.issue("course", account, COURSE, new_key)
+    assert dump(db_url) == before
+    with pytest.raises(RuleError, match="no longer valid|revoked"):
+        bank.rotate_key("sch-szpt", new_key.key_id, SigningKey.generate().public, new_key)
+    keys = {k["key_id"]: k for i in bank.issuers() if i["issuer"] == "sch-szpt" for k in i["keys"]}
+    assert keys[SCHOOL.key_id]["retired_at"] is not None
+    assert (
+        keys[new_key.key_id]["revoked_at"] is not None
+        and keys[new_key.key_id]["revoke_reason"] == "laptop stolen"
+    )
+    assert bank.verify().ok
+
+
+def test_only_the_authority_registers_and_accredits(
+    bank: CreditBank, account: str, db_url: str
+) -> None:
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="not a key of the bank authority"):
+        bank.register_issuer(
+            "sch-x",
+            "school",
+            "x",
+            "x",
+            SigningKey.generate().public,
+            SCHOOL,
+            school_level="undergraduate",
+        )
+    with pytest.raises(RuleError, match="not a key of the bank authority"):
+        bank.accredit(
+            "acc-x",
+            "sch-szpt",
+            ["course"],
+            datetime(2026, 1, 1, tzinfo=UTC),
+            datetime(2027, 1, 1, tzinfo=UTC),
+            SCHOOL,
+        )
+    assert dump(db_url) == before
+
+
+def test_duplicate_account_and_identity_linking(
+    bank: CreditBank, account: str, authority: SigningKey, db_url: str
+) -> None:
+    before = dump(db_url)
+    with pytest.raises(RuleError, match=f"already has account {account}"):
+        bank.open_account(national_id(1).lower(), "张三", authority)
+    with pytest.raises(InputError, match="check digit"):
+        bank.open_account(
+            national_id(2)[:-1] + ("0" if national_id(2)[-1] != "0" else "1"), "李四", authority
+        )
+    assert dump(db_url) == before
+    other, _ = bank.open_account(national_id(2), "李四", authority)
+    bank.link_identity(account, "passport", "E12345678", authority)
+    with pytest.raises(RuleError, match=f"already linked to account {other}|already has"):
+        bank.link_identity(account, "national_id", national_id(2), authority)
+    bank.link_identity(account, "national_id", national_id(3), authority)
+    assert bank.find_account(national_id(3)) == account
+    assert bank.account(account)["identities"] == 3
+
+
+def test_account_status_transitions(
+    bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
+) -> None:
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="is enrolled; it cannot be resumed"):
+        bank.change_account(account, "account.resumed/1", {}, authority)
+    assert dump(db_url) == before
+    bank.change_account(
+        account,
+        "account.suspended/1",
+        {"reason": "innovation_entrepreneurship", "note": "保留学籍休学创新创业"},
+        authority,
+    )
+    with pytest.raises(RuleError, match="is suspended; it cannot be graduated"):
+        bank.change_account(
+            account,
+            "account.graduated/1",
+            {"programme": PROGRAMME, "graduated_on": "2029-06-30"},
+            authority,
+        )
+    clock.advance(timedelta(days=200))
+    bank.change_account(account, "account.resumed/1", {}, authority)
+    state = bank.account(account)
+    assert state["status"] == "enrolled" and state["suspended_days"] == 200
+    bank.change_account(
+        account,
+        "account.graduated/1",
+        {"programme": PROGRAMME, "graduated_on": "2029-06-30"},
+        authority,
+    )
+    assert bank.account(account)["status"] == "graduated"
+    with pytest.raises(RuleError, match="not a registered school"):
+        bank.enroll(account, PROGRAMME, "org-iot", date(2030, 9, 1), 3, authority)
+    assert [a["status"] for a in bank.accounts("graduated")] == ["graduated"]
+
+
+def test_revocation_by_issuer_or_authority(
+    bank: CreditBank, account: str, authority: SigningKey, db_url: str
+) -> None:
+    cert = bank.issue("certificate", account, CERTIFICATE, ORG)
+    course = bank.issue("course", account, COURSE, SCHOOL)
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="may not revoke outcomes of org-iot"):
+        bank.revoke_outcome(cert.seq, "not yours", SCHOOL)
+    assert dump(db_url) == before
+    revoked = bank.revoke_outcome(cert.seq, "exam irregularity", ORG)
+    assert revoked.payload["outcome_hash"] == cert.leaf_hash.hex()
+    bank.revoke_outcome(course.seq, "entered in error", authority)
+    with pytest.raises(RuleError, match="already revoked"):
+        bank.revoke_outcome(cert.seq, "again", ORG)
+    statuses = {o["seq"]: o["status"] for o in bank.account(account)["outcomes"]}
+    assert statuses == {cert.seq: "revoked", course.seq: "revoked"}
+    assert bank.outcomes(issuer="org-iot")[0]["revoke_reason"] == "exam irregularity"
+    assert bank.ledger.record(cert.seq).payload == cert.payload
+    assert bank.verify().ok
+
+
+def test_erasure_removes_personal_data_everywhere(
+    bank: CreditBank, account: str, authority: SigningKey, db_url: str
+) -> None:
+    bank.issue("course", account, COURSE, SCHOOL)
+    person_id, name = national_id(1), "张三"
+    bank.erase_personal_data(account, authority)
+    for table in TABLES + ("ledger_meta", "bank_secrets"):
+        for row in fetch(db_url, f"SELECT * FROM {table}"):
+            blob = repr(row) + "".join(
+                bytes(v).decode("utf-8", "replace")
+                for v in row
+                if isinstance(v, bytes | memoryview)
+            )
+            assert person_id not in blob and name not in blob, table
+    assert bank.account(account)["personal"] is None
+    assert bank.find_account(person_id) is None
+    assert bank.verify().ok
+    bank.issue("course", account, {**COURSE, "course_code": "CS102"}, SCHOOL)
+    with pytest.raises(RuleError, match="already erased"):
+        bank.erase_personal_data(account, authority)
