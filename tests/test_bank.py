@@ -177,7 +177,7 @@ def test_expired_and_suspended_accreditation(
     bank.issue("certificate", account, CERTIFICATE, ORG)
     clock.advance(timedelta(days=365 * 4))
     before = dump(db_url)
-    with pytest.raises(RuleError, match="is valid .* not at"):
+    with pytest.raises(RuleError, match=r"is valid .* not at"):
         bank.issue("certificate", account, CERTIFICATE, ORG)
     assert dump(db_url) == before
     bank.change_accreditation("acc-iot", "withdrawn", "closed", authority)
@@ -240,7 +240,7 @@ def test_key_rotation_and_revocation(
     with pytest.raises(RuleError, match="revoked"):
         bank.issue("course", account, COURSE, new_key)
     assert dump(db_url) == before
-    with pytest.raises(RuleError, match="no longer valid|revoked"):
+    with pytest.raises(RuleError, match=r"no longer valid|revoked"):
         bank.rotate_key("sch-szpt", new_key.key_id, SigningKey.generate().public, new_key)
     keys = {k["key_id"]: k for i in bank.issuers() if i["issuer"] == "sch-szpt" for k in i["keys"]}
     assert keys[SCHOOL.key_id]["retired_at"] is not None
@@ -290,7 +290,7 @@ def test_duplicate_account_and_identity_linking(
     assert dump(db_url) == before
     other, _ = bank.open_account(national_id(2), "李四", authority)
     bank.link_identity(account, "passport", "E12345678", authority)
-    with pytest.raises(RuleError, match=f"already linked to account {other}|already has"):
+    with pytest.raises(RuleError, match=rf"already linked to account {other}|already has"):
         bank.link_identity(account, "national_id", national_id(2), authority)
     bank.link_identity(account, "national_id", national_id(3), authority)
     assert bank.find_account(national_id(3)) == account
@@ -360,7 +360,7 @@ def test_erasure_removes_personal_data_everywhere(
     bank.issue("course", account, COURSE, SCHOOL)
     person_id, name = national_id(1), "张三"
     bank.erase_personal_data(account, authority)
-    for table in TABLES + ("ledger_meta", "bank_secrets"):
+    for table in (*TABLES, "ledger_meta", "bank_secrets"):
         for row in fetch(db_url, f"SELECT * FROM {table}"):
             blob = repr(row) + "".join(
                 bytes(v).decode("utf-8", "replace")
