@@ -27,8 +27,8 @@ from typing import Any
 
 import rfc8785
 
+from benchmarks.sample_records import demo_entries, fill
 from creditbank.bank import CreditBank
-from creditbank.demo import demo_entries, fill
 from creditbank.ledger.canonical import record_bytes
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import SIGNING_CONTEXT, body_dict

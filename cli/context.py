@@ -87,3 +87,12 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def signing_key(app: AppContext, path: Path | None, purpose: str = "authority key") -> SigningKey:
+    """The key a command signs with: ``--key FILE``, else the bank authority key beside the db.
+
+    Raises:
+        KeyFileError: missing file or wrong passphrase.
+    """
+    return app.load_key(path, app.key_paths.authority, purpose if path is None else f"key {path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from creditbank import demo as demo_data
+from creditbank import demo_bank
 from creditbank.errors import StoreError
 from creditbank.ledger.keys import SigningKey
 
@@ -21,39 +21,56 @@ def register(group: click.Group) -> None:
 
 
 @click.command()
-@click.option("--records", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--learners", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--learners", type=click.IntRange(min=0), default=200, show_default=True)
+@click.option(
+    "--records",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="About how many learning outcomes to issue.",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Sample data seed.")
 @json_option
 @pass_app
-def demo(app: AppContext, records: int, learners: int, seed: int, as_json: bool) -> None:
-    """Fill the ledger with sample signed records (creating the ledger if there is none).
+def demo(app: AppContext, learners: int, records: int, seed: int, as_json: bool) -> None:
+    """Build a sample credit bank (creating the ledger if there is none).
 
-    A new ledger gets the origin demo.creditbank.example/ledger and its keys beside
-    the database, encrypted with the passphrase you give. Example:
+    Registers schools (中职/高职/本科) and training-evaluation organisations with
+    accreditations, opens LEARNERS accounts with course credits, diplomas and 1+X
+    certificates (some revoked), shows one out-of-scope issuance being refused, then
+    signs a checkpoint. Issuer keys go to demo-keys/ beside the database. Example:
 
-        creditbank demo --records 5000 --learners 300
+        creditbank demo --learners 300 --records 2000
     """
     try:
         bank = app.bank()
-        authority: SigningKey = app.load_key(None, app.key_paths.authority, "authority key")
-        log_key = app.load_key(None, app.key_paths.log, "log key")
     except StoreError:
-        bank, authority = create_bank(app, DEMO_ORIGIN, None, None)
-        log_key = app.load_key(None, app.key_paths.log, "log key")
-    with progress(records, "Appending sample records", as_json) as advance:
-        written = demo_data.fill(bank.ledger, authority, records, learners, advance, seed)
+        bank, _ = create_bank(app, DEMO_ORIGIN, None, None)
+    passphrase = app.passphrase("demo keys")
+    authority = SigningKey.load(app.key_paths.authority, passphrase)
+    log_key = SigningKey.load(app.key_paths.log, passphrase)
+    key_dir = app.key_paths.authority.parent / "demo-keys"
+    with progress(max(records, learners), "Issuing sample outcomes", as_json) as advance:
+        report = demo_bank.build(
+            bank, authority, learners, records, key_dir, passphrase, advance, seed
+        )
     checkpoint = bank.checkpoint(log_key)
     document = {
-        "records_added": written,
+        "learners_added": report.learners,
+        "outcomes_added": report.outcomes,
+        "revoked": report.revoked,
+        "refused": report.refused,
         "records": bank.ledger.size(),
         "checkpoint": {"size": checkpoint.size, "root": checkpoint.root.hex()},
         "vkey": bank.ledger.vkey(),
+        "issuer_keys": str(key_dir),
         "db": app.url,
     }
-    emit(
-        as_json,
-        document,
-        f"added {written} records; the ledger now holds {document['records']} "
-        f"(checkpoint at size {checkpoint.size})\nvkey: {document['vkey']}",
-    )
+    lines = [
+        f"added {report.learners} learners and {report.outcomes} outcomes "
+        f"({report.revoked} revoked); the ledger holds {document['records']} records",
+        *(f"refused, as it should be: {r}" for r in report.refused),
+        f"checkpoint at size {checkpoint.size}; issuer keys in {key_dir}",
+        f"vkey: {document['vkey']}",
+    ]
+    emit(as_json, document, "\n".join(lines))

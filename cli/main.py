@@ -18,7 +18,11 @@ from creditbank.store.engine import describe_error
 
 from . import demo as demo_commands
 from . import ledger as ledger_commands
+from .accounts import accounts
 from .context import AppContext
+from .issuers import issuers
+from .keys import keys
+from .outcomes import outcomes
 from .output import BadInputError, CommandError
 
 
@@ -26,9 +30,13 @@ class CreditBankGroup(click.Group):
     """A group that turns library errors into one-line messages and exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; map :class:`CreditBankError` to exit 1 or 2."""
+        """Run the command; map library errors to exit 1 or 2 and usage errors to one line."""
         try:
             return super().invoke(ctx)
+        except CommandError:
+            raise
+        except click.UsageError as e:
+            raise BadInputError(f"{e.format_message()} (see --help)") from e
         except (InputError, StoreError) as e:
             raise BadInputError(str(e)) from e
         except CreditBankError as e:
@@ -66,6 +74,8 @@ def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> Non
 
 ledger_commands.register(cli)
 demo_commands.register(cli)
+for _group in (keys, issuers, accounts, outcomes):
+    cli.add_command(_group)
 
 
 def main() -> None:

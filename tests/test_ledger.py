@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,20 +124,13 @@ def test_append_verify_round_trip(
 
     from creditbank.clock import FixedClock
     from creditbank.store.engine import open_engine
+    from creditbank.store.tables import metadata
 
-    from .conftest import run_sql
-
-    for table in (
-        "records",
-        "merkle_nodes",
-        "checkpoints",
-        "ledger_keys",
-        "ledger_meta",
-        "alembic_version",
-    ):
-        with contextlib.suppress(Exception):
-            run_sql(db_url, f"DROP TABLE {table}")
-    open_engine(db_url).dispose()
+    engine = open_engine(db_url)
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
     bank = CreditBank.create(
         db_url,
         ORIGIN,

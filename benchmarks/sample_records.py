@@ -1,4 +1,4 @@
-"""A sample bank for newcomers and benchmarks: signed, realistic-looking records.
+"""Generic signed sample records for the ledger benchmarks (no bank rules, no projections).
 
 Records are appended in batches; ``progress`` is told how many were written.
 """

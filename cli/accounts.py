@@ -1,0 +1,219 @@
+"""``creditbank accounts``: personal learning accounts (个人学习账户)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from creditbank.domain.vocab import ACCOUNT_STATUSES, SUSPENSION_REASONS
+
+from .context import AppContext, pass_app, signing_key
+from .output import emit, json_option
+from .params import KEY_FILE, Day
+
+KEY_OPTION = click.option(
+    "--key", type=KEY_FILE, help="Registrar key file (default: authority key)."
+)
+
+
+@click.group()
+def accounts() -> None:
+    """Open, show and manage learners' accounts."""
+
+
+@accounts.command("open")
+@click.option("--national-id", required=True, help="居民身份证号码 (18 characters, checked).")
+@click.option("--name", required=True)
+@KEY_OPTION
+@json_option
+@pass_app
+def open_(app: AppContext, national_id: str, name: str, key: Path | None, as_json: bool) -> None:
+    """Open an account; the log holds only salted hashes of the ID and name.
+
+    Example: creditbank accounts open --national-id 11010519491231002X --name 张三
+    """
+    account, record = app.bank().open_account(national_id, name, signing_key(app, key))
+    emit(as_json, {"account": account, "seq": record.seq}, account)
+
+
+@accounts.command()
+@click.argument("account")
+@json_option
+@pass_app
+def show(app: AppContext, account: str, as_json: bool) -> None:
+    """Show ACCOUNT: status, study period and outcomes (revoked ones marked)."""
+    data = app.bank().account(account)
+    lines = [
+        f"{data['account']}  {data['status']}"
+        + ("  (personal data erased)" if data["erased"] else "")
+    ]
+    if data["personal"]:
+        lines.append(f"  {data['personal']['name']}")
+    if data["programme"]:
+        lines.append(
+            f"  programme {data['programme']} at {data['school']} since {data['enrolled_on']}, "
+            f"at most {data['max_study_years']} years (suspended {data['suspended_days']} days)"
+        )
+    for o in data["outcomes"]:
+        mark = " [REVOKED]" if o["status"] == "revoked" else ""
+        lines.append(
+            f"  #{o['seq']:<6} {o['kind']:<12} {o['issuer']:<14} {_title(o['details'])}{mark}"
+        )
+    emit(as_json, data, "\n".join(lines))
+
+
+def _title(details: dict[str, Any]) -> str:
+    for name in (
+        "course_title",
+        "certificate_name",
+        "programme_name",
+        "title",
+        "competition",
+        "activity",
+    ):
+        if name in details:
+            extra = details.get("credits") or details.get("level") or details.get("rank") or ""
+            return f"{details[name]} {extra}".strip()
+    return ""
+
+
+@accounts.command("list")
+@click.option("--status", type=click.Choice(ACCOUNT_STATUSES))
+@json_option
+@pass_app
+def list_(app: AppContext, status: str | None, as_json: bool) -> None:
+    """List accounts (optionally by status)."""
+    found = app.bank().accounts(status)
+    emit(
+        as_json,
+        {"accounts": found},
+        "\n".join(f"{a['account']}  {a['status']}" for a in found) or "no accounts",
+    )
+
+
+@accounts.command()
+@click.option("--national-id", required=True)
+@json_option
+@pass_app
+def find(app: AppContext, national_id: str, as_json: bool) -> None:
+    """Find the account of a national ID number (exit 1 if none)."""
+    account = app.bank().find_account(national_id)
+    emit(as_json, {"account": account}, account or "no account")
+    if account is None:
+        raise SystemExit(1)
+
+
+@accounts.command()
+@click.argument("account")
+@click.option(
+    "--type",
+    "identity_type",
+    type=click.Choice(["national_id", "passport", "student_number", "other"]),
+    required=True,
+)
+@click.option("--value", required=True)
+@KEY_OPTION
+@json_option
+@pass_app
+def link(
+    app: AppContext, account: str, identity_type: str, value: str, key: Path | None, as_json: bool
+) -> None:
+    """Link a further identity to ACCOUNT."""
+    record = app.bank().link_identity(account, identity_type, value, signing_key(app, key))
+    emit(as_json, {"seq": record.seq, "account": account}, f"seq {record.seq}: identity linked")
+
+
+def _status_command(
+    name: str, kind: str, options: list[Any], build: Any, help_text: str
+) -> click.Command:
+    @click.command(name, help=help_text)
+    @click.argument("account")
+    @KEY_OPTION
+    @json_option
+    @pass_app
+    def command(
+        app: AppContext, /, account: str, key: Path | None, as_json: bool, **values: Any
+    ) -> None:
+        record = app.bank().change_account(account, kind, build(values), signing_key(app, key))
+        emit(
+            as_json,
+            {"seq": record.seq, "account": account, "kind": kind},
+            f"seq {record.seq}: {account} {name}",
+        )
+
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _day(value: date) -> str:
+    return value.isoformat()
+
+
+for _command in (
+    _status_command(
+        "enroll",
+        "account.enrolled/1",
+        [
+            click.option("--programme", required=True),
+            click.option("--school", required=True),
+            click.option("--on", "enrolled_on", type=Day(), required=True),
+            click.option("--max-years", type=click.IntRange(1, 12), required=True),
+        ],
+        lambda v: {
+            "programme": v["programme"],
+            "school": v["school"],
+            "enrolled_on": _day(v["enrolled_on"]),
+            "max_study_years": v["max_years"],
+        },
+        "Enrol ACCOUNT in a programme with its maximum study years (弹性学制).",
+    ),
+    _status_command(
+        "suspend",
+        "account.suspended/1",
+        [
+            click.option("--reason", type=click.Choice(SUSPENSION_REASONS), required=True),
+            click.option("--note"),
+        ],
+        lambda v: {"reason": v["reason"], **({"note": v["note"]} if v["note"] else {})},
+        "Suspend study with status kept (保留学籍休学), e.g. --reason innovation_entrepreneurship.",
+    ),
+    _status_command("resume", "account.resumed/1", [], lambda v: {}, "Resume a suspended ACCOUNT."),
+    _status_command(
+        "graduate",
+        "account.graduated/1",
+        [
+            click.option("--programme", required=True),
+            click.option("--on", "graduated_on", type=Day(), required=True),
+        ],
+        lambda v: {"programme": v["programme"], "graduated_on": _day(v["graduated_on"])},
+        "Record that ACCOUNT completed its programme.",
+    ),
+    _status_command(
+        "withdraw",
+        "account.withdrawn/1",
+        [click.option("--reason", required=True)],
+        lambda v: {"reason": v["reason"]},
+        "Record that ACCOUNT left its programme.",
+    ),
+):
+    accounts.add_command(_command)
+
+
+@accounts.command()
+@click.argument("account")
+@click.option("--yes", is_flag=True, help="Confirm: the name and ID cannot be recovered.")
+@KEY_OPTION
+@json_option
+@pass_app
+def erase(app: AppContext, account: str, yes: bool, key: Path | None, as_json: bool) -> None:
+    """Erase ACCOUNT's personal data (right to be forgotten); the ledger stays verifiable."""
+    if not yes:
+        raise click.BadParameter("erasure cannot be undone: add --yes", param_hint="--yes")
+    record = app.bank().erase_personal_data(account, signing_key(app, key))
+    emit(
+        as_json, {"seq": record.seq, "account": account}, f"seq {record.seq}: personal data erased"
+    )

@@ -1,0 +1,103 @@
+"""``creditbank keys``: generate keys; rotate and revoke issuer keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from creditbank.ledger.keys import SigningKey
+
+from .context import AppContext, pass_app, signing_key
+from .output import emit, json_option
+from .params import KEY_FILE, UtcDateTime
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys: generate, rotate, revoke."""
+
+
+@keys.command()
+@click.option("--out", type=KEY_FILE, required=True, help="Where to write the encrypted key.")
+@json_option
+@pass_app
+def generate(app: AppContext, out: Path, as_json: bool) -> None:
+    """Generate an Ed25519 key: OUT (encrypted PKCS#8 PEM) and OUT.pub (its did:key).
+
+    Example: creditbank keys generate --out school.pem
+    """
+    key = SigningKey.generate()
+    key.save(out, app.passphrase("new key", confirm=True))
+    public = Path(f"{out}.pub")
+    public.write_text(key.public.did_key + "\n", encoding="utf-8")
+    emit(
+        as_json,
+        {
+            "key_id": key.key_id,
+            "did": key.public.did_key,
+            "file": str(out),
+            "public_file": str(public),
+        },
+        f"{key.key_id} {key.public.did_key}",
+    )
+
+
+@keys.command()
+@click.argument("issuer")
+@click.option("--new-key", type=KEY_FILE, required=True, help="The new key's file (keys generate).")
+@click.option("--key", type=KEY_FILE, help="Signer: the old key's file, else the authority key.")
+@json_option
+@pass_app
+def rotate(app: AppContext, issuer: str, new_key: Path, key: Path | None, as_json: bool) -> None:
+    """Replace ISSUER's current key by the key in --new-key (signed by the old key or authority)."""
+    bank = app.bank()
+    new = app.load_key(new_key, new_key, f"key {new_key}")
+    signer = signing_key(app, key)
+    current = [
+        k
+        for i in bank.issuers()
+        if i["issuer"] == issuer
+        for k in i["keys"]
+        if k["retired_at"] is None and k["revoked_at"] is None
+    ]
+    old = (
+        signer.key_id
+        if any(k["key_id"] == signer.key_id for k in current)
+        else (current[-1]["key_id"] if current else "0" * 32)
+    )
+    record = bank.rotate_key(issuer, old, new.public, signer)
+    emit(
+        as_json,
+        {"seq": record.seq, "issuer": issuer, "replaced": old, "key_id": new.key_id},
+        f"seq {record.seq}: {issuer} key {old} -> {new.key_id}",
+    )
+
+
+@keys.command()
+@click.argument("issuer")
+@click.argument("key_id")
+@click.option(
+    "--compromised-at", type=UtcDateTime(), required=True, help="From when it is invalid."
+)
+@click.option("--reason", required=True)
+@click.option("--key", type=KEY_FILE, help="Signer (default: the authority key).")
+@json_option
+@pass_app
+def revoke(
+    app: AppContext,
+    issuer: str,
+    key_id: str,
+    compromised_at: datetime,
+    reason: str,
+    key: Path | None,
+    as_json: bool,
+) -> None:
+    """Revoke ISSUER's key KEY_ID from the time it was compromised."""
+    record = app.bank().revoke_key(issuer, key_id, compromised_at, reason, signing_key(app, key))
+    emit(
+        as_json,
+        {"seq": record.seq, "issuer": issuer, "key_id": key_id},
+        f"seq {record.seq}: key {key_id} of {issuer} revoked",
+    )

@@ -1,0 +1,90 @@
+"""``creditbank outcomes``: issue, revoke and list learning outcomes (学习成果)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from creditbank.domain.vocab import OUTCOME_KINDS
+
+from .context import AppContext, pass_app, signing_key
+from .output import emit, json_option
+from .params import KEY_FILE, UtcDateTime, parse_fields
+
+
+@click.group()
+def outcomes() -> None:
+    """Learning outcomes: course credits, diplomas, certificates, awards and more."""
+
+
+@outcomes.command()
+@click.argument("kind", type=click.Choice(OUTCOME_KINDS))
+@click.argument("account")
+@click.option("-f", "--field", "pairs", multiple=True, help="A field as name=value (repeat).")
+@click.option("--data", help="Fields as a JSON object, or @FILE holding one.")
+@click.option("--key", type=KEY_FILE, required=True, help="The issuer's key file.")
+@json_option
+@pass_app
+def issue(
+    app: AppContext,
+    kind: str,
+    account: str,
+    pairs: tuple[str, ...],
+    data: str | None,
+    key: Path,
+    as_json: bool,
+) -> None:
+    r"""Issue a KIND outcome into ACCOUNT, signed with the issuer's key.
+
+    \b
+    Example:
+      creditbank outcomes issue course acct-1234 --key school.pem \\
+        -f course_code=CS101 -f course_title=程序设计基础 -f programme=P510201 \\
+        -f credits=4.5 -f grade=A -f term=2026-2027-1
+    """
+    record = app.bank().issue(kind, account, parse_fields(pairs, data), signing_key(app, key))
+    emit(
+        as_json,
+        {"seq": record.seq, "account": account, "kind": kind},
+        f"seq {record.seq}: {kind} issued to {account}",
+    )
+
+
+@outcomes.command()
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--reason", required=True)
+@click.option("--key", type=KEY_FILE, help="The issuer's key file (default: authority key).")
+@json_option
+@pass_app
+def revoke(app: AppContext, seq: int, reason: str, key: Path | None, as_json: bool) -> None:
+    """Revoke the outcome recorded at SEQ; it stays in the log, marked revoked."""
+    record = app.bank().revoke_outcome(seq, reason, signing_key(app, key))
+    emit(as_json, {"seq": record.seq, "revoked": seq}, f"seq {record.seq}: outcome {seq} revoked")
+
+
+@outcomes.command("list")
+@click.option("--account")
+@click.option("--issuer")
+@click.option("--kind", type=click.Choice(OUTCOME_KINDS))
+@click.option("--since", type=UtcDateTime())
+@click.option("--until", type=UtcDateTime())
+@json_option
+@pass_app
+def list_(
+    app: AppContext,
+    account: str | None,
+    issuer: str | None,
+    kind: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    as_json: bool,
+) -> None:
+    """List outcomes by account, issuer, kind and issue time."""
+    found = app.bank().outcomes(account, issuer, kind, since, until)
+    text = "\n".join(
+        f"#{o['seq']:<6} {o['account']:<22} {o['kind']:<12} {o['issuer']:<14} {o['status']}"
+        for o in found
+    )
+    emit(as_json, {"outcomes": found}, text or "no outcomes")

@@ -1,0 +1,93 @@
+"""Click parameter types shared by the command groups."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from creditbank.errors import InputError
+from creditbank.ledger.keys import VerifyKey
+
+KEY_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+class UtcDateTime(click.ParamType[datetime]):
+    """``YYYY-MM-DD`` (midnight UTC) or an RFC 3339 time; naive times are taken as UTC."""
+
+    name = "TIME"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        """Parse to an aware UTC datetime."""
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD) or an RFC 3339 time", param, ctx)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class Day(click.ParamType[date]):
+    """A calendar date ``YYYY-MM-DD``."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        """Parse a date."""
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date YYYY-MM-DD", param, ctx)
+
+
+class PublicKey(click.ParamType[VerifyKey]):
+    """A ``did:key`` of an Ed25519 key, or a file holding one (``keys generate`` writes it)."""
+
+    name = "DID|FILE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> VerifyKey:
+        """Read the key."""
+        if isinstance(value, VerifyKey):
+            return value
+        text = str(value)
+        if not text.startswith("did:key:") and Path(text).is_file():
+            text = Path(text).read_text(encoding="utf-8").strip()
+        try:
+            return VerifyKey.from_did_key(text)
+        except InputError as e:
+            self.fail(str(e), param, ctx)
+
+
+def parse_fields(pairs: tuple[str, ...], data: str | None) -> dict[str, Any]:
+    """Outcome fields from ``--data JSON|@FILE`` and repeated ``-f name=value``.
+
+    Raises:
+        click.BadParameter: malformed JSON or a pair without ``=``.
+    """
+    import json
+
+    fields: dict[str, Any] = {}
+    if data:
+        text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
+        try:
+            loaded = json.loads(text)
+        except ValueError as e:
+            raise click.BadParameter(f"not JSON: {e}", param_hint="--data") from e
+        if not isinstance(loaded, dict):
+            raise click.BadParameter("must be a JSON object", param_hint="--data")
+        fields.update(loaded)
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r}: expected name=value", param_hint="-f/--field")
+        fields[name.strip()] = value
+    return fields

@@ -1,0 +1,274 @@
+"""A realistic sample credit bank for newcomers.
+
+Schools and training-evaluation organisations with accreditations, learners with
+course credits, diplomas and 1+X certificates, some revocations, and one
+out-of-scope issuance that the bank refuses.
+
+Issuer keys are written (encrypted) to a folder so a newcomer can issue more by hand.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from creditbank.bank import CreditBank
+from creditbank.domain.identity import national_id_check_digit
+from creditbank.errors import CreditBankError
+from creditbank.ledger.keys import SigningKey
+
+ISSUERS = [
+    (
+        "sch-szpt",
+        "school",
+        "higher_vocational",
+        "深圳职业技术大学",
+        "Shenzhen Polytechnic University",
+    ),
+    ("sch-bjzz", "school", "secondary_vocational", "北京市商业学校", "Beijing Commercial School"),
+    (
+        "sch-tjut",
+        "school",
+        "undergraduate",
+        "天津职业技术师范大学",
+        "Tianjin Univ. of Technology and Education",
+    ),
+    (
+        "org-iot",
+        "training_org",
+        None,
+        "物联网安装调试评价组织",
+        "IoT Installation Evaluation Organisation",
+    ),
+    (
+        "org-robot",
+        "training_org",
+        None,
+        "工业机器人应用评价组织",
+        "Industrial Robot Evaluation Organisation",
+    ),
+]
+PROGRAMMES = {
+    "sch-szpt": [
+        ("P510201", "计算机应用技术 Computer Applications"),
+        ("P460305", "工业机器人技术 Industrial Robotics"),
+    ],
+    "sch-bjzz": [("P710201", "计算机应用 Computer Use"), ("P730301", "会计事务 Accounting")],
+    "sch-tjut": [("P080703", "通信工程 Communication Engineering")],
+}
+COURSES = [
+    ("CS101", "程序设计基础 Programming Fundamentals", "4"),
+    ("CS205", "数据库应用 Database Applications", "3.5"),
+    ("NET110", "网络技术 Network Technology", "3"),
+    ("IOT210", "物联网工程实施 IoT Implementation", "4"),
+    ("ROB220", "工业机器人编程 Robot Programming", "4.5"),
+    ("MTH100", "高等数学 Advanced Mathematics", "5"),
+]
+CERTIFICATES = {
+    "org-iot": ("IOT-INST", "物联网安装调试与运维 IoT Installation and Maintenance", "iot-install"),
+    "org-robot": ("ROB-APP", "工业机器人应用编程 Industrial Robot Application", "robot-app"),
+}
+DIPLOMA_LEVEL = {
+    "sch-szpt": "higher_vocational",
+    "sch-bjzz": "secondary_vocational",
+    "sch-tjut": "undergraduate",
+}
+
+
+@dataclass
+class DemoReport:
+    """What the demo built."""
+
+    learners: int = 0
+    outcomes: int = 0
+    revoked: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+def build(
+    bank: CreditBank,
+    authority: SigningKey,
+    learners: int,
+    records: int,
+    key_dir: Path,
+    passphrase: bytes,
+    progress: Callable[[int], None] | None = None,
+    seed: int = 1,
+) -> DemoReport:
+    """Add a sample bank's issuers (once) and ``learners`` learners with about ``records`` outcomes.
+
+    Raises:
+        KeyFileError: an existing demo key file cannot be read with ``passphrase``.
+    """
+    rng = random.Random(seed + len(bank.accounts()))
+    keys = _issuers(bank, authority, key_dir, passphrase)
+    report = DemoReport()
+    per_learner = max(1, records // max(1, learners))
+    start = len(bank.accounts())
+    now = bank.clock.now()
+    for n in range(start, start + learners):
+        school = rng.choice(list(PROGRAMMES))
+        programme, _ = rng.choice(PROGRAMMES[school])
+        account, _ = bank.open_account(_national_id(n), _name(rng), authority)
+        bank.enroll(
+            account,
+            programme,
+            school,
+            date(2025, 9, 1),
+            5 if school != "sch-tjut" else 6,
+            authority,
+        )
+        report.learners += 1
+        items: list[tuple[str, str, dict[str, Any]]] = []
+        for course_code, title, credits in rng.sample(
+            COURSES, min(len(COURSES), max(1, per_learner - 2))
+        ):
+            items.append(
+                (
+                    "course",
+                    account,
+                    {
+                        "course_code": course_code,
+                        "course_title": title,
+                        "programme": programme,
+                        "credits": credits,
+                        "grade": rng.choice(["A", "A-", "B+", "B", "C"]),
+                        "term": rng.choice(["2025-2026-1", "2025-2026-2"]),
+                    },
+                )
+            )
+        if rng.random() < 0.3:
+            items.append(
+                (
+                    "diploma",
+                    account,
+                    {
+                        "level": DIPLOMA_LEVEL[school],
+                        "programme": programme,
+                        "programme_name": dict(PROGRAMMES[school])[programme],
+                        "graduated_on": "2026-06-30",
+                    },
+                )
+            )
+        if rng.random() < 0.2:
+            items.append(
+                (
+                    "award",
+                    account,
+                    {
+                        "competition": "全国职业院校技能大赛 National Skills Competition",
+                        "level": rng.choice(["provincial", "national"]),
+                        "rank": rng.choice(["一等奖", "二等奖", "三等奖"]),
+                        "awarded_on": "2026-05-20",
+                    },
+                )
+            )
+        written = bank.issue_many(items, keys[school])
+        org = rng.choice(list(CERTIFICATES))
+        code, cert_name, category = CERTIFICATES[org]
+        certificate = bank.issue(
+            "certificate",
+            account,
+            {
+                "certificate_code": code,
+                "certificate_name": cert_name,
+                "category": category,
+                "level": rng.choice(["junior", "intermediate", "intermediate", "senior"]),
+                "issued_on": (now - timedelta(days=rng.randrange(30, 600))).date().isoformat(),
+                "modules": [
+                    {"module": "theory", "passed": True},
+                    {"module": "practical", "passed": True},
+                ],
+            },
+            keys[org],
+        )
+        written.append(certificate)
+        report.outcomes += len(written)
+        if rng.random() < 0.03:
+            bank.revoke_outcome(
+                certificate.seq, "证书信息有误 certificate details in error", keys[org]
+            )
+            report.revoked += 1
+        if progress:
+            progress(len(written))
+    if learners:
+        try:
+            bank.issue(
+                "certificate",
+                account,
+                {
+                    "certificate_code": "WELD",
+                    "certificate_name": "焊接 Welding",
+                    "category": "welding",
+                    "level": "senior",
+                    "issued_on": now.date().isoformat(),
+                },
+                keys["org-iot"],
+            )
+        except CreditBankError as e:
+            report.refused.append(f"org-iot issuing a welding certificate: {e}")
+    return report
+
+
+def _issuers(
+    bank: CreditBank, authority: SigningKey, key_dir: Path, passphrase: bytes
+) -> dict[str, SigningKey]:
+    known = {i["issuer"] for i in bank.issuers()}
+    key_dir.mkdir(parents=True, exist_ok=True)
+    keys: dict[str, SigningKey] = {}
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for issuer, kind, level, name_zh, name_en in ISSUERS:
+        path = key_dir / f"{issuer}.pem"
+        if issuer in known:
+            keys[issuer] = SigningKey.load(path, passphrase)
+            continue
+        key = SigningKey.generate()
+        if not path.exists():
+            key.save(path, passphrase)
+        else:
+            key = SigningKey.load(path, passphrase)
+        bank.register_issuer(issuer, kind, name_zh, name_en, key.public, authority, level)
+        if kind == "school":
+            bank.accredit(
+                f"acc-{issuer}",
+                issuer,
+                ["course", "diploma", "award", "training", "innovation", "other"],
+                start,
+                start + timedelta(days=365 * 6),
+                authority,
+                programmes=[p for p, _ in PROGRAMMES[issuer]],
+            )
+        else:
+            bank.accredit(
+                f"acc-{issuer}",
+                issuer,
+                ["certificate"],
+                start,
+                start + timedelta(days=365 * 6),
+                authority,
+                certificate_categories=[CERTIFICATES[issuer][2]],
+                levels=["junior", "intermediate", "senior"],
+                quota=(100_000, "year"),
+            )
+        keys[issuer] = key
+    return keys
+
+
+def _national_id(n: int) -> str:
+    """The n-th sample ID number: distinct for every n (birth day from n // 1000)."""
+    region = ("110105", "440305", "120103", "310104")[n % 4]
+    birth = date(1996, 1, 1) + timedelta(days=n // 1000)
+    first = f"{region}{birth:%Y%m%d}{n % 1000:03d}"
+    return first + national_id_check_digit(first)
+
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice([1, 2])))

@@ -1,0 +1,394 @@
+"""The registrar's and school's commands: keys, issuers, accounts, outcomes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from .bank_fixtures import national_id
+from .conftest import fetch
+from .test_cli import one_line_error, run
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITBANK_DB", raising=False)
+    return CliRunner()
+
+
+def j(runner: CliRunner, db_url: str, *args: str) -> dict[str, object]:
+    result = run(runner, db_url, *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_registrar_and_school_flow(runner: CliRunner, db_url: str, tmp_path: Path) -> None:
+    assert run(runner, db_url, "init", "--origin", "city.example/bank").exit_code == 0
+    generated = j(runner, db_url, "keys", "generate", "--out", str(tmp_path / "school.pem"))
+    assert str(generated["did"]).startswith("did:key:z6Mk")
+    assert (tmp_path / "school.pem.pub").read_text().strip() == generated["did"]
+
+    registered = j(
+        runner,
+        db_url,
+        "issuers",
+        "register",
+        "sch-szpt",
+        "--kind",
+        "school",
+        "--school-level",
+        "高职",
+        "--name-zh",
+        "深圳职业技术大学",
+        "--name-en",
+        "Shenzhen Polytechnic",
+        "--public-key",
+        str(tmp_path / "school.pem.pub"),
+    )
+    assert registered["issuer"] == "sch-szpt"
+    j(
+        runner,
+        db_url,
+        "issuers",
+        "accredit",
+        "sch-szpt",
+        "--id",
+        "acc-szpt",
+        "--kinds",
+        "course,diploma",
+        "--programme",
+        "P510201",
+        "--from",
+        "2025-01-01",
+        "--until",
+        "2035-01-01",
+        "--quota",
+        "1000/year",
+    )
+    listed = j(runner, db_url, "issuers", "list")["issuers"]
+    assert isinstance(listed, list)
+    school = next(i for i in listed if i["issuer"] == "sch-szpt")
+    assert {"issuer", "kind", "name"} <= set(school) and school["name"] == "深圳职业技术大学"
+    assert school["accreditations"] == ["acc-szpt"]
+
+    opened = j(
+        runner, db_url, "accounts", "open", "--national-id", national_id(7), "--name", "王芳"
+    )
+    account = str(opened["account"])
+    assert set(opened) == {"account", "seq"} and account.startswith("acct-")
+    j(
+        runner,
+        db_url,
+        "accounts",
+        "enroll",
+        account,
+        "--programme",
+        "P510201",
+        "--school",
+        "sch-szpt",
+        "--on",
+        "2026-09-01",
+        "--max-years",
+        "5",
+    )
+
+    issued = j(
+        runner,
+        db_url,
+        "outcomes",
+        "issue",
+        "course",
+        account,
+        "--key",
+        str(tmp_path / "school.pem"),
+        "-f",
+        "course_code=CS101",
+        "-f",
+        "course_title=程序设计基础",
+        "-f",
+        "programme=P510201",
+        "-f",
+        "credits=4.5",
+        "-f",
+        "grade=A",
+        "-f",
+        "term=2026-2027-1",
+    )
+    assert issued == {"seq": issued["seq"], "account": account, "kind": "course"}
+    outcomes = j(runner, db_url, "outcomes", "list", "--account", account)["outcomes"]
+    assert isinstance(outcomes, list) and len(outcomes) == 1
+    assert {"seq", "account", "kind", "issuer", "status"} <= set(outcomes[0])
+    assert outcomes[0]["status"] == "valid" and outcomes[0]["details"]["credits"] == "4.5"
+
+    shown = run(runner, db_url, "accounts", "show", account).stdout
+    assert (
+        "王芳" in shown and "程序设计基础 Programming" not in shown and "程序设计基础 4.5" in shown
+    )
+    revoked = j(
+        runner,
+        db_url,
+        "outcomes",
+        "revoke",
+        str(issued["seq"]),
+        "--reason",
+        "entered twice",
+        "--key",
+        str(tmp_path / "school.pem"),
+    )
+    assert revoked["revoked"] == issued["seq"]
+    assert "[REVOKED]" in run(runner, db_url, "accounts", "show", account).stdout
+    assert (
+        j(runner, db_url, "accounts", "find", "--national-id", national_id(7))["account"] == account
+    )
+
+    one_line_error(run(runner, db_url, "accounts", "erase", account), 2, "--yes")
+    j(runner, db_url, "accounts", "erase", account, "--yes")
+    assert j(runner, db_url, "accounts", "show", account)["personal"] is None
+    assert run(runner, db_url, "verify").exit_code == 0
+
+
+@pytest.fixture
+def school_bank(runner: CliRunner, db_url: str, tmp_path: Path) -> str:
+    assert run(runner, db_url, "init", "--origin", "city.example/bank").exit_code == 0
+    j(runner, db_url, "keys", "generate", "--out", str(tmp_path / "school.pem"))
+    j(
+        runner,
+        db_url,
+        "issuers",
+        "register",
+        "sch-1",
+        "--kind",
+        "school",
+        "--school-level",
+        "中职",
+        "--name-zh",
+        "学校",
+        "--name-en",
+        "School",
+        "--public-key",
+        str(tmp_path / "school.pem.pub"),
+    )
+    j(
+        runner,
+        db_url,
+        "issuers",
+        "accredit",
+        "sch-1",
+        "--id",
+        "acc-1",
+        "--kinds",
+        "course",
+        "--from",
+        "2025-01-01",
+        "--until",
+        "2035-01-01",
+    )
+    return str(
+        j(runner, db_url, "accounts", "open", "--national-id", national_id(8), "--name", "李娜")[
+            "account"
+        ]
+    )
+
+
+def dump(url: str) -> list[list[tuple[object, ...]]]:
+    return [
+        fetch(url, f"SELECT * FROM {t} ORDER BY 1") for t in ("records", "outcomes", "accounts")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (
+            [
+                "outcomes",
+                "issue",
+                "course",
+                "ACCOUNT",
+                "--key",
+                "KEY",
+                "--data",
+                '{"course_code": "C1", "course_title": "t", "programme": "P1", '
+                '"credits": 4.5, "term": "t"}',
+            ],
+            2,
+            "credits: write decimals as strings",
+        ),
+        (
+            [
+                "outcomes",
+                "issue",
+                "diploma",
+                "ACCOUNT",
+                "--key",
+                "KEY",
+                "-f",
+                "level=中职",
+                "-f",
+                "programme=P1",
+                "-f",
+                "programme_name=x",
+                "-f",
+                "graduated_on=2027-07-01",
+            ],
+            1,
+            "does not cover diploma outcomes",
+        ),
+        (
+            ["outcomes", "issue", "course", "ACCOUNT", "--key", "KEY", "-f", "nonsense"],
+            2,
+            "expected name=value",
+        ),
+        (
+            ["accounts", "open", "--national-id", "NATIONAL", "--name", "李娜"],
+            1,
+            "already has account",
+        ),
+        (
+            ["accounts", "open", "--national-id", "123", "--name", "x"],
+            2,
+            "national_id: expected 18 characters",
+        ),
+        (["accounts", "resume", "ACCOUNT"], 1, "cannot be resumed"),
+        (
+            [
+                "issuers",
+                "accredit",
+                "sch-1",
+                "--id",
+                "acc-2",
+                "--kinds",
+                "course",
+                "--from",
+                "2030-01-01",
+                "--until",
+                "2029-01-01",
+            ],
+            2,
+            "valid_until: must be after valid_from",
+        ),
+        (["outcomes", "revoke", "0", "--reason", "x"], 1, "record 0 is not an outcome"),
+    ],
+)
+def test_refusals_are_one_line_and_change_nothing(
+    runner: CliRunner,
+    db_url: str,
+    tmp_path: Path,
+    school_bank: str,
+    args: list[str],
+    code: int,
+    fragment: str,
+) -> None:
+    args = [
+        a.replace("ACCOUNT", school_bank)
+        .replace("KEY", str(tmp_path / "school.pem"))
+        .replace("NATIONAL", national_id(8))
+        for a in args
+    ]
+    before = dump(db_url)
+    one_line_error(run(runner, db_url, *args), code, fragment)
+    assert dump(db_url) == before
+
+
+def test_key_rotation_and_revocation_from_the_cli(
+    runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
+) -> None:
+    j(
+        runner,
+        db_url,
+        "accounts",
+        "enroll",
+        school_bank,
+        "--programme",
+        "P1",
+        "--school",
+        "sch-1",
+        "--on",
+        "2026-09-01",
+        "--max-years",
+        "4",
+    )
+    j(runner, db_url, "keys", "generate", "--out", str(tmp_path / "new.pem"))
+    rotated = j(
+        runner,
+        db_url,
+        "keys",
+        "rotate",
+        "sch-1",
+        "--new-key",
+        str(tmp_path / "new.pem"),
+        "--key",
+        str(tmp_path / "school.pem"),
+    )
+    course = [
+        "-f",
+        "course_code=C1",
+        "-f",
+        "course_title=t",
+        "-f",
+        "programme=P1",
+        "-f",
+        "credits=2",
+        "-f",
+        "term=2026-1",
+    ]
+    one_line_error(
+        run(
+            runner,
+            db_url,
+            "outcomes",
+            "issue",
+            "course",
+            school_bank,
+            "--key",
+            str(tmp_path / "school.pem"),
+            *course,
+        ),
+        1,
+        "rotated out",
+    )
+    j(
+        runner,
+        db_url,
+        "outcomes",
+        "issue",
+        "course",
+        school_bank,
+        "--key",
+        str(tmp_path / "new.pem"),
+        *course,
+    )
+    j(
+        runner,
+        db_url,
+        "keys",
+        "revoke",
+        "sch-1",
+        str(rotated["key_id"]),
+        "--compromised-at",
+        "2020-01-01",
+        "--reason",
+        "lost",
+    )
+    one_line_error(
+        run(
+            runner,
+            db_url,
+            "outcomes",
+            "issue",
+            "course",
+            school_bank,
+            "--key",
+            str(tmp_path / "new.pem"),
+            *course,
+        ),
+        1,
+        "revoked",
+    )
+    shown = run(runner, db_url, "issuers", "show", "sch-1").stdout
+    assert "rotated out" in shown and "revoked" in shown
+    assert run(runner, db_url, "verify").exit_code == 0

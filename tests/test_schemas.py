@@ -1,0 +1,182 @@
+"""Payload schemas: one normal form, exact decimals, refusals that name the field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from creditbank.schemas import PAYLOAD_SCHEMAS, load_payload, normalise_payload
+from hypothesis import given
+from hypothesis import strategies as st
+
+from creditbank.errors import InputError
+
+from .bank_fixtures import CERTIFICATE, COURSE
+
+KEY = {"id": "0" * 32, "public": "AAAA"}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "account.opened/1": {"national_id_hash": "a" * 64, "name_hash": "b" * 64},
+    "account.identity_linked/1": {"identity_type": "passport", "identity_hash": "c" * 64},
+    "account.enrolled/1": {
+        "programme": "P1",
+        "school": "s1",
+        "enrolled_on": "2026-09-01",
+        "max_study_years": 5,
+    },
+    "account.suspended/1": {"reason": "innovation_entrepreneurship", "note": "创业"},
+    "account.resumed/1": {},
+    "account.graduated/1": {"programme": "P1", "graduated_on": "2029-06-30"},
+    "account.withdrawn/1": {"reason": "moved"},
+    "account.erased/1": {},
+    "issuer.registered/1": {
+        "issuer": "s1",
+        "kind": "school",
+        "school_level": "本科",
+        "name_zh": "学校",
+        "name_en": "School",
+        "keys": [KEY],
+    },
+    "issuer.key_rotated/1": {"issuer": "s1", "replaces": "1" * 32, "keys": [KEY]},
+    "issuer.key_revoked/1": {
+        "issuer": "s1",
+        "key": "1" * 32,
+        "compromised_at": "2026-01-01T00:00:00.000000Z",
+        "reason": "lost",
+    },
+    "accreditation.granted/1": {
+        "accreditation": "a1",
+        "issuer": "s1",
+        "outcome_kinds": ["course"],
+        "valid_from": "2026-01-01T00:00:00.000000Z",
+        "valid_until": "2027-01-01T00:00:00.000000Z",
+        "quota": {"count": 5, "period": "year"},
+    },
+    "accreditation.suspended/1": {"accreditation": "a1", "reason": "review"},
+    "accreditation.reinstated/1": {"accreditation": "a1", "reason": "ok"},
+    "accreditation.withdrawn/1": {"accreditation": "a1", "reason": "closed"},
+    "outcome.revoked/1": {"outcome": 5, "outcome_hash": "d" * 64, "reason": "error"},
+    "outcome.course/1": {"issuer": "s1", "accreditation": "a1", **COURSE},
+    "outcome.certificate/1": {"issuer": "o1", "accreditation": "a2", **CERTIFICATE},
+    "outcome.diploma/1": {
+        "issuer": "s1",
+        "accreditation": "a1",
+        "level": "中职",
+        "programme": "P1",
+        "programme_name": "x",
+        "graduated_on": "2027-07-01",
+    },
+    "outcome.training/1": {
+        "issuer": "s1",
+        "accreditation": "a1",
+        "title": "t",
+        "hours": "16",
+        "completed_on": "2026-01-01",
+    },
+    "outcome.award/1": {
+        "issuer": "s1",
+        "accreditation": "a1",
+        "competition": "c",
+        "level": "省级",
+        "rank": "一等奖",
+        "awarded_on": "2026-05-01",
+    },
+    "outcome.innovation/1": {
+        "issuer": "s1",
+        "accreditation": "a1",
+        "activity": "a",
+        "activity_type": "patent",
+        "completed_on": "2026-01-01",
+    },
+    "outcome.other/1": {
+        "issuer": "s1",
+        "accreditation": "a1",
+        "title": "t",
+        "completed_on": "2026-01-01",
+    },
+}
+
+
+def test_every_kind_has_an_example() -> None:
+    assert set(EXAMPLES) == set(PAYLOAD_SCHEMAS)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_normal_form_is_a_fixed_point(kind: str) -> None:
+    once = normalise_payload(kind, EXAMPLES[kind])
+    assert normalise_payload(kind, once) == once
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_missing_required_fields_are_named(kind: str) -> None:
+    schema = PAYLOAD_SCHEMAS[kind]()
+    for name, spec in schema.fields.items():
+        if spec.required:
+            data = {k: v for k, v in EXAMPLES[kind].items() if k != name}
+            with pytest.raises(InputError, match=rf"^{name}: "):
+                load_payload(kind, data)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_unknown_fields_are_refused(kind: str) -> None:
+    with pytest.raises(InputError, match=r"^surprise: unknown field"):
+        load_payload(kind, {**EXAMPLES[kind], "surprise": 1})
+
+
+decimals = st.decimals(
+    min_value=Decimal("0.0001"), max_value=Decimal(60), places=4, allow_nan=False
+)
+
+
+@given(decimals)
+def test_credits_round_trip_exactly(credits: Decimal) -> None:
+    data = {**EXAMPLES["outcome.course/1"], "credits": str(credits)}
+    dumped = normalise_payload("outcome.course/1", data)
+    assert isinstance(dumped["credits"], str)
+    assert Decimal(dumped["credits"]) == credits
+    assert load_payload("outcome.course/1", dumped)["credits"] == credits
+
+
+@given(
+    st.one_of(
+        st.floats(allow_nan=False),
+        st.booleans(),
+        st.just("-1"),
+        st.just("1.00001"),
+        st.just("abc"),
+        st.just("NaN"),
+        st.just("61"),
+    )
+)
+def test_bad_credits_are_refused_naming_the_field(value: object) -> None:
+    with pytest.raises(InputError, match=r"^credits: "):
+        normalise_payload("outcome.course/1", {**EXAMPLES["outcome.course/1"], "credits": value})
+
+
+@given(
+    st.sampled_from(
+        [
+            ("初级", "junior"),
+            ("中级", "intermediate"),
+            ("高级", "senior"),
+            ("junior", "junior"),
+            ("senior", "senior"),
+        ]
+    )
+)
+def test_certificate_levels_accept_chinese_terms(pair: tuple[str, str]) -> None:
+    given_level, code = pair
+    data = {**EXAMPLES["outcome.certificate/1"], "level": given_level}
+    assert normalise_payload("outcome.certificate/1", data)["level"] == code
+
+
+@given(st.text(max_size=20))
+def test_codes_refuse_anything_outside_their_alphabet(text: str) -> None:
+    data = {**EXAMPLES["outcome.course/1"], "course_code": text}
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", text):
+        assert normalise_payload("outcome.course/1", data)["course_code"] == text
+    else:
+        with pytest.raises(InputError, match=r"^course_code: "):
+            normalise_payload("outcome.course/1", data)
