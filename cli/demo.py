@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from creditbank import demo_bank
+from creditbank.demo_bank import build as build_demo_bank
 from creditbank.errors import StoreError
 from creditbank.ledger.keys import SigningKey
 
@@ -51,7 +51,7 @@ def demo(app: AppContext, learners: int, records: int, seed: int, as_json: bool)
     log_key = SigningKey.load(app.key_paths.log, passphrase)
     key_dir = app.key_paths.authority.parent / "demo-keys"
     with progress(max(records, learners), "Issuing sample outcomes", as_json) as advance:
-        report = demo_bank.build(
+        report = build_demo_bank(
             bank, authority, learners, records, key_dir, passphrase, advance, seed
         )
     checkpoint = bank.checkpoint(log_key)

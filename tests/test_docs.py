@@ -28,3 +28,19 @@ def test_worked_example_verifies_from_the_document_alone() -> None:
     assert hashlib.sha256(b"\x00" + result.leaf).hexdigest() == leaf_hash
     extra = proof.split("extra ", 1)[1].split()[0]
     assert base64.b64decode(extra) == result.leaf
+
+
+def test_school_guide_python_example_runs(
+    tmp_path: Path, monkeypatch: object, capsys: object
+) -> None:
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.chdir(tmp_path)
+    text = (DOCS / "guide-schools-and-registrars.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "guide-schools-and-registrars.md", "exec"), {})
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "acc-szpt" in out
+    assert "refused: accreditation acc-szpt does not cover programme P460305" in out
+    assert "['course']" in out
