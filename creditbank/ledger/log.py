@@ -19,6 +19,7 @@ from creditbank.ledger.keyring import introduced_keys, key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
 from creditbank.ledger.merkle import (
     CompactRange,
+    Coord,
     consistency_plan,
     fold,
     inclusion_plan,
@@ -38,6 +39,8 @@ from creditbank.ledger.record import (
 from creditbank.store.repository import CheckpointRow, LedgerStore, MetaRow
 
 GENESIS_KIND = "ledger.genesis/1"
+CACHED_LEVEL = 8
+"""Subtrees of at least 2**8 leaves are cached by :meth:`Ledger._nodes`."""
 PROOF_GROUP = 64
 """Inclusion proofs whose stored nodes are fetched in one statement."""
 
@@ -82,6 +85,7 @@ class Ledger:
         self._keys: dict[str, tuple[VerifyKey, int]] = {}
         self._meta: MetaRow | None = None
         self._lock = threading.Lock()
+        self._node_cache: dict[Coord, bytes] = {}
 
     # -- creation and facts -------------------------------------------------------------
 
@@ -318,13 +322,28 @@ class Ledger:
             while group := list(islice(pending, PROOF_GROUP)):
                 plans = [inclusion_plan(index, size) for index in group]
                 parts = [[subtrees(s, e) for s, e in plan] for plan in plans]
-                wanted = list({c for part in parts for sub in part for c in sub})
-                nodes = self.store.nodes(conn, wanted)
+                nodes = self._nodes(conn, {c for part in parts for sub in part for c in sub})
                 for part in parts:
                     try:
                         yield [fold([nodes[c] for c in sub]) for sub in part]
                     except KeyError as e:
                         raise ProofError(f"size {size} is beyond the ledger") from e
+
+    def _nodes(self, conn: Connection, coords: set[Coord]) -> dict[Coord, bytes]:
+        """Stored subtree hashes; high ones come from memory after their first read.
+
+        A complete subtree's hash never changes once written (the log is append-only;
+        verification catches a store that was edited), so nodes at or above
+        ``CACHED_LEVEL`` are kept: a few thousand hashes even at a billion records.
+        """
+        cache = self._node_cache
+        found = {c: cache[c] for c in coords if c in cache}
+        fetched = self.store.nodes(conn, [c for c in coords if c not in found])
+        for coord, digest in fetched.items():
+            if coord[0] >= CACHED_LEVEL:
+                cache[coord] = digest
+        found.update(fetched)
+        return found
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """The RFC 6962 consistency proof from ``old_size`` to ``new_size`` records.

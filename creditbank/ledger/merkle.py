@@ -50,6 +50,10 @@ def completion_seq(coord: Coord) -> int:
 
 def subtrees(start: int, end: int) -> list[Coord]:
     """Split ``[start, end)`` into maximal aligned complete subtrees, left to right."""
+    size = end - start
+    if size > 0 and size & (size - 1) == 0 and start & (size - 1) == 0:
+        level = size.bit_length() - 1
+        return [(level, start >> level)]
     coords: list[Coord] = []
     while start < end:
         level = (end - start).bit_length() - 1
@@ -62,6 +66,8 @@ def subtrees(start: int, end: int) -> list[Coord]:
 
 def fold(hashes: Sequence[bytes]) -> bytes:
     """Fold the hashes of consecutive complete subtrees (descending sizes) into one root."""
+    if len(hashes) == 1:
+        return hashes[0]
     if not hashes:
         return EMPTY_ROOT
     acc = hashes[-1]
@@ -83,7 +89,7 @@ def inclusion_plan(index: int, size: int) -> list[Range]:
     ranges: list[Range] = []
     start, end = 0, size
     while end - start > 1:
-        k = split_point(end - start)
+        k = 1 << ((end - start - 1).bit_length() - 1)
         if index < start + k:
             ranges.append((start + k, end))
             end = start + k

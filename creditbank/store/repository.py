@@ -204,6 +204,8 @@ class LedgerStore:
         inner = [(((i + 1) << lvl) - 1, lvl) for lvl, i in coords if lvl > 0]
         if not leaves and not inner:
             return {}
+        leaves += leaves[-1:] * (_padded(len(leaves)) - len(leaves))
+        inner += inner[-1:] * (_padded(len(inner)) - len(inner))
         params: list[int] = []
         for pair in inner:
             params.extend(pair)
@@ -275,6 +277,15 @@ def _run(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[A
         return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def _padded(count: int) -> int:
+    """Round a lookup size up (repeating the last item) so few statement shapes recur and
+    the driver's prepared-statement cache serves them.
+    """
+    if count <= 32:
+        return count
+    return 1 << (count - 1).bit_length() if count <= 1024 else -(-count // 1024) * 1024
 
 
 @lru_cache(maxsize=256)
