@@ -280,8 +280,9 @@ def _run(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[A
 
 
 def _padded(count: int) -> int:
-    """Round a lookup size up (repeating the last item) so few statement shapes recur and
-    the driver's prepared-statement cache serves them.
+    """Round a lookup size up (the caller repeats its last item) to a few recurring sizes.
+
+    Few statement shapes recur, so the driver's prepared-statement cache serves them.
     """
     if count <= 32:
         return count
