@@ -23,7 +23,7 @@ import orjson
 
 from creditbank.clock import format_time, parse_time
 from creditbank.errors import CanonicalizationError, InputError
-from creditbank.ledger.canonical import record_bytes
+from creditbank.ledger.canonical import MAX_SAFE_INTEGER, record_bytes
 from creditbank.ledger.encoding import hex_decode
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.merkle import HASH_SIZE, leaf_hash
@@ -308,7 +308,7 @@ def open_leaf(leaf: bytes) -> Record:
             hex_decode(acc["prev"], HASH_SIZE, "account.prev"),
         )
     try:
-        canonical = record_bytes(obj)
+        canonical = encode_body(seq, prev, kind, time, signer, record_bytes(payload), account)  # type: ignore[arg-type]
     except CanonicalizationError as e:
         raise InputError(f"leaf: {e}") from e
     if canonical != body:
@@ -318,6 +318,6 @@ def open_leaf(leaf: bytes) -> Record:
 
 def _int(obj: dict[str, Any], key: str, field: str | None = None) -> int:
     value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InputError(f"{field or key}: expected a non-negative integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SAFE_INTEGER:
+        raise InputError(f"{field or key}: expected a non-negative integer below 2**53")
     return value

@@ -117,6 +117,9 @@ _Result = tuple[
 ]
 
 
+_COLUMNS = ("seq", "leaf_hash", "kind", "time", "signer", "account", "account_seq")
+
+
 def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[_Result]:
     """Check each record row on its own: decoding, columns, leaf hash, signature.
 
@@ -137,17 +140,18 @@ def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[
             out.append((seq, digest, None, None, 0, None, [("malformed", str(e))], [], "", None))
             continue
         link = record.account
-        columns = {
-            "seq": (seq, record.seq),
-            "leaf_hash": (bytes(stored_hash), digest),
-            "kind": (kind, record.kind),
-            "time": (time, record.time),
-            "signer": (signer, record.signer),
-            "account": (account, None if link is None else link.account),
-            "account_seq": (account_seq, None if link is None else link.seq),
-        }
-        wrong = [name for name, (stored, actual) in columns.items() if stored != actual]
-        if wrong:
+        stored = (seq, bytes(stored_hash), kind, time, signer, account, account_seq)
+        actual = (
+            record.seq,
+            digest,
+            record.kind,
+            record.time,
+            record.signer,
+            None if link is None else link.account,
+            None if link is None else link.seq,
+        )
+        if stored != actual:
+            wrong = [n for n, s, a in zip(_COLUMNS, stored, actual, strict=True) if s != a]
             problems.append(("content_mismatch", f"stored {', '.join(wrong)} differ from the leaf"))
         try:
             new_keys = introduced_keys(record.payload)
