@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
 from itertools import islice
 from typing import Any
 
@@ -29,12 +30,13 @@ from creditbank.ledger.merkle import (
 from creditbank.ledger.proof_file import TlogProof
 from creditbank.ledger.record import (
     GENESIS_PREV,
+    SIGNING_CONTEXT,
     AccountLink,
     Record,
+    encode_body,
     open_leaf,
     prepare_payload,
     seal,
-    sign_prepared,
 )
 from creditbank.store.repository import CheckpointRow, LedgerStore, MetaRow
 
@@ -463,59 +465,90 @@ class Transaction:
         )
         if wanted:
             self.accounts.update(ledger.store.account_tips(conn, wanted))
-        accounts, new_keys, frontier = self.accounts, self.new_keys, self.frontier
+        payloads = self._check(entries)
+        leaves = self._sign_chain(entries, payloads)
+        written: list[Record] = []
         rows: list[tuple[Any, ...]] = []
         nodes: list[tuple[int, int, bytes]] = []
-        written: list[Record] = []
-        seq, prev, now = frontier.size, self.prev, self.time
-        known: set[str] = set()
-        for position, entry in enumerate(entries):
-            if not isinstance(entry.key, SigningKey):
-                raise InputError(f"{_where(entries, position)}key: not a signing key")
-            key_id = entry.key.public.key_id
-            if key_id not in known and key_id not in new_keys:
-                if ledger._known_key(conn, key_id) is None:
-                    raise LedgerStateError(
-                        f"{_where(entries, position)}signing key {key_id} "
-                        "was never introduced in the ledger"
-                    )
-                known.add(key_id)
-            link = None
-            if entry.account is not None:
-                count, account_prev = accounts.get(entry.account) or tip.accounts.get(
-                    entry.account, (0, GENESIS_PREV)
-                )
-                link = AccountLink(entry.account, count, account_prev)
-            try:
-                payload_bytes = prepare_payload(entry.kind, entry.payload, entry.account)
-                keys = introduced_keys(entry.payload)
-            except InputError as e:
-                raise InputError(f"{_where(entries, position)}{e}") from e
-            record = sign_prepared(
-                seq, prev, entry.kind, now, entry.payload, payload_bytes, entry.key, link
+        frontier, now = self.frontier, self.time
+        for entry, (seq, prev, link, leaf, digest) in zip(entries, leaves, strict=True):
+            record = Record(
+                seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
             )
-            digest = record.leaf_hash
-            for key in keys:
-                if key.key_id not in new_keys and ledger._known_key(conn, key.key_id) is None:
-                    new_keys[key.key_id] = (key, seq)
-            if link is not None:
-                accounts[link.account] = (link.seq + 1, digest)
+            written.append(record)
             rows.append(_row(record, digest))
             for level, node in frontier.append(digest):
                 nodes.append((seq, level, node))
-            written.append(record)
-            prev = digest
-            seq += 1
         ledger.store.add(conn, rows, nodes)
+        new_keys = self.new_keys
         fresh = [k for k in new_keys if k not in self._stored_keys]
         ledger.store.add_keys(
             conn,
             [{"key_id": k, "public": new_keys[k][0].raw, "seq": new_keys[k][1]} for k in fresh],
         )
         self._stored_keys.update(fresh)
-        self.prev = prev
         self.written += len(written)
         return written
+
+    def _check(self, entries: Sequence[Entry]) -> list[bytes]:
+        """First pass, independent of the chain: signers, payloads, keys introduced.
+
+        A key introduced by an entry may sign the entries after it.
+        """
+        ledger, conn, new_keys = self.ledger, self.conn, self.new_keys
+        known: set[str] = set()
+        payloads: list[bytes] = []
+        start = self.frontier.size
+        for position, entry in enumerate(entries):
+            where = _where(entries, position)
+            if not isinstance(entry.key, SigningKey):
+                raise InputError(f"{where}key: not a signing key")
+            key_id = entry.key.public.key_id
+            if key_id not in known and key_id not in new_keys:
+                if ledger._known_key(conn, key_id) is None:
+                    raise LedgerStateError(
+                        f"{where}signing key {key_id} was never introduced in the ledger"
+                    )
+                known.add(key_id)
+            try:
+                payloads.append(prepare_payload(entry.kind, entry.payload, entry.account))
+                keys = introduced_keys(entry.payload)
+            except InputError as e:
+                raise InputError(f"{where}{e}") from e
+            for key in keys:
+                if key.key_id not in new_keys and ledger._known_key(conn, key.key_id) is None:
+                    new_keys[key.key_id] = (key, start + position)
+        return payloads
+
+    def _sign_chain(
+        self, entries: Sequence[Entry], payloads: list[bytes]
+    ) -> list[tuple[int, bytes, AccountLink | None, bytes, bytes]]:
+        """Second pass, the chain itself: encode, sign and hash each record in order.
+
+        Kept to the work each signature depends on, so signing runs close to its
+        tight-loop speed. Returns (seq, prev, account link, leaf, leaf hash) per entry.
+        """
+        accounts, cached = self.accounts, self.tip.accounts
+        seq, prev, now = self.frontier.size, self.prev, self.time
+        out: list[tuple[int, bytes, AccountLink | None, bytes, bytes]] = []
+        for entry, payload in zip(entries, payloads, strict=True):
+            link = None
+            if entry.account is not None:
+                count, account_prev = accounts.get(entry.account) or cached.get(
+                    entry.account, (0, GENESIS_PREV)
+                )
+                link = AccountLink(entry.account, count, account_prev)
+            key = entry.key
+            body = encode_body(seq, prev, entry.kind, now, key.public.key_id, payload, link)
+            leaf = body + key.sign(SIGNING_CONTEXT + body)
+            digest = sha256(b"\x00" + leaf).digest()
+            if link is not None:
+                accounts[link.account] = (link.seq + 1, digest)
+            out.append((seq, prev, link, leaf, digest))
+            prev = digest
+            seq += 1
+        self.prev = prev
+        return out
 
     def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
         """A key introduced in the log or earlier in this transaction, with its seq."""

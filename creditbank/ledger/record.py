@@ -175,7 +175,10 @@ def seal(
             (floats, naive datetimes, ...); the message names the field.
     """
     payload_bytes = prepare_payload(kind, payload, None if account is None else account.account)
-    return sign_prepared(seq, prev, kind, format_time(time), payload, payload_bytes, key, account)
+    time_text, signer = format_time(time), key.public.key_id
+    body = encode_body(seq, prev, kind, time_text, signer, payload_bytes, account)
+    leaf = body + key.sign(SIGNING_CONTEXT + body)
+    return Record(seq, prev, kind, time_text, signer, payload, account, leaf)
 
 
 def prepare_payload(kind: str, payload: dict[str, Any], account: str | None) -> bytes:
@@ -196,26 +199,6 @@ def prepare_payload(kind: str, payload: dict[str, Any], account: str | None) -> 
         return record_bytes(payload)
     except CanonicalizationError as e:
         raise InputError("payload" + str(e)[1:]) from e
-
-
-def sign_prepared(
-    seq: int,
-    prev: bytes,
-    kind: str,
-    time: str,
-    payload: dict[str, Any],
-    payload_bytes: bytes,
-    key: SigningKey,
-    account: AccountLink | None = None,
-) -> Record:
-    """Encode and sign a record whose parts :func:`prepare_payload` already checked.
-
-    ``time`` is already formatted (``format_time``).
-    """
-    signer = key.public.key_id
-    body = encode_body(seq, prev, kind, time, signer, payload_bytes, account)
-    signature = key.sign(SIGNING_CONTEXT + body)
-    return Record(seq, prev, kind, time, signer, payload, account, body + signature)
 
 
 def encode_body(
