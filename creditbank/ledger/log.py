@@ -127,7 +127,7 @@ class Ledger:
                 raise LedgerStateError("the database already holds a ledger")
             store.put_meta(conn, MetaRow(origin, log_key.raw, format_time(now)))
             frontier = CompactRange()
-            store.add(conn, [_row(record, record.leaf_hash)], [])
+            store.add(conn, [record_row(record, record.leaf_hash)], [])
             frontier.append(record.leaf_hash)
             store.add_keys(
                 conn, [{"key_id": authority.key_id, "public": authority.public.raw, "seq": 0}]
@@ -476,7 +476,7 @@ class Transaction:
                 seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
             )
             written.append(record)
-            rows.append(_row(record, digest))
+            rows.append(record_row(record, digest))
             for level, node in frontier.append(digest):
                 nodes.append((seq, level, node))
         ledger.store.add(conn, rows, nodes)
@@ -560,7 +560,7 @@ def _where(entries: Sequence[Entry], position: int) -> str:
     return f"entry {position}: " if len(entries) > 1 else ""
 
 
-def _row(record: Record, digest: bytes) -> tuple[Any, ...]:
+def record_row(record: Record, digest: bytes) -> tuple[Any, ...]:
     """The ``records`` row of a record, in the store's column order."""
     account = record.account
     return (

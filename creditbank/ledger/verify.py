@@ -42,10 +42,10 @@ from creditbank.errors import CreditBankError, InputError, IntegrityError
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
 from creditbank.ledger.keyring import introduced_keys
 from creditbank.ledger.keys import VerifyKey
-from creditbank.ledger.log import GENESIS_KIND
+from creditbank.ledger.log import GENESIS_KIND, record_row
 from creditbank.ledger.merkle import CompactRange, leaf_hash
 from creditbank.ledger.record import GENESIS_PREV, SIGNATURE_SIZE, SIGNING_CONTEXT, open_leaf
-from creditbank.store.repository import CheckpointRow, LedgerStore
+from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore
 
 CHUNK = 2048
 PARALLEL_THRESHOLD = 20_000
@@ -117,9 +117,6 @@ _Result = tuple[
 ]
 
 
-_COLUMNS = ("seq", "leaf_hash", "kind", "time", "signer", "account", "account_seq")
-
-
 def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[_Result]:
     """Check each record row on its own: decoding, columns, leaf hash, signature.
 
@@ -140,18 +137,10 @@ def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[
             out.append((seq, digest, None, None, 0, None, [("malformed", str(e))], [], "", None))
             continue
         link = record.account
-        stored = (seq, bytes(stored_hash), kind, time, signer, account, account_seq)
-        actual = (
-            record.seq,
-            digest,
-            record.kind,
-            record.time,
-            record.signer,
-            None if link is None else link.account,
-            None if link is None else link.seq,
-        )
+        stored = (seq, leaf, bytes(stored_hash), kind, time, signer, account, account_seq)
+        actual = record_row(record, digest)
         if stored != actual:
-            wrong = [n for n, s, a in zip(_COLUMNS, stored, actual, strict=True) if s != a]
+            wrong = [n for n, s, a in zip(RECORD_COLUMNS, stored, actual, strict=True) if s != a]
             problems.append(("content_mismatch", f"stored {', '.join(wrong)} differ from the leaf"))
         try:
             new_keys = introduced_keys(record.payload)
