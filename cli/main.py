@@ -24,6 +24,7 @@ from .issuers import issuers
 from .keys import keys
 from .outcomes import outcomes
 from .output import BadInputError, CommandError
+from .programmes import programmes
 
 
 class CreditBankGroup(click.Group):
@@ -74,7 +75,7 @@ def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> Non
 
 ledger_commands.register(cli)
 demo_commands.register(cli)
-for _group in (keys, issuers, accounts, outcomes):
+for _group in (keys, issuers, accounts, outcomes, programmes):
     cli.add_command(_group)
 
 

@@ -23,6 +23,7 @@ from creditbank.domain.identity import (
     salted_hash,
 )
 from creditbank.domain.issuers import Accreditation, IssuerKey, check_outcome
+from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, LedgerStateError, RuleError
 from creditbank.ledger.keyring import key_entry
@@ -34,7 +35,7 @@ from creditbank.ledger.verify import VerificationReport, check_ledger
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
 from creditbank.store.engine import open_engine, resolve_url, sqlite_path
-from creditbank.store.projections import Projections
+from creditbank.store.projections import ProgrammeRows, Projections
 from creditbank.store.repository import CheckpointRow, LedgerStore
 from creditbank.store.schema import current_revision, require_current, upgrade
 from creditbank.store.tables import accounts as accounts_table
@@ -562,6 +563,56 @@ class _BankWrites:
             return [Entry("outcome.revoked/1", payload, key, outcome["account"])]
 
         return self._write(build)[0]
+
+    # -- programmes -----------------------------------------------------------------------
+
+    def publish_programme(self, document: dict[str, Any], key: SigningKey) -> Record:
+        """Publish a programme, or its next version, signed by its school or the authority.
+
+        ``document`` holds the programme's fields (see ``programme.published/1``);
+        its version is assigned here (the next one) unless given, when it must be.
+
+        Raises:
+            InputError: a bad field, or credits that do not add up (named).
+            RuleError: an unregistered school, a key that is neither a valid key of the
+                school nor the authority's, or a version out of order.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            code = document.get("code")
+            version = (
+                ProgrammeRows.latest_version(tx.conn, code) + 1 if isinstance(code, str) else 1
+            )
+            payload = normalise_payload("programme.published/1", {"version": version, **document})
+            if payload["version"] != version:
+                raise RuleError(f"version: programme {payload['code']} is at version {version - 1}")
+            school = p.issuer(payload["school"])
+            if school is None or school.kind != "school":
+                raise RuleError(f"school: {payload['school']} is not a registered school")
+            signing = self._valid_key(p, key, tx.time)
+            if signing.issuer not in (AUTHORITY, school.issuer):
+                raise RuleError(f"key {key.key_id} may not publish programmes of {school.issuer}")
+            return [Entry("programme.published/1", payload, key)]
+
+        return self._write(build)[0]
+
+    def programme(self, code: str, version: int | None = None) -> Programme:
+        """A programme: the given version, or the newest.
+
+        Raises:
+            RuleError: no such programme or version.
+        """
+        with self.ledger.store.reading() as conn:
+            found = ProgrammeRows.get(conn, code, version)
+        if found is None:
+            which = "" if version is None else f" version {version}"
+            raise RuleError(f"no programme {code}{which}")
+        return Programme.from_payload(*found)
+
+    def programmes(self) -> list[tuple[str, int, str]]:
+        """(code, newest version, school) of every programme."""
+        with self.ledger.store.reading() as conn:
+            return ProgrammeRows.codes(conn)
 
     # -- queries --------------------------------------------------------------------------
 

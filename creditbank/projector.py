@@ -17,7 +17,7 @@ from creditbank.domain.accounts import Account
 from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
 from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
-from creditbank.store.projections import Projections
+from creditbank.store.projections import ProgrammeRows, Projections
 from creditbank.store.tables import accounts, accreditations, issuer_keys, issuers, outcomes
 
 AUTHORITY = "authority"
@@ -283,3 +283,14 @@ def _outcome_revoked(p: Projector, record: Record) -> None:
         revoke_reason=record.payload["reason"],
     )
     Projections.put(p.conn, outcomes, seq, document, status="revoked")
+
+
+@_handles("programme.published/1")
+def _programme_published(p: Projector, record: Record) -> None:
+    expected = ProgrammeRows.latest_version(p.conn, record.payload["code"]) + 1
+    if record.payload["version"] != expected:
+        raise RuleError(
+            f"programme {record.payload['code']} version {record.payload['version']} "
+            f"does not follow version {expected - 1}"
+        )
+    ProgrammeRows.add(p.conn, record.payload, record.seq)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -316,3 +317,71 @@ PAYLOAD_SCHEMAS: dict[str, type[Schema]] = {
     "outcome.revoked/1": OutcomeRevoked,
     **{f"outcome.{kind}/1": schema for kind, schema in OUTCOME_SCHEMAS.items()},
 }
+
+
+# -- programmes (学分制) ------------------------------------------------------------------
+
+
+class ProgrammeCourse(Strict):
+    """A course of a programme and its credits."""
+
+    course_code = Code(required=True)
+    title = fields.String(required=True, validate=TEXT)
+    credits = DecimalString(required=True)
+
+
+class ElectiveGroup(Strict):
+    """Elective courses of which at least ``min_credits`` must be earned."""
+
+    group = Code(required=True)
+    title = fields.String(required=True, validate=TEXT)
+    min_credits = DecimalString(required=True)
+    courses = fields.List(
+        fields.Nested(ProgrammeCourse), required=True, validate=validate.Length(min=1)
+    )
+
+
+class ProgrammePublished(Strict):
+    """``programme.published/1``: a programme (专业) and its credit requirements, one version."""
+
+    code = Code(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    name = fields.String(required=True, validate=TEXT)
+    level = Choice(SCHOOL_LEVELS, SCHOOL_LEVEL_ALIASES, required=True)
+    school = Code(required=True)
+    total_credits = DecimalString(required=True)
+    max_study_years = fields.Integer(required=True, validate=validate.Range(1, 12))
+    max_converted_share = DecimalString(required=True)
+    required = fields.List(fields.Nested(ProgrammeCourse), required=True)
+    electives = fields.List(fields.Nested(ElectiveGroup), load_default=list)
+
+    @validates_schema
+    def _credits(self, data: dict[str, Any], **kwargs: Any) -> None:
+        share = data.get("max_converted_share")
+        if share is not None and not 0 <= share <= 1:
+            raise ValidationError(
+                "must be between 0 and 1 (a share of total_credits)", "max_converted_share"
+            )
+        codes = [c["course_code"] for c in data.get("required", [])]
+        codes += [c["course_code"] for g in data.get("electives", []) for c in g["courses"]]
+        repeated = sorted({c for c in codes if codes.count(c) > 1})
+        if repeated:
+            raise ValidationError(f"course {repeated[0]} appears more than once", "required")
+        for group in data.get("electives", []):
+            offered = sum((c["credits"] for c in group["courses"]), Decimal(0))
+            if group["min_credits"] > offered:
+                raise ValidationError(
+                    f"group {group['group']} needs {group['min_credits']}, offers {offered}",
+                    "electives",
+                )
+        if "total_credits" in data:
+            floor = sum((c["credits"] for c in data.get("required", [])), Decimal(0))
+            floor += sum((g["min_credits"] for g in data.get("electives", [])), Decimal(0))
+            if floor > data["total_credits"]:
+                raise ValidationError(
+                    f"required courses and elective minimums need {floor} credits, over the total",
+                    "total_credits",
+                )
+
+
+PAYLOAD_SCHEMAS["programme.published/1"] = ProgrammePublished

@@ -88,6 +88,25 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "activity_type": "patent",
         "completed_on": "2026-01-01",
     },
+    "programme.published/1": {
+        "code": "P1",
+        "version": 1,
+        "name": "n",
+        "level": "高职",
+        "school": "s1",
+        "total_credits": "10",
+        "max_study_years": 3,
+        "max_converted_share": "0.5",
+        "required": [{"course_code": "C1", "title": "t", "credits": "4"}],
+        "electives": [
+            {
+                "group": "E1",
+                "title": "e",
+                "min_credits": "2",
+                "courses": [{"course_code": "C2", "title": "t", "credits": "2"}],
+            }
+        ],
+    },
     "outcome.other/1": {
         "issuer": "s1",
         "accreditation": "a1",

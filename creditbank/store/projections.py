@@ -8,20 +8,16 @@ and compares them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
 from creditbank.store.tables import (
-    accounts,
-    accreditations,
     bank_secrets,
     identity_index,
-    issuer_keys,
-    issuers,
     outcomes,
     personal_data,
+    programmes,
 )
 
 
@@ -159,12 +155,49 @@ class Projections:
         return int(removed)
 
 
-TABLES: dict[str, Table] = {
-    "accounts": accounts,
-    "issuers": issuers,
-    "issuer_keys": issuer_keys,
-    "accreditations": accreditations,
-    "outcomes": outcomes,
-}
+class ProgrammeRows:
+    """Published programme versions."""
 
-__all__: Sequence[str] = ["TABLES", "Projections"]
+    @staticmethod
+    def latest_version(conn: Connection, code: str) -> int:
+        """The newest version number of a programme, 0 if never published."""
+        value = conn.execute(
+            select(func.max(programmes.c.version)).where(programmes.c.code == code)
+        ).scalar()
+        return int(value or 0)
+
+    @staticmethod
+    def add(conn: Connection, payload: dict[str, Any], seq: int) -> None:
+        """Store one published version (its payload as signed)."""
+        conn.execute(
+            insert(programmes).values(
+                code=payload["code"],
+                version=payload["version"],
+                school=payload["school"],
+                published_seq=seq,
+                data=_dump(payload),
+            )
+        )
+
+    @staticmethod
+    def get(
+        conn: Connection, code: str, version: int | None = None
+    ) -> tuple[dict[str, Any], int] | None:
+        """A programme's payload and publishing seq: ``version``, or the newest."""
+        query = select(programmes.c.data, programmes.c.published_seq).where(
+            programmes.c.code == code
+        )
+        if version is not None:
+            query = query.where(programmes.c.version == version)
+        row = conn.execute(query.order_by(programmes.c.version.desc()).limit(1)).first()
+        return None if row is None else (dict(json.loads(row.data)), row.published_seq)
+
+    @staticmethod
+    def codes(conn: Connection) -> list[tuple[str, int, str]]:
+        """(code, newest version, school) of every programme."""
+        query = (
+            select(programmes.c.code, func.max(programmes.c.version), programmes.c.school)
+            .group_by(programmes.c.code, programmes.c.school)
+            .order_by(programmes.c.code)
+        )
+        return [(code, int(version), school) for code, version, school in conn.execute(query)]

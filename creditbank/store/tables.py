@@ -157,3 +157,14 @@ outcomes = Table(
     Index("ix_outcomes_issuer", "issuer", "seq"),
     Index("ix_outcomes_accreditation", "accreditation", "issued"),
 )
+
+programmes = Table(
+    "programmes",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("school", String(64), nullable=False),
+    Column("published_seq", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+)
+"""Every published version of every programme (the payload as signed)."""
