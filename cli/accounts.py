@@ -54,7 +54,8 @@ def show(app: AppContext, account: str, as_json: bool) -> None:
         lines.append(f"  {data['personal']['name']}")
     if data["programme"]:
         lines.append(
-            f"  programme {data['programme']} at {data['school']} since {data['enrolled_on']}, "
+            f"  programme {data['programme']} v{data['programme_version'] or '-'} "
+            f"at {data['school']} since {data['enrolled_on']}, "
             f"at most {data['max_study_years']} years (suspended {data['suspended_days']} days)"
         )
     for o in data["outcomes"]:
@@ -182,6 +183,23 @@ for _command in (
         "Suspend study with status kept (保留学籍休学), e.g. --reason innovation_entrepreneurship.",
     ),
     _status_command("resume", "account.resumed/1", [], lambda v: {}, "Resume a suspended ACCOUNT."),
+    _status_command(
+        "move",
+        "account.programme_moved/1",
+        [
+            click.option("--programme", required=True),
+            click.option(
+                "--version", "programme_version", type=click.IntRange(min=1), required=True
+            ),
+            click.option("--reason", required=True),
+        ],
+        lambda v: {
+            "programme": v["programme"],
+            "programme_version": v["programme_version"],
+            "reason": v["reason"],
+        },
+        "Move ACCOUNT to another published version of its programme.",
+    ),
     _status_command(
         "graduate",
         "account.graduated/1",

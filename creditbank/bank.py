@@ -380,11 +380,14 @@ class _BankWrites:
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             self._authority(p, authority, tx.time)
             current = self._account(p, account)
+            current.after(kind, payload, tx.time)
             if kind == "account.enrolled/1":
                 school = p.issuer(payload["school"])
                 if school is None or school.kind != "school":
                     raise RuleError(f"school: {payload['school']} is not a registered school")
-            current.after(kind, payload, tx.time)
+                self._hold_to_version(tx.conn, payload)
+            if kind == "account.programme_moved/1":
+                self._hold_to_version(tx.conn, payload)
             return [Entry(kind, payload, authority, account)]
 
         return self._write(build)[0]
@@ -428,6 +431,30 @@ class _BankWrites:
             return [Entry("account.erased/1", {}, authority, account)]
 
         return self._write(build)[0]
+
+    @staticmethod
+    def _hold_to_version(conn: Connection, payload: dict[str, Any]) -> None:
+        """Pin an enrolment to the programme version in force (or check the one named).
+
+        Raises:
+            RuleError: a named version that was never published, or a programme of
+                another school.
+        """
+        latest = ProgrammeRows.latest_version(conn, payload["programme"])
+        if "programme_version" not in payload:
+            if latest:
+                payload["programme_version"] = latest
+        elif not 1 <= payload["programme_version"] <= latest:
+            raise RuleError(
+                f"programme_version: {payload['programme']} has no version "
+                f"{payload['programme_version']}"
+            )
+        if latest and "school" in payload:
+            found = ProgrammeRows.get(conn, payload["programme"])
+            if found is not None and found[0]["school"] != payload["school"]:
+                raise RuleError(
+                    f"programme {payload['programme']} is a programme of {found[0]['school']}"
+                )
 
     def _lookup(self, conn: Connection, national_id: str) -> bytes:
         secret = Projections.secret(conn, LOOKUP_SECRET)

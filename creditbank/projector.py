@@ -220,6 +220,7 @@ def _account_opened(p: Projector, record: Record) -> None:
 
 @_handles(
     "account.identity_linked/1",
+    "account.programme_moved/1",
     "account.enrolled/1",
     "account.suspended/1",
     "account.resumed/1",

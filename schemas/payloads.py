@@ -63,12 +63,24 @@ class IdentityLinked(Strict):
 
 
 class AccountEnrolled(Strict):
-    """``account.enrolled/1``: enrolment in a programme with its maximum study period (弹性学制)."""
+    """``account.enrolled/1``: enrolment in a programme with its maximum study period (弹性学制).
+
+    ``programme_version`` is the published version the learner is held to.
+    """
 
     programme = Code(required=True)
+    programme_version = fields.Integer(validate=validate.Range(min=1))
     school = Code(required=True)
     enrolled_on = Day(required=True)
     max_study_years = fields.Integer(required=True, validate=validate.Range(1, 12))
+
+
+class ProgrammeMoved(Strict):
+    """``account.programme_moved/1``: a registrar moves a learner to another programme version."""
+
+    programme = Code(required=True)
+    programme_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    reason = fields.String(required=True, validate=TEXT)
 
 
 class AccountSuspended(Strict):
@@ -302,6 +314,7 @@ PAYLOAD_SCHEMAS: dict[str, type[Schema]] = {
     "account.opened/1": AccountOpened,
     "account.identity_linked/1": IdentityLinked,
     "account.enrolled/1": AccountEnrolled,
+    "account.programme_moved/1": ProgrammeMoved,
     "account.suspended/1": AccountSuspended,
     "account.resumed/1": AccountResumed,
     "account.graduated/1": AccountGraduated,

@@ -138,6 +138,57 @@ def test_cli_publish_show_list(
     assert "at most 65 credits by exemption or conversion" in text and "required CS101" in text
     listed = json.loads(run(runner, db_url, "programmes", "list", "--json").stdout)
     assert listed == {"programmes": [{"programme": "P510201", "version": 2, "school": "sch-szpt"}]}
+    from .bank_fixtures import national_id
+
+    opened = json.loads(
+        run(
+            runner,
+            db_url,
+            "accounts",
+            "open",
+            "--national-id",
+            national_id(50),
+            "--name",
+            "孙丽",
+            "--json",
+        ).stdout
+    )
+    account = opened["account"]
+    assert (
+        run(
+            runner,
+            db_url,
+            "accounts",
+            "enroll",
+            account,
+            "--programme",
+            "P510201",
+            "--school",
+            "sch-szpt",
+            "--on",
+            "2026-09-01",
+            "--max-years",
+            "5",
+        ).exit_code
+        == 0
+    )
+    state = json.loads(run(runner, db_url, "accounts", "show", account, "--json").stdout)
+    assert state["programme_version"] == 2
+    moved = run(
+        runner,
+        db_url,
+        "accounts",
+        "move",
+        account,
+        "--programme",
+        "P510201",
+        "--version",
+        "1",
+        "--reason",
+        "stays on the old plan",
+    )
+    assert moved.exit_code == 0, moved.stderr
+    assert "programme P510201 v1" in run(runner, db_url, "accounts", "show", account).stdout
     (tmp_path / "bad.toml").write_text("code = ", encoding="utf-8")
     one_line_error(
         run(runner, db_url, "programmes", "publish", str(tmp_path / "bad.toml")),
@@ -145,3 +196,42 @@ def test_cli_publish_show_list(
         "not valid toml",
     )
     one_line_error(run(runner, db_url, "programmes", "show", "NOPE"), 1, "no programme NOPE")
+
+
+def test_enrolment_holds_the_version_in_force(bank: CreditBank, authority: SigningKey) -> None:
+    from datetime import date
+
+    from .bank_fixtures import national_id
+
+    accredited_bank(bank, authority)
+    bank.publish_programme(example(), SCHOOL)
+    learner, _ = bank.open_account(national_id(40), "赵敏", authority)
+    enrolled = bank.enroll(learner, "P510201", "sch-szpt", date(2026, 9, 1), 5, authority)
+    assert enrolled.payload["programme_version"] == 1
+    bank.publish_programme({**example(), "total_credits": "125"}, SCHOOL)
+    assert bank.account(learner)["programme_version"] == 1
+    with pytest.raises(RuleError, match="has no version 7"):
+        bank.change_account(
+            learner,
+            "account.programme_moved/1",
+            {"programme": "P510201", "programme_version": 7, "reason": "x"},
+            authority,
+        )
+    with pytest.raises(RuleError, match="only its current programme"):
+        bank.change_account(
+            learner,
+            "account.programme_moved/1",
+            {"programme": "P999", "programme_version": 1, "reason": "x"},
+            authority,
+        )
+    bank.change_account(
+        learner,
+        "account.programme_moved/1",
+        {"programme": "P510201", "programme_version": 2, "reason": "curriculum reform"},
+        authority,
+    )
+    assert bank.account(learner)["programme_version"] == 2
+    other, _ = bank.open_account(national_id(41), "钱伟", authority)
+    with pytest.raises(RuleError, match="is a programme of sch-szpt"):
+        bank.enroll(other, "P510201", "sch-other", date(2026, 9, 1), 4, authority)
+    assert bank.verify().ok

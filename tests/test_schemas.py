@@ -24,6 +24,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "enrolled_on": "2026-09-01",
         "max_study_years": 5,
     },
+    "account.programme_moved/1": {"programme": "P1", "programme_version": 2, "reason": "reform"},
     "account.suspended/1": {"reason": "innovation_entrepreneurship", "note": "创业"},
     "account.resumed/1": {},
     "account.graduated/1": {"programme": "P1", "graduated_on": "2029-06-30"},

@@ -26,6 +26,7 @@ class Account:
     opened_seq: int
     opened_at: str
     programme: str | None = None
+    programme_version: int | None = None
     school: str | None = None
     enrolled_on: str | None = None
     max_study_years: int | None = None
@@ -43,6 +44,16 @@ class Account:
         """
         if kind == "account.identity_linked/1":
             return replace(self, identities=self.identities + 1)
+        if kind == "account.programme_moved/1":
+            if (
+                self.status not in ("enrolled", "suspended")
+                or self.programme != payload["programme"]
+            ):
+                raise RuleError(
+                    f"account {self.account} is not studying {payload['programme']}; "
+                    "only its current programme can be moved to another version"
+                )
+            return replace(self, programme_version=payload["programme_version"])
         if kind == "account.erased/1":
             if self.erased:
                 raise RuleError(f"account {self.account} is already erased")
@@ -59,6 +70,7 @@ class Account:
             changed = replace(
                 changed,
                 programme=payload["programme"],
+                programme_version=payload.get("programme_version"),
                 school=payload["school"],
                 enrolled_on=payload["enrolled_on"],
                 max_study_years=payload["max_study_years"],
