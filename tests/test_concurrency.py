@@ -97,3 +97,49 @@ def test_kill_9_during_batch_appends_loses_nothing_that_returned(
         finally:
             reopened.close()
     assert committed, "no writer ever committed before being killed"
+
+
+def test_quota_holds_under_concurrent_issuers(
+    bank: CreditBank, db_url: str, authority: object
+) -> None:
+    from datetime import UTC, datetime
+
+    from creditbank.ledger.keys import SigningKey
+
+    from .bank_fixtures import accredited_bank
+    from .issuer_writer import WELD
+
+    assert isinstance(authority, SigningKey)
+    account = accredited_bank(bank, authority)
+    bank.register_issuer(
+        "org-weld", "training_org", "焊接评价组织", "Welding Org", WELD.public, authority
+    )
+    bank.accredit(
+        "acc-weld",
+        "org-weld",
+        ["certificate"],
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 1, tzinfo=UTC),
+        authority,
+        quota=(5, "year"),
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.issuer_writer", db_url, account, "5"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    lines = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        lines += out.splitlines()
+    assert sum(line.startswith("ok ") for line in lines) == 5
+    refused = [line for line in lines if line.startswith("refused ")]
+    assert len(refused) == 5 and all("quota of 5 per year is used up" in line for line in refused)
+    assert len(bank.outcomes(issuer="org-weld")) == 5
+    assert bank.verify().ok

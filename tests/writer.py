@@ -2,7 +2,8 @@
 
     python -m tests.writer URL NAME COUNT BATCH
 
-appends COUNT records signed by the test authority key, BATCH per transaction
+appends COUNT records signed by the test authority key into three accounts every
+writer shares, BATCH per transaction
 (1 = single durable appends), and after each commit prints ``committed SEQ HASH``
 for its last record, flushed, so a parent that kills it knows what returned.
 """
@@ -28,7 +29,7 @@ def main(url: str, name: str, count: int, batch: int) -> None:
                 "sample.write/1",
                 {"writer": name, "n": done + i},
                 AUTHORITY,
-                f"{name}-{(done + i) % 3}",
+                f"shared-{(done + i) % 3}",
             )
             for i in range(size)
         ]
