@@ -76,7 +76,12 @@ def _title(details: dict[str, Any]) -> str:
         "activity",
     ):
         if name in details:
-            extra = details.get("credits") or details.get("level") or details.get("rank") or ""
+            credits = details.get("credits")
+            extra = (
+                f"{credits} credits"
+                if credits
+                else details.get("level") or details.get("rank") or ""
+            )
             return f"{details[name]} {extra}".strip()
     return ""
 

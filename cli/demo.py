@@ -44,13 +44,14 @@ def demo(app: AppContext, learners: int, records: int, seed: int, as_json: bool)
     """
     try:
         bank = app.bank()
+        passphrase = app.passphrase("bank's keys")
     except StoreError:
-        bank, _ = create_bank(app, DEMO_ORIGIN, None, None)
-    passphrase = app.passphrase("demo keys")
+        passphrase = app.passphrase("new keys", confirm=True)
+        bank, _ = create_bank(app, DEMO_ORIGIN, None, None, passphrase)
     authority = SigningKey.load(app.key_paths.authority, passphrase)
     log_key = SigningKey.load(app.key_paths.log, passphrase)
     key_dir = app.key_paths.authority.parent / "demo-keys"
-    with progress(max(records, learners), "Issuing sample outcomes", as_json) as advance:
+    with progress(learners, "Adding sample learners", as_json) as advance:
         report = build_demo_bank(
             bank, authority, learners, records, key_dir, passphrase, advance, seed
         )

@@ -27,7 +27,11 @@ def register(group: click.Group) -> None:
 
 
 def create_bank(
-    app: AppContext, origin: str, key_out: Path | None, log_key_out: Path | None
+    app: AppContext,
+    origin: str,
+    key_out: Path | None,
+    log_key_out: Path | None,
+    passphrase: bytes | None = None,
 ) -> tuple[CreditBank, SigningKey]:
     """Create the ledger with fresh authority and log keys written to encrypted files.
 
@@ -43,7 +47,7 @@ def create_bank(
     for path in (authority_path, log_path):
         if path.exists():
             raise KeyFileError(f"{path}: key file already exists; refusing to overwrite")
-    passphrase = app.passphrase("new keys", confirm=True)
+    passphrase = passphrase or app.passphrase("new keys", confirm=True)
     authority, log_key = SigningKey.generate(), SigningKey.generate()
     authority.save(authority_path, passphrase)
     try:

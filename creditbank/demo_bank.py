@@ -101,6 +101,8 @@ def build(
 ) -> DemoReport:
     """Add a sample bank's issuers (once) and ``learners`` learners with about ``records`` outcomes.
 
+    ``progress`` is told of each learner added.
+
     Raises:
         KeyFileError: an existing demo key file cannot be read with ``passphrase``.
     """
@@ -194,7 +196,7 @@ def build(
             )
             report.revoked += 1
         if progress:
-            progress(len(written))
+            progress(1)
     if learners:
         try:
             bank.issue(
