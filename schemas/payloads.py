@@ -398,3 +398,102 @@ class ProgrammePublished(Strict):
 
 
 PAYLOAD_SCHEMAS["programme.published/1"] = ProgrammePublished
+
+
+# -- conversion rules (转换规则) ----------------------------------------------------------
+
+RULE_KINDS = ("course_exemption", "credit_conversion", "exam_exemption")
+_LEAF_FIELDS: dict[str, fields.Field[Any]] = {
+    "outcome": Choice(OUTCOME_KINDS, required=True),
+    "category": Code(),
+    "code": Code(),
+    "min_level": Choice(CERTIFICATE_LEVELS, CERTIFICATE_LEVEL_ALIASES),
+    "programme": Code(),
+    "diploma_level": Choice(SCHOOL_LEVELS, SCHOOL_LEVEL_ALIASES),
+    "award_levels": fields.List(Choice(AWARD_LEVELS, AWARD_LEVEL_ALIASES)),
+    "ranks": fields.List(fields.String(validate=validate.Length(min=1, max=32))),
+}
+SourceCondition = Schema.from_dict(_LEAF_FIELDS, name="SourceCondition")
+
+
+class Condition(fields.Field[dict[str, Any]]):
+    """``{"all": [...]}``, ``{"any": [...]}`` or one source condition (``outcome`` plus filters)."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValidationError("expected an object: all, any, or a source condition")
+        if set(value) & {"all", "any"}:
+            if len(value) != 1:
+                raise ValidationError("all/any stands alone in its object")
+            ((op, items),) = value.items()
+            if not isinstance(items, list) or not items:
+                raise ValidationError(f"{op}: expected a non-empty list")
+            return {op: [self._deserialize(item, attr, data) for item in items]}
+        try:
+            loaded: dict[str, Any] = SourceCondition(unknown="raise").load(value)
+        except ValidationError as e:
+            raise ValidationError(e.messages) from e
+        return loaded
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        if "all" in value or "any" in value:
+            ((op, items),) = value.items()
+            return {op: [self._serialize(item, attr, obj) for item in items]}
+        dumped: dict[str, Any] = SourceCondition().dump(value)
+        return dumped
+
+
+class Grant(Strict):
+    """What a rule grants: exempted courses, converted credits, or exam modules."""
+
+    courses = fields.List(Code())
+    credits = DecimalString()
+    to_course = Code()
+    to_group = Code()
+    certificate_category = Code()
+    modules = fields.List(Choice(EXAM_MODULES, {"理论": "theory", "实操": "practical"}))
+
+
+class RuleLoaded(Strict):
+    """``rule.loaded/1``: a conversion or exemption rule, one version, signed by the authority."""
+
+    id = Code(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    title = fields.String(required=True, validate=TEXT)
+    kind = Choice(RULE_KINDS, required=True)
+    programme = Code()
+    effective_from = UtcTime(required=True)
+    effective_until = UtcTime()
+    max_source_age_years = fields.Integer(validate=validate.Range(1, 50))
+    when = Condition(required=True)
+    grant = fields.Nested(Grant, required=True)
+
+    @validates_schema
+    def _shape(self, data: dict[str, Any], **kwargs: Any) -> None:
+        kind, grant = data.get("kind"), data.get("grant", {})
+        if kind in ("course_exemption", "credit_conversion") and "programme" not in data:
+            raise ValidationError(f"a {kind} rule names its programme", "programme")
+        if kind == "course_exemption" and not grant.get("courses"):
+            raise ValidationError("a course_exemption grants courses", "grant")
+        if kind == "credit_conversion" and (
+            "credits" not in grant or ("to_course" in grant) == ("to_group" in grant)
+        ):
+            raise ValidationError(
+                "a credit_conversion grants credits to_course or to_group", "grant"
+            )
+        if kind == "exam_exemption" and not (
+            grant.get("modules") and grant.get("certificate_category")
+        ):
+            raise ValidationError(
+                "an exam_exemption grants modules of a certificate_category", "grant"
+            )
+        until = data.get("effective_until")
+        if until is not None and "effective_from" in data and until <= data["effective_from"]:
+            raise ValidationError("must be after effective_from", "effective_until")
+
+
+PAYLOAD_SCHEMAS["rule.loaded/1"] = RuleLoaded
