@@ -10,12 +10,14 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from creditbank.clock import Clock, SystemClock, format_time
+from creditbank.domain.conversion import Evaluation, Grant, OutcomeFact, Rule, evaluate
 from creditbank.domain.identity import (
     lookup_key,
     normalise_name,
@@ -35,7 +37,7 @@ from creditbank.ledger.verify import VerificationReport, check_ledger
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
 from creditbank.store.engine import open_engine, resolve_url, sqlite_path
-from creditbank.store.projections import ProgrammeRows, Projections
+from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
 from creditbank.store.repository import CheckpointRow, LedgerStore
 from creditbank.store.schema import current_revision, require_current, upgrade
 from creditbank.store.tables import accounts as accounts_table
@@ -77,6 +79,7 @@ class _BankWrites:
     """
 
     ledger: Ledger
+    clock: Clock
 
     def _write(self, build: Builder) -> list[Record]:
         with self.ledger.transaction() as tx:
@@ -640,6 +643,128 @@ class _BankWrites:
         """(code, newest version, school) of every programme."""
         with self.ledger.store.reading() as conn:
             return ProgrammeRows.codes(conn)
+
+    # -- rules and conversions (转换) --------------------------------------------------------
+
+    def load_rule(self, document: dict[str, Any], authority: SigningKey) -> Record:
+        """Load a conversion or exemption rule, or its next version (authority only).
+
+        Raises:
+            InputError: a bad field (named), e.g. an empty ``all`` list.
+            RuleError: not an authority key, or a version out of order.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            rule_id = document.get("id")
+            version = (
+                RuleRows.latest_version(tx.conn, rule_id) + 1 if isinstance(rule_id, str) else 1
+            )
+            payload = normalise_payload("rule.loaded/1", {"version": version, **document})
+            if payload["version"] != version:
+                raise RuleError(f"version: rule {payload['id']} is at version {version - 1}")
+            return [Entry("rule.loaded/1", payload, authority)]
+
+        return self._write(build)[0]
+
+    def rules(self, programme: str | None = None) -> list[dict[str, Any]]:
+        """Every loaded rule version (optionally one programme's), by rule and version."""
+        with self.ledger.store.reading() as conn:
+            return RuleRows.all(conn, programme)
+
+    def convert(
+        self, account: str, programme: str, authority: SigningKey | None = None
+    ) -> tuple[Evaluation, list[Record]]:
+        """Run the rules in force for ``account`` and ``programme``; record every grant.
+
+        With ``authority`` None this is a dry run (what-if): nothing is written. Each
+        grant becomes one ``conversion.granted/1`` record in the learner's account
+        chain, naming the rule version and the leaf hashes of its inputs.
+
+        Raises:
+            RuleError: no such account or programme, or not an authority key.
+        """
+        if authority is None:
+            with self.ledger.store.reading() as conn:
+                evaluation, _ = self._evaluate(conn, account, programme, self.clock.now())
+            return evaluation, []
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            nonlocal evaluation
+            evaluation, version = self._evaluate(tx.conn, account, programme, tx.now)
+            return [
+                Entry(
+                    "conversion.granted/1",
+                    normalise_payload(
+                        "conversion.granted/1",
+                        {
+                            "programme": programme,
+                            "programme_version": version,
+                            "rule": g.rule,
+                            "rule_version": g.version,
+                            "requirement": g.requirement,
+                            "credits": str(g.credits),
+                            "title": g.title,
+                            "inputs": [{"seq": seq, "hash": digest} for seq, digest in g.inputs],
+                        },
+                    ),
+                    authority,
+                    account,
+                )
+                for g in evaluation.granted
+            ]
+
+        evaluation = Evaluation((), (), Decimal(0), Decimal(0))
+        records = self._write(build)
+        return evaluation, records
+
+    def _evaluate(
+        self, conn: Connection, account: str, code: str, at: datetime
+    ) -> tuple[Evaluation, int]:
+        """The engine's inputs from the projections, and its answer (no writes)."""
+        state = Projections.get(conn, accounts_table, account)
+        if state is None:
+            raise RuleError(f"no account {account}")
+        pinned = state.get("programme_version") if state.get("programme") == code else None
+        found = ProgrammeRows.get(conn, code, pinned)
+        if found is None:
+            raise RuleError(f"no programme {code}")
+        programme = Programme.from_payload(*found)
+        outcomes = [
+            OutcomeFact(
+                o["seq"],
+                o["leaf_hash"],
+                o["kind"],
+                o["issued"],
+                o["details"],
+                o["status"] == "revoked",
+            )
+            for o in Projections.outcome_rows(conn, account=account)
+        ]
+        earlier = [
+            Grant(
+                c["rule"],
+                c["rule_version"],
+                c["requirement"],
+                Decimal(c["credits"]),
+                tuple((i["seq"], i["hash"]) for i in c["inputs"]),
+                c["title"],
+            )
+            for c in ConversionRows.of(conn, account, code)
+            if c["status"] == "valid"
+        ]
+        now = format_time(at)
+        newest: dict[str, Rule] = {}
+        for payload in RuleRows.all(conn, code):
+            rule = Rule.from_payload(payload)
+            current = newest.get(rule.id)
+            in_force = rule.effective_from <= now and (
+                rule.effective_until is None or now < rule.effective_until
+            )
+            if current is None or in_force:
+                newest[rule.id] = rule
+        return evaluate(list(newest.values()), programme, outcomes, earlier, at), programme.version
 
     # -- queries --------------------------------------------------------------------------
 

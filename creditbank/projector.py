@@ -17,7 +17,7 @@ from creditbank.domain.accounts import Account
 from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
 from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
-from creditbank.store.projections import ProgrammeRows, Projections
+from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
 from creditbank.store.tables import accounts, accreditations, issuer_keys, issuers, outcomes
 
 AUTHORITY = "authority"
@@ -295,3 +295,27 @@ def _programme_published(p: Projector, record: Record) -> None:
             f"does not follow version {expected - 1}"
         )
     ProgrammeRows.add(p.conn, record.payload, record.seq)
+
+
+@_handles("rule.loaded/1")
+def _rule_loaded(p: Projector, record: Record) -> None:
+    expected = RuleRows.latest_version(p.conn, record.payload["id"]) + 1
+    if record.payload["version"] != expected:
+        raise RuleError(
+            f"rule {record.payload['id']} version {record.payload['version']} "
+            f"does not follow version {expected - 1}"
+        )
+    RuleRows.add(p.conn, record.payload, record.seq)
+
+
+@_handles("conversion.granted/1")
+def _conversion_granted(p: Projector, record: Record) -> None:
+    assert record.account is not None
+    document = {
+        **record.payload,
+        "seq": record.seq,
+        "status": "valid",
+        "granted": record.time,
+        "leaf_hash": record.leaf_hash.hex(),
+    }
+    ConversionRows.add(p.conn, record.seq, record.account.account, document)

@@ -497,3 +497,31 @@ class RuleLoaded(Strict):
 
 
 PAYLOAD_SCHEMAS["rule.loaded/1"] = RuleLoaded
+
+
+class ConversionInput(Strict):
+    """A source outcome of a conversion, named by seq and leaf hash."""
+
+    seq = fields.Integer(required=True, validate=validate.Range(min=0))
+    hash = Hash(required=True)
+
+
+class ConversionGranted(Strict):
+    """``conversion.granted/1``: one exemption or conversion, with the rule and inputs behind it."""
+
+    programme = Code(required=True)
+    programme_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    rule = Code(required=True)
+    rule_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    requirement = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^(course|group):[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"),
+    )
+    credits = DecimalString(required=True)
+    inputs = fields.List(
+        fields.Nested(ConversionInput), required=True, validate=validate.Length(min=1)
+    )
+    title = fields.String(required=True, validate=TEXT)
+
+
+PAYLOAD_SCHEMAS["conversion.granted/1"] = ConversionGranted

@@ -108,6 +108,26 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "rule.loaded/1": {
+        "id": "R1",
+        "version": 1,
+        "title": "t",
+        "kind": "course_exemption",
+        "programme": "P1",
+        "effective_from": "2026-01-01T00:00:00.000000Z",
+        "when": {"all": [{"outcome": "certificate", "min_level": "中级"}]},
+        "grant": {"courses": ["C1"]},
+    },
+    "conversion.granted/1": {
+        "programme": "P1",
+        "programme_version": 1,
+        "rule": "R1",
+        "rule_version": 1,
+        "requirement": "course:C1",
+        "credits": "4",
+        "inputs": [{"seq": 3, "hash": "e" * 64}],
+        "title": "exempt C1",
+    },
     "outcome.other/1": {
         "issuer": "s1",
         "accreditation": "a1",

@@ -14,10 +14,12 @@ from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
 from creditbank.store.tables import (
     bank_secrets,
+    conversions,
     identity_index,
     outcomes,
     personal_data,
     programmes,
+    rules,
 )
 
 
@@ -201,3 +203,62 @@ class ProgrammeRows:
             .order_by(programmes.c.code)
         )
         return [(code, int(version), school) for code, version, school in conn.execute(query)]
+
+
+class RuleRows:
+    """Loaded rule versions."""
+
+    @staticmethod
+    def latest_version(conn: Connection, rule: str) -> int:
+        """The newest version number of a rule, 0 if never loaded."""
+        value = conn.execute(select(func.max(rules.c.version)).where(rules.c.rule == rule)).scalar()
+        return int(value or 0)
+
+    @staticmethod
+    def add(conn: Connection, payload: dict[str, Any], seq: int) -> None:
+        """Store one loaded version (its payload as signed)."""
+        conn.execute(
+            insert(rules).values(
+                rule=payload["id"],
+                version=payload["version"],
+                kind=payload["kind"],
+                programme=payload.get("programme"),
+                loaded_seq=seq,
+                data=_dump(payload),
+            )
+        )
+
+    @staticmethod
+    def all(conn: Connection, programme: str | None = None) -> list[dict[str, Any]]:
+        """Every loaded version (optionally of one programme's rules), by rule and version."""
+        query = select(rules.c.data).order_by(rules.c.rule, rules.c.version)
+        if programme is not None:
+            query = query.where(rules.c.programme == programme)
+        return [dict(json.loads(text)) for (text,) in conn.execute(query)]
+
+
+class ConversionRows:
+    """Granted conversions."""
+
+    @staticmethod
+    def add(conn: Connection, seq: int, account: str, document: dict[str, Any]) -> None:
+        """Store a granted conversion."""
+        conn.execute(
+            insert(conversions).values(
+                seq=seq,
+                account=account,
+                programme=document["programme"],
+                status=document["status"],
+                data=_dump(document),
+            )
+        )
+
+    @staticmethod
+    def of(conn: Connection, account: str, programme: str | None = None) -> list[dict[str, Any]]:
+        """An account's conversions (optionally for one programme), in log order."""
+        query = select(conversions.c.data).where(conversions.c.account == account)
+        if programme is not None:
+            query = query.where(conversions.c.programme == programme)
+        return [
+            dict(json.loads(text)) for (text,) in conn.execute(query.order_by(conversions.c.seq))
+        ]

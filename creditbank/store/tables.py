@@ -168,3 +168,27 @@ programmes = Table(
     Column("data", Text, nullable=False),
 )
 """Every published version of every programme (the payload as signed)."""
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("rule", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("programme", String(64), nullable=True, index=True),
+    Column("loaded_seq", BigInteger, nullable=False),
+    Column("data", Text, nullable=False),
+)
+"""Every loaded version of every conversion rule (the payload as signed)."""
+
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("account", String(64), nullable=False),
+    Column("programme", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_conversions_account", "account", "programme"),
+)
+"""Granted exemptions and conversions, with their status."""

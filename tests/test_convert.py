@@ -1,0 +1,134 @@
+"""Rules as signed records, and conversions run from the ledger's state, on both backends."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from creditbank.bank import CreditBank
+from creditbank.errors import InputError, RuleError
+from creditbank.ledger.keys import SigningKey
+
+from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, accredited_bank, national_id
+from .test_cli import run
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def document(name: str) -> dict[str, object]:
+    return tomllib.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def learner(bank: CreditBank, authority: SigningKey) -> str:
+    account = accredited_bank(bank, authority)
+    bank.publish_programme(document("P510201.toml"), SCHOOL)
+    bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    return account
+
+
+def test_what_if_writes_nothing_and_convert_records_each_grant(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    size = bank.ledger.size()
+    preview, written = bank.convert(learner, "P510201")
+    assert written == [] and bank.ledger.size() == size
+    assert [g.requirement for g in preview.granted] == ["course:IOT210", "course:NET110"]
+    evaluation, records = bank.convert(learner, "P510201", authority)
+    assert evaluation.granted == preview.granted
+    assert [r.kind for r in records] == ["conversion.granted/1"] * 2
+    cert_seq = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    first = records[0].payload
+    assert (first["rule"], first["rule_version"], first["programme_version"]) == (
+        "R-IOT-EXEMPT",
+        1,
+        1,
+    )
+    assert first["inputs"] == [
+        {"seq": cert_seq, "hash": bank.ledger.record(cert_seq).leaf_hash.hex()}
+    ]
+    assert all(r.account is not None and r.account.account == learner for r in records)
+    again, more = bank.convert(learner, "P510201", authority)
+    assert again.granted == () and more == []
+    assert {r.reason.split(": ")[-1] for r in again.refused} == {"already fully credited"}
+    assert bank.verify().ok
+
+
+def test_a_junior_certificate_is_refused_with_the_reason(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    other, _ = bank.open_account(national_id(60), "周杰", authority)
+    bank.issue("certificate", other, {**CERTIFICATE, "level": "初级"}, ORG)
+    evaluation, _ = bank.convert(other, "P510201")
+    assert evaluation.granted == ()
+    assert "is junior, below intermediate" in evaluation.refused[0].reason
+
+
+def test_rule_versions_and_refusals(bank: CreditBank, learner: str, authority: SigningKey) -> None:
+    second = bank.load_rule({**document("R-IOT-EXEMPT.toml"), "max_source_age_years": 2}, authority)
+    assert second.payload["version"] == 2
+    assert [r["version"] for r in bank.rules("P510201")] == [1, 2]
+    with pytest.raises(RuleError, match="not a key of the bank authority"):
+        bank.load_rule(document("R-IOT-EXEMPT.toml"), SCHOOL)
+    with pytest.raises(InputError, match="grant: a course_exemption grants courses"):
+        bank.load_rule({**document("R-IOT-EXEMPT.toml"), "grant": {}}, authority)
+    with pytest.raises(RuleError, match="no programme P999"):
+        bank.convert(learner, "P999")
+
+
+def test_cli_rules_and_convert(
+    bank: CreditBank,
+    learner: str,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    authority: SigningKey,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    runner = CliRunner()
+    listed = json.loads(run(runner, db_url, "rules", "list", "--json").stdout)["rules"]
+    assert [(r["rule"], r["version"], r["kind"]) for r in listed] == [
+        ("R-IOT-EXEMPT", 1, "course_exemption")
+    ]
+    loaded = run(
+        runner,
+        db_url,
+        "rules",
+        "load",
+        str(EXAMPLES / "R-IOT-EXEMPT.toml"),
+        "--key",
+        str(tmp_path / "authority.pem"),
+        "--json",
+    )
+    assert json.loads(loaded.stdout)["version"] == 2
+    preview = json.loads(
+        run(
+            runner, db_url, "convert", learner, "--programme", "P510201", "--what-if", "--json"
+        ).stdout
+    )
+    assert [g["seq"] for g in preview["granted"]] == [None, None]
+    assert {"rule", "version", "credits"} <= set(preview["granted"][0])
+    assert preview["granted"][0]["credits"] == "4" and preview["cap"] == "60"
+    done = run(
+        runner,
+        db_url,
+        "convert",
+        learner,
+        "--programme",
+        "P510201",
+        "--key",
+        str(tmp_path / "authority.pem"),
+        "--json",
+    )
+    assert done.exit_code == 0, done.stderr
+    granted = json.loads(done.stdout)["granted"]
+    assert all(isinstance(g["seq"], int) for g in granted) and len(granted) == 2
+    text = run(runner, db_url, "convert", learner, "--programme", "P510201", "--what-if").stdout
+    assert "not granted: rule R-IOT-EXEMPT v2: exempt IOT210" in text
+    assert run(runner, db_url, "verify").exit_code == 0
