@@ -88,3 +88,20 @@ def list_(
         for o in found
     )
     emit(as_json, {"outcomes": found}, text or "no outcomes")
+
+
+@outcomes.command()
+@click.argument("seq", type=click.IntRange(min=0))
+@click.option("--key", type=KEY_FILE, help="Registrar (authority) key file.")
+@json_option
+@pass_app
+def cascade(app: AppContext, seq: int, key: Path | None, as_json: bool) -> None:
+    """Revoke every conversion derived from the revoked outcome at SEQ (registrar)."""
+    records = app.bank().cascade(seq, signing_key(app, key))
+    revoked = [r.payload["conversion"] for r in records]
+    emit(
+        as_json,
+        {"outcome": seq, "revoked_conversions": revoked, "seqs": [r.seq for r in records]},
+        f"revoked {len(revoked)} conversion(s) derived from outcome {seq}"
+        + (f": {', '.join(map(str, revoked))}" if revoked else ""),
+    )

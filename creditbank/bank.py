@@ -719,6 +719,45 @@ class _BankWrites:
         records = self._write(build)
         return evaluation, records
 
+    def cascade(self, outcome: int, authority: SigningKey) -> list[Record]:
+        """Revoke every conversion derived from the revoked outcome at seq ``outcome``.
+
+        Raises:
+            RuleError: not an authority key, no such outcome, or it is not revoked.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            self._authority(p, authority, tx.time)
+            found = p.outcome(outcome)
+            if found is None:
+                raise RuleError(f"record {outcome} is not an outcome")
+            if found["status"] != "revoked":
+                raise RuleError(f"outcome {outcome} is not revoked; nothing to cascade")
+            return [
+                Entry(
+                    "conversion.revoked/1",
+                    normalise_payload(
+                        "conversion.revoked/1",
+                        {
+                            "conversion": c["seq"],
+                            "conversion_hash": c["leaf_hash"],
+                            "reason": f"source outcome {outcome} revoked",
+                        },
+                    ),
+                    authority,
+                    found["account"],
+                )
+                for c in ConversionRows.of(tx.conn, found["account"])
+                if c["status"] != "revoked" and any(i["seq"] == outcome for i in c["inputs"])
+            ]
+
+        return self._write(build)
+
+    def conversions(self, account: str, programme: str | None = None) -> list[dict[str, Any]]:
+        """An account's conversions with their status (valid, flagged, revoked)."""
+        with self.ledger.store.reading() as conn:
+            return ConversionRows.of(conn, account, programme)
+
     def _evaluate(
         self, conn: Connection, account: str, code: str, at: datetime
     ) -> tuple[Evaluation, int]:
@@ -752,7 +791,7 @@ class _BankWrites:
                 c["title"],
             )
             for c in ConversionRows.of(conn, account, code)
-            if c["status"] == "valid"
+            if c["status"] != "revoked"
         ]
         now = format_time(at)
         newest: dict[str, Rule] = {}

@@ -284,6 +284,7 @@ def _outcome_revoked(p: Projector, record: Record) -> None:
         revoke_reason=record.payload["reason"],
     )
     Projections.put(p.conn, outcomes, seq, document, status="revoked")
+    flag_derived(p, document["account"], seq, record.time)
 
 
 @_handles("programme.published/1")
@@ -319,3 +320,42 @@ def _conversion_granted(p: Projector, record: Record) -> None:
         "leaf_hash": record.leaf_hash.hex(),
     }
     ConversionRows.add(p.conn, record.seq, record.account.account, document)
+
+
+def flag_derived(p: Projector, account: str, source: int, time: str) -> None:
+    """Mark the conversions that used outcome ``source`` as needing review (flagged)."""
+    for conversion in ConversionRows.of(p.conn, account):
+        if conversion["status"] == "valid" and any(
+            i["seq"] == source for i in conversion["inputs"]
+        ):
+            ConversionRows.set_status(
+                p.conn,
+                conversion["seq"],
+                {
+                    **conversion,
+                    "status": "flagged",
+                    "flagged_at": time,
+                    "flag_reason": f"source outcome {source} revoked",
+                },
+            )
+
+
+@_handles("conversion.revoked/1")
+def _conversion_revoked(p: Projector, record: Record) -> None:
+    assert record.account is not None
+    seq = record.payload["conversion"]
+    found = [c for c in ConversionRows.of(p.conn, record.account.account) if c["seq"] == seq]
+    if not found:
+        raise RuleError(f"record {seq} is not a conversion of account {record.account.account}")
+    if found[0]["status"] == "revoked":
+        raise RuleError(f"conversion {seq} is already revoked")
+    ConversionRows.set_status(
+        p.conn,
+        seq,
+        {
+            **found[0],
+            "status": "revoked",
+            "revoked_seq": record.seq,
+            "revoke_reason": record.payload["reason"],
+        },
+    )

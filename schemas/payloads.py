@@ -525,3 +525,14 @@ class ConversionGranted(Strict):
 
 
 PAYLOAD_SCHEMAS["conversion.granted/1"] = ConversionGranted
+
+
+class ConversionRevoked(Strict):
+    """``conversion.revoked/1``: a conversion withdrawn (e.g. its source outcome was revoked)."""
+
+    conversion = fields.Integer(required=True, validate=validate.Range(min=0))
+    conversion_hash = Hash(required=True)
+    reason = fields.String(required=True, validate=TEXT)
+
+
+PAYLOAD_SCHEMAS["conversion.revoked/1"] = ConversionRevoked

@@ -132,3 +132,52 @@ def test_cli_rules_and_convert(
     text = run(runner, db_url, "convert", learner, "--programme", "P510201", "--what-if").stdout
     assert "not granted: rule R-IOT-EXEMPT v2: exempt IOT210" in text
     assert run(runner, db_url, "verify").exit_code == 0
+
+
+def test_revoking_a_source_flags_and_cascades(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, records = bank.convert(learner, "P510201", authority)
+    cert_seq = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    with pytest.raises(RuleError, match="is not revoked"):
+        bank.cascade(cert_seq, authority)
+    bank.revoke_outcome(cert_seq, "exam irregularity", ORG)
+    assert {c["status"] for c in bank.conversions(learner)} == {"flagged"}
+    assert bank.convert(learner, "P510201")[0].granted == ()
+    monkeypatch.chdir(tmp_path)
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    result = run(
+        CliRunner(),
+        db_url,
+        "outcomes",
+        "cascade",
+        str(cert_seq),
+        "--key",
+        str(tmp_path / "authority.pem"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["revoked_conversions"] == [r.seq for r in records]
+    assert {c["status"] for c in bank.conversions(learner)} == {"revoked"}
+    again = run(
+        CliRunner(),
+        db_url,
+        "outcomes",
+        "cascade",
+        str(cert_seq),
+        "--key",
+        str(tmp_path / "authority.pem"),
+    )
+    assert again.stdout == f"revoked 0 conversion(s) derived from outcome {cert_seq}\n"
+    preview, _ = bank.convert(learner, "P510201")
+    assert (
+        preview.granted == ()
+        and "certificate" in preview.refused[0].reason
+        and "revoked" in preview.refused[0].reason
+    )
+    assert bank.verify().ok

@@ -128,6 +128,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "inputs": [{"seq": 3, "hash": "e" * 64}],
         "title": "exempt C1",
     },
+    "conversion.revoked/1": {
+        "conversion": 9,
+        "conversion_hash": "f" * 64,
+        "reason": "source revoked",
+    },
     "outcome.other/1": {
         "issuer": "s1",
         "accreditation": "a1",

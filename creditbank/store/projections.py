@@ -262,3 +262,12 @@ class ConversionRows:
         return [
             dict(json.loads(text)) for (text,) in conn.execute(query.order_by(conversions.c.seq))
         ]
+
+    @staticmethod
+    def set_status(conn: Connection, seq: int, document: dict[str, Any]) -> None:
+        """Store a conversion's changed document and status."""
+        conn.execute(
+            update(conversions)
+            .where(conversions.c.seq == seq)
+            .values(status=document["status"], data=_dump(document))
+        )
