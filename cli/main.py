@@ -25,7 +25,7 @@ from .keys import keys
 from .outcomes import outcomes
 from .output import BadInputError, CommandError
 from .programmes import programmes
-from .rules import convert, rules
+from .rules import convert, eligibility, rules
 
 
 class CreditBankGroup(click.Group):
@@ -76,7 +76,7 @@ def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> Non
 
 ledger_commands.register(cli)
 demo_commands.register(cli)
-for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert):
+for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert, eligibility):
     cli.add_command(_group)
 
 

@@ -141,3 +141,69 @@ def convert(
     ]
     lines.append(f"cap {document['cap']} credits; {document['converted_before']} converted before")
     emit(as_json, document, "\n".join(lines))
+
+
+@click.command()
+@click.argument("account")
+@click.option("--programme", required=True, help="The programme whose diploma is checked.")
+@json_option
+@pass_app
+def eligibility(app: AppContext, account: str, programme: str, as_json: bool) -> None:
+    """Credits ACCOUNT has toward a programme (with provenance) and what its diploma still needs.
+
+    Also lists the certificate exam modules (免试) the learner may skip. Example:
+
+        creditbank eligibility acct-0123456789abcdef --programme P510201
+    """
+    bank = app.bank()
+    found = bank.eligibility(account, programme)
+    exemptions, _ = bank.exam_exemptions(account)
+    exam = [
+        {
+            "certificate_category": e.certificate_category,
+            "modules": list(e.modules),
+            "rule": e.rule,
+            "version": e.version,
+            "inputs": [s for s, _ in e.inputs],
+        }
+        for e in exemptions
+    ]
+    document = {
+        "account": account,
+        "programme": found.programme,
+        "version": found.version,
+        "eligible": found.eligible,
+        "earned": decimal_text(found.earned),
+        "converted": decimal_text(found.converted),
+        "pending": decimal_text(found.pending),
+        "total_required": decimal_text(found.total_required),
+        "study_deadline": found.study_deadline,
+        "missing": list(found.missing),
+        "credits": [
+            {
+                "requirement": ln.requirement,
+                "credits": decimal_text(ln.credits),
+                "source": ln.source,
+                "seq": ln.seq,
+                "status": ln.status,
+                "title": ln.title,
+            }
+            for ln in found.lines
+        ],
+        "exam_exemptions": exam,
+    }
+    lines = [
+        f"{account} in {found.programme} v{found.version}: "
+        + ("ELIGIBLE for the diploma" if found.eligible else "not yet eligible"),
+        f"  {document['earned']} credits by courses, "
+        f"{document['converted']} by exemption/conversion"
+        f" ({document['pending']} pending review) of {document['total_required']}"
+        + (f"; study period ends {found.study_deadline}" if found.study_deadline else ""),
+        *(f"  missing: {m}" for m in found.missing),
+        *(
+            f"  exam exemption: {e['certificate_category']} {', '.join(e['modules'])} "
+            f"(rule {e['rule']})"
+            for e in exam
+        ),
+    ]
+    emit(as_json, document, "\n".join(lines))

@@ -17,7 +17,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from creditbank.clock import Clock, SystemClock, format_time
-from creditbank.domain.conversion import Evaluation, Grant, OutcomeFact, Rule, evaluate
+from creditbank.domain.conversion import (
+    Evaluation,
+    ExamExemption,
+    Grant,
+    OutcomeFact,
+    Refusal,
+    Rule,
+    evaluate,
+    exam_exemptions,
+)
+from creditbank.domain.eligibility import Assessment, assess
 from creditbank.domain.identity import (
     lookup_key,
     normalise_name,
@@ -68,6 +78,16 @@ LOOKUP_SECRET = "identity_lookup"
 """Name of the off-log secret keying the identity index."""
 
 Builder = Callable[[Transaction, Projector], list[Entry]]
+
+
+def _outcome_facts(conn: Connection, account: str) -> list[OutcomeFact]:
+    """What the conversion engine knows of an account's outcomes."""
+    return [
+        OutcomeFact(
+            o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], o["status"] == "revoked"
+        )
+        for o in Projections.outcome_rows(conn, account=account)
+    ]
 
 
 class _BankWrites:
@@ -758,10 +778,14 @@ class _BankWrites:
         with self.ledger.store.reading() as conn:
             return ConversionRows.of(conn, account, programme)
 
-    def _evaluate(
-        self, conn: Connection, account: str, code: str, at: datetime
-    ) -> tuple[Evaluation, int]:
-        """The engine's inputs from the projections, and its answer (no writes)."""
+    def _facts(
+        self, conn: Connection, account: str, code: str
+    ) -> tuple[dict[str, Any], Programme, list[OutcomeFact]]:
+        """The account, the programme version it is held to (else the newest), its outcomes.
+
+        Raises:
+            RuleError: no such account or programme.
+        """
         state = Projections.get(conn, accounts_table, account)
         if state is None:
             raise RuleError(f"no account {account}")
@@ -769,18 +793,41 @@ class _BankWrites:
         found = ProgrammeRows.get(conn, code, pinned)
         if found is None:
             raise RuleError(f"no programme {code}")
-        programme = Programme.from_payload(*found)
-        outcomes = [
-            OutcomeFact(
-                o["seq"],
-                o["leaf_hash"],
-                o["kind"],
-                o["issued"],
-                o["details"],
-                o["status"] == "revoked",
-            )
-            for o in Projections.outcome_rows(conn, account=account)
-        ]
+        return state, Programme.from_payload(*found), _outcome_facts(conn, account)
+
+    def eligibility(self, account: str, programme: str) -> Assessment:
+        """Credits toward ``programme`` with provenance, and what the diploma still needs.
+
+        Raises:
+            RuleError: no such account or programme.
+        """
+        with self.ledger.store.reading() as conn:
+            state, found, outcomes = self._facts(conn, account, programme)
+            conversions = ConversionRows.of(conn, account, programme)
+        return assess(found, outcomes, conversions, state, self.clock.now())
+
+    def exam_exemptions(
+        self, account: str
+    ) -> tuple[tuple[ExamExemption, ...], tuple[Refusal, ...]]:
+        """Certificate exam modules (免试) the account's outcomes exempt under the rules in force.
+
+        Raises:
+            RuleError: no such account.
+        """
+        with self.ledger.store.reading() as conn:
+            if Projections.get(conn, accounts_table, account) is None:
+                raise RuleError(f"no account {account}")
+            facts = _outcome_facts(conn, account)
+            found = [
+                Rule.from_payload(r) for r in RuleRows.all(conn) if r["kind"] == "exam_exemption"
+            ]
+        return exam_exemptions(found, facts, self.clock.now())
+
+    def _evaluate(
+        self, conn: Connection, account: str, code: str, at: datetime
+    ) -> tuple[Evaluation, int]:
+        """The engine's inputs from the projections, and its answer (no writes)."""
+        _, programme, outcomes = self._facts(conn, account, code)
         earlier = [
             Grant(
                 c["rule"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,91 @@ def test_revoking_a_source_flags_and_cascades(
         and "revoked" in preview.refused[0].reason
     )
     assert bank.verify().ok
+
+
+def test_a_learner_becomes_eligible_through_exemptions(
+    bank: CreditBank, authority: SigningKey, clock: object
+) -> None:
+    from datetime import timedelta
+
+    from creditbank.clock import FixedClock
+
+    from .bank_fixtures import COURSE
+
+    assert isinstance(clock, FixedClock)
+    account = accredited_bank(bank, authority)
+    bank.publish_programme({**document("P510201.toml"), "total_credits": "19"}, SCHOOL)
+    bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
+    bank.change_account(
+        account,
+        "account.programme_moved/1",
+        {"programme": "P510201", "programme_version": 1, "reason": "published"},
+        authority,
+    )
+    for code, credits in (("CS101", "4"), ("CS205", "3.5"), ("ROB220", "4.5")):
+        bank.issue("course", account, {**COURSE, "course_code": code, "credits": credits}, SCHOOL)
+    before = bank.eligibility(account, "P510201")
+    assert not before.eligible
+    assert before.missing == (
+        "required course NET110 网络技术 Network Technology: 0 of 3 credits",
+        "required course IOT210 物联网工程实施 IoT Implementation: 0 of 4 credits",
+        "total credits: 12.0 of 19",
+    )
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    _, records = bank.convert(account, "P510201", authority)
+    after = bank.eligibility(account, "P510201")
+    assert after.eligible and after.missing == ()
+    assert (after.earned, after.converted) == (Decimal(12), Decimal(7))
+    assert sorted(ln.seq for ln in after.lines if ln.source == "conversion") == [
+        r.seq for r in records
+    ]
+    assert after.study_deadline == "2031-09-01"
+    bank.change_account(
+        account, "account.suspended/1", {"reason": "innovation_entrepreneurship"}, authority
+    )
+    clock.advance(timedelta(days=100))
+    bank.change_account(account, "account.resumed/1", {}, authority)
+    assert bank.eligibility(account, "P510201").study_deadline == "2031-12-10"
+
+
+def test_a_diploma_exempts_the_theory_module(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    bank.load_rule(
+        {
+            "id": "R-DIP-THEORY",
+            "title": "高职毕业生免试理论 Diploma exempts theory",
+            "kind": "exam_exemption",
+            "effective_from": "2025-01-01T00:00:00Z",
+            "when": {"outcome": "diploma", "diploma_level": "高职", "programme": "P510201"},
+            "grant": {"certificate_category": "iot-install", "modules": ["理论"]},
+        },
+        authority,
+    )
+    found, refused = bank.exam_exemptions(learner)
+    assert found == () and "no diploma outcome fits" in refused[0].reason
+    diploma = bank.issue(
+        "diploma",
+        learner,
+        {
+            "level": "高职",
+            "programme": "P510201",
+            "programme_name": "计算机应用技术",
+            "graduated_on": "2029-06-30",
+        },
+        SCHOOL,
+    )
+    found, _ = bank.exam_exemptions(learner)
+    assert [(e.certificate_category, e.modules, e.inputs[0][0]) for e in found] == [
+        ("iot-install", ("theory",), diploma.seq)
+    ]
+
+
+def test_cli_eligibility(bank: CreditBank, learner: str, db_url: str) -> None:
+    result = run(CliRunner(), db_url, "eligibility", learner, "--programme", "P510201", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["eligible"] is False and doc["total_required"] == "120"
+    assert any(m.startswith("required course CS101") for m in doc["missing"])
+    text = run(CliRunner(), db_url, "eligibility", learner, "--programme", "P510201").stdout
+    assert "not yet eligible" in text and "missing: total credits" in text

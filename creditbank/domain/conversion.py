@@ -273,3 +273,49 @@ def _leaf_problem(
     if "ranks" in condition and details.get("rank") not in condition["ranks"]:
         return f"{label} ranked {details.get('rank')}, not {', '.join(condition['ranks'])}"
     return None
+
+
+@dataclass(frozen=True)
+class ExamExemption:
+    """Certificate exam modules (免试) a learner may skip, and why."""
+
+    certificate_category: str
+    modules: tuple[str, ...]
+    rule: str
+    version: int
+    inputs: tuple[tuple[int, str], ...]
+
+
+def exam_exemptions(
+    rules: list[Rule], outcomes: list[OutcomeFact], at: datetime
+) -> tuple[tuple[ExamExemption, ...], tuple[Refusal, ...]]:
+    """Which certificate exam modules the learner's outcomes (e.g. a diploma) exempt at ``at``."""
+    now = format_time(at)
+    found: list[ExamExemption] = []
+    refused: list[Refusal] = []
+    for rule in sorted(rules, key=lambda r: (r.id, r.version)):
+        if rule.kind != "exam_exemption":
+            continue
+        if not (
+            rule.effective_from <= now
+            and (rule.effective_until is None or now < rule.effective_until)
+        ):
+            refused.append(Refusal(rule.id, rule.version, f"not in effect at {now}"))
+            continue
+        match = _Match()
+        sources = _satisfy(rule.when, outcomes, rule, at, match)
+        if sources is None:
+            refused.append(
+                Refusal(rule.id, rule.version, match.reasons[0] if match.reasons else "no source")
+            )
+            continue
+        found.append(
+            ExamExemption(
+                rule.grant["certificate_category"],
+                tuple(rule.grant["modules"]),
+                rule.id,
+                rule.version,
+                tuple(sorted((o.seq, o.leaf_hash) for o in sources)),
+            )
+        )
+    return tuple(found), tuple(refused)
