@@ -201,9 +201,8 @@ def eligibility(app: AppContext, account: str, programme: str, as_json: bool) ->
         + (f"; study period ends {found.study_deadline}" if found.study_deadline else ""),
         *(f"  missing: {m}" for m in found.missing),
         *(
-            f"  exam exemption: {e['certificate_category']} {', '.join(e['modules'])} "
-            f"(rule {e['rule']})"
-            for e in exam
+            f"  exam exemption: {e.certificate_category} {', '.join(e.modules)} (rule {e.rule})"
+            for e in exemptions
         ),
     ]
     emit(as_json, document, "\n".join(lines))
