@@ -26,6 +26,7 @@ from creditbank.domain.conversion import (
     Rule,
     evaluate,
     exam_exemptions,
+    rules_in_force,
 )
 from creditbank.domain.eligibility import Assessment, assess
 from creditbank.domain.identity import (
@@ -37,12 +38,12 @@ from creditbank.domain.identity import (
 from creditbank.domain.issuers import Accreditation, IssuerKey, check_outcome
 from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
-from creditbank.errors import InputError, LedgerStateError, RuleError
+from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.log import Entry, Ledger, Transaction
 from creditbank.ledger.proof_file import TlogProof
-from creditbank.ledger.record import Record
+from creditbank.ledger.record import Record, open_leaf
 from creditbank.ledger.verify import VerificationReport, check_ledger
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
@@ -88,6 +89,23 @@ def _outcome_facts(conn: Connection, account: str) -> list[OutcomeFact]:
         )
         for o in Projections.outcome_rows(conn, account=account)
     ]
+
+
+def _grant_of(conversion: dict[str, Any]) -> Grant:
+    """The engine's view of a stored conversion."""
+    return Grant(
+        conversion["rule"],
+        conversion["rule_version"],
+        conversion["requirement"],
+        Decimal(conversion["credits"]),
+        tuple((i["seq"], i["hash"]) for i in conversion["inputs"]),
+        conversion["title"],
+    )
+
+
+def _describe(grant: Grant) -> str:
+    inputs = ", ".join(str(seq) for seq, _ in grant.inputs)
+    return f"{grant.rule} v{grant.version} {grant.requirement} {grant.credits} from [{inputs}]"
 
 
 class _BankWrites:
@@ -778,6 +796,59 @@ class _BankWrites:
         with self.ledger.store.reading() as conn:
             return ConversionRows.of(conn, account, programme)
 
+    def replay_conversion(self, seq: int) -> Grant:
+        """Re-run the engine on the ledger as it stood just before conversion ``seq``.
+
+        The auditor's check: the rule version, requirement, credits and inputs the
+        engine grants from that state must be exactly what the record holds.
+
+        Raises:
+            RuleError: record ``seq`` is not a conversion.
+            IntegrityError: the engine does not reproduce it (the message says how).
+        """
+        with self.ledger.store.reading() as conn:
+            leaf = self.ledger.store.leaf(conn, seq)
+            record = None if leaf is None else open_leaf(leaf)
+            if record is None or record.kind != "conversion.granted/1" or record.account is None:
+                raise RuleError(f"record {seq} is not a conversion")
+            stored, account = record.payload, record.account.account
+            found = ProgrammeRows.get(conn, stored["programme"], stored["programme_version"])
+            if found is None or found[1] >= seq:
+                raise IntegrityError(
+                    f"conversion {seq}: its programme version was not published before it"
+                )
+            programme = Programme.from_payload(*found)
+            outcomes = [
+                OutcomeFact(
+                    o["seq"],
+                    o["leaf_hash"],
+                    o["kind"],
+                    o["issued"],
+                    o["details"],
+                    o.get("revoked_seq") is not None and o["revoked_seq"] < seq,
+                )
+                for o in Projections.outcome_rows(conn, account=account)
+                if o["seq"] < seq
+            ]
+            earlier = [
+                _grant_of(c)
+                for c in ConversionRows.of(conn, account, stored["programme"])
+                if c["seq"] < seq
+                and not (c.get("revoked_seq") is not None and c["revoked_seq"] < seq)
+            ]
+            rules = rules_in_force(
+                RuleRows.all(conn, stored["programme"], before=seq), record.timestamp
+            )
+        result = evaluate(rules, programme, outcomes, earlier, record.timestamp)
+        expected = _grant_of({**stored, "seq": seq})
+        if not result.granted or result.granted[0] != expected:
+            got = "nothing" if not result.granted else _describe(result.granted[0])
+            raise IntegrityError(
+                f"conversion {seq}: the rules grant {got}, "
+                f"but the record holds {_describe(expected)}"
+            )
+        return expected
+
     def _facts(
         self, conn: Connection, account: str, code: str
     ) -> tuple[dict[str, Any], Programme, list[OutcomeFact]]:
@@ -840,17 +911,8 @@ class _BankWrites:
             for c in ConversionRows.of(conn, account, code)
             if c["status"] != "revoked"
         ]
-        now = format_time(at)
-        newest: dict[str, Rule] = {}
-        for payload in RuleRows.all(conn, code):
-            rule = Rule.from_payload(payload)
-            current = newest.get(rule.id)
-            in_force = rule.effective_from <= now and (
-                rule.effective_until is None or now < rule.effective_until
-            )
-            if current is None or in_force:
-                newest[rule.id] = rule
-        return evaluate(list(newest.values()), programme, outcomes, earlier, at), programme.version
+        in_force = rules_in_force(RuleRows.all(conn, code), at)
+        return evaluate(in_force, programme, outcomes, earlier, at), programme.version
 
     # -- queries --------------------------------------------------------------------------
 

@@ -270,3 +270,38 @@ def test_cli_eligibility(bank: CreditBank, learner: str, db_url: str) -> None:
     assert any(m.startswith("required course CS101") for m in doc["missing"])
     text = run(CliRunner(), db_url, "eligibility", learner, "--programme", "P510201").stdout
     assert "not yet eligible" in text and "missing: total credits" in text
+
+
+def test_replay_reproduces_each_stored_conversion(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    from creditbank.errors import IntegrityError
+
+    _, records = bank.convert(learner, "P510201", authority)
+    for record in records:
+        grant = bank.replay_conversion(record.seq)
+        assert (grant.requirement, grant.credits) == (
+            record.payload["requirement"],
+            Decimal(record.payload["credits"]),
+        )
+    bank.load_rule({**document("R-IOT-EXEMPT.toml"), "grant": {"courses": ["IOT210"]}}, authority)
+    assert bank.replay_conversion(records[1].seq).requirement == "course:NET110"
+    with pytest.raises(RuleError, match="is not a conversion"):
+        bank.replay_conversion(0)
+    # A conversion signed with the authority key but granted by no rule: appended
+    # straight to the ledger, past the service's checks, as a key holder could.
+    forged = bank.ledger.append(
+        "conversion.granted/1",
+        {
+            **records[0].payload,
+            "requirement": "course:CS101",
+            "credits": "4",
+            "title": "exempt CS101",
+        },
+        authority,
+        learner,
+    )
+    with pytest.raises(
+        IntegrityError, match=r"the rules grant nothing, but the record holds R-IOT-EXEMPT"
+    ):
+        bank.replay_conversion(forged.seq)

@@ -319,3 +319,22 @@ def exam_exemptions(
             )
         )
     return tuple(found), tuple(refused)
+
+
+def rules_in_force(payloads: list[dict[str, Any]], at: datetime) -> list[Rule]:
+    """For each rule id: the newest version in effect at ``at``, else its newest version.
+
+    A rule with no version in effect still takes part, so the engine can say why it
+    did not fire.
+    """
+    now = format_time(at)
+    effective: dict[str, Rule] = {}
+    newest: dict[str, Rule] = {}
+    for payload in sorted(payloads, key=lambda p: (p["id"], p["version"])):
+        rule = Rule.from_payload(payload)
+        newest[rule.id] = rule
+        if rule.effective_from <= now and (
+            rule.effective_until is None or now < rule.effective_until
+        ):
+            effective[rule.id] = rule
+    return [effective.get(rule_id, rule) for rule_id, rule in newest.items()]

@@ -229,11 +229,15 @@ class RuleRows:
         )
 
     @staticmethod
-    def all(conn: Connection, programme: str | None = None) -> list[dict[str, Any]]:
-        """Every loaded version (optionally of one programme's rules), by rule and version."""
+    def all(
+        conn: Connection, programme: str | None = None, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every loaded version (of one programme's rules; loaded before seq ``before``)."""
         query = select(rules.c.data).order_by(rules.c.rule, rules.c.version)
         if programme is not None:
             query = query.where(rules.c.programme == programme)
+        if before is not None:
+            query = query.where(rules.c.loaded_seq < before)
         return [dict(json.loads(text)) for (text,) in conn.execute(query)]
 
 
