@@ -60,6 +60,8 @@ def demo(app: AppContext, learners: int, records: int, seed: int, as_json: bool)
         "learners_added": report.learners,
         "outcomes_added": report.outcomes,
         "revoked": report.revoked,
+        "conversions": report.conversions,
+        "eligible_learner": report.eligible,
         "refused": report.refused,
         "records": bank.ledger.size(),
         "checkpoint": {"size": checkpoint.size, "root": checkpoint.root.hex()},
@@ -70,6 +72,15 @@ def demo(app: AppContext, learners: int, records: int, seed: int, as_json: bool)
     lines = [
         f"added {report.learners} learners and {report.outcomes} outcomes "
         f"({report.revoked} revoked); the ledger holds {document['records']} records",
+        f"{report.conversions} exemptions granted by conversion rules",
+        *(
+            [
+                f"{report.eligible} completes programme P710201 through exemptions "
+                f"(creditbank eligibility {report.eligible} --programme P710201)"
+            ]
+            if report.eligible
+            else []
+        ),
         *(f"refused, as it should be: {r}" for r in report.refused),
         f"checkpoint at size {checkpoint.size}; issuer keys in {key_dir}",
         f"vkey: {document['vkey']}",

@@ -86,7 +86,9 @@ class DemoReport:
     learners: int = 0
     outcomes: int = 0
     revoked: int = 0
+    conversions: int = 0
     refused: list[str] = field(default_factory=list)
+    eligible: str | None = None
 
 
 def build(
@@ -108,6 +110,7 @@ def build(
     """
     rng = random.Random(seed + len(bank.accounts()))
     keys = _issuers(bank, authority, key_dir, passphrase)
+    _programmes_and_rules(bank, authority, keys)
     report = DemoReport()
     per_learner = max(1, records // max(1, learners))
     start = len(bank.accounts())
@@ -195,9 +198,14 @@ def build(
                 certificate.seq, "证书信息有误 certificate details in error", keys[org]
             )
             report.revoked += 1
+        if programme in RULED:
+            report.conversions += len(bank.convert(account, programme, authority)[1])
         if progress:
             progress(1)
     if learners:
+        report.eligible = _eligible_learner(bank, authority, keys, start + learners)
+        report.conversions += 2
+        report.learners += 1
         try:
             bank.issue(
                 "certificate",
@@ -274,3 +282,121 @@ _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
 
 def _name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice([1, 2])))
+
+
+RULED = ("P510201", "P710201")
+"""Programmes the demo loads a conversion rule for."""
+
+
+def _programmes_and_rules(
+    bank: CreditBank, authority: SigningKey, keys: dict[str, SigningKey]
+) -> None:
+    """Publish two programmes and their IoT-certificate exemption rules (once)."""
+    if {code for code, _, _ in bank.programmes()} >= set(RULED):
+        return
+    courses = {code: (title, credits) for code, title, credits in COURSES}
+
+    def course(code: str) -> dict[str, str]:
+        return {"course_code": code, "title": courses[code][0], "credits": courses[code][1]}
+
+    bank.publish_programme(
+        {
+            "code": "P510201",
+            "name": "计算机应用技术 Computer Applications Technology",
+            "level": "高职",
+            "school": "sch-szpt",
+            "total_credits": "120",
+            "max_study_years": 5,
+            "max_converted_share": "0.5",
+            "required": [course("CS101"), course("NET110"), course("IOT210"), course("MTH100")],
+            "electives": [
+                {
+                    "group": "E1",
+                    "title": "专业选修 Specialist electives",
+                    "min_credits": "6",
+                    "courses": [course("CS205"), course("ROB220")],
+                }
+            ],
+        },
+        keys["sch-szpt"],
+    )
+    bank.publish_programme(
+        {
+            "code": "P710201",
+            "name": "计算机应用 Computer Use (short programme)",
+            "level": "中职",
+            "school": "sch-bjzz",
+            "total_credits": "14",
+            "max_study_years": 3,
+            "max_converted_share": "0.5",
+            "required": [course("CS101"), course("NET110"), course("IOT210")],
+            "electives": [
+                {
+                    "group": "E1",
+                    "title": "选修 Electives",
+                    "min_credits": "3",
+                    "courses": [course("CS205")],
+                }
+            ],
+        },
+        keys["sch-bjzz"],
+    )
+    for programme in RULED:
+        bank.load_rule(
+            {
+                "id": f"R-IOT-{programme}",
+                "title": "物联网安装调试(中级及以上)免修 IoT certificate exempts IoT courses",
+                "kind": "course_exemption",
+                "programme": programme,
+                "effective_from": "2025-01-01T00:00:00Z",
+                "max_source_age_years": 3,
+                "when": {
+                    "outcome": "certificate",
+                    "category": "iot-install",
+                    "min_level": "intermediate",
+                },
+                "grant": {"courses": ["IOT210", "NET110"]},
+            },
+            authority,
+        )
+
+
+def _eligible_learner(
+    bank: CreditBank, authority: SigningKey, keys: dict[str, SigningKey], n: int
+) -> str:
+    """A learner of the short programme who completes it only thanks to the exemptions."""
+    account, _ = bank.open_account(_national_id(n), "林晓梅", authority)
+    bank.enroll(account, "P710201", "sch-bjzz", date(2025, 9, 1), 3, authority)
+    for code, title, credits in COURSES:
+        if code in ("CS101", "CS205"):
+            bank.issue(
+                "course",
+                account,
+                {
+                    "course_code": code,
+                    "course_title": title,
+                    "programme": "P710201",
+                    "credits": credits,
+                    "grade": "A",
+                    "term": "2025-2026-1",
+                },
+                keys["sch-bjzz"],
+            )
+    bank.issue(
+        "certificate",
+        account,
+        {
+            "certificate_code": CERTIFICATES["org-iot"][0],
+            "certificate_name": CERTIFICATES["org-iot"][1],
+            "category": "iot-install",
+            "level": "intermediate",
+            "issued_on": "2025-12-01",
+            "modules": [
+                {"module": "theory", "passed": True},
+                {"module": "practical", "passed": True},
+            ],
+        },
+        keys["org-iot"],
+    )
+    bank.convert(account, "P710201", authority)
+    return account

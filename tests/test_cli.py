@@ -227,19 +227,32 @@ def test_demo_creates_a_ledger_when_there_is_none(runner: CliRunner, db_url: str
     result = run(runner, db_url, "demo", "--records", "50", "--learners", "10", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["learners_added"] == 10 and doc["outcomes_added"] >= 10
+    assert doc["learners_added"] == 11 and doc["outcomes_added"] >= 10
     assert doc["checkpoint"]["size"] == doc["records"]
     assert doc["refused"] and "does not cover certificate category welding" in doc["refused"][0]
+    assert doc["conversions"] >= 2 and doc["eligible_learner"].startswith("acct-")
+    standing = json.loads(
+        run(
+            runner,
+            db_url,
+            "eligibility",
+            doc["eligible_learner"],
+            "--programme",
+            "P710201",
+            "--json",
+        ).stdout
+    )
+    assert standing["eligible"] is True and standing["converted"] == "7"
     assert doc["vkey"].startswith("demo.creditbank.example/ledger+")
     assert run(runner, db_url, "verify").exit_code == 0
     accounts = json.loads(run(runner, db_url, "accounts", "list", "--json").stdout)["accounts"]
-    assert len(accounts) == 10 and {a["status"] for a in accounts} == {"enrolled"}
+    assert len(accounts) == 11 and {a["status"] for a in accounts} == {"enrolled"}
     again = json.loads(
         run(runner, db_url, "demo", "--records", "10", "--learners", "2", "--json").stdout
     )
-    assert again["learners_added"] == 2
+    assert again["learners_added"] == 3
     assert (
-        len(json.loads(run(runner, db_url, "accounts", "list", "--json").stdout)["accounts"]) == 12
+        len(json.loads(run(runner, db_url, "accounts", "list", "--json").stdout)["accounts"]) == 14
     )
 
 
