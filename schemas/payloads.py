@@ -452,6 +452,7 @@ class Grant(Strict):
 
     courses = fields.List(Code())
     credits = DecimalString()
+    credits_per_hour = DecimalString()
     to_course = Code()
     to_group = Code()
     certificate_category = Code()
@@ -480,10 +481,12 @@ class RuleLoaded(Strict):
         if kind == "course_exemption" and not grant.get("courses"):
             raise ValidationError("a course_exemption grants courses", "grant")
         if kind == "credit_conversion" and (
-            "credits" not in grant or ("to_course" in grant) == ("to_group" in grant)
+            ("credits" in grant) == ("credits_per_hour" in grant)
+            or ("to_course" in grant) == ("to_group" in grant)
         ):
             raise ValidationError(
-                "a credit_conversion grants credits to_course or to_group", "grant"
+                "a credit_conversion grants credits or credits_per_hour, to_course or to_group",
+                "grant",
             )
         if kind == "exam_exemption" and not (
             grant.get("modules") and grant.get("certificate_category")

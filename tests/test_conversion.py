@@ -274,3 +274,27 @@ def test_re_running_with_the_grants_already_made_grants_nothing_more(
     again = evaluate(rules, PROGRAMME, outcomes, list(first.granted), AT)
     assert again.granted == ()
     assert isinstance(first.granted, tuple) and all(isinstance(g, Grant) for g in first.granted)
+
+
+def test_training_hours_convert_at_a_unit_factor() -> None:
+    hours = rule(
+        "R-HOURS",
+        {"outcome": "training"},
+        {"credits_per_hour": "0.25", "to_group": "E1"},
+        kind="credit_conversion",
+    )
+    training = [
+        OutcomeFact(
+            40, "a1" * 32, "training", "2026-11-01T00:00:00.000000Z", {"title": "t", "hours": "8"}
+        ),
+        OutcomeFact(
+            41, "a2" * 32, "training", "2026-11-02T00:00:00.000000Z", {"title": "t", "hours": "16"}
+        ),
+    ]
+    result = evaluate([hours], PROGRAMME, training, [], AT)
+    # 8 h x 0.25 = 2 credits, then 16 h x 0.25 = 4 capped at the group's remaining 2.
+    assert [(g.credits, g.inputs[0][0]) for g in result.granted] == [
+        (Decimal(2), 40),
+        (Decimal(2), 41),
+    ]
+    assert evaluate([hours], PROGRAMME, training, list(result.granted), AT).granted == ()

@@ -143,9 +143,15 @@ def evaluate(
                 else:
                     match = _Match(used={seq for seq, req in used if req == requirement})
                     sources = _satisfy(rule.when, outcomes, rule, at, match)
+                    if sources is not None and "credits_per_hour" in rule.grant:
+                        credits = min(
+                            credits, _hours(sources) * Decimal(rule.grant["credits_per_hour"])
+                        )
                     if sources is None:
                         why = match.reasons[0] if match.reasons else "no source outcome fits"
                         reason = f"{title}: {why}"
+                    elif credits <= 0:
+                        reason = f"{title}: no hours to convert"
                     elif converted + credits > cap:
                         reason = (
                             f"{title}: the programme's cap of {cap} credits by exemption or "
@@ -166,6 +172,11 @@ def evaluate(
     )
 
 
+def _hours(sources: list[OutcomeFact]) -> Decimal:
+    """The hours the source outcomes record (training, innovation), for per-hour factors."""
+    return sum((Decimal(o.details.get("hours", "0")) for o in sources), Decimal(0))
+
+
 def _room(
     rule: Rule, programme: Programme, credited: dict[str, Decimal], requirement: str
 ) -> Decimal | None:
@@ -181,7 +192,7 @@ def _room(
         if group is None:
             return None
         room = group.min_credits - credited.get(requirement, Decimal(0))
-    if rule.kind == "credit_conversion":
+    if rule.kind == "credit_conversion" and "credits" in rule.grant:
         return min(Decimal(rule.grant["credits"]), room)
     return room
 
@@ -196,13 +207,14 @@ def _requirements(rule: Rule, programme: Programme) -> list[tuple[str, str]]:
             label = f"exempt {code} {course.title}" if course is not None else f"course {code}"
             out.append((f"course:{code}", label))
         return out
+    amount = (
+        f"{grant['credits']} credits"
+        if "credits" in grant
+        else f"{grant['credits_per_hour']} credits per hour"
+    )
     if "to_course" in grant:
-        return [
-            (f"course:{grant['to_course']}", f"{grant['credits']} credits to {grant['to_course']}")
-        ]
-    return [
-        (f"group:{grant['to_group']}", f"{grant['credits']} credits to group {grant['to_group']}")
-    ]
+        return [(f"course:{grant['to_course']}", f"{amount} to {grant['to_course']}")]
+    return [(f"group:{grant['to_group']}", f"{amount} to group {grant['to_group']}")]
 
 
 def _satisfy(
