@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
 from creditbank.errors import InputError, RuleError
@@ -305,3 +307,79 @@ def test_replay_reproduces_each_stored_conversion(
         IntegrityError, match=r"the rules grant nothing, but the record holds R-IOT-EXEMPT"
     ):
         bank.replay_conversion(forged.seq)
+
+
+rule_docs = st.lists(
+    st.tuples(
+        st.sampled_from(["junior", "intermediate"]),
+        st.lists(
+            st.sampled_from(["CS101", "NET110", "IOT210", "CS205"]),
+            min_size=1,
+            max_size=3,
+            unique=True,
+        ),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=8)
+@given(
+    rules=rule_docs,
+    levels=st.lists(st.sampled_from(["junior", "intermediate"]), min_size=1, max_size=3),
+)
+def test_replay_reproduces_random_conversions(
+    rules: list[tuple[str, list[str], bool]],
+    levels: list[str],
+    authority: SigningKey,
+    log_key: SigningKey,
+) -> None:
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from creditbank.clock import FixedClock
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = FixedClock(datetime(2026, 9, 1, tzinfo=UTC), timedelta(seconds=1))
+        bank = CreditBank.create(
+            f"sqlite:///{tmp}/x.db", "replay.example/ledger", authority, log_key, clock
+        )
+        account = accredited_bank(bank, authority)
+        bank.publish_programme({**document("P510201.toml"), "total_credits": "24"}, SCHOOL)
+        for i, (level, courses, as_conversion) in enumerate(rules):
+            grant = (
+                {"credits": "1.5", "to_course": courses[0]}
+                if as_conversion
+                else {"courses": courses}
+            )
+            bank.load_rule(
+                {
+                    "id": f"R{i}",
+                    "title": f"rule {i}",
+                    "programme": "P510201",
+                    "kind": "credit_conversion" if as_conversion else "course_exemption",
+                    "effective_from": "2025-01-01T00:00:00Z",
+                    "when": {
+                        "outcome": "certificate",
+                        "category": "iot-install",
+                        "min_level": level,
+                    },
+                    "grant": grant,
+                },
+                authority,
+            )
+        for level in levels:
+            bank.issue("certificate", account, {**CERTIFICATE, "level": level}, ORG)
+        _, records = bank.convert(account, "P510201", authority)
+        assert sum(Decimal(r.payload["credits"]) for r in records) <= Decimal(12)
+        for record in records:
+            grant = bank.replay_conversion(record.seq)
+            assert (grant.rule, grant.requirement, str(grant.credits)) == (
+                record.payload["rule"],
+                record.payload["requirement"],
+                record.payload["credits"],
+            )
+        assert bank.convert(account, "P510201", authority)[1] == []
+        bank.close()
