@@ -56,12 +56,42 @@ def issue(
 @click.argument("seq", type=click.IntRange(min=0))
 @click.option("--reason", required=True)
 @click.option("--key", type=KEY_FILE, help="The issuer's key file (default: authority key).")
+@click.option(
+    "--cascade",
+    "and_cascade",
+    is_flag=True,
+    help="Also revoke the conversions derived from it (signed with the authority key).",
+)
+@click.option(
+    "--authority-key",
+    type=KEY_FILE,
+    help="With --cascade: the authority key file (default: beside the database).",
+)
 @json_option
 @pass_app
-def revoke(app: AppContext, seq: int, reason: str, key: Path | None, as_json: bool) -> None:
-    """Revoke the outcome recorded at SEQ; it stays in the log, marked revoked."""
-    record = app.bank().revoke_outcome(seq, reason, signing_key(app, key))
-    emit(as_json, {"seq": record.seq, "revoked": seq}, f"seq {record.seq}: outcome {seq} revoked")
+def revoke(
+    app: AppContext,
+    seq: int,
+    reason: str,
+    key: Path | None,
+    and_cascade: bool,
+    authority_key: Path | None,
+    as_json: bool,
+) -> None:
+    """Revoke the outcome recorded at SEQ; it stays in the log, marked revoked.
+
+    Conversions derived from it are flagged; --cascade revokes them too.
+    """
+    bank = app.bank()
+    record = bank.revoke_outcome(seq, reason, signing_key(app, key))
+    cascaded = bank.cascade(seq, signing_key(app, authority_key)) if and_cascade else []
+    revoked = [r.payload["conversion"] for r in cascaded]
+    emit(
+        as_json,
+        {"seq": record.seq, "revoked": seq, "revoked_conversions": revoked},
+        f"seq {record.seq}: outcome {seq} revoked"
+        + (f"; {len(revoked)} derived conversion(s) revoked" if and_cascade else ""),
+    )
 
 
 @outcomes.command("list")

@@ -93,6 +93,7 @@ def convert_document(evaluation: Evaluation, records: list[Record]) -> dict[str,
                 "seq": seq,
                 "rule": g.rule,
                 "version": g.version,
+                "kind": g.kind,
                 "credits": decimal_text(g.credits),
                 "requirement": g.requirement,
                 "title": g.title,
@@ -174,6 +175,7 @@ def eligibility(app: AppContext, account: str, programme: str, as_json: bool) ->
         "version": found.version,
         "eligible": found.eligible,
         "earned": decimal_text(found.earned),
+        "exempted": decimal_text(found.exempted),
         "converted": decimal_text(found.converted),
         "pending": decimal_text(found.pending),
         "total_required": decimal_text(found.total_required),
@@ -196,7 +198,7 @@ def eligibility(app: AppContext, account: str, programme: str, as_json: bool) ->
         f"{account} in {found.programme} v{found.version}: "
         + ("ELIGIBLE for the diploma" if found.eligible else "not yet eligible"),
         f"  {document['earned']} credits by courses, "
-        f"{document['converted']} by exemption/conversion"
+        f"{document['exempted']} by exemption, {document['converted']} by conversion"
         f" ({document['pending']} pending review) of {document['total_required']}"
         + (f"; study period ends {found.study_deadline}" if found.study_deadline else ""),
         *(f"  missing: {m}" for m in found.missing),

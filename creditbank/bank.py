@@ -100,6 +100,7 @@ def _grant_of(conversion: dict[str, Any]) -> Grant:
         Decimal(conversion["credits"]),
         tuple((i["seq"], i["hash"]) for i in conversion["inputs"]),
         conversion["title"],
+        conversion["kind"],
     )
 
 
@@ -740,6 +741,7 @@ class _BankWrites:
                             "programme": programme,
                             "programme_version": version,
                             "rule": g.rule,
+                            "kind": g.kind,
                             "rule_version": g.version,
                             "requirement": g.requirement,
                             "credits": str(g.credits),
@@ -900,16 +902,7 @@ class _BankWrites:
         """The engine's inputs from the projections, and its answer (no writes)."""
         _, programme, outcomes = self._facts(conn, account, code)
         earlier = [
-            Grant(
-                c["rule"],
-                c["rule_version"],
-                c["requirement"],
-                Decimal(c["credits"]),
-                tuple((i["seq"], i["hash"]) for i in c["inputs"]),
-                c["title"],
-            )
-            for c in ConversionRows.of(conn, account, code)
-            if c["status"] != "revoked"
+            _grant_of(c) for c in ConversionRows.of(conn, account, code) if c["status"] != "revoked"
         ]
         in_force = rules_in_force(RuleRows.all(conn, code), at)
         return evaluate(in_force, programme, outcomes, earlier, at), programme.version

@@ -12,8 +12,8 @@ from marshmallow import ValidationError, fields
 from creditbank.clock import format_time, parse_time
 from creditbank.errors import InputError
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 
 
 class DecimalString(fields.Field[Decimal]):

@@ -39,7 +39,7 @@ class Strict(Schema):
 class KeyEntry(Strict):
     """A key announced in a payload: key id, base64 raw public key, optional role and owner."""
 
-    id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}\Z"))
     public = fields.String(required=True)
     role = fields.String(validate=validate.Length(max=32))
     owner = Code()
@@ -136,7 +136,7 @@ class KeyRotated(Strict):
     """``issuer.key_rotated/1``: a new key replaces an old one (signed by old key or authority)."""
 
     issuer = Code(required=True)
-    replaces = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    replaces = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}\Z"))
     keys = fields.List(fields.Nested(KeyEntry), required=True, validate=validate.Length(equal=1))
 
 
@@ -144,7 +144,7 @@ class KeyRevoked(Strict):
     """``issuer.key_revoked/1``: a key revoked from the time it was compromised."""
 
     issuer = Code(required=True)
-    key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
+    key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}\Z"))
     compromised_at = UtcTime(required=True)
     reason = fields.String(required=True, validate=TEXT)
 
@@ -516,9 +516,10 @@ class ConversionGranted(Strict):
     programme_version = fields.Integer(required=True, validate=validate.Range(min=1))
     rule = Code(required=True)
     rule_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    kind = Choice(("course_exemption", "credit_conversion"), required=True)
     requirement = fields.String(
         required=True,
-        validate=validate.Regexp(r"^(course|group):[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"),
+        validate=validate.Regexp(r"^(course|group):[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z"),
     )
     credits = DecimalString(required=True)
     inputs = fields.List(

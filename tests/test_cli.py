@@ -242,7 +242,7 @@ def test_demo_creates_a_ledger_when_there_is_none(runner: CliRunner, db_url: str
             "--json",
         ).stdout
     )
-    assert standing["eligible"] is True and standing["converted"] == "7"
+    assert standing["eligible"] is True and standing["exempted"] == "7"
     assert doc["vkey"].startswith("demo.creditbank.example/ledger+")
     assert run(runner, db_url, "verify").exit_code == 0
     accounts = json.loads(run(runner, db_url, "accounts", "list", "--json").stdout)["accounts"]

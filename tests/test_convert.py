@@ -218,8 +218,8 @@ def test_a_learner_becomes_eligible_through_exemptions(
     _, records = bank.convert(account, "P510201", authority)
     after = bank.eligibility(account, "P510201")
     assert after.eligible and after.missing == ()
-    assert (after.earned, after.converted) == (Decimal(12), Decimal(7))
-    assert sorted(ln.seq for ln in after.lines if ln.source == "conversion") == [
+    assert (after.earned, after.exempted, after.converted) == (Decimal(12), Decimal(7), Decimal(0))
+    assert sorted(ln.seq for ln in after.lines if ln.source == "exemption") == [
         r.seq for r in records
     ]
     assert after.study_deadline == "2031-09-01"
@@ -383,3 +383,53 @@ def test_replay_reproduces_random_conversions(
             )
         assert bank.convert(account, "P510201", authority)[1] == []
         bank.close()
+
+
+def test_revoke_with_cascade_from_the_cli(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    ORG.save(tmp_path / "org.pem", b"test passphrase")
+    runner = CliRunner()
+    done = json.loads(
+        run(
+            runner,
+            db_url,
+            "convert",
+            learner,
+            "--programme",
+            "P510201",
+            "--key",
+            str(tmp_path / "authority.pem"),
+            "--json",
+        ).stdout
+    )
+    cert_seq = done["granted"][0]["inputs"][0]["seq"]
+    assert done["granted"][0]["kind"] == "course_exemption"
+    result = run(
+        runner,
+        db_url,
+        "outcomes",
+        "revoke",
+        str(cert_seq),
+        "--reason",
+        "fraud",
+        "--key",
+        str(tmp_path / "org.pem"),
+        "--cascade",
+        "--authority-key",
+        str(tmp_path / "authority.pem"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["revoked_conversions"] == [g["seq"] for g in done["granted"]]
+    standing = json.loads(
+        run(runner, db_url, "eligibility", learner, "--programme", "P510201", "--json").stdout
+    )
+    assert standing["exempted"] == "0" and standing["pending"] == "0"

@@ -123,6 +123,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "programme_version": 1,
         "rule": "R1",
         "rule_version": 1,
+        "kind": "course_exemption",
         "requirement": "course:C1",
         "credits": "4",
         "inputs": [{"seq": 3, "hash": "e" * 64}],

@@ -67,6 +67,7 @@ class Grant:
     credits: Decimal
     inputs: tuple[tuple[int, str], ...]
     title: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ def evaluate(
                         refused.append(Refusal(rule.id, rule.version, reason or title))
                     break
                 inputs = tuple(sorted((o.seq, o.leaf_hash) for o in sources))
-                granted.append(Grant(rule.id, rule.version, requirement, credits, inputs, title))
+                granted.append(
+                    Grant(rule.id, rule.version, requirement, credits, inputs, title, rule.kind)
+                )
                 converted += credits
                 credited[requirement] = credited.get(requirement, Decimal(0)) + credits
                 used.update((seq, requirement) for seq, _ in inputs)

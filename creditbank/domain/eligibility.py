@@ -35,6 +35,7 @@ class Assessment:
     version: int
     eligible: bool
     earned: Decimal
+    exempted: Decimal
     converted: Decimal
     pending: Decimal
     total_required: Decimal
@@ -75,7 +76,7 @@ def assess(
             CreditLine(
                 c["requirement"],
                 Decimal(c["credits"]),
-                "conversion",
+                "exemption" if c["kind"] == "course_exemption" else "conversion",
                 c["seq"],
                 "valid" if c["status"] == "valid" else "pending",
                 c["title"],
@@ -111,18 +112,20 @@ def assess(
         missing.append(f"not enrolled in {programme.code}")
     elif deadline is not None and at.date() > date.fromisoformat(deadline):
         missing.append(f"the maximum study period ended on {deadline}")
-    earned = sum((ln.credits for ln in lines if ln.source == "course"), Decimal(0))
-    converted = sum(
-        (ln.credits for ln in lines if ln.source == "conversion" and ln.status == "valid"),
-        Decimal(0),
-    )
+
+    def total(source: str) -> Decimal:
+        return sum(
+            (ln.credits for ln in lines if ln.source == source and ln.status == "valid"), Decimal(0)
+        )
+
     pending = sum((ln.credits for ln in lines if ln.status == "pending"), Decimal(0))
     return Assessment(
         programme.code,
         programme.version,
         not missing,
-        earned,
-        converted,
+        total("course"),
+        total("exemption"),
+        total("conversion"),
         pending,
         programme.total_credits,
         deadline,

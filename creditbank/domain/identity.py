@@ -14,7 +14,7 @@ import unicodedata
 
 from creditbank.errors import InputError
 
-_ID18 = re.compile(r"^[0-9]{17}[0-9X]$")
+_ID18 = re.compile(r"^[0-9]{17}[0-9X]\Z")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 

@@ -36,9 +36,9 @@ SIGNING_CONTEXT = b"creditbank/record/v1\n"
 GENESIS_PREV = bytes(HASH_SIZE)
 """The ``prev`` of the first record, and the ``account.prev`` of an account's first record."""
 
-KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*/[1-9][0-9]{0,5}$")
-ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*/[1-9][0-9]{0,5}\Z")
+ACCOUNT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
+KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 class AccountLink(NamedTuple):
