@@ -287,25 +287,25 @@ def _outcome_revoked(p: Projector, record: Record) -> None:
     flag_derived(p, document["account"], seq, record.time)
 
 
+def _follows(what: str, name: str, version: int, latest: int) -> None:
+    """A versioned document (programme, rule) must be the next version of its name."""
+    if version != latest + 1:
+        raise RuleError(f"{what} {name} version {version} does not follow version {latest}")
+
+
 @_handles("programme.published/1")
 def _programme_published(p: Projector, record: Record) -> None:
-    expected = ProgrammeRows.latest_version(p.conn, record.payload["code"]) + 1
-    if record.payload["version"] != expected:
-        raise RuleError(
-            f"programme {record.payload['code']} version {record.payload['version']} "
-            f"does not follow version {expected - 1}"
-        )
+    code = record.payload["code"]
+    _follows(
+        "programme", code, record.payload["version"], ProgrammeRows.latest_version(p.conn, code)
+    )
     ProgrammeRows.add(p.conn, record.payload, record.seq)
 
 
 @_handles("rule.loaded/1")
 def _rule_loaded(p: Projector, record: Record) -> None:
-    expected = RuleRows.latest_version(p.conn, record.payload["id"]) + 1
-    if record.payload["version"] != expected:
-        raise RuleError(
-            f"rule {record.payload['id']} version {record.payload['version']} "
-            f"does not follow version {expected - 1}"
-        )
+    rule = record.payload["id"]
+    _follows("rule", rule, record.payload["version"], RuleRows.latest_version(p.conn, rule))
     RuleRows.add(p.conn, record.payload, record.seq)
 
 
