@@ -412,6 +412,8 @@ _LEAF_FIELDS: dict[str, fields.Field[Any]] = {
     "diploma_level": Choice(SCHOOL_LEVELS, SCHOOL_LEVEL_ALIASES),
     "award_levels": fields.List(Choice(AWARD_LEVELS, AWARD_LEVEL_ALIASES)),
     "ranks": fields.List(fields.String(validate=validate.Length(min=1, max=32))),
+    "grades": fields.List(fields.String(validate=validate.Length(min=1, max=16))),
+    "min_score": DecimalString(),
 }
 SourceCondition = Schema.from_dict(_LEAF_FIELDS, name="SourceCondition")
 

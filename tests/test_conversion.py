@@ -298,3 +298,42 @@ def test_training_hours_convert_at_a_unit_factor() -> None:
         (Decimal(2), 41),
     ]
     assert evaluate([hours], PROGRAMME, training, list(result.granted), AT).granted == ()
+
+
+def test_a_minimum_grade_or_score_is_required() -> None:
+    # A course taken in another programme converts into an elective only with a good result.
+    by_grade = rule(
+        "R-GRADE",
+        {"outcome": "course", "grades": ["A", "A-"]},
+        {"credits": "2", "to_group": "E1"},
+        kind="credit_conversion",
+    )
+    by_score = rule(
+        "R-SCORE",
+        {"outcome": "course", "min_score": "85"},
+        {"credits": "2", "to_group": "E1"},
+        kind="credit_conversion",
+    )
+    course_b = OutcomeFact(
+        50,
+        "b1" * 32,
+        "course",
+        "2026-11-01T00:00:00.000000Z",
+        {"course_code": "X1", "programme": "P9", "grade": "B", "score": "80"},
+    )
+    course_a = OutcomeFact(
+        51,
+        "b2" * 32,
+        "course",
+        "2026-11-01T00:00:00.000000Z",
+        {"course_code": "X2", "programme": "P9", "grade": "A", "score": "92"},
+    )
+    refused = evaluate([by_grade, by_score], PROGRAMME, [course_b], [], AT).refused
+    assert [r.reason.split(": ", 1)[1] for r in refused] == [
+        "course #50 has grade B, not A, A-",
+        "course #50 scored 80, below 85",
+    ]
+    result = evaluate([by_grade, by_score], PROGRAMME, [course_b, course_a], [], AT)
+    # Both rules credit group E1, so course #51 counts once: R-SCORE finds no other source.
+    assert [(g.rule, g.inputs[0][0]) for g in result.granted] == [("R-GRADE", 51)]
+    assert [r.rule for r in result.refused] == ["R-SCORE"]

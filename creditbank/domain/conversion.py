@@ -285,6 +285,12 @@ def _leaf_problem(
     if "award_levels" in condition and details.get("level") not in condition["award_levels"]:
         wanted = ", ".join(sorted(condition["award_levels"], key=AWARD_LEVELS.index))
         return f"{label} is at {details.get('level')} level, not {wanted}"
+    if "grades" in condition and details.get("grade") not in condition["grades"]:
+        return f"{label} has grade {details.get('grade')}, not {', '.join(condition['grades'])}"
+    if "min_score" in condition and Decimal(details.get("score", "-1")) < Decimal(
+        condition["min_score"]
+    ):
+        return f"{label} scored {details.get('score', 'nothing')}, below {condition['min_score']}"
     if "ranks" in condition and details.get("rank") not in condition["ranks"]:
         return f"{label} ranked {details.get('rank')}, not {', '.join(condition['ranks'])}"
     return None
