@@ -81,13 +81,31 @@ LOOKUP_SECRET = "identity_lookup"
 Builder = Callable[[Transaction, Projector], list[Entry]]
 
 
-def _outcome_facts(conn: Connection, account: str) -> list[OutcomeFact]:
-    """What the conversion engine knows of an account's outcomes."""
+def _revoked(document: dict[str, Any], before: int | None) -> bool:
+    """Whether a projected outcome or conversion was revoked (before seq ``before``, if given)."""
+    revoked = document.get("revoked_seq")
+    return revoked is not None and (before is None or revoked < before)
+
+
+def _outcome_facts(conn: Connection, account: str, before: int | None = None) -> list[OutcomeFact]:
+    """What the conversion engine knows of an account's outcomes (as of seq ``before``)."""
     return [
         OutcomeFact(
-            o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], o["status"] == "revoked"
+            o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], _revoked(o, before)
         )
         for o in Projections.outcome_rows(conn, account=account)
+        if before is None or o["seq"] < before
+    ]
+
+
+def _standing_grants(
+    conn: Connection, account: str, programme: str, before: int | None = None
+) -> list[Grant]:
+    """The account's conversions toward ``programme`` not revoked (as of seq ``before``)."""
+    return [
+        _grant_of(c)
+        for c in ConversionRows.of(conn, account, programme)
+        if (before is None or c["seq"] < before) and not _revoked(c, before)
     ]
 
 
@@ -820,24 +838,8 @@ class _BankWrites:
                     f"conversion {seq}: its programme version was not published before it"
                 )
             programme = Programme.from_payload(*found)
-            outcomes = [
-                OutcomeFact(
-                    o["seq"],
-                    o["leaf_hash"],
-                    o["kind"],
-                    o["issued"],
-                    o["details"],
-                    o.get("revoked_seq") is not None and o["revoked_seq"] < seq,
-                )
-                for o in Projections.outcome_rows(conn, account=account)
-                if o["seq"] < seq
-            ]
-            earlier = [
-                _grant_of(c)
-                for c in ConversionRows.of(conn, account, stored["programme"])
-                if c["seq"] < seq
-                and not (c.get("revoked_seq") is not None and c["revoked_seq"] < seq)
-            ]
+            outcomes = _outcome_facts(conn, account, before=seq)
+            earlier = _standing_grants(conn, account, stored["programme"], before=seq)
             rules = rules_in_force(
                 RuleRows.all(conn, stored["programme"], before=seq), record.timestamp
             )
@@ -901,9 +903,7 @@ class _BankWrites:
     ) -> tuple[Evaluation, int]:
         """The engine's inputs from the projections, and its answer (no writes)."""
         _, programme, outcomes = self._facts(conn, account, code)
-        earlier = [
-            _grant_of(c) for c in ConversionRows.of(conn, account, code) if c["status"] != "revoked"
-        ]
+        earlier = _standing_grants(conn, account, code)
         in_force = rules_in_force(RuleRows.all(conn, code), at)
         return evaluate(in_force, programme, outcomes, earlier, at), programme.version
 
