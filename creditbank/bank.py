@@ -109,6 +109,27 @@ def _standing_grants(
     ]
 
 
+def _next_version(
+    kind: str,
+    name_field: str,
+    document: dict[str, Any],
+    latest: Callable[[Connection, str], int],
+    conn: Connection,
+) -> dict[str, Any]:
+    """A versioned document's payload as the next version of its name (programmes, rules).
+
+    Raises:
+        InputError: a bad field (named).
+        RuleError: the document names a version other than the next one.
+    """
+    name = document.get(name_field)
+    version = latest(conn, name) + 1 if isinstance(name, str) else 1
+    payload = normalise_payload(kind, {"version": version, **document})
+    if payload["version"] != version:
+        raise RuleError(f"version: {payload[name_field]} is at version {version - 1}")
+    return payload
+
+
 def _grant_of(conversion: dict[str, Any]) -> Grant:
     """The engine's view of a stored conversion."""
     return Grant(
@@ -666,13 +687,9 @@ class _BankWrites:
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            code = document.get("code")
-            version = (
-                ProgrammeRows.latest_version(tx.conn, code) + 1 if isinstance(code, str) else 1
+            payload = _next_version(
+                "programme.published/1", "code", document, ProgrammeRows.latest_version, tx.conn
             )
-            payload = normalise_payload("programme.published/1", {"version": version, **document})
-            if payload["version"] != version:
-                raise RuleError(f"version: programme {payload['code']} is at version {version - 1}")
             school = p.issuer(payload["school"])
             if school is None or school.kind != "school":
                 raise RuleError(f"school: {payload['school']} is not a registered school")
@@ -713,13 +730,9 @@ class _BankWrites:
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             self._authority(p, authority, tx.time)
-            rule_id = document.get("id")
-            version = (
-                RuleRows.latest_version(tx.conn, rule_id) + 1 if isinstance(rule_id, str) else 1
+            payload = _next_version(
+                "rule.loaded/1", "id", document, RuleRows.latest_version, tx.conn
             )
-            payload = normalise_payload("rule.loaded/1", {"version": version, **document})
-            if payload["version"] != version:
-                raise RuleError(f"version: rule {payload['id']} is at version {version - 1}")
             return [Entry("rule.loaded/1", payload, authority)]
 
         return self._write(build)[0]
