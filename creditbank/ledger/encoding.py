@@ -1,4 +1,4 @@
-"""Byte-to-text encodings used by the ledger formats: base64, hex, base58btc multibase."""
+"""Byte-to-text encodings used by the ledger formats: base64, hex, base58btc."""
 
 from __future__ import annotations
 
@@ -29,11 +29,6 @@ def b64decode(text: str, field: str = "base64") -> bytes:
     if b64encode(data) != text:
         raise InputError(f"{field}: not canonical base64")
     return data
-
-
-def b64url_nopad(data: bytes) -> str:
-    """Base64url without padding (RFC 4648 §5), as used by multibase ``u``."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b58encode(data: bytes) -> str:

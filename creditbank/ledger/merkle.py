@@ -42,12 +42,6 @@ def split_point(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def completion_seq(coord: Coord) -> int:
-    """The index of the last leaf of a complete subtree: the append that completed it."""
-    level, index = coord
-    return ((index + 1) << level) - 1
-
-
 def subtrees(start: int, end: int) -> list[Coord]:
     """Split ``[start, end)`` into maximal aligned complete subtrees, left to right."""
     size = end - start
