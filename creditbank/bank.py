@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from creditbank.admission import Proposal, admit, authority_key, valid_key
 from creditbank.clock import Clock, SystemClock, format_time
 from creditbank.domain.conversion import (
     Evaluation,
@@ -35,7 +36,7 @@ from creditbank.domain.identity import (
     normalise_national_id,
     salted_hash,
 )
-from creditbank.domain.issuers import Accreditation, IssuerKey, check_outcome
+from creditbank.domain.issuers import Accreditation
 from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError
@@ -160,28 +161,40 @@ class _BankWrites:
     clock: Clock
 
     def _write(self, build: Builder) -> list[Record]:
+        """Build entries, admit each on the state before them, append and project them.
+
+        Raises:
+            RuleError: :func:`~creditbank.admission.admit` refuses an entry (named
+                ``item N`` when there are several).
+        """
         with self.ledger.transaction() as tx:
             projector = Projector(tx.conn)
-            records = tx.append(build(tx, projector))
+            entries = build(tx, projector)
+            issued: dict[str, int] = {}
+            for position, entry in enumerate(entries):
+                proposal = Proposal(
+                    entry.kind, entry.payload, entry.key.key_id, entry.account, tx.time
+                )
+                try:
+                    admit(projector, proposal, issued)
+                except RuleError as e:
+                    if len(entries) == 1:
+                        raise
+                    raise RuleError(f"item {position}: {e}", e.kind) from e
+            records = tx.append(entries)
             for record in records:
                 projector.apply(record)
         return records
 
     @staticmethod
-    def _valid_key(projector: Projector, key: SigningKey, time: str) -> IssuerKey:
-        found = projector.key(key.key_id)
-        if found is None:
-            raise RuleError(f"key {key.key_id} is not registered to any issuer")
-        problem = found.refusal_at(time)
-        if problem:
-            raise RuleError(problem)
-        return found
+    def _unused_key(tx: Transaction, key: VerifyKey) -> None:
+        """A new issuer key must be new to the whole log (log and authority keys included).
 
-    def _authority(self, projector: Projector, key: SigningKey, time: str) -> IssuerKey:
-        found = self._valid_key(projector, key, time)
-        if found.issuer != AUTHORITY:
-            raise RuleError(f"key {key.key_id} is not a key of the bank authority")
-        return found
+        Raises:
+            RuleError: the log already introduced the key.
+        """
+        if tx.key(key.key_id) is not None:
+            raise RuleError(f"key {key.key_id} is already registered")
 
     # -- issuers, keys, accreditations ----------------------------------------------------
 
@@ -213,11 +226,7 @@ class _BankWrites:
         payload = normalise_payload("issuer.registered/1", data)
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
-            if p.issuer(payload["issuer"]) is not None:
-                raise RuleError(f"issuer {payload['issuer']} is already registered")
-            if p.key(public_key.key_id) is not None or tx.key(public_key.key_id) is not None:
-                raise RuleError(f"key {public_key.key_id} is already registered")
+            self._unused_key(tx, public_key)
             return [Entry("issuer.registered/1", payload, authority)]
 
         return self._write(build)[0]
@@ -237,15 +246,7 @@ class _BankWrites:
         )
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            old = p.key(old_key_id)
-            if old is None or old.issuer != issuer:
-                raise RuleError(f"{issuer} has no key {old_key_id}")
-            if signer.key_id != old_key_id:
-                self._authority(p, signer, tx.time)
-            else:
-                self._valid_key(p, signer, tx.time)
-            if p.key(new_key.key_id) is not None or tx.key(new_key.key_id) is not None:
-                raise RuleError(f"key {new_key.key_id} is already registered")
+            self._unused_key(tx, new_key)
             return [Entry("issuer.key_rotated/1", payload, signer)]
 
         return self._write(build)[0]
@@ -278,14 +279,6 @@ class _BankWrites:
         )
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            key = p.key(key_id)
-            if key is None or key.issuer != issuer:
-                raise RuleError(f"{issuer} has no key {key_id}")
-            signing = self._valid_key(p, signer, tx.time)
-            if signing.issuer not in (AUTHORITY, issuer):
-                raise RuleError(f"key {signer.key_id} may not revoke keys of {issuer}")
-            if payload["compromised_at"] > tx.time:
-                raise RuleError("compromised_at: is in the future")
             return [Entry("issuer.key_revoked/1", payload, signer)]
 
         return self._write(build)[0]
@@ -328,14 +321,6 @@ class _BankWrites:
         payload = normalise_payload("accreditation.granted/1", data)
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
-            found = p.issuer(issuer)
-            if found is None:
-                raise RuleError(f"no issuer {issuer}")
-            if found.kind == "authority":
-                raise RuleError("the bank authority is not accredited to issue outcomes")
-            if p.accreditation(accreditation) is not None:
-                raise RuleError(f"accreditation {accreditation} already exists")
             return [Entry("accreditation.granted/1", payload, authority)]
 
         return self._write(build)[0]
@@ -354,16 +339,8 @@ class _BankWrites:
             raise InputError("action: must be suspended, reinstated or withdrawn")
         kind = f"accreditation.{action}/1"
         payload = normalise_payload(kind, {"accreditation": accreditation, "reason": reason})
-        status = {"suspended": "suspended", "reinstated": "active", "withdrawn": "withdrawn"}[
-            action
-        ]
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
-            item = p.accreditation(accreditation)
-            if item is None:
-                raise RuleError(f"no accreditation {accreditation}")
-            item.with_status(tx.time, status)
             return [Entry(kind, payload, authority)]
 
         return self._write(build)[0]
@@ -395,7 +372,6 @@ class _BankWrites:
         )
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
             lookup = self._lookup(tx.conn, national_id)
             existing = Projections.account_by_lookup(tx.conn, lookup)
             if existing is not None:
@@ -421,7 +397,6 @@ class _BankWrites:
             raise InputError("value: must not be empty")
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
             self._account(p, account)
             personal = Projections.personal(tx.conn, account)
             if personal is None:
@@ -459,16 +434,10 @@ class _BankWrites:
         payload = normalise_payload(kind, details)
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
-            current = self._account(p, account)
-            current.after(kind, payload, tx.time)
-            if kind == "account.enrolled/1":
-                school = p.issuer(payload["school"])
-                if school is None or school.kind != "school":
-                    raise RuleError(f"school: {payload['school']} is not a registered school")
-                self._hold_to_version(tx.conn, payload)
-            if kind == "account.programme_moved/1":
-                self._hold_to_version(tx.conn, payload)
+            if kind == "account.enrolled/1" and "programme_version" not in payload:
+                latest = ProgrammeRows.latest_version(tx.conn, payload["programme"])
+                if latest:
+                    payload["programme_version"] = latest
             return [Entry(kind, payload, authority, account)]
 
         return self._write(build)[0]
@@ -506,36 +475,10 @@ class _BankWrites:
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
-            self._account(p, account).after("account.erased/1", {}, tx.time)
             Projections.erase_personal(tx.conn, account)
             return [Entry("account.erased/1", {}, authority, account)]
 
         return self._write(build)[0]
-
-    @staticmethod
-    def _hold_to_version(conn: Connection, payload: dict[str, Any]) -> None:
-        """Pin an enrolment to the programme version in force (or check the one named).
-
-        Raises:
-            RuleError: a named version that was never published, or a programme of
-                another school.
-        """
-        latest = ProgrammeRows.latest_version(conn, payload["programme"])
-        if "programme_version" not in payload:
-            if latest:
-                payload["programme_version"] = latest
-        elif not 1 <= payload["programme_version"] <= latest:
-            raise RuleError(
-                f"programme_version: {payload['programme']} has no version "
-                f"{payload['programme_version']}"
-            )
-        if latest and "school" in payload:
-            found = ProgrammeRows.get(conn, payload["programme"])
-            if found is not None and found[0]["school"] != payload["school"]:
-                raise RuleError(
-                    f"programme {payload['programme']} is a programme of {found[0]['school']}"
-                )
 
     def _lookup(self, conn: Connection, national_id: str) -> bytes:
         secret = Projections.secret(conn, LOOKUP_SECRET)
@@ -578,21 +521,15 @@ class _BankWrites:
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            signing = self._valid_key(p, key, tx.time)
-            issuer = p.issuer(signing.issuer)
-            if issuer is None or issuer.kind == "authority":
-                raise RuleError("outcomes are issued with a school's or organisation's key")
-            issued: dict[str, int] = {}
+            issuer = valid_key(p, key.key_id, tx.time).issuer
             entries = []
             for position, (kind, account, details) in enumerate(items):
                 where = f"item {position}: " if len(items) > 1 else ""
                 try:
-                    entries.append(
-                        self._outcome_entry(
-                            tx, p, key, signing, issuer, kind, account, details, issued
-                        )
-                    )
-                except (InputError, RuleError) as e:
+                    entries.append(self._outcome_entry(tx, p, key, issuer, kind, account, details))
+                except RuleError as e:
+                    raise RuleError(f"{where}{e}", e.kind) from e
+                except InputError as e:
                     raise type(e)(f"{where}{e}") from e
             return entries
 
@@ -603,35 +540,24 @@ class _BankWrites:
         tx: Transaction,
         p: Projector,
         key: SigningKey,
-        signing: IssuerKey,
-        issuer: Any,
+        issuer: str,
         kind: str,
         account: str,
         details: dict[str, Any],
-        issued: dict[str, int],
     ) -> Entry:
+        """The entry for one outcome; its accreditation, unless named, the first covering it.
+
+        Raises:
+            InputError: an unknown kind or a bad field.
+            RuleError: no accreditation of the issuer covers the outcome now.
+        """
         if kind not in OUTCOME_KINDS:
             raise InputError(f"kind: must be one of {', '.join(OUTCOME_KINDS)}")
         record_kind = f"outcome.{kind}/1"
-        data = {"issuer": issuer.issuer, "accreditation": "to-be-chosen", **details}
+        data = {"issuer": issuer, "accreditation": "to-be-chosen", **details}
         payload = normalise_payload(record_kind, data)
-        if payload["issuer"] != issuer.issuer:
-            raise RuleError(
-                f"issuer: key {key.key_id} belongs to {issuer.issuer}, not {payload['issuer']}"
-            )
-        self._account(p, account)
-        if "accreditation" not in details:
-            payload["accreditation"] = self._covering(p, issuer.issuer, kind, payload, tx.time)
-        accreditation = p.accreditation(payload["accreditation"])
-        if accreditation is None:
-            raise RuleError(f"accreditation: no accreditation {payload['accreditation']}")
-        window = accreditation.quota_window(tx.time)
-        count = 0
-        if window is not None:
-            count = Projections.count_issued(tx.conn, accreditation.accreditation, *window)
-            count += issued.get(accreditation.accreditation, 0)
-        check_outcome(issuer, signing, accreditation, kind, payload, tx.time, count)
-        issued[accreditation.accreditation] = issued.get(accreditation.accreditation, 0) + 1
+        if "accreditation" not in details and payload["issuer"] == issuer != AUTHORITY:
+            payload["accreditation"] = self._covering(p, issuer, kind, payload, tx.time)
         return Entry(record_kind, payload, key, account)
 
     @staticmethod
@@ -644,8 +570,8 @@ class _BankWrites:
                 return item.accreditation
             reasons.append(reason)
         if not reasons:
-            raise RuleError(f"{issuer} holds no accreditation")
-        raise RuleError("; ".join(reasons))
+            raise RuleError(f"{issuer} holds no accreditation", "not_accredited")
+        raise RuleError("; ".join(reasons), "not_accredited")
 
     def revoke_outcome(self, seq: int, reason: str, key: SigningKey) -> Record:
         """Revoke an outcome (by its issuer or the authority); it stays in the log, marked.
@@ -659,11 +585,6 @@ class _BankWrites:
             outcome = p.outcome(seq)
             if outcome is None:
                 raise RuleError(f"record {seq} is not an outcome")
-            if outcome["status"] == "revoked":
-                raise RuleError(f"outcome {seq} is already revoked")
-            signing = self._valid_key(p, key, tx.time)
-            if signing.issuer not in (AUTHORITY, outcome["issuer"]):
-                raise RuleError(f"key {key.key_id} may not revoke outcomes of {outcome['issuer']}")
             payload = normalise_payload(
                 "outcome.revoked/1",
                 {"outcome": seq, "outcome_hash": outcome["leaf_hash"], "reason": reason},
@@ -690,12 +611,6 @@ class _BankWrites:
             payload = _next_version(
                 "programme.published/1", "code", document, ProgrammeRows.latest_version, tx.conn
             )
-            school = p.issuer(payload["school"])
-            if school is None or school.kind != "school":
-                raise RuleError(f"school: {payload['school']} is not a registered school")
-            signing = self._valid_key(p, key, tx.time)
-            if signing.issuer not in (AUTHORITY, school.issuer):
-                raise RuleError(f"key {key.key_id} may not publish programmes of {school.issuer}")
             return [Entry("programme.published/1", payload, key)]
 
         return self._write(build)[0]
@@ -729,7 +644,6 @@ class _BankWrites:
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
             payload = _next_version(
                 "rule.loaded/1", "id", document, RuleRows.latest_version, tx.conn
             )
@@ -760,7 +674,7 @@ class _BankWrites:
             return evaluation, []
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
+            authority_key(p, authority.key_id, tx.time)
             nonlocal evaluation
             evaluation, version = self._evaluate(tx.conn, account, programme, tx.now)
             return [
@@ -798,7 +712,7 @@ class _BankWrites:
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            self._authority(p, authority, tx.time)
+            authority_key(p, authority.key_id, tx.time)
             found = p.outcome(outcome)
             if found is None:
                 raise RuleError(f"record {outcome} is not an outcome")

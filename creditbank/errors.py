@@ -45,4 +45,12 @@ class IntegrityError(CreditBankError):
 
 
 class RuleError(CreditBankError):
-    """Refused by a rule of the credit bank (accreditation, key validity, account status...)."""
+    """Refused by a rule of the credit bank (accreditation, key validity, account status...).
+
+    ``kind`` names the rule broken, as the audit reports it: ``unauthorised_signer``,
+    ``key_not_valid``, ``not_accredited``, ``quota_exceeded`` or ``rule_violation``.
+    """
+
+    def __init__(self, message: str, kind: str = "rule_violation") -> None:
+        super().__init__(message)
+        self.kind = kind

@@ -190,25 +190,31 @@ def check_outcome(
             up; or a diploma's level is not the school's.
     """
     if key.issuer != issuer.issuer:
-        raise RuleError(f"key {key.key_id} belongs to {key.issuer}, not {issuer.issuer}")
+        raise RuleError(
+            f"key {key.key_id} belongs to {key.issuer}, not {issuer.issuer}",
+            "unauthorised_signer",
+        )
     problem = key.refusal_at(time)
     if problem:
-        raise RuleError(problem)
+        raise RuleError(problem, "key_not_valid")
     if accreditation.issuer != issuer.issuer:
         raise RuleError(
             f"accreditation {accreditation.accreditation} belongs to {accreditation.issuer}, "
-            f"not {issuer.issuer}"
+            f"not {issuer.issuer}",
+            "not_accredited",
         )
     problem = accreditation.refusal(kind, details, time)
     if problem:
-        raise RuleError(problem)
+        raise RuleError(problem, "not_accredited")
     if kind == "diploma" and details.get("level") != issuer.school_level:
         raise RuleError(
             f"{issuer.issuer} is a {issuer.school_level} school and cannot issue a "
-            f"{details.get('level')} diploma"
+            f"{details.get('level')} diploma",
+            "not_accredited",
         )
     if accreditation.quota_count is not None and issued_in_window >= accreditation.quota_count:
         raise RuleError(
             f"accreditation {accreditation.accreditation} quota of {accreditation.quota_count} "
-            f"per {accreditation.quota_period} is used up"
+            f"per {accreditation.quota_period} is used up",
+            "quota_exceeded",
         )

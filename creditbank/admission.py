@@ -1,0 +1,308 @@
+"""Admission: whether a record may be written, given the bank's state just before it.
+
+The bank runs :func:`admit` on every record it is about to sign; the audit runs
+the same function again on every record of the log, against a replay of the state
+just before it. One set of checks serves both, so what the bank refuses and what
+the audit flags cannot drift apart.
+
+Each refusal is a :class:`~creditbank.errors.RuleError` whose ``kind`` names the
+rule broken: ``unauthorised_signer`` (a key that may not sign this record),
+``key_not_valid`` (a key used outside its validity: before registration, after
+rotation or from its compromise), ``not_accredited`` (an outcome outside every
+accreditation the issuer held at the time), ``quota_exceeded`` or
+``rule_violation`` (anything else: a duplicate id, a status change that does not
+follow, a version out of order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from creditbank.domain.issuers import IssuerKey, check_outcome
+from creditbank.errors import RuleError
+from creditbank.ledger.record import Record
+from creditbank.projector import AUTHORITY, Projector
+from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A record as admission sees it: kind, payload, signer key id, account, time."""
+
+    kind: str
+    payload: Mapping[str, Any]
+    signer: str
+    account: str | None
+    time: str
+
+    @classmethod
+    def of(cls, record: Record) -> Proposal:
+        """The proposal a stored record made."""
+        account = None if record.account is None else record.account.account
+        return cls(record.kind, record.payload, record.signer, account, record.time)
+
+
+_Check = Callable[[Projector, Proposal, dict[str, int]], None]
+_CHECKS: dict[str, _Check] = {}
+
+
+def _checks(*kinds: str) -> Callable[[_Check], _Check]:
+    def register(func: _Check) -> _Check:
+        for kind in kinds:
+            _CHECKS[kind] = func
+        return func
+
+    return register
+
+
+def admit(p: Projector, proposal: Proposal, issued: dict[str, int] | None = None) -> None:
+    """Check that ``proposal`` may be written on the state ``p`` reads.
+
+    ``issued`` counts outcomes per accreditation already admitted in the same
+    transaction but not yet projected (quota); it is updated. Kinds without rules
+    (the genesis record) are admitted.
+
+    Raises:
+        RuleError: the record is not allowed; ``kind`` names the rule broken.
+    """
+    check = _CHECKS.get(proposal.kind)
+    if check is not None:
+        check(p, proposal, {} if issued is None else issued)
+
+
+def valid_key(p: Projector, key_id: str, time: str) -> IssuerKey:
+    """The issuer key ``key_id``, which must be valid at ``time``.
+
+    Raises:
+        RuleError: not registered to any issuer, or not valid at ``time``.
+    """
+    found = p.key(key_id)
+    if found is None:
+        raise RuleError(f"key {key_id} is not registered to any issuer", "unauthorised_signer")
+    problem = found.refusal_at(time)
+    if problem:
+        raise RuleError(problem, "key_not_valid")
+    return found
+
+
+def authority_key(p: Projector, key_id: str, time: str) -> IssuerKey:
+    """The authority key ``key_id``, which must be valid at ``time``.
+
+    Raises:
+        RuleError: not a valid key of the bank authority at ``time``.
+    """
+    found = valid_key(p, key_id, time)
+    if found.issuer != AUTHORITY:
+        raise RuleError(f"key {key_id} is not a key of the bank authority", "unauthorised_signer")
+    return found
+
+
+def _signer_of(p: Projector, proposal: Proposal, action: str, owner: str) -> IssuerKey:
+    """A valid signer that is the authority's or ``owner``'s; ``action`` names the act."""
+    found = valid_key(p, proposal.signer, proposal.time)
+    if found.issuer not in (AUTHORITY, owner):
+        raise RuleError(f"key {proposal.signer} may not {action} of {owner}", "unauthorised_signer")
+    return found
+
+
+def _new_keys(p: Projector, proposal: Proposal) -> None:
+    for entry in proposal.payload.get("keys", []):
+        if p.key(entry["id"]) is not None:
+            raise RuleError(f"key {entry['id']} is already registered")
+
+
+def _account(p: Projector, proposal: Proposal) -> Any:
+    found = None if proposal.account is None else p.account(proposal.account)
+    if found is None:
+        raise RuleError(f"no account {proposal.account}")
+    return found
+
+
+# -- issuers, keys, accreditations ----------------------------------------------------------
+
+
+@_checks("issuer.registered/1")
+def _issuer_registered(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+    if p.issuer(proposal.payload["issuer"]) is not None:
+        raise RuleError(f"issuer {proposal.payload['issuer']} is already registered")
+    _new_keys(p, proposal)
+
+
+@_checks("issuer.key_rotated/1")
+def _key_rotated(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    issuer, old_id = proposal.payload["issuer"], proposal.payload["replaces"]
+    old = p.key(old_id)
+    if old is None or old.issuer != issuer:
+        raise RuleError(f"{issuer} has no key {old_id}")
+    if proposal.signer != old_id:
+        authority_key(p, proposal.signer, proposal.time)
+    else:
+        valid_key(p, proposal.signer, proposal.time)
+    _new_keys(p, proposal)
+
+
+@_checks("issuer.key_revoked/1")
+def _key_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    issuer, key_id = proposal.payload["issuer"], proposal.payload["key"]
+    key = p.key(key_id)
+    if key is None or key.issuer != issuer:
+        raise RuleError(f"{issuer} has no key {key_id}")
+    if key.revoked_at is not None:
+        raise RuleError(f"key {key_id} is already revoked")
+    _signer_of(p, proposal, "revoke keys", issuer)
+    if proposal.payload["compromised_at"] > proposal.time:
+        raise RuleError("compromised_at: is in the future")
+
+
+@_checks("accreditation.granted/1")
+def _accreditation_granted(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+    issuer = p.issuer(proposal.payload["issuer"])
+    if issuer is None:
+        raise RuleError(f"no issuer {proposal.payload['issuer']}")
+    if issuer.kind == "authority":
+        raise RuleError("the bank authority is not accredited to issue outcomes")
+    if p.accreditation(proposal.payload["accreditation"]) is not None:
+        raise RuleError(f"accreditation {proposal.payload['accreditation']} already exists")
+
+
+ACCREDITATION_STATUS = {"suspended": "suspended", "reinstated": "active", "withdrawn": "withdrawn"}
+"""The status each accreditation change record leads to, by the action in its kind."""
+
+
+@_checks("accreditation.suspended/1", "accreditation.reinstated/1", "accreditation.withdrawn/1")
+def _accreditation_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+    item = p.accreditation(proposal.payload["accreditation"])
+    if item is None:
+        raise RuleError(f"no accreditation {proposal.payload['accreditation']}")
+    item.with_status(proposal.time, ACCREDITATION_STATUS[proposal.kind.split(".")[1][:-2]])
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+@_checks("account.opened/1")
+def _account_opened(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+    if proposal.account is None or p.account(proposal.account) is not None:
+        raise RuleError(f"account {proposal.account} already exists")
+
+
+@_checks(
+    "account.identity_linked/1",
+    "account.programme_moved/1",
+    "account.enrolled/1",
+    "account.suspended/1",
+    "account.resumed/1",
+    "account.graduated/1",
+    "account.withdrawn/1",
+    "account.erased/1",
+)
+def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+    payload = dict(proposal.payload)
+    _account(p, proposal).after(proposal.kind, payload, proposal.time)
+    if proposal.kind == "account.enrolled/1":
+        school = p.issuer(payload["school"])
+        if school is None or school.kind != "school":
+            raise RuleError(f"school: {payload['school']} is not a registered school")
+    if proposal.kind in ("account.enrolled/1", "account.programme_moved/1"):
+        _programme_version(p, payload)
+
+
+def _programme_version(p: Projector, payload: Mapping[str, Any]) -> None:
+    """An enrolment's programme version must be published, and of the school named."""
+    latest = ProgrammeRows.latest_version(p.conn, payload["programme"])
+    version = payload.get("programme_version")
+    if version is not None and not 1 <= version <= latest:
+        raise RuleError(f"programme_version: {payload['programme']} has no version {version}")
+    if latest and "school" in payload:
+        found = ProgrammeRows.get(p.conn, payload["programme"])
+        if found is not None and found[0]["school"] != payload["school"]:
+            raise RuleError(
+                f"programme {payload['programme']} is a programme of {found[0]['school']}"
+            )
+
+
+# -- outcomes -------------------------------------------------------------------------------
+
+
+def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
+    signing = valid_key(p, proposal.signer, proposal.time)
+    issuer = p.issuer(signing.issuer)
+    if issuer is None or issuer.kind == "authority":
+        raise RuleError(
+            "outcomes are issued with a school's or organisation's key", "unauthorised_signer"
+        )
+    payload = proposal.payload
+    if payload["issuer"] != issuer.issuer:
+        raise RuleError(
+            f"issuer: key {proposal.signer} belongs to {issuer.issuer}, not {payload['issuer']}",
+            "unauthorised_signer",
+        )
+    _account(p, proposal)
+    accreditation = p.accreditation(payload["accreditation"])
+    if accreditation is None:
+        raise RuleError(
+            f"accreditation: no accreditation {payload['accreditation']}", "not_accredited"
+        )
+    window = accreditation.quota_window(proposal.time)
+    count = 0
+    if window is not None:
+        count = Projections.count_issued(p.conn, accreditation.accreditation, *window)
+        count += issued.get(accreditation.accreditation, 0)
+    kind = proposal.kind.split(".")[1][:-2]
+    check_outcome(issuer, signing, accreditation, kind, dict(payload), proposal.time, count)
+    issued[accreditation.accreditation] = issued.get(accreditation.accreditation, 0) + 1
+
+
+for _kind in ("course", "diploma", "certificate", "training", "award", "innovation", "other"):
+    _CHECKS[f"outcome.{_kind}/1"] = _outcome
+
+
+@_checks("outcome.revoked/1")
+def _outcome_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    seq = proposal.payload["outcome"]
+    outcome = p.outcome(seq)
+    if outcome is None:
+        raise RuleError(f"record {seq} is not an outcome")
+    if outcome["status"] == "revoked":
+        raise RuleError(f"outcome {seq} is already revoked")
+    if proposal.payload["outcome_hash"] != outcome["leaf_hash"]:
+        raise RuleError(f"outcome_hash: is not the leaf hash of outcome {seq}")
+    if proposal.account != outcome["account"]:
+        raise RuleError(f"outcome {seq} belongs to account {outcome['account']}")
+    _signer_of(p, proposal, "revoke outcomes", outcome["issuer"])
+
+
+# -- programmes, rules, conversions ------------------------------------------------------------
+
+
+@_checks("programme.published/1")
+def _programme_published(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    school = p.issuer(proposal.payload["school"])
+    if school is None or school.kind != "school":
+        raise RuleError(f"school: {proposal.payload['school']} is not a registered school")
+    _signer_of(p, proposal, "publish programmes", school.issuer)
+
+
+@_checks("rule.loaded/1", "conversion.granted/1")
+def _authority_only(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+
+
+@_checks("conversion.revoked/1")
+def _conversion_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    authority_key(p, proposal.signer, proposal.time)
+    seq = proposal.payload["conversion"]
+    found = [c for c in ConversionRows.of(p.conn, str(proposal.account)) if c["seq"] == seq]
+    if not found:
+        raise RuleError(f"record {seq} is not a conversion of account {proposal.account}")
+    if found[0]["status"] == "revoked":
+        raise RuleError(f"conversion {seq} is already revoked")
+    if proposal.payload["conversion_hash"] != found[0]["leaf_hash"]:
+        raise RuleError(f"conversion_hash: is not the leaf hash of conversion {seq}")
