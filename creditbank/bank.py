@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 
 from creditbank.admission import Proposal, admit, authority_key, valid_key
 from creditbank.clock import Clock, SystemClock, format_time
+from creditbank.decisions import conversion_refusal, grant_of, outcome_facts, standing_grants
 from creditbank.domain.conversion import (
     Evaluation,
     ExamExemption,
@@ -82,34 +83,6 @@ LOOKUP_SECRET = "identity_lookup"
 Builder = Callable[[Transaction, Projector], list[Entry]]
 
 
-def _revoked(document: dict[str, Any], before: int | None) -> bool:
-    """Whether a projected outcome or conversion was revoked (before seq ``before``, if given)."""
-    revoked = document.get("revoked_seq")
-    return revoked is not None and (before is None or revoked < before)
-
-
-def _outcome_facts(conn: Connection, account: str, before: int | None = None) -> list[OutcomeFact]:
-    """What the conversion engine knows of an account's outcomes (as of seq ``before``)."""
-    return [
-        OutcomeFact(
-            o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], _revoked(o, before)
-        )
-        for o in Projections.outcome_rows(conn, account=account)
-        if before is None or o["seq"] < before
-    ]
-
-
-def _standing_grants(
-    conn: Connection, account: str, programme: str, before: int | None = None
-) -> list[Grant]:
-    """The account's conversions toward ``programme`` not revoked (as of seq ``before``)."""
-    return [
-        _grant_of(c)
-        for c in ConversionRows.of(conn, account, programme)
-        if (before is None or c["seq"] < before) and not _revoked(c, before)
-    ]
-
-
 def _next_version(
     kind: str,
     name_field: str,
@@ -129,24 +102,6 @@ def _next_version(
     if payload["version"] != version:
         raise RuleError(f"version: {payload[name_field]} is at version {version - 1}")
     return payload
-
-
-def _grant_of(conversion: dict[str, Any]) -> Grant:
-    """The engine's view of a stored conversion."""
-    return Grant(
-        conversion["rule"],
-        conversion["rule_version"],
-        conversion["requirement"],
-        Decimal(conversion["credits"]),
-        tuple((i["seq"], i["hash"]) for i in conversion["inputs"]),
-        conversion["title"],
-        conversion["kind"],
-    )
-
-
-def _describe(grant: Grant) -> str:
-    inputs = ", ".join(str(seq) for seq, _ in grant.inputs)
-    return f"{grant.rule} v{grant.version} {grant.requirement} {grant.credits} from [{inputs}]"
 
 
 class _BankWrites:
@@ -746,39 +701,23 @@ class _BankWrites:
     def replay_conversion(self, seq: int) -> Grant:
         """Re-run the engine on the ledger as it stood just before conversion ``seq``.
 
-        The auditor's check: the rule version, requirement, credits and inputs the
-        engine grants from that state must be exactly what the record holds.
+        The auditor's check (see :mod:`creditbank.decisions`): the inputs stood, none
+        counts twice, the cap holds, and the rule version, requirement, credits and
+        inputs the engine grants from that state are exactly what the record holds.
 
         Raises:
             RuleError: record ``seq`` is not a conversion.
-            IntegrityError: the engine does not reproduce it (the message says how).
+            IntegrityError: the conversion should not stand (the message says why).
         """
         with self.ledger.store.reading() as conn:
             leaf = self.ledger.store.leaf(conn, seq)
             record = None if leaf is None else open_leaf(leaf)
             if record is None or record.kind != "conversion.granted/1" or record.account is None:
                 raise RuleError(f"record {seq} is not a conversion")
-            stored, account = record.payload, record.account.account
-            found = ProgrammeRows.get(conn, stored["programme"], stored["programme_version"])
-            if found is None or found[1] >= seq:
-                raise IntegrityError(
-                    f"conversion {seq}: its programme version was not published before it"
-                )
-            programme = Programme.from_payload(*found)
-            outcomes = _outcome_facts(conn, account, before=seq)
-            earlier = _standing_grants(conn, account, stored["programme"], before=seq)
-            rules = rules_in_force(
-                RuleRows.all(conn, stored["programme"], before=seq), record.timestamp
-            )
-        result = evaluate(rules, programme, outcomes, earlier, record.timestamp)
-        expected = _grant_of({**stored, "seq": seq})
-        if not result.granted or result.granted[0] != expected:
-            got = "nothing" if not result.granted else _describe(result.granted[0])
-            raise IntegrityError(
-                f"conversion {seq}: the rules grant {got}, "
-                f"but the record holds {_describe(expected)}"
-            )
-        return expected
+            refusal = conversion_refusal(conn, record)
+        if refusal is not None:
+            raise IntegrityError(f"conversion {seq}: {refusal[1]}")
+        return grant_of(record.payload)
 
     def _facts(
         self, conn: Connection, account: str, code: str
@@ -795,7 +734,7 @@ class _BankWrites:
         found = ProgrammeRows.get(conn, code, pinned)
         if found is None:
             raise RuleError(f"no programme {code}")
-        return state, Programme.from_payload(*found), _outcome_facts(conn, account)
+        return state, Programme.from_payload(*found), outcome_facts(conn, account)
 
     def eligibility(self, account: str, programme: str) -> Assessment:
         """Credits toward ``programme`` with provenance, and what the diploma still needs.
@@ -819,7 +758,7 @@ class _BankWrites:
         with self.ledger.store.reading() as conn:
             if Projections.get(conn, accounts_table, account) is None:
                 raise RuleError(f"no account {account}")
-            facts = _outcome_facts(conn, account)
+            facts = outcome_facts(conn, account)
             found = [
                 Rule.from_payload(r) for r in RuleRows.all(conn) if r["kind"] == "exam_exemption"
             ]
@@ -830,7 +769,7 @@ class _BankWrites:
     ) -> tuple[Evaluation, int]:
         """The engine's inputs from the projections, and its answer (no writes)."""
         _, programme, outcomes = self._facts(conn, account, code)
-        earlier = _standing_grants(conn, account, code)
+        earlier = standing_grants(conn, account, code)
         in_force = rules_in_force(RuleRows.all(conn, code), at)
         return evaluate(in_force, programme, outcomes, earlier, at), programme.version
 

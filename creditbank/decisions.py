@@ -1,0 +1,133 @@
+"""Conversion decisions re-run from the projections, as they stood before a record.
+
+The bank reads the engine's inputs through these helpers when it converts; the
+auditor reads them again to check each ``conversion.granted/1`` record: its
+inputs exist, belong to the learner and were standing, none is counted twice,
+the programme's cap holds, and the engine, re-run on the named rule versions,
+grants exactly what the record holds.
+
+A refusal is ``(kind, detail)``, kind one of:
+
+=============================  ==============================================================
+``conversion_input_missing``   an input is not an outcome of this account before the
+                               conversion, or its leaf hash differs
+``conversion_input_revoked``   an input was revoked before the conversion
+``double_counted``             an input already counts toward the same requirement
+``cap_exceeded``               the programme's cap on exempted and converted credits is passed
+``conversion_not_reproduced``  the programme or rule version is missing, or the engine
+                               grants something else
+=============================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection
+
+from creditbank.domain.conversion import Grant, OutcomeFact, evaluate, rules_in_force
+from creditbank.domain.programmes import Programme
+from creditbank.ledger.record import Record
+from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
+
+
+def _revoked(document: dict[str, Any], before: int | None) -> bool:
+    """Whether a projected outcome or conversion was revoked (before seq ``before``, if given)."""
+    revoked = document.get("revoked_seq")
+    return revoked is not None and (before is None or revoked < before)
+
+
+def outcome_facts(conn: Connection, account: str, before: int | None = None) -> list[OutcomeFact]:
+    """What the conversion engine knows of an account's outcomes (as of seq ``before``)."""
+    return [
+        OutcomeFact(
+            o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], _revoked(o, before)
+        )
+        for o in Projections.outcome_rows(conn, account=account)
+        if before is None or o["seq"] < before
+    ]
+
+
+def standing_grants(
+    conn: Connection, account: str, programme: str, before: int | None = None
+) -> list[Grant]:
+    """The account's conversions toward ``programme`` not revoked (as of seq ``before``)."""
+    return [
+        grant_of(c)
+        for c in ConversionRows.of(conn, account, programme)
+        if (before is None or c["seq"] < before) and not _revoked(c, before)
+    ]
+
+
+def grant_of(conversion: dict[str, Any]) -> Grant:
+    """The engine's view of a stored conversion (a projection row or a record payload)."""
+    return Grant(
+        conversion["rule"],
+        conversion["rule_version"],
+        conversion["requirement"],
+        Decimal(conversion["credits"]),
+        tuple((i["seq"], i["hash"]) for i in conversion["inputs"]),
+        conversion["title"],
+        conversion["kind"],
+    )
+
+
+def describe(grant: Grant) -> str:
+    """One line naming a grant: rule, version, requirement, credits and inputs."""
+    inputs = ", ".join(str(seq) for seq, _ in grant.inputs)
+    return f"{grant.rule} v{grant.version} {grant.requirement} {grant.credits} from [{inputs}]"
+
+
+def conversion_refusal(conn: Connection, record: Record) -> tuple[str, str] | None:
+    """Why conversion ``record`` should not stand, judged on the state before it; or None.
+
+    ``record`` must be a ``conversion.granted/1`` record with an account.
+    """
+    assert record.account is not None
+    seq, account, stored = record.seq, record.account.account, record.payload
+    expected = grant_of(stored)
+    facts = {f.seq: f for f in outcome_facts(conn, account, before=seq)}
+    for input_seq, digest in expected.inputs:
+        fact = facts.get(input_seq)
+        if fact is None or fact.leaf_hash != digest:
+            return (
+                "conversion_input_missing",
+                f"input {input_seq} is not an outcome of {account} with leaf hash {digest[:16]}…",
+            )
+        if fact.revoked:
+            return "conversion_input_revoked", f"input {input_seq} was revoked before seq {seq}"
+    earlier = standing_grants(conn, account, stored["programme"], before=seq)
+    for grant in earlier:
+        if grant.requirement == expected.requirement:
+            shared = {s for s, _ in grant.inputs} & {s for s, _ in expected.inputs}
+            if shared:
+                return (
+                    "double_counted",
+                    f"input {min(shared)} already counts toward {expected.requirement} "
+                    f"({grant.rule} v{grant.version})",
+                )
+    found = ProgrammeRows.get(conn, stored["programme"], stored["programme_version"])
+    if found is None or found[1] >= seq:
+        return (
+            "conversion_not_reproduced",
+            f"programme {stored['programme']} version {stored['programme_version']} "
+            "was not published before it",
+        )
+    programme = Programme.from_payload(*found)
+    converted = sum((g.credits for g in earlier), Decimal(0)) + expected.credits
+    if converted > programme.conversion_cap:
+        return (
+            "cap_exceeded",
+            f"{converted} credits by exemption or conversion pass the cap of "
+            f"{programme.conversion_cap}",
+        )
+    rules = rules_in_force(RuleRows.all(conn, stored["programme"], before=seq), record.timestamp)
+    result = evaluate(rules, programme, list(facts.values()), earlier, record.timestamp)
+    if not result.granted or result.granted[0] != expected:
+        got = "nothing" if not result.granted else describe(result.granted[0])
+        return (
+            "conversion_not_reproduced",
+            f"the rules grant {got}, but the record holds {describe(expected)}",
+        )
+    return None
