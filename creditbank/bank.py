@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from creditbank.admission import Proposal, admit, authority_key, valid_key
+from creditbank.audit import Audit, AuditReport
 from creditbank.clock import Clock, SystemClock, format_time
 from creditbank.decisions import conversion_refusal, grant_of, outcome_facts, standing_grants
 from creditbank.domain.conversion import (
@@ -934,6 +935,25 @@ class CreditBank(_BankWrites):
         """Whether proving record ``seq`` needs a new checkpoint."""
         latest = self.ledger.latest_checkpoint()
         return latest is None or latest.size <= seq
+
+    def audit(
+        self,
+        state: Path | None = None,
+        vkey: str | None = None,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> AuditReport:
+        """Audit the bank: integrity, authority, decisions, projections and time.
+
+        With ``state`` naming an existing pin file the audit is incremental from
+        it; a clean audit writes (or advances) the pin. ``vkey`` pins the log's key
+        on a first audit. ``progress`` is told how many records each step covered.
+
+        Raises:
+            InputError: an unreadable state file or a malformed ``vkey``.
+            StoreError: a database cannot be read or the scratch database written.
+        """
+        return Audit(self.ledger, self.engine, self.clock, state, vkey, workers, progress).run()
 
     def verify(self, workers: int | None = None) -> VerificationReport:
         """Verify the whole ledger; the report lists every problem found.

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
@@ -183,20 +183,53 @@ def _pool_context() -> BaseContext:
     return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
 
 
+@dataclass
+class Position:
+    """Where a verification pass starts: the state a pass over ``[0, size)`` ends in.
+
+    ``keys`` maps key ids to (raw public key, introducing seq); ``accounts`` maps
+    account ids to (account seq, leaf hash) of their last record; ``prev`` is the
+    leaf hash of record ``size - 1``. A full pass starts from ``Position()``.
+    """
+
+    size: int = 0
+    prev: bytes = GENESIS_PREV
+    tree: CompactRange = field(default_factory=CompactRange)
+    keys: dict[str, tuple[bytes, int]] = field(default_factory=dict)
+    accounts: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+
+
+Observer = Callable[[list[tuple[Any, ...]]], Iterator[Problem]]
+"""Called with each chunk of record rows after its integrity checks; yields its own problems."""
+
+
 class _Verifier:
     """The main-process state of one verification pass."""
 
-    def __init__(self, store: LedgerStore, workers: int | None) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        workers: int | None,
+        start: Position | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        start = start or Position()
         self.store = store
         self.workers = workers
-        self.keys: dict[str, tuple[bytes, int]] = {}
-        self.accounts: dict[str, tuple[int, bytes]] = {}
-        self.tree = CompactRange()
-        self.expected = 0
-        self.prev = GENESIS_PREV
+        self.observer = observer
+        self.keys = start.keys
+        self.accounts = start.accounts
+        self.tree = start.tree
+        self.expected = start.size
+        self.prev = start.prev
         self.after_gap = False
         self.checkpoints: list[tuple[int, CheckpointRow, Checkpoint | None]] = []
         self.checkpoint_count = 0
+
+    @property
+    def position(self) -> Position:
+        """The state after the records followed so far."""
+        return Position(self.expected, self.prev, self.tree, self.keys, self.accounts)
 
     def run(self) -> Iterator[Problem]:
         with self.store.reading() as conn:
@@ -207,7 +240,7 @@ class _Verifier:
             yield from self._load_checkpoints(
                 self.store.checkpoints(conn), meta.origin, meta.log_key
             )
-            size = self.store.tip(conn)[0]
+            size = self.store.tip(conn)[0] - self.expected
             parallel = size >= PARALLEL_THRESHOLD and (self.workers or os.cpu_count() or 1) > 1
             chunks = self._chunks(conn)
             if parallel:
@@ -218,7 +251,7 @@ class _Verifier:
             yield from self._finish(conn, meta)
 
     def _chunks(self, conn: Any) -> Iterator[list[tuple[Any, ...]]]:
-        start = 0
+        start = self.expected
         while True:
             rows = self.store.record_rows(conn, start, CHUNK)
             if not rows:
@@ -313,6 +346,8 @@ class _Verifier:
                 yield from self._checkpoints_at(self.tree.size)
             self.prev = digest
             self.expected = seq + 1
+        if self.observer is not None:
+            yield from self.observer(rows)
 
     def _load_checkpoints(
         self, rows: list[CheckpointRow], origin: str, log_key: bytes
@@ -410,6 +445,42 @@ class _Verifier:
 def iter_problems(store: LedgerStore, workers: int | None = None) -> Iterator[Problem]:
     """Stream every problem in the ledger, in log order (checkpoint problems first)."""
     return _Verifier(store, workers).run()
+
+
+class Pass:
+    """One verification pass that an audit drives: from a position, with an observer.
+
+    Iterate :meth:`problems`; afterwards :attr:`position` is where the pass ended
+    and :attr:`checkpoints` how many stored checkpoints it checked.
+    """
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        workers: int | None = None,
+        start: Position | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        """Prepare a pass over ``store`` from ``start`` (the beginning by default)."""
+        self._verifier = _Verifier(store, workers, start, observer)
+
+    def problems(self) -> Iterator[Problem]:
+        """Stream the problems found, in log order (checkpoint problems first).
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        return self._verifier.run()
+
+    @property
+    def position(self) -> Position:
+        """The state after the records checked so far."""
+        return self._verifier.position
+
+    @property
+    def checkpoints(self) -> int:
+        """How many stored checkpoints the pass loaded."""
+        return self._verifier.checkpoint_count
 
 
 def check_ledger(store: LedgerStore, workers: int | None = None) -> VerificationReport:

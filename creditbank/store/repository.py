@@ -172,6 +172,21 @@ class LedgerStore:
         )
 
     @staticmethod
+    def signed_between(
+        conn: Connection, signer: str, since: str, before: int
+    ) -> list[tuple[int, str, str]]:
+        """Records by key ``signer`` dated ``since`` or later with seq below ``before``.
+
+        Returns ``(seq, kind, time)`` in seq order; a scan, for rare questions only.
+        """
+        return _run(
+            conn,
+            "SELECT seq, kind, time FROM records WHERE signer = ? AND time >= ? AND seq < ? "
+            "ORDER BY seq",
+            (signer, since, before),
+        )
+
+    @staticmethod
     def node_rows(conn: Connection, first: int, last: int) -> list[tuple[int, int, bytes]]:
         """``(seq, level, hash)`` of nodes completed by appends ``first..last``, in order."""
         return _run(

@@ -1,0 +1,186 @@
+"""Auditor commands: ``audit`` and ``verify-report``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
+from creditbank.errors import CreditBankError
+from creditbank.ledger.keys import parse_vkey
+
+from .context import AppContext, pass_app
+from .output import BadInputError, CommandError, emit, json_option, progress
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def register(group: click.Group) -> None:
+    """Add the auditor commands to ``group``."""
+    group.add_command(audit)
+    group.add_command(verify_report_command)
+    group.add_command(compare_checkpoints_command)
+
+
+@click.command()
+@click.option(
+    "--since",
+    "state",
+    type=FILE,
+    metavar="STATE",
+    help="Audit state file: pins the log; the next audit checks only what is new.",
+)
+@click.option("--vkey", metavar="VKEY", help="Pin the log's verifier key on a first audit.")
+@click.option("--report", type=FILE, help="Write a signed Markdown report here.")
+@click.option("--auditor-key", type=FILE, help="The auditor's own Ed25519 key (for --report).")
+@click.option(
+    "--auditor-name",
+    default="auditor.creditbank.example",
+    show_default=True,
+    help="The name the report is signed under.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Processes for signature checks.")
+@json_option
+@pass_app
+def audit(
+    app: AppContext,
+    state: Path | None,
+    vkey: str | None,
+    report: Path | None,
+    auditor_key: Path | None,
+    auditor_name: str,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """Audit the bank: integrity, authority, decisions, projections and time.
+
+    Checks every link, signature and checkpoint; that each record's key and the
+    issuer's accreditation were valid when it was written and quotas held; that
+    every conversion is reproduced by its rule; that the state tables equal a
+    replay of the log. With --since STATE, a first run pins the log and later
+    runs prove the log only grew, then check only the new records. Exit 0 clean,
+    1 problems found, 2 could not run. Example:
+
+        creditbank audit --since audit-state.json --report audit.md --auditor-key auditor.pem
+    """
+    if report is not None and auditor_key is None:
+        raise BadInputError("--report needs --auditor-key: the report is signed by the auditor")
+    try:
+        signer = (
+            None if auditor_key is None else app.load_key(auditor_key, auditor_key, "auditor key")
+        )
+        bank = app.bank()
+        with progress(bank.ledger.size(), "Auditing", as_json) as advance:
+            result = bank.audit(state, vkey, workers, advance)
+        if report is not None and signer is not None:
+            _write(report, sign_report(result, auditor_name, signer))
+    except CreditBankError as e:
+        raise BadInputError(f"audit could not run: {e}") from e
+    if as_json:
+        emit(True, result.to_dict())
+    else:
+        click.echo(_summary(result))
+    if not result.ok:
+        raise SystemExit(1)
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as e:
+        raise BadInputError(f"--report: cannot write {path}: {e}") from e
+
+
+def _summary(result: AuditReport) -> str:
+    lines = [f"PROBLEM {p}" for p in result.problems]
+    if result.more_problems:
+        lines.append(f"... and {result.more_problems} more")
+    verdict = "OK" if result.ok else f"{len(result.problems) + result.more_problems} problem(s)"
+    scope = (
+        f"{result.records} records"
+        if result.mode == "full"
+        else f"{result.records - result.start} new records of {result.records}"
+    )
+    end = (
+        "no checkpoint"
+        if result.checkpoint is None
+        else f"checkpoint size {result.checkpoint['size']}"
+    )
+    lines.append(f"{verdict}: {result.mode} audit of {scope}, ending at {end}")
+    lines += [f"note: {n}" for n in result.notes]
+    if result.state_saved:
+        lines.append("audit state saved")
+    return "\n".join(lines)
+
+
+@click.command("verify-report")
+@click.argument("file", type=FILE)
+@click.option("--vkey", required=True, metavar="VKEY", help="The auditor's verifier key.")
+@json_option
+def verify_report_command(file: Path, vkey: str, as_json: bool) -> None:
+    """Check an audit report's signature with the auditor's verifier key (offline).
+
+    Exit 0 when the report is the one the auditor signed, 1 when not. Example:
+
+        creditbank verify-report audit.md --vkey "auditor.creditbank.example+1a2b3c4d+AR..."
+    """
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"cannot read {file}: {e}") from e
+    try:
+        parse_vkey(vkey)
+    except CreditBankError as e:
+        raise BadInputError(f"--vkey: {e}") from e
+    try:
+        statement = verify_report(text, vkey)
+    except CreditBankError as e:
+        raise CommandError(f"report not verified: {e}") from e
+    lines = statement.rstrip("\n").split("\n")
+    emit(
+        as_json,
+        {"ok": True, "origin": lines[1], "checkpoint": lines[2], "digest": lines[3]},
+        f"OK: report on {lines[1]} signed by the auditor ({lines[2]})",
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"cannot read {path}: {e}") from e
+
+
+@click.command("compare-checkpoints")
+@click.argument("first", type=FILE)
+@click.argument("second", type=FILE)
+@click.option(
+    "--vkey", metavar="VKEY", help="The log's verifier key as pinned (default: the db's)."
+)
+@json_option
+@pass_app
+def compare_checkpoints_command(
+    app: AppContext, first: Path, second: Path, vkey: str | None, as_json: bool
+) -> None:
+    """Prove two signed checkpoints are views of one log, or print the fork's evidence.
+
+    FIRST and SECOND are files holding signed checkpoints (e.g. one a learner
+    holds, one the auditor holds). Exit 0 consistent, 1 split view. Example:
+
+        creditbank compare-checkpoints learner.checkpoint auditor.checkpoint
+    """
+    result = compare_checkpoints(app.bank().ledger, _read(first), _read(second), vkey)
+    if as_json:
+        emit(True, result.to_dict())
+    elif result.consistent:
+        click.echo(f"CONSISTENT: {result.reason}")
+    else:
+        click.echo(f"SPLIT VIEW: {result.reason}\n\nEvidence (both signed by the log key):")
+        for note in result.notes:
+            click.echo(f"\n{note.rstrip()}")
+    if not result.consistent:
+        raise SystemExit(1)

@@ -1,0 +1,208 @@
+"""The audit's replay: every record re-admitted, re-decided and re-projected in log order.
+
+The replay keeps its own projections in a scratch database the auditor owns, so
+each record is judged on the state the log itself implies just before it, never
+on the tables under audit. For each record it checks, in order:
+
+- the payload is what its schema accepts (``malformed_payload``, ``unknown_kind``);
+- time never goes backwards (``time_backwards``), and no record is dated after the
+  signing of a checkpoint that covers it (``dated_after_checkpoint``);
+- :func:`creditbank.admission.admit` allows it (the kinds listed there);
+- a conversion stands (:func:`creditbank.decisions.conversion_refusal`);
+- the projector accepts it (``rule_violation``);
+- a key revocation: every earlier record its key signed from the compromise time
+  on is ``key_compromised`` (each at its own seq).
+
+After the last record, a conversion still standing on a revoked outcome is a
+``cascade_missing`` problem at the revocation's seq.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from creditbank.admission import Proposal, admit
+from creditbank.decisions import conversion_refusal
+from creditbank.errors import InputError, RuleError
+from creditbank.ledger.log import GENESIS_KIND
+from creditbank.ledger.record import Record, open_leaf
+from creditbank.ledger.verify import Problem
+from creditbank.projector import Projector
+from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
+from creditbank.store.projections import Projections
+from creditbank.store.tables import conversions, outcomes
+
+SignedBetween = Callable[[str, str, int], list[tuple[int, str, str]]]
+
+
+def evidence(record: Record, **more: Any) -> dict[str, Any]:
+    """What a problem about ``record`` names: its kind, account, issuer and signer."""
+    found: dict[str, Any] = {"record_kind": record.kind, "signer": record.signer}
+    if record.account is not None:
+        found["account"] = record.account.account
+    payload = record.payload
+    for name in ("issuer", "accreditation"):
+        if isinstance(payload.get(name), str):
+            found[name] = payload[name]
+    if record.kind == "conversion.granted/1":
+        found["rule"] = f"{payload.get('rule')} v{payload.get('rule_version')}"
+    found.update(more)
+    return found
+
+
+class Replay:
+    """Replays records into the scratch projections behind ``engine``, checking each."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        checkpoints: Sequence[tuple[int, str]],
+        signed_between: SignedBetween,
+        last_time: str = "",
+    ) -> None:
+        """Replay into ``engine``'s projections, which hold the state before the next record.
+
+        ``checkpoints`` are ``(size, signing time)`` of the stored checkpoints;
+        ``signed_between(key, since, before)`` lists ``(seq, kind, time)`` of the
+        audited log's records by ``key`` dated ``since`` or later below seq
+        ``before``; ``last_time`` is the time of the record before the first to come.
+        """
+        self.engine = engine
+        self.signed_between = signed_between
+        self.last_time = last_time
+        self.touched: set[str] = set()
+        self.by_kind: Counter[str] = Counter()
+        self.by_issuer: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()
+        ordered = sorted(checkpoints)
+        self._sizes = [size for size, _ in ordered]
+        self._bound: list[str] = []
+        latest = ""
+        for _, created in reversed(ordered):
+            latest = created if not latest or created < latest else latest
+            self._bound.append(latest)
+        self._bound.reverse()
+
+    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[Problem]:
+        """Check and apply one chunk of record rows (``seq, leaf, ...``), in one transaction."""
+        found: list[Problem] = []
+        with self.engine.begin() as conn:
+            projector = Projector(conn)
+            for row in rows:
+                try:
+                    record = open_leaf(bytes(row[1]))
+                except InputError:
+                    continue
+                found.extend(self._check(projector, record))
+        return iter(found)
+
+    def _check(self, p: Projector, record: Record) -> Iterator[Problem]:
+        seq = record.seq
+        self._count(record)
+        if record.time < self.last_time:
+            yield Problem(
+                "time_backwards",
+                seq,
+                f"dated {record.time}, before the record before it ({self.last_time})",
+                evidence(record, expected=f">= {self.last_time}", actual=record.time),
+            )
+        self.last_time = max(self.last_time, record.time)
+        position = bisect.bisect_right(self._sizes, seq)
+        if position < len(self._bound) and record.time > self._bound[position]:
+            yield Problem(
+                "dated_after_checkpoint",
+                seq,
+                f"dated {record.time}, after a checkpoint covering it was signed "
+                f"({self._bound[position]})",
+                evidence(record, expected=f"<= {self._bound[position]}", actual=record.time),
+            )
+        if record.kind == GENESIS_KIND:
+            p.apply(record)
+            return
+        if record.kind not in PAYLOAD_SCHEMAS:
+            yield Problem("unknown_kind", seq, f"no schema for {record.kind}", evidence(record))
+            return
+        try:
+            normal = normalise_payload(record.kind, record.payload)
+        except InputError as e:
+            normal, reason = None, str(e)
+        else:
+            reason = "the payload is not in its normal form"
+        if normal != record.payload:
+            yield Problem("malformed_payload", seq, reason, evidence(record))
+            return
+        if record.account is not None:
+            self.touched.add(record.account.account)
+        try:
+            admit(p, Proposal.of(record))
+        except RuleError as e:
+            yield Problem(e.kind, seq, str(e), evidence(record))
+        if record.kind == "conversion.granted/1" and record.account is not None:
+            refusal = conversion_refusal(p.conn, record)
+            if refusal is not None:
+                yield Problem(refusal[0], seq, refusal[1], evidence(record))
+        try:
+            p.apply(record)
+        except RuleError as e:
+            yield Problem("rule_violation", seq, str(e), evidence(record))
+        if record.kind == "issuer.key_revoked/1":
+            yield from self._compromised(record)
+
+    def _compromised(self, revocation: Record) -> Iterator[Problem]:
+        key, since = revocation.payload["key"], revocation.payload["compromised_at"]
+        for seq, kind, time in self.signed_between(key, since, revocation.seq):
+            yield Problem(
+                "key_compromised",
+                seq,
+                f"signed at {time} by key {key}, compromised from {since} "
+                f"(revoked at seq {revocation.seq})",
+                {
+                    "record_kind": kind,
+                    "signer": key,
+                    "issuer": revocation.payload["issuer"],
+                    "expected": f"signed before {since}",
+                    "actual": time,
+                    "revocation": revocation.seq,
+                },
+            )
+
+    def _count(self, record: Record) -> None:
+        self.by_kind[record.kind] += 1
+        payload = record.payload
+        if record.kind.startswith("outcome.") and isinstance(payload.get("issuer"), str):
+            self.by_issuer[payload["issuer"]] += 1
+        elif record.kind == "conversion.granted/1":
+            self.by_rule[f"{payload.get('rule')} v{payload.get('rule_version')}"] += 1
+
+    def cascades(self) -> Iterator[Problem]:
+        """Conversions still standing on an outcome revoked before the end (no cascade)."""
+        with self.engine.connect() as conn:
+            for conversion in Projections.all(conn, conversions, status="flagged"):
+                yield from self._missing_cascade(conn, conversion)
+
+    @staticmethod
+    def _missing_cascade(conn: Connection, conversion: dict[str, Any]) -> Iterator[Problem]:
+        for source in conversion["inputs"]:
+            outcome = Projections.get(conn, outcomes, source["seq"])
+            if outcome is None or outcome.get("revoked_seq") is None:
+                continue
+            yield Problem(
+                "cascade_missing",
+                outcome["revoked_seq"],
+                f"outcome {source['seq']} was revoked but conversion {conversion['seq']} "
+                "derived from it still stands",
+                {
+                    "record_kind": "outcome.revoked/1",
+                    "account": outcome["account"],
+                    "conversion": conversion["seq"],
+                    "rule": f"{conversion['rule']} v{conversion['rule_version']}",
+                    "expected": "conversion.revoked/1",
+                    "actual": "none",
+                },
+            )
+            return

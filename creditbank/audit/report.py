@@ -1,0 +1,189 @@
+"""The audit report: a JSON document for scripts and a signed Markdown page for a board.
+
+The Markdown report ends in a signature section: a C2SP signed note, by the
+auditor's own key, over the SHA-256 of everything above it, naming the log's
+origin and the checkpoint the audit ended at. :func:`verify_report` checks it with
+the auditor's verifier key and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from creditbank.errors import ProofError
+from creditbank.ledger.keys import SigningKey, parse_vkey
+from creditbank.ledger.note import parse_note, sign_note
+from creditbank.ledger.verify import Problem
+
+SIGNATURE_MARK = "<!-- creditbank audit report signature -->\n"
+_REPORT_LINE = "creditbank audit report"
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What an audit found, over which records, ending at which checkpoint."""
+
+    origin: str
+    mode: str
+    start: int
+    records: int
+    checkpoint: Mapping[str, Any] | None
+    problems: tuple[Problem, ...]
+    more_problems: int
+    counts: Mapping[str, Mapping[str, int]]
+    audited_at: str
+    state_saved: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing was found wrong."""
+        return not self.problems
+
+    def problem_counts(self) -> dict[str, dict[str, int]]:
+        """Problems per kind, per issuer and per rule (``more_problems`` not included)."""
+        kinds: Counter[str] = Counter(p.kind for p in self.problems)
+        issuers: Counter[str] = Counter(
+            str(p.extra["issuer"]) for p in self.problems if "issuer" in p.extra
+        )
+        rules: Counter[str] = Counter(
+            str(p.extra["rule"]) for p in self.problems if "rule" in p.extra
+        )
+        return {"by_kind": dict(kinds), "by_issuer": dict(issuers), "by_rule": dict(rules)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``audit --json`` document."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "audited": self.records - self.start,
+            "mode": self.mode,
+            "start": self.start,
+            "origin": self.origin,
+            "checkpoint": None if self.checkpoint is None else dict(self.checkpoint),
+            "problems": [p.to_dict() for p in self.problems],
+            "more_problems": self.more_problems,
+            "counts": {k: dict(v) for k, v in self.counts.items()},
+            "problem_counts": self.problem_counts(),
+            "audited_at": self.audited_at,
+            "state_saved": self.state_saved,
+            "notes": list(self.notes),
+        }
+
+    def markdown(self) -> str:
+        """The human-readable report (Markdown), without its signature."""
+        verdict = "clean" if self.ok else f"{len(self.problems) + self.more_problems} problems"
+        scope = (
+            f"all {self.records} records"
+            if self.mode == "full"
+            else f"records {self.start}..{self.records - 1} (from the pinned checkpoint)"
+        )
+        lines = [
+            f"# Audit report: {self.origin}",
+            "",
+            f"- Result: **{verdict}**",
+            f"- Audited at: {self.audited_at}",
+            f"- Scope: {scope} ({self.mode} audit)",
+        ]
+        if self.checkpoint is not None:
+            lines += [
+                f"- Ends at checkpoint: size {self.checkpoint['size']}, "
+                f"root `{self.checkpoint['root']}`",
+            ]
+        lines += [f"- Note: {n}" for n in self.notes]
+        lines += ["", "## Checkpoint", ""]
+        if self.checkpoint is None:
+            lines.append("The ledger holds no signed checkpoint.")
+        else:
+            lines += ["```", str(self.checkpoint["note"]).rstrip("\n"), "```"]
+        titles = {"records": "Records by kind", "issuers": "Outcomes by issuer"}
+        titles["rules"] = "Conversions by rule"
+        for name, title in titles.items():
+            lines += ["", f"## {title}", ""]
+            lines += _table(("", "count"), sorted(self.counts.get(name, {}).items()))
+        counted = self.problem_counts()
+        for name, title in (
+            ("by_kind", "Problems by kind"),
+            ("by_issuer", "Problems by issuer"),
+            ("by_rule", "Problems by rule"),
+        ):
+            lines += ["", f"## {title}", ""]
+            lines += _table(("", "count"), sorted(counted[name].items()))
+        lines += ["", "## Problems with evidence", ""]
+        if not self.problems:
+            lines.append("None.")
+        for problem in self.problems:
+            where = "—" if problem.seq is None else f"seq {problem.seq}"
+            lines.append(f"- **{problem.kind}** at {where}: {_cell(problem.detail)}")
+            for key, value in sorted(problem.extra.items()):
+                lines.append(f"  - {key}: `{_cell(str(value))}`")
+        if self.more_problems:
+            lines.append(f"- … and {self.more_problems} more problems")
+        return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
+def _table(header: tuple[str, str], rows: list[tuple[str, int]]) -> list[str]:
+    if not rows:
+        return ["None."]
+    return [
+        f"| {header[0]} | {header[1]} |",
+        "|---|---:|",
+        *(f"| {_cell(k)} | {v} |" for k, v in rows),
+    ]
+
+
+def _statement(origin: str, body: str, checkpoint: Mapping[str, Any] | None) -> str:
+    size = "none" if checkpoint is None else f"{checkpoint['size']} {checkpoint['root']}"
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return f"{_REPORT_LINE}\n{origin}\ncheckpoint {size}\nsha256 {digest}\n"
+
+
+def sign_report(report: AuditReport, auditor: str, key: SigningKey) -> str:
+    """The Markdown report followed by its signature section, signed as ``auditor``.
+
+    Raises:
+        ProofError: ``auditor`` is not a valid note name (no spaces or ``+``).
+    """
+    body = report.markdown()
+    note = sign_note(_statement(report.origin, body, report.checkpoint), auditor, key)
+    return (
+        f"{body}\n{SIGNATURE_MARK}## Signature\n\n"
+        f"Signed by {auditor} (verifier key `{key.public.vkey(auditor)}`):\n\n"
+        f"```\n{note.render()}```\n"
+    )
+
+
+def verify_report(text: str, vkey: str) -> str:
+    """Check a signed report against the auditor's verifier key; return its statement.
+
+    Raises:
+        ProofError: no signature section, a damaged one, a signature that does not
+            verify, or a body that is not the one signed.
+        InputError: a malformed verifier key.
+    """
+    cut = text.rfind("\n" + SIGNATURE_MARK)
+    if cut < 0:
+        raise ProofError("report: no signature section")
+    body, section = text[:cut], text[cut + 1 + len(SIGNATURE_MARK) :]
+    start = section.find("```\n")
+    end = section.rfind("```")
+    if start < 0 or end <= start:
+        raise ProofError("report: the signature section holds no signed note")
+    note = parse_note(section[start + 4 : end])
+    name, key = parse_vkey(vkey)
+    note.verify(name, key)
+    lines = note.text.split("\n")
+    if len(lines) < 4 or lines[0] != _REPORT_LINE:
+        raise ProofError("report: the signed note is not a creditbank audit report statement")
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    if lines[3] != f"sha256 {digest}":
+        raise ProofError("report: the report text differs from the text that was signed")
+    return note.text

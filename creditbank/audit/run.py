@@ -1,0 +1,286 @@
+"""Running an audit: full, or incremental from a pinned state.
+
+One streaming pass over the records does everything: the integrity checks of
+:mod:`creditbank.ledger.verify` (signatures on every core) and, chunk by chunk
+in log order, the replay of :mod:`creditbank.audit.replay`. Then the cascades,
+then the projection drift. An incremental audit first proves the pinned
+checkpoint consistent with the latest one (a rolled-back or forked log stops it
+there, with both checkpoints as evidence), then carries on from the pinned
+position with only the new records.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from creditbank.audit.drift import drift
+from creditbank.audit.replay import Replay
+from creditbank.audit.report import AuditReport
+from creditbank.audit.state import (
+    AuditState,
+    create_tables,
+    load_position,
+    save_position,
+)
+from creditbank.clock import Clock, format_time
+from creditbank.errors import CreditBankError, StoreError
+from creditbank.ledger.checkpoint import open_checkpoint
+from creditbank.ledger.keys import parse_vkey
+from creditbank.ledger.log import Ledger
+from creditbank.ledger.merkle import leaf_hash, verify_consistency
+from creditbank.ledger.verify import MAX_PROBLEMS, Pass, Position, Problem
+from creditbank.store.engine import describe_error, open_engine
+from creditbank.store.repository import CheckpointRow
+from creditbank.store.schema import upgrade
+
+Progress = Callable[[int], None]
+
+
+class _Collector:
+    """Keeps the first problems and counts the rest."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.more = 0
+
+    def one(self, kind: str, seq: int | None, detail: str, evidence: dict[str, Any]) -> None:
+        self.add(iter([Problem(kind, seq, detail, evidence)]))
+
+    def add(self, problems: Iterator[Problem]) -> None:
+        for problem in problems:
+            if len(self.problems) < MAX_PROBLEMS:
+                self.problems.append(problem)
+            else:
+                self.more += 1
+
+
+def _checkpoint_view(row: CheckpointRow | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"size": row.size, "root": row.root.hex(), "note": row.note, "created": row.created}
+
+
+class Audit:
+    """One audit of the ledger behind ``ledger`` and ``engine``."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        engine: Engine,
+        clock: Clock,
+        state: Path | None = None,
+        vkey: str | None = None,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Prepare an audit.
+
+        ``state`` is the pin file (read if it exists, written when the audit is
+        clean); ``vkey`` pins the log's verifier key on a first audit.
+        """
+        self.ledger = ledger
+        self.engine = engine
+        self.clock = clock
+        self.state_path = state
+        self.vkey = vkey
+        self.workers = workers
+        self.progress = progress
+        self.found = _Collector()
+        self.notes: list[str] = []
+
+    def run(self) -> AuditReport:
+        """Audit and report; save the pin when the audit is clean and a state file is named.
+
+        Raises:
+            InputError: an unreadable state file or a malformed ``vkey``.
+            StoreError: a database cannot be read or the scratch database written.
+        """
+        meta = self.ledger.meta()
+        log_vkey = self.ledger.vkey()
+        state = (
+            AuditState.load(self.state_path)
+            if self.state_path is not None and self.state_path.exists()
+            else None
+        )
+        pinned = state.vkey if state is not None else self.vkey
+        if pinned is not None and pinned != log_vkey:
+            parse_vkey(pinned)
+            self.found.one(
+                "log_key_mismatch",
+                None,
+                "the ledger's origin or log key is not the pinned one",
+                {"expected": pinned, "actual": log_vkey},
+            )
+            return self._report(meta.origin, "full", 0, 0, None)
+        checkpoints = self.ledger.checkpoints()
+        latest = max(checkpoints, key=lambda c: (c.size, c.id), default=None)
+        with tempfile.TemporaryDirectory(prefix="creditbank-audit-") as work:
+            scratch = Path(work) / "replay.db"
+            if state is not None:
+                shutil.copyfile(AuditState.replay_path(self.state_path or Path()), scratch)
+            engine = open_engine(f"sqlite:///{scratch}")
+            try:
+                return self._audit(state, scratch, engine, checkpoints, latest, meta.origin)
+            except SQLAlchemyError as e:
+                raise StoreError(f"audit: {describe_error(e)}") from e
+            finally:
+                engine.dispose()
+
+    def _audit(
+        self,
+        state: AuditState | None,
+        scratch: Path,
+        engine: Engine,
+        checkpoints: list[CheckpointRow],
+        latest: CheckpointRow | None,
+        origin: str,
+    ) -> AuditReport:
+        if state is None:
+            upgrade(engine)
+            create_tables(engine)
+            start, last_time = Position(), ""
+        else:
+            if not self._consistent(state, latest, origin):
+                return self._report(origin, "incremental", state.size, state.size, latest)
+            start, last_time = load_position(engine, state), state.last_time
+        mode = "full" if state is None else "incremental"
+        replay = Replay(
+            engine, [(c.size, c.created) for c in checkpoints], self._signed_between, last_time
+        )
+        observe = replay.observe
+        if self.progress is not None:
+            progress = self.progress
+
+            def observe(rows: list[tuple[Any, ...]]) -> Iterator[Problem]:
+                progress(len(rows))
+                return replay.observe(rows)
+
+        audit_pass = Pass(self.ledger.store, self.workers, start, observe)
+        self.found.add(audit_pass.problems())
+        self.found.add(replay.cascades())
+        touched = None if state is None else sorted(replay.touched)
+        self.found.add(drift(engine, self.engine, touched))
+        end = audit_pass.position
+        saved = False
+        if self.state_path is not None and not self.found.problems:
+            save_position(engine, end)
+            engine.dispose()
+            AuditState(
+                origin,
+                self.ledger.vkey(),
+                None if latest is None else latest.note,
+                end.size,
+                end.prev,
+                tuple(end.tree.frontier),
+                replay.last_time,
+                format_time(self.clock.now()),
+            ).save(self.state_path, scratch)
+            saved = True
+        elif self.state_path is not None:
+            self.notes.append("problems were found: the audit state was not advanced")
+        if latest is not None and latest.size < end.size:
+            self.notes.append(
+                f"records {latest.size}..{end.size - 1} are not yet covered by a checkpoint"
+            )
+        counts = {
+            "records": dict(replay.by_kind),
+            "issuers": dict(replay.by_issuer),
+            "rules": dict(replay.by_rule),
+        }
+        return self._report(origin, mode, start.size, end.size, latest, counts, saved)
+
+    def _signed_between(self, key: str, since: str, before: int) -> list[tuple[int, str, str]]:
+        with self.ledger.store.reading() as conn:
+            return self.ledger.store.signed_between(conn, key, since, before)
+
+    def _consistent(self, state: AuditState, latest: CheckpointRow | None, origin: str) -> bool:
+        """Whether the latest checkpoint follows on from the pinned one (else report why)."""
+        _, key = parse_vkey(state.vkey)
+        pinned = (
+            None if state.checkpoint is None else open_checkpoint(state.checkpoint, origin, key)
+        )
+        size = self.ledger.size()
+        evidence = {
+            "pinned_checkpoint": state.checkpoint,
+            "latest_checkpoint": None if latest is None else latest.note,
+        }
+        if size < state.size:
+            self.found.one(
+                "truncated",
+                size,
+                f"the log holds {size} records; the pinned audit saw {state.size}",
+                evidence,
+            )
+            return False
+        if pinned is None:
+            return self._same_start(state)
+        if latest is None or latest.size < pinned.size:
+            have = 0 if latest is None else latest.size
+            self.found.one(
+                "truncated",
+                have,
+                f"the latest checkpoint covers {have} records; the pinned one covers {pinned.size}",
+                evidence,
+            )
+            return False
+        try:
+            newer = open_checkpoint(latest.note, origin, key)
+            proof = self.ledger.consistency_proof(pinned.size, newer.size)
+            verify_consistency(pinned.size, newer.size, pinned.root, newer.root, proof)
+        except CreditBankError as e:
+            self.found.one(
+                "inconsistent_checkpoints",
+                pinned.size - 1 if pinned.size else None,
+                f"the latest checkpoint is not consistent with the pinned one: {e}",
+                evidence,
+            )
+            return False
+        return self._same_start(state)
+
+    def _same_start(self, state: AuditState) -> bool:
+        """The record before the new ones must still be the one the pinned audit saw."""
+        if state.size == 0:
+            return True
+        with self.ledger.store.reading() as conn:
+            leaf = self.ledger.store.leaf(conn, state.size - 1)
+        digest = None if leaf is None else leaf_hash(leaf)
+        if digest == state.prev:
+            return True
+        self.found.one(
+            "inconsistent_checkpoints",
+            state.size - 1,
+            f"record {state.size - 1} is no longer the one the pinned audit saw",
+            {"expected": state.prev.hex(), "actual": None if digest is None else digest.hex()},
+        )
+        return False
+
+    def _report(
+        self,
+        origin: str,
+        mode: str,
+        start: int,
+        records: int,
+        latest: CheckpointRow | None,
+        counts: dict[str, dict[str, int]] | None = None,
+        saved: bool = False,
+    ) -> AuditReport:
+        return AuditReport(
+            origin,
+            mode,
+            start,
+            records,
+            _checkpoint_view(latest),
+            tuple(self.found.problems),
+            self.found.more,
+            counts or {},
+            format_time(self.clock.now()),
+            saved,
+            tuple(self.notes),
+        )

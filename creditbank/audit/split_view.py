@@ -1,0 +1,81 @@
+"""Split view: whether two signed checkpoints are views of one log, or evidence of a fork.
+
+A learner holds one checkpoint, the auditor another. Both must be signed by the
+log key. Of equal size they must carry the same root; otherwise the ledger must
+supply a consistency proof (RFC 9162 §2.1.4) from the smaller to the larger. Two
+validly signed checkpoints that fail this are the evidence of a split view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from creditbank.errors import CreditBankError
+from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
+from creditbank.ledger.encoding import b64encode
+from creditbank.ledger.keys import parse_vkey
+from creditbank.ledger.log import Ledger
+from creditbank.ledger.merkle import verify_consistency
+
+
+@dataclass(frozen=True)
+class SplitView:
+    """The comparison of two signed checkpoints (older first)."""
+
+    consistent: bool
+    older: Checkpoint
+    newer: Checkpoint
+    notes: tuple[str, str]
+    proof: tuple[bytes, ...]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: the verdict, both checkpoints as signed, the proof, the reason."""
+        return {
+            "consistent": self.consistent,
+            "older": {"size": self.older.size, "root": self.older.root.hex()},
+            "newer": {"size": self.newer.size, "root": self.newer.root.hex()},
+            "proof": [b64encode(h) for h in self.proof],
+            "reason": self.reason,
+            "evidence": list(self.notes),
+        }
+
+
+def compare_checkpoints(
+    ledger: Ledger, first: str, second: str, vkey: str | None = None
+) -> SplitView:
+    """Prove two signed checkpoints consistent with the ledger's tree, or say why not.
+
+    ``vkey`` is the log's verifier key as the holder pinned it (default: the
+    ledger's own).
+
+    Raises:
+        InputError: a malformed ``vkey``.
+        ProofError: a note that is not a checkpoint signed by that key (it is no
+            evidence of anything).
+    """
+    origin, key = parse_vkey(vkey) if vkey is not None else (ledger.origin, ledger.log_key)
+    pair = sorted(
+        ((open_checkpoint(note, origin, key), note) for note in (first, second)),
+        key=lambda item: item[0].size,
+    )
+    (older, older_note), (newer, newer_note) = pair
+    notes = (older_note, newer_note)
+    if older.size == newer.size:
+        same = older.root == newer.root
+        reason = "the same tree" if same else f"two roots signed for size {older.size}"
+        return SplitView(same, older, newer, notes, (), reason)
+    try:
+        proof = tuple(ledger.consistency_proof(older.size, newer.size))
+        verify_consistency(older.size, newer.size, older.root, newer.root, proof)
+    except CreditBankError as e:
+        return SplitView(False, older, newer, notes, (), f"no consistency proof: {e}")
+    return SplitView(
+        True,
+        older,
+        newer,
+        notes,
+        proof,
+        f"size {older.size} is a prefix of size {newer.size}",
+    )

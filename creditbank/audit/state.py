@@ -1,0 +1,166 @@
+"""The auditor's pin: the log's key, the last verified checkpoint, where the audit ended.
+
+A small JSON state file holds the pinned origin and verifier key, the last
+checkpoint the audit verified (its signed note), and the position the audit
+ended at: the log size, the last leaf hash, the Merkle frontier (O(log n)
+hashes) and the last record time. Beside it, ``<state>.replay.db`` is the
+auditor's own replay of the log (projections, key table and account chain tips),
+from which the next audit carries on with only the new records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+)
+
+from creditbank.errors import InputError
+from creditbank.ledger.merkle import CompactRange
+from creditbank.ledger.verify import Position
+
+FORMAT = "creditbank-audit-state/1"
+
+_metadata = MetaData()
+audit_keys = Table(
+    "audit_keys",
+    _metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("public", LargeBinary, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+"""Every key the audited log introduced, with its seq (the audit's own key table)."""
+audit_tips = Table(
+    "audit_tips",
+    _metadata,
+    Column("account", String(64), primary_key=True),
+    Column("account_seq", BigInteger, nullable=False),
+    Column("leaf_hash", LargeBinary, nullable=False),
+)
+"""The last record of every account chain the audited log holds."""
+
+
+@dataclass(frozen=True)
+class AuditState:
+    """A pinned log and the point a clean audit ended at."""
+
+    origin: str
+    vkey: str
+    checkpoint: str | None
+    size: int
+    prev: bytes
+    frontier: tuple[tuple[int, bytes], ...]
+    last_time: str
+    audited_at: str
+
+    @staticmethod
+    def replay_path(path: Path) -> Path:
+        """Where the replay database of the state file ``path`` lives."""
+        return path.with_name(path.name + ".replay.db")
+
+    @classmethod
+    def load(cls, path: Path) -> AuditState:
+        """Read a state file.
+
+        Raises:
+            InputError: the file is unreadable, not a state file, or its replay
+                database is missing.
+        """
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"--since: cannot read audit state {path}: {e}") from e
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(f"--since: {path} is not a creditbank audit state ({FORMAT})")
+        try:
+            state = cls(
+                data["origin"],
+                data["vkey"],
+                data["checkpoint"],
+                int(data["size"]),
+                bytes.fromhex(data["prev"]),
+                tuple((int(lvl), bytes.fromhex(h)) for lvl, h in data["frontier"]),
+                data["last_time"],
+                data["audited_at"],
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"--since: {path} is a damaged audit state: {e}") from e
+        if not cls.replay_path(path).exists():
+            raise InputError(f"--since: the replay database {cls.replay_path(path)} is missing")
+        return state
+
+    def save(self, path: Path, replay_db: Path) -> None:
+        """Write the state file and move ``replay_db`` beside it (each replaced whole).
+
+        Raises:
+            InputError: the files cannot be written.
+        """
+        document: dict[str, Any] = {
+            "format": FORMAT,
+            "origin": self.origin,
+            "vkey": self.vkey,
+            "checkpoint": self.checkpoint,
+            "size": self.size,
+            "prev": self.prev.hex(),
+            "frontier": [[lvl, h.hex()] for lvl, h in self.frontier],
+            "last_time": self.last_time,
+            "audited_at": self.audited_at,
+        }
+        temporary = path.with_name(path.name + ".tmp")
+        try:
+            shutil.move(str(replay_db), self.replay_path(path))
+            temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+            os.replace(temporary, path)
+        except OSError as e:
+            raise InputError(f"cannot write audit state {path}: {e}") from e
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the audit's own tables (keys, account tips) in a replay database."""
+    _metadata.create_all(engine)
+
+
+def save_position(engine: Engine, position: Position) -> None:
+    """Store the keys and account chain tips of ``position`` in the replay database."""
+    with engine.begin() as conn:
+        conn.execute(delete(audit_keys))
+        conn.execute(delete(audit_tips))
+        if position.keys:
+            conn.execute(
+                insert(audit_keys),
+                [
+                    {"key_id": k, "public": raw, "seq": seq}
+                    for k, (raw, seq) in position.keys.items()
+                ],
+            )
+        if position.accounts:
+            conn.execute(
+                insert(audit_tips),
+                [
+                    {"account": a, "account_seq": n, "leaf_hash": h}
+                    for a, (n, h) in position.accounts.items()
+                ],
+            )
+
+
+def load_position(engine: Engine, state: AuditState) -> Position:
+    """The position a state's audit ended at, with keys and tips from its replay database."""
+    with engine.connect() as conn:
+        keys = {k: (bytes(raw), seq) for k, raw, seq in conn.execute(select(audit_keys))}
+        tips = {a: (n, bytes(h)) for a, n, h in conn.execute(select(audit_tips))}
+    return Position(state.size, state.prev, CompactRange(state.size, state.frontier), keys, tips)

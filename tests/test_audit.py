@@ -1,0 +1,551 @@
+"""The auditor: each violation kind detected at its exact seq, on SQLite and PostgreSQL.
+
+Violations are made the two ways a real one would arise: by writing to the
+database directly, or by forging a record that carries a valid signature but
+lacked the authority (a rogue writer holding a key, bypassing the bank's checks).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
+from creditbank.bank import CreditBank
+from creditbank.clock import format_time
+from creditbank.demo_bank import build as build_demo
+from creditbank.errors import InputError, ProofError
+from creditbank.ledger.keyring import key_entry
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.log import Entry
+from creditbank.ledger.record import Record
+from creditbank.projector import Projector
+
+from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, accredited_bank
+from .conftest import fetch, run_sql
+from .test_convert import document
+
+
+def forge(
+    bank: CreditBank,
+    kind: str,
+    payload: dict[str, Any],
+    key: SigningKey,
+    account: str | None = None,
+    time: str | None = None,
+) -> Record:
+    """Append and project a validly signed record without the bank's admission checks."""
+    with bank.ledger.transaction() as tx:
+        if time is not None:
+            tx.time = time
+        record = tx.append([Entry(kind, payload, key, account)])[0]
+        Projector(tx.conn).apply(record)
+    return record
+
+
+def found(report: AuditReport) -> set[tuple[str, int | None]]:
+    return {(p.kind, p.seq) for p in report.problems}
+
+
+@pytest.fixture
+def learner(bank: CreditBank, authority: SigningKey) -> str:
+    account = accredited_bank(bank, authority)
+    bank.publish_programme(document("P510201.toml"), SCHOOL)
+    bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    bank.issue("course", account, COURSE, SCHOOL)
+    return account
+
+
+def test_a_working_bank_audits_clean(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    _, granted = bank.convert(learner, "P510201", authority)
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    bank.revoke_outcome(cert, "issued in error", ORG)
+    bank.cascade(cert, authority)
+    bank.checkpoint(log_key)
+    report = bank.audit()
+    assert report.ok, report.problems
+    assert report.records == bank.ledger.size()
+    assert report.counts["rules"] == {"R-IOT-EXEMPT v1": len(granted)}
+    assert report.counts["issuers"] == {"org-iot": 1, "sch-szpt": 1}
+    assert report.checkpoint is not None and report.checkpoint["size"] == report.records
+
+
+def test_the_demo_bank_audits_clean(
+    bank: CreditBank, authority: SigningKey, log_key: SigningKey, tmp_path: Path
+) -> None:
+    build_demo(bank, authority, 6, 40, tmp_path / "keys", b"pw")
+    bank.checkpoint(log_key)
+    report = bank.audit()
+    assert report.ok, report.problems
+    assert sum(report.counts["records"].values()) == bank.ledger.size()
+
+
+def test_an_issuer_outside_its_accreditation(bank: CreditBank, learner: str) -> None:
+    welding = {
+        **CERTIFICATE,
+        "category": "welding",
+        "accreditation": "acc-iot",
+        "issuer": "org-iot",
+    }
+    record = forge(bank, "outcome.certificate/1", welding, ORG, learner)
+    senior = {**CERTIFICATE, "level": "senior", "accreditation": "acc-iot", "issuer": "org-iot"}
+    second = forge(bank, "outcome.certificate/1", senior, ORG, learner)
+    report = bank.audit()
+    assert found(report) == {("not_accredited", record.seq), ("not_accredited", second.seq)}
+    problem = report.problems[0]
+    assert problem.extra["issuer"] == "org-iot"
+    assert problem.extra["accreditation"] == "acc-iot"
+    assert problem.extra["account"] == learner
+    assert problem.extra["record_kind"] == "outcome.certificate/1"
+
+
+def test_a_key_used_after_its_compromise_and_after_its_revocation(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    signed = bank.issue("certificate", learner, CERTIFICATE, ORG)
+    bank.revoke_key(
+        "org-iot", ORG.key_id, signed.timestamp - timedelta(microseconds=1), "leaked", authority
+    )
+    payload = {**CERTIFICATE, "issuer": "org-iot", "accreditation": "acc-iot"}
+    after = forge(bank, "outcome.certificate/1", payload, ORG, learner)
+    report = bank.audit()
+    assert found(report) == {("key_compromised", signed.seq), ("key_not_valid", after.seq)}
+
+
+def test_a_signer_without_the_authority(bank: CreditBank, learner: str) -> None:
+    rogue = SigningKey.from_seed(bytes([77]) * 32)
+    record = forge(
+        bank,
+        "issuer.registered/1",
+        {
+            "issuer": "org-rogue",
+            "kind": "training_org",
+            "name_zh": "冒名机构",
+            "name_en": "Rogue org",
+            "keys": [key_entry(rogue.public, owner="org-rogue")],
+        },
+        SCHOOL,
+    )
+    report = bank.audit()
+    assert found(report) == {("unauthorised_signer", record.seq)}
+
+
+def test_a_quota_exceeded(bank: CreditBank, learner: str, authority: SigningKey) -> None:
+    now = bank.clock.now()
+    bank.accredit(
+        "acc-iot-q",
+        "org-iot",
+        ["certificate"],
+        now - timedelta(days=1),
+        now + timedelta(days=400),
+        authority,
+        certificate_categories=["iot-ops"],
+        quota=(1, "year"),
+    )
+    ops = {**CERTIFICATE, "category": "iot-ops", "accreditation": "acc-iot-q"}
+    bank.issue("certificate", learner, ops, ORG)
+    over = forge(bank, "outcome.certificate/1", {**ops, "issuer": "org-iot"}, ORG, learner)
+    assert found(bank.audit()) == {("quota_exceeded", over.seq)}
+
+
+def _granted(bank: CreditBank, learner: str, authority: SigningKey) -> list[Record]:
+    return bank.convert(learner, "P510201", authority)[1]
+
+
+def test_a_conversion_no_rule_grants(bank: CreditBank, learner: str, authority: SigningKey) -> None:
+    first = _granted(bank, learner, authority)[0]
+    payload = {**first.payload, "requirement": "course:CS205", "title": "exempt CS205"}
+    record = forge(bank, "conversion.granted/1", payload, authority, learner)
+    report = bank.audit()
+    assert found(report) == {("conversion_not_reproduced", record.seq)}
+    assert report.problems[0].extra["rule"] == "R-IOT-EXEMPT v1"
+
+
+def test_a_double_counted_certificate(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    first = _granted(bank, learner, authority)[0]
+    record = forge(bank, "conversion.granted/1", dict(first.payload), authority, learner)
+    assert found(bank.audit()) == {("double_counted", record.seq)}
+
+
+def test_a_cap_exceeded(bank: CreditBank, learner: str, authority: SigningKey) -> None:
+    first = _granted(bank, learner, authority)[0]
+    payload = {**first.payload, "requirement": "course:CS205", "credits": "999"}
+    record = forge(bank, "conversion.granted/1", payload, authority, learner)
+    assert found(bank.audit()) == {("cap_exceeded", record.seq)}
+
+
+def test_a_conversion_from_a_revoked_or_missing_input(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    evaluation, _ = bank.convert(learner, "P510201")
+    grant = evaluation.granted[0]
+    payload = {
+        "programme": "P510201",
+        "programme_version": 1,
+        "rule": grant.rule,
+        "kind": grant.kind,
+        "rule_version": grant.version,
+        "requirement": grant.requirement,
+        "credits": str(grant.credits),
+        "title": grant.title,
+        "inputs": [{"seq": s, "hash": h} for s, h in grant.inputs],
+    }
+    bank.revoke_outcome(grant.inputs[0][0], "issued in error", ORG)
+    revoked = forge(bank, "conversion.granted/1", payload, authority, learner)
+    wrong = {**payload, "inputs": [{"seq": grant.inputs[0][0], "hash": "00" * 32}]}
+    missing = forge(bank, "conversion.granted/1", wrong, authority, learner)
+    assert found(bank.audit()) == {
+        ("conversion_input_revoked", revoked.seq),
+        ("conversion_input_missing", missing.seq),
+    }
+
+
+def test_a_revocation_without_its_cascade(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    granted = _granted(bank, learner, authority)
+    cert = granted[0].payload["inputs"][0]["seq"]
+    revocation = bank.revoke_outcome(cert, "issued in error", ORG)
+    report = bank.audit()
+    assert found(report) == {("cascade_missing", revocation.seq)}
+    assert {p.extra["conversion"] for p in report.problems} == {r.seq for r in granted}
+    bank.cascade(cert, authority)
+    assert bank.audit().ok
+
+
+def test_time_going_backwards(bank: CreditBank, learner: str) -> None:
+    last = bank.ledger.record(bank.ledger.size() - 1)
+    earlier = format_time(last.timestamp - timedelta(milliseconds=500))
+    record = forge(bank, "outcome.course/1", _course(learner), SCHOOL, learner, time=earlier)
+    assert found(bank.audit()) == {("time_backwards", record.seq)}
+
+
+def test_a_checkpoint_signed_before_the_records_it_covers(
+    bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
+) -> None:
+    bank.checkpoint(log_key)
+    fourth_time = fetch(db_url, "SELECT time FROM records WHERE seq = 4")[0][0]
+    run_sql(db_url, "UPDATE checkpoints SET created = :t", {"t": fourth_time})
+    report = bank.audit()
+    late = sorted(seq for kind, seq in found(report) if kind == "dated_after_checkpoint")
+    assert late == list(range(5, bank.ledger.size()))
+    assert {kind for kind, _ in found(report)} == {"dated_after_checkpoint"}
+
+
+def _course(account: str, code: str = "CS101") -> dict[str, Any]:
+    return {**COURSE, "course_code": code, "issuer": "sch-szpt", "accreditation": "acc-szpt"}
+
+
+def test_projection_drift_is_reported_with_its_row(
+    bank: CreditBank, learner: str, db_url: str
+) -> None:
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    opened = bank.account(learner)["opened_seq"]
+    run_sql(db_url, "UPDATE outcomes SET status = 'revoked' WHERE seq = :s", {"s": cert})
+    run_sql(db_url, "UPDATE accounts SET status = 'graduated' WHERE account = :a", {"a": learner})
+    report = bank.audit()
+    assert found(report) == {("projection_drift", cert), ("projection_drift", opened)}
+    tables = {p.extra["table"] for p in report.problems}
+    assert tables == {"outcomes", "accounts"}
+    run_sql(db_url, "DELETE FROM outcomes WHERE seq = :s", {"s": cert})
+    assert ("projection_drift", cert) in found(bank.audit())
+
+
+def test_a_malformed_payload_and_an_unknown_kind(bank: CreditBank, learner: str) -> None:
+    extra = bank.ledger.append(
+        "outcome.course/1", {**_course(learner), "bonus": "x"}, SCHOOL, learner
+    )
+    unknown = bank.ledger.append("outcome.secret/1", {"x": "1"}, SCHOOL, learner)
+    assert found(bank.audit()) == {
+        ("malformed_payload", extra.seq),
+        ("unknown_kind", unknown.seq),
+    }
+
+
+def test_integrity_problems_come_first(bank: CreditBank, learner: str, db_url: str) -> None:
+    leaf = bytearray(fetch(db_url, "SELECT leaf FROM records WHERE seq = 3")[0][0])
+    leaf[-1] ^= 1
+    run_sql(db_url, "UPDATE records SET leaf = :l WHERE seq = 3", {"l": bytes(leaf)})
+    report = bank.audit()
+    assert report.problems[0].kind in ("content_mismatch", "bad_signature")
+    assert {seq for _, seq in found(report)} >= {3}
+
+
+# -- pinning, incremental audits, rollback and fork ---------------------------------------
+
+
+def _more(bank: CreditBank, learner: str, n: int, start: int = 200) -> None:
+    for i in range(n):
+        bank.issue("course", learner, {**COURSE, "course_code": f"CS{start + i}"}, SCHOOL)
+
+
+def test_an_incremental_audit_checks_only_the_new_records(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
+) -> None:
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    first = bank.audit(state, vkey=bank.ledger.vkey())
+    assert first.ok and first.state_saved and first.mode == "full"
+    size = bank.ledger.size()
+    _more(bank, learner, 3)
+    bank.checkpoint(log_key)
+    second = bank.audit(state)
+    assert second.ok and second.mode == "incremental"
+    assert (second.start, second.records) == (size, size + 3)
+    assert sum(second.counts["records"].values()) == 3
+    # A violation among the new records is found at its seq; the pin does not move.
+    payload = {
+        **CERTIFICATE,
+        "category": "welding",
+        "issuer": "org-iot",
+        "accreditation": "acc-iot",
+    }
+    bad = forge(bank, "outcome.certificate/1", payload, ORG, learner)
+    bank.checkpoint(log_key)
+    third = bank.audit(state)
+    assert found(third) == {("not_accredited", bad.seq)}
+    assert not third.state_saved
+    assert bank.audit(state).start == size + 3
+
+
+def test_incremental_drift_in_a_touched_account(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path, db_url: str
+) -> None:
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    _more(bank, learner, 1)
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    run_sql(db_url, "UPDATE outcomes SET status = 'revoked' WHERE seq = :s", {"s": cert})
+    assert found(bank.audit(state)) == {("projection_drift", cert)}
+
+
+def test_a_rolled_back_log_is_caught_against_the_pin(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path, db_url: str
+) -> None:
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    size = bank.ledger.size()
+    _more(bank, learner, 3)
+    bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    # Restore an older state of the database: the last records and checkpoint vanish.
+    for sql in (
+        "DELETE FROM records WHERE seq >= :n",
+        "DELETE FROM merkle_nodes WHERE seq >= :n",
+        "DELETE FROM checkpoints WHERE size > :n",
+    ):
+        run_sql(db_url, sql, {"n": size})
+    report = CreditBank.open(db_url, bank.clock).audit(state)
+    assert found(report) == {("truncated", size)}
+    evidence = report.problems[0].extra
+    assert f"\n{size + 3}\n" in evidence["pinned_checkpoint"]
+    assert f"\n{size}\n" in evidence["latest_checkpoint"]
+
+
+def test_a_forked_log_is_caught_with_both_checkpoints(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path, db_url: str
+) -> None:
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    size = bank.ledger.size()
+    _more(bank, learner, 2)
+    pinned = bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    for sql in (
+        "DELETE FROM records WHERE seq >= :n",
+        "DELETE FROM merkle_nodes WHERE seq >= :n",
+        "DELETE FROM checkpoints WHERE size > :n",
+    ):
+        run_sql(db_url, sql, {"n": size})
+    forked = CreditBank.open(db_url, bank.clock)
+    _more(forked, learner, 4, start=500)
+    latest = forked.checkpoint(log_key)
+    report = forked.audit(state)
+    assert found(report) == {("inconsistent_checkpoints", pinned.size - 1)}
+    assert report.problems[0].extra["pinned_checkpoint"] == pinned.note
+    assert report.problems[0].extra["latest_checkpoint"] == latest.note
+    view = compare_checkpoints(forked.ledger, pinned.note, latest.note)
+    assert not view.consistent and view.notes == (pinned.note, latest.note)
+
+
+def test_split_view_between_two_held_checkpoints(
+    bank: CreditBank, learner: str, log_key: SigningKey
+) -> None:
+    older = bank.checkpoint(log_key)
+    _more(bank, learner, 5)
+    newer = bank.checkpoint(log_key)
+    view = compare_checkpoints(bank.ledger, newer.note, older.note)
+    assert view.consistent and (view.older.size, view.newer.size) == (older.size, newer.size)
+    assert view.proof
+    other = SigningKey.from_seed(bytes([99]) * 32)
+    with pytest.raises(ProofError):
+        compare_checkpoints(
+            bank.ledger, older.note, newer.note, other.public.vkey(bank.ledger.origin)
+        )
+
+
+def test_a_pin_for_another_log_and_a_damaged_state(
+    bank: CreditBank, learner: str, tmp_path: Path
+) -> None:
+    other = SigningKey.from_seed(bytes([98]) * 32).public.vkey(bank.ledger.origin)
+    report = bank.audit(vkey=other)
+    assert found(report) == {("log_key_mismatch", None)}
+    state = tmp_path / "audit.json"
+    state.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError, match="--since"):
+        bank.audit(state)
+
+
+def test_the_report_is_signed_by_the_auditor(
+    bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
+) -> None:
+    bank.checkpoint(log_key)
+    run_sql(db_url, "UPDATE outcomes SET issuer = 'org-x' WHERE kind = 'course'")
+    report = bank.audit()
+    auditor = SigningKey.from_seed(bytes([55]) * 32)
+    text = sign_report(report, "audit.example.org", auditor)
+    assert "## Problems by kind" in text and "projection_drift" in text
+    vkey = auditor.public.vkey("audit.example.org")
+    statement = verify_report(text, vkey)
+    assert f"checkpoint {report.checkpoint['size']}" in statement  # type: ignore[index]
+    with pytest.raises(ProofError, match="differs"):
+        verify_report(text.replace("projection_drift", "nothing", 1), vkey)
+    with pytest.raises(ProofError):
+        verify_report(text, SigningKey.from_seed(bytes([56]) * 32).public.vkey("audit.example.org"))
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def test_cli_audit_pins_reports_and_signs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from .test_cli import one_line_error, run
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
+    one_line_error(run(runner, db_url, "audit", "--report", "r.md"), 2, "--auditor-key")
+    assert run(runner, db_url, "keys", "generate", "--out", "auditor.pem").exit_code == 0
+    clean = run(
+        runner,
+        db_url,
+        "audit",
+        "--since",
+        "state.json",
+        "--report",
+        "r.md",
+        "--auditor-key",
+        "auditor.pem",
+        "--auditor-name",
+        "audit.example.org",
+        "--json",
+    )
+    assert clean.exit_code == 0, clean.stderr
+    document = json.loads(clean.stdout)
+    assert document["ok"] and document["problems"] == [] and document["state_saved"]
+    assert document["records"] == document["checkpoint"]["size"]
+    text = (tmp_path / "r.md").read_text(encoding="utf-8")
+    vkey = text.split("verifier key `")[1].split("`")[0]
+    assert run(runner, db_url, "verify-report", "r.md", "--vkey", vkey).exit_code == 0
+    (tmp_path / "r.md").write_text(text.replace("clean", "fine", 1), encoding="utf-8")
+    one_line_error(run(runner, db_url, "verify-report", "r.md", "--vkey", vkey), 1, "differs")
+    one_line_error(run(runner, db_url, "verify-report", "r.md", "--vkey", "nope"), 2, "vkey")
+
+    again = run(runner, db_url, "audit", "--since", "state.json")
+    assert again.exit_code == 0 and "OK: incremental audit of 0 new records" in again.stdout
+    run_sql(db_url, "UPDATE outcomes SET status = 'revoked' WHERE seq = 20")
+    dirty = run(runner, db_url, "audit")
+    assert dirty.exit_code == 1
+    assert "PROBLEM projection_drift at seq 20" in dirty.stdout
+    assert "1 problem(s): full audit of" in dirty.stdout
+    as_json = json.loads(run(runner, db_url, "audit", "--json").stdout)
+    assert [(p["kind"], p["seq"]) for p in as_json["problems"]] == [("projection_drift", 20)]
+    (tmp_path / "state.json").write_text("[]", encoding="utf-8")
+    one_line_error(run(runner, db_url, "audit", "--since", "state.json"), 2, "audit state")
+
+
+def test_cli_compare_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from .test_cli import one_line_error, run
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert run(runner, db_url, "demo", "--learners", "2", "--records", "6").exit_code == 0
+    (tmp_path / "a.note").write_text(run(runner, db_url, "checkpoint").stdout)
+    assert run(runner, db_url, "demo", "--learners", "1", "--records", "3").exit_code == 0
+    (tmp_path / "b.note").write_text(run(runner, db_url, "checkpoint").stdout)
+    same = run(runner, db_url, "compare-checkpoints", "a.note", "b.note")
+    assert same.exit_code == 0 and same.stdout.startswith("CONSISTENT: size ")
+    forged = (tmp_path / "b.note").read_text().replace("\n", "\nx", 1)
+    (tmp_path / "c.note").write_text(forged)
+    one_line_error(run(runner, db_url, "compare-checkpoints", "a.note", "c.note"), 1, "")
+
+
+# -- property: the audit reports exactly the violations made --------------------------------
+
+_VALID = ("course", "certificate")
+_FORGED = {
+    "outside_programme": "not_accredited",
+    "outside_category": "not_accredited",
+    "another_issuers_name": "unauthorised_signer",
+    "no_such_accreditation": "not_accredited",
+}
+
+
+def _operation(bank: CreditBank, learner: str, name: str, n: int) -> tuple[int, str | None]:
+    course = {**_course(learner), "course_code": f"CS{300 + n}"}
+    cert = {**CERTIFICATE, "issuer": "org-iot", "accreditation": "acc-iot"}
+    if name == "course":
+        return bank.issue(
+            "course", learner, {**COURSE, "course_code": f"CS{300 + n}"}, SCHOOL
+        ).seq, None
+    if name == "certificate":
+        return bank.issue("certificate", learner, CERTIFICATE, ORG).seq, None
+    if name == "outside_programme":
+        record = forge(
+            bank, "outcome.course/1", {**course, "programme": "P999999"}, SCHOOL, learner
+        )
+    elif name == "outside_category":
+        record = forge(bank, "outcome.certificate/1", {**cert, "category": "welding"}, ORG, learner)
+    elif name == "another_issuers_name":
+        record = forge(bank, "outcome.course/1", {**course, "issuer": "sch-other"}, SCHOOL, learner)
+    else:
+        record = forge(
+            bank, "outcome.certificate/1", {**cert, "accreditation": "acc-none"}, ORG, learner
+        )
+    return record.seq, _FORGED[name]
+
+
+@settings(max_examples=6)
+@given(st.lists(st.sampled_from([*_VALID, *_FORGED]), min_size=1, max_size=8))
+def test_the_audit_finds_exactly_the_violations_made(
+    bank: CreditBank, authority: SigningKey, names: list[str]
+) -> None:
+    if bank.ledger.size() == 1:
+        accredited_bank(bank, authority)
+    learner = bank.accounts()[0]["account"]
+    expected = {(p.kind, p.seq) for p in bank.audit().problems}
+    for n, name in enumerate(names):
+        seq, kind = _operation(bank, learner, name, bank.ledger.size() + n)
+        if kind is not None:
+            expected.add((kind, seq))
+    assert found(bank.audit()) == expected
