@@ -253,7 +253,7 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
     window = accreditation.quota_window(proposal.time)
     count = 0
     if window is not None:
-        count = Projections.count_issued(p.conn, accreditation.accreditation, *window)
+        count = Projections.quota_used(p.conn, accreditation.accreditation, window[0])
         count += issued.get(accreditation.accreditation, 0)
     kind = proposal.kind.split(".")[1][:-2]
     check_outcome(issuer, signing, accreditation, kind, dict(payload), proposal.time, count)

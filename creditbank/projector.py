@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from creditbank.domain.accounts import Account
 from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
@@ -36,12 +36,34 @@ def _handles(*kinds: str) -> Callable[[_Handler], _Handler]:
     return register
 
 
-class Projector:
-    """Applies records to the projections through one connection."""
+CACHE_LIMIT = 100_000
+"""The most issuers, keys, accreditations and accounts a projector's cache holds."""
 
-    def __init__(self, conn: Connection) -> None:
+
+class Projector:
+    """Applies records to the projections through one connection.
+
+    Issuers, keys, accreditations and accounts read are cached (write-through), so
+    a long replay reads each once; ``cache`` may be shared by successive projectors
+    over the same database, as long as nothing else writes those tables meanwhile.
+    """
+
+    def __init__(self, conn: Connection, cache: dict[tuple[str, str], Any] | None = None) -> None:
         """Write through ``conn`` (inside the caller's transaction)."""
         self.conn = conn
+        self._cache: dict[tuple[str, str], Any] = {} if cache is None else cache
+
+    def _cached(self, table: Table, key: str, build: Callable[[dict[str, Any]], Any]) -> Any:
+        slot = (table.name, key)
+        if slot not in self._cache:
+            data = Projections.get(self.conn, table, key)
+            self._remember(slot, None if data is None else build(data))
+        return self._cache[slot]
+
+    def _remember(self, slot: tuple[str, str], item: Any) -> None:
+        if len(self._cache) >= CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[slot] = item
 
     def apply(self, record: Record) -> None:
         """Update the projections for one record (kinds without projections are ignored).
@@ -57,23 +79,25 @@ class Projector:
 
     def issuer(self, issuer: str) -> Issuer | None:
         """An issuer by id."""
-        data = Projections.get(self.conn, issuers, issuer)
-        return None if data is None else Issuer.from_dict(data)
+        found: Issuer | None = self._cached(issuers, issuer, Issuer.from_dict)
+        return found
 
     def key(self, key_id: str) -> IssuerKey | None:
         """An issuer key by key id."""
-        data = Projections.get(self.conn, issuer_keys, key_id)
-        return None if data is None else IssuerKey.from_dict(data)
+        found: IssuerKey | None = self._cached(issuer_keys, key_id, IssuerKey.from_dict)
+        return found
 
     def accreditation(self, accreditation: str) -> Accreditation | None:
         """An accreditation by id."""
-        data = Projections.get(self.conn, accreditations, accreditation)
-        return None if data is None else Accreditation.from_dict(data)
+        found: Accreditation | None = self._cached(
+            accreditations, accreditation, Accreditation.from_dict
+        )
+        return found
 
     def account(self, account: str) -> Account | None:
         """An account by id."""
-        data = Projections.get(self.conn, accounts, account)
-        return None if data is None else Account.from_dict(data)
+        found: Account | None = self._cached(accounts, account, Account.from_dict)
+        return found
 
     def outcome(self, seq: int) -> dict[str, Any] | None:
         """An outcome document by the seq of its record."""
@@ -84,12 +108,14 @@ class Projector:
     def put_key(self, key: IssuerKey) -> None:
         """Store an issuer key."""
         Projections.put(self.conn, issuer_keys, key.key_id, key.to_dict(), issuer=key.issuer)
+        self._remember((issuer_keys.name, key.key_id), key)
 
     def put_accreditation(self, item: Accreditation) -> None:
         """Store an accreditation."""
         Projections.put(
             self.conn, accreditations, item.accreditation, item.to_dict(), issuer=item.issuer
         )
+        self._remember((accreditations.name, item.accreditation), item)
 
     def put_account(self, item: Account) -> None:
         """Store an account."""
@@ -101,12 +127,14 @@ class Projector:
             status=item.status,
             opened_seq=item.opened_seq,
         )
+        self._remember((accounts.name, item.account), item)
 
     def put_issuer(self, item: Issuer) -> None:
         """Store an issuer."""
         Projections.put(
             self.conn, issuers, item.issuer, item.to_dict(), kind=item.kind, status="active"
         )
+        self._remember((issuers.name, item.issuer), item)
 
     def add_keys(self, issuer: str, record: Record) -> None:
         """Store the keys a record introduces as keys of ``issuer``."""
@@ -251,7 +279,7 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         "leaf_hash": record.leaf_hash.hex(),
         "details": record.payload,
     }
-    Projections.put(
+    Projections.add(
         p.conn,
         outcomes,
         record.seq,
@@ -263,6 +291,15 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         status="valid",
         issued=record.time,
     )
+    _use_quota(p, record)
+
+
+def _use_quota(p: Projector, record: Record) -> None:
+    """Count an outcome against its accreditation's quota period, if it has a quota."""
+    accreditation = p.accreditation(record.payload["accreditation"])
+    window = None if accreditation is None else accreditation.quota_window(record.time)
+    if window is not None:
+        Projections.use_quota(p.conn, record.payload["accreditation"], window[0])
 
 
 for _kind in ("course", "diploma", "certificate", "training", "award", "innovation", "other"):

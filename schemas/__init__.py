@@ -6,9 +6,10 @@ bad input fails here, with the field path.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from creditbank.errors import InputError
 
@@ -24,13 +25,11 @@ def load_payload(kind: str, data: Any) -> dict[str, Any]:
         InputError: unknown kind, or the first invalid field, named by its path
             (``credits: write decimals as strings ...``).
     """
-    schema = PAYLOAD_SCHEMAS.get(kind)
-    if schema is None:
-        raise InputError(f"kind: no schema for {kind!r}")
+    schema = _instance(kind)
     if not isinstance(data, dict):
         raise InputError("payload: must be an object")
     try:
-        loaded: dict[str, Any] = schema().load(data)
+        loaded: dict[str, Any] = schema.load(data)
     except ValidationError as e:
         raise InputError(first_error(e.messages)) from e
     return loaded
@@ -43,8 +42,21 @@ def normalise_payload(kind: str, data: Any) -> dict[str, Any]:
         InputError: as :func:`load_payload`.
     """
     loaded = load_payload(kind, data)
-    dumped: dict[str, Any] = PAYLOAD_SCHEMAS[kind]().dump(loaded)
+    dumped: dict[str, Any] = _instance(kind).dump(loaded)
     return dumped
+
+
+@cache
+def _instance(kind: str) -> Schema:
+    """One schema instance per record kind (instances hold no per-call state).
+
+    Raises:
+        InputError: no schema for ``kind``.
+    """
+    schema = PAYLOAD_SCHEMAS.get(kind)
+    if schema is None:
+        raise InputError(f"kind: no schema for {kind!r}")
+    return schema()
 
 
 def first_error(messages: Any, path: str = "") -> str:

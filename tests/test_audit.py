@@ -366,6 +366,7 @@ def test_a_forked_log_is_caught_with_both_checkpoints(
         "DELETE FROM records WHERE seq >= :n",
         "DELETE FROM merkle_nodes WHERE seq >= :n",
         "DELETE FROM checkpoints WHERE size > :n",
+        "DELETE FROM outcomes WHERE seq >= :n",
     ):
         run_sql(db_url, sql, {"n": size})
     forked = CreditBank.open(db_url, bank.clock)
@@ -549,3 +550,27 @@ def test_the_audit_finds_exactly_the_violations_made(
         if kind is not None:
             expected.add((kind, seq))
     assert found(bank.audit()) == expected
+
+
+def test_quota_usage_is_counted_into_an_upgraded_database(
+    bank: CreditBank, learner: str, db_url: str
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import _MIGRATIONS, upgrade
+
+    bank.issue("certificate", learner, CERTIFICATE, ORG)
+    before = fetch(db_url, "SELECT accreditation, period_start, used FROM quota_usage")
+    assert before == [("acc-iot", "2026-01-01T00:00:00.000000Z", 2)]
+    engine = open_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.execution_options(creditbank_write=True).begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    upgrade(engine)
+    engine.dispose()
+    assert fetch(db_url, "SELECT accreditation, period_start, used FROM quota_usage") == before
+    assert bank.audit().ok

@@ -23,10 +23,11 @@ from creditbank.store.tables import (
     issuers,
     outcomes,
     programmes,
+    quota_usage,
     rules,
 )
 
-WHOLE = (issuers, issuer_keys, accreditations, programmes, rules)
+WHOLE = (issuers, issuer_keys, accreditations, programmes, rules, quota_usage)
 """Tables compared whole on every audit."""
 PER_ACCOUNT = (accounts, outcomes, conversions)
 """Tables an incremental audit compares for the touched accounts only."""

@@ -76,6 +76,7 @@ class Replay:
         self.signed_between = signed_between
         self.last_time = last_time
         self.touched: set[str] = set()
+        self._cache: dict[tuple[str, str], Any] = {}
         self.by_kind: Counter[str] = Counter()
         self.by_issuer: Counter[str] = Counter()
         self.by_rule: Counter[str] = Counter()
@@ -92,7 +93,7 @@ class Replay:
         """Check and apply one chunk of record rows (``seq, leaf, ...``), in one transaction."""
         found: list[Problem] = []
         with self.engine.begin() as conn:
-            projector = Projector(conn)
+            projector = Projector(conn, self._cache)
             for row in rows:
                 try:
                     record = open_leaf(bytes(row[1]))

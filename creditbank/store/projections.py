@@ -8,10 +8,12 @@ and compares them.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
+from creditbank.store.driver import execute, query
 from creditbank.store.tables import (
     bank_secrets,
     conversions,
@@ -31,6 +33,27 @@ def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
+def _pk(table: Table) -> str:
+    return next(iter(table.primary_key.columns)).name
+
+
+@lru_cache(maxsize=64)
+def _select_sql(table: Table) -> str:
+    return f"SELECT data FROM {table.name} WHERE {_pk(table)} = ?"
+
+
+@lru_cache(maxsize=256)
+def _update_sql(table: Table, columns: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{c} = ?" for c in ("data", *columns))
+    return f"UPDATE {table.name} SET {assignments} WHERE {_pk(table)} = ?"
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(table: Table, columns: tuple[str, ...]) -> str:
+    names = (_pk(table), "data", *columns)
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
 class Projections:
     """Reads and writes of the bank's derived tables, inside a caller's transaction."""
 
@@ -39,18 +62,25 @@ class Projections:
     @staticmethod
     def get(conn: Connection, table: Table, key: str | int) -> dict[str, Any] | None:
         """The JSON document of one row by primary key, or None."""
-        pk = next(iter(table.primary_key.columns))
-        return _load(conn.execute(select(table.c.data).where(pk == key)).scalar())
+        rows = query(conn, _select_sql(table), (key,))
+        return _load(rows[0][0]) if rows else None
 
     @staticmethod
     def put(
         conn: Connection, table: Table, key: str | int, data: dict[str, Any], **columns: Any
     ) -> None:
         """Insert or replace one row's document and its query columns."""
-        pk = next(iter(table.primary_key.columns))
-        values = {"data": _dump(data), **columns}
-        if conn.execute(update(table).where(pk == key).values(**values)).rowcount == 0:
-            conn.execute(insert(table).values({pk.name: key, **values}))
+        names = tuple(columns)
+        values = (_dump(data), *columns.values())
+        if execute(conn, _update_sql(table, names), (*values, key)) == 0:
+            execute(conn, _insert_sql(table, names), (key, *values))
+
+    @staticmethod
+    def add(
+        conn: Connection, table: Table, key: str | int, data: dict[str, Any], **columns: Any
+    ) -> None:
+        """Insert one new row's document and its query columns."""
+        execute(conn, _insert_sql(table, tuple(columns)), (key, _dump(data), *columns.values()))
 
     @staticmethod
     def all(conn: Connection, table: Table, **where: Any) -> list[dict[str, Any]]:
@@ -65,19 +95,28 @@ class Projections:
     # -- outcomes -----------------------------------------------------------------------
 
     @staticmethod
-    def count_issued(conn: Connection, accreditation: str, start: str, end: str) -> int:
-        """Outcomes issued under an accreditation in ``[start, end)`` (revoked ones count)."""
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(outcomes)
-                .where(
-                    outcomes.c.accreditation == accreditation,
-                    outcomes.c.issued >= start,
-                    outcomes.c.issued < end,
-                )
-            ).scalar_one()
+    def quota_used(conn: Connection, accreditation: str, period_start: str) -> int:
+        """Outcomes issued under an accreditation in the quota period starting then."""
+        rows = query(
+            conn,
+            "SELECT used FROM quota_usage WHERE accreditation = ? AND period_start = ?",
+            (accreditation, period_start),
         )
+        return int(rows[0][0]) if rows else 0
+
+    @staticmethod
+    def use_quota(conn: Connection, accreditation: str, period_start: str) -> None:
+        """Count one more outcome against an accreditation's quota period."""
+        if not execute(
+            conn,
+            "UPDATE quota_usage SET used = used + 1 WHERE accreditation = ? AND period_start = ?",
+            (accreditation, period_start),
+        ):
+            execute(
+                conn,
+                "INSERT INTO quota_usage (accreditation, period_start, used) VALUES (?, ?, 1)",
+                (accreditation, period_start),
+            )
 
     @staticmethod
     def outcome_rows(

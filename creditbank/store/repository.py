@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
+from creditbank.store.driver import driver_sql, query
 from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error
 from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta, merkle_nodes
 
@@ -112,7 +113,7 @@ class LedgerStore:
     @staticmethod
     def tip(conn: Connection) -> tuple[int, bytes | None, str]:
         """The number of records, the last one's leaf hash (None when empty) and its time."""
-        rows = _run(conn, "SELECT seq, leaf_hash, time FROM records ORDER BY seq DESC LIMIT 1")
+        rows = query(conn, "SELECT seq, leaf_hash, time FROM records ORDER BY seq DESC LIMIT 1")
         return (0, None, "") if not rows else (rows[0][0] + 1, bytes(rows[0][1]), rows[0][2])
 
     @staticmethod
@@ -122,7 +123,7 @@ class LedgerStore:
         for start in range(0, len(accounts), 500):
             chunk = accounts[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = _run(
+            rows = query(
                 conn,
                 "SELECT r.account, r.account_seq, r.leaf_hash FROM records r JOIN "
                 "(SELECT account, MAX(account_seq) AS last FROM records "
@@ -147,16 +148,16 @@ class LedgerStore:
         cursor = conn.connection.cursor()
         try:
             if rows:
-                cursor.executemany(_sql(conn, _INSERT_RECORD), rows)
+                cursor.executemany(driver_sql(conn, _INSERT_RECORD), rows)
             if nodes:
-                cursor.executemany(_sql(conn, _INSERT_NODE), nodes)
+                cursor.executemany(driver_sql(conn, _INSERT_NODE), nodes)
         finally:
             cursor.close()
 
     @staticmethod
     def leaf(conn: Connection, seq: int) -> bytes | None:
         """The leaf bytes of record ``seq``, or None."""
-        rows = _run(conn, "SELECT leaf FROM records WHERE seq = ?", (seq,))
+        rows = query(conn, "SELECT leaf FROM records WHERE seq = ?", (seq,))
         return bytes(rows[0][0]) if rows else None
 
     @staticmethod
@@ -165,7 +166,7 @@ class LedgerStore:
 
         Rows are tuples in :data:`RECORD_COLUMNS` order.
         """
-        return _run(
+        return query(
             conn,
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?",
             (start, limit),
@@ -179,7 +180,7 @@ class LedgerStore:
 
         Returns ``(seq, kind, time)`` in seq order; a scan, for rare questions only.
         """
-        return _run(
+        return query(
             conn,
             "SELECT seq, kind, time FROM records WHERE signer = ? AND time >= ? AND seq < ? "
             "ORDER BY seq",
@@ -189,7 +190,7 @@ class LedgerStore:
     @staticmethod
     def node_rows(conn: Connection, first: int, last: int) -> list[tuple[int, int, bytes]]:
         """``(seq, level, hash)`` of nodes completed by appends ``first..last``, in order."""
-        return _run(
+        return query(
             conn,
             "SELECT seq, level, hash FROM merkle_nodes WHERE seq BETWEEN ? AND ? "
             "ORDER BY seq, level",
@@ -226,7 +227,7 @@ class LedgerStore:
             params.extend(pair)
         params.extend(leaves)
         sql = _node_lookup_sql(len(leaves), len(inner))
-        rows = _run(conn, sql, tuple(params))
+        rows = query(conn, sql, tuple(params))
         return {(level, seq >> level): bytes(digest) for seq, level, digest in rows}
 
     # -- keys -------------------------------------------------------------------------
@@ -234,7 +235,7 @@ class LedgerStore:
     @staticmethod
     def key(conn: Connection, key_id: str) -> tuple[bytes, int] | None:
         """The public key and introducing seq of a key id, or None if never introduced."""
-        rows = _run(conn, "SELECT public, seq FROM ledger_keys WHERE key_id = ?", (key_id,))
+        rows = query(conn, "SELECT public, seq FROM ledger_keys WHERE key_id = ?", (key_id,))
         return (bytes(rows[0][0]), rows[0][1]) if rows else None
 
     @staticmethod
@@ -268,30 +269,6 @@ class LedgerStore:
     def add_checkpoint(conn: Connection, size: int, root: bytes, note: str, created: str) -> None:
         """Persist a signed checkpoint."""
         conn.execute(insert(checkpoints).values(size=size, root=root, note=note, created=created))
-
-
-def _sql(conn: Connection, sql: str) -> str:
-    """``sql`` (written with ``?`` markers) in the driver's own parameter style."""
-    return sql if conn.dialect.paramstyle == "qmark" else _format_style(sql)
-
-
-@lru_cache(maxsize=512)
-def _format_style(sql: str) -> str:
-    return sql.replace("?", "%s")
-
-
-def _run(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run one query on the driver's cursor, inside ``conn``'s transaction; return all rows.
-
-    The hot paths (appends, proofs, verification) use this: SQLAlchemy's
-    per-statement work costs more than these primary-key lookups themselves.
-    """
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(_sql(conn, sql), tuple(params))
-        return [tuple(row) for row in cursor.fetchall()]
-    finally:
-        cursor.close()
 
 
 def _padded(count: int) -> int:

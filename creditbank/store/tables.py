@@ -192,3 +192,12 @@ conversions = Table(
     Index("ix_conversions_account", "account", "programme"),
 )
 """Granted exemptions and conversions, with their status."""
+
+quota_usage = Table(
+    "quota_usage",
+    metadata,
+    Column("accreditation", String(64), primary_key=True),
+    Column("period_start", String(32), primary_key=True),
+    Column("used", BigInteger, nullable=False),
+)
+"""Outcomes issued per accreditation with a quota and per quota period (by its start)."""
