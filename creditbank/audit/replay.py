@@ -55,6 +55,25 @@ def evidence(record: Record, **more: Any) -> dict[str, Any]:
     return found
 
 
+def payload_problems(record: Record) -> list[tuple[str, str]]:
+    """Problems with a record's payload: ``unknown_kind`` or ``malformed_payload``.
+
+    A payload must be one its kind's schema accepts, in its normal form. Runs in
+    the verification workers.
+    """
+    if record.kind == GENESIS_KIND:
+        return []
+    if record.kind not in PAYLOAD_SCHEMAS:
+        return [("unknown_kind", f"no schema for {record.kind}")]
+    try:
+        normal = normalise_payload(record.kind, record.payload)
+    except InputError as e:
+        return [("malformed_payload", f"{record.kind}: {e}")]
+    if normal != record.payload:
+        return [("malformed_payload", f"{record.kind}: the payload is not in its normal form")]
+    return []
+
+
 class Replay:
     """Replays records into the scratch projections behind ``engine``, checking each."""
 
@@ -89,8 +108,12 @@ class Replay:
             self._bound.append(latest)
         self._bound.reverse()
 
-    def observe(self, rows: list[tuple[Any, ...]]) -> Iterator[Problem]:
-        """Check and apply one chunk of record rows (``seq, leaf, ...``), in one transaction."""
+    def observe(self, rows: list[tuple[Any, ...]], unfit: set[int]) -> Iterator[Problem]:
+        """Check and apply one chunk of record rows (``seq, leaf, ...``), in one transaction.
+
+        Records in ``unfit`` (undecodable, or payloads their schema refuses, as
+        :func:`payload_problems` reported) are only counted and dated.
+        """
         found: list[Problem] = []
         with self.engine.begin() as conn:
             projector = Projector(conn, self._cache)
@@ -99,10 +122,10 @@ class Replay:
                     record = open_leaf(bytes(row[1]))
                 except InputError:
                     continue
-                found.extend(self._check(projector, record))
+                found.extend(self._check(projector, record, record.seq in unfit))
         return iter(found)
 
-    def _check(self, p: Projector, record: Record) -> Iterator[Problem]:
+    def _check(self, p: Projector, record: Record, unfit: bool) -> Iterator[Problem]:
         seq = record.seq
         self._count(record)
         if record.time < self.last_time:
@@ -125,17 +148,7 @@ class Replay:
         if record.kind == GENESIS_KIND:
             p.apply(record)
             return
-        if record.kind not in PAYLOAD_SCHEMAS:
-            yield Problem("unknown_kind", seq, f"no schema for {record.kind}", evidence(record))
-            return
-        try:
-            normal = normalise_payload(record.kind, record.payload)
-        except InputError as e:
-            normal, reason = None, str(e)
-        else:
-            reason = "the payload is not in its normal form"
-        if normal != record.payload:
-            yield Problem("malformed_payload", seq, reason, evidence(record))
+        if unfit:
             return
         if record.account is not None:
             self.touched.add(record.account.account)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank.audit.drift import drift
-from creditbank.audit.replay import Replay
+from creditbank.audit.replay import Replay, payload_problems
 from creditbank.audit.report import AuditReport
 from creditbank.audit.state import (
     AuditState,
@@ -158,11 +158,11 @@ class Audit:
         if self.progress is not None:
             progress = self.progress
 
-            def observe(rows: list[tuple[Any, ...]]) -> Iterator[Problem]:
+            def observe(rows: list[tuple[Any, ...]], unfit: set[int]) -> Iterator[Problem]:
                 progress(len(rows))
-                return replay.observe(rows)
+                return replay.observe(rows, unfit)
 
-        audit_pass = Pass(self.ledger.store, self.workers, start, observe)
+        audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems)
         self.found.add(audit_pass.problems())
         self.found.add(replay.cascades())
         touched = None if state is None else sorted(replay.touched)

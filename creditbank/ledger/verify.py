@@ -44,7 +44,13 @@ from creditbank.ledger.keyring import introduced_keys
 from creditbank.ledger.keys import VerifyKey
 from creditbank.ledger.log import GENESIS_KIND, record_row
 from creditbank.ledger.merkle import CompactRange, leaf_hash
-from creditbank.ledger.record import GENESIS_PREV, SIGNATURE_SIZE, SIGNING_CONTEXT, open_leaf
+from creditbank.ledger.record import (
+    GENESIS_PREV,
+    SIGNATURE_SIZE,
+    SIGNING_CONTEXT,
+    Record,
+    open_leaf,
+)
 from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore
 
 CHUNK = 2048
@@ -117,13 +123,26 @@ _Result = tuple[
 ]
 
 
-def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[_Result]:
+Inspector = Callable[[Record], list[tuple[str, str]]]
+"""A further check of one decoded record, returning ``(problem kind, detail)`` pairs.
+
+It runs beside the signature check, in the worker processes when there are some,
+so it must be a module-level function.
+"""
+SKIP_KINDS = frozenset({"malformed", "malformed_payload", "unknown_kind"})
+"""Problem kinds that mark a record as unfit for an observer to interpret."""
+
+
+def check_rows(
+    rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes], inspect: Inspector | None = None
+) -> list[_Result]:
     """Check each record row on its own: decoding, columns, leaf hash, signature.
 
     ``rows`` are ``(seq, leaf, leaf_hash, kind, time, signer, account, account_seq)``;
     ``keys`` maps key ids introduced before the first row to raw public keys. Keys
     introduced inside ``rows`` are learnt on the way; a record whose signer is still
     unknown is handed back (its leaf in the last field) for the caller to settle.
+    ``inspect`` adds its own problems for each decoded record.
     """
     known = {k: VerifyKey(v) for k, v in keys.items()}
     out: list[_Result] = []
@@ -142,6 +161,8 @@ def check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[
         if stored != actual:
             wrong = [n for n, s, a in zip(RECORD_COLUMNS, stored, actual, strict=True) if s != a]
             problems.append(("content_mismatch", f"stored {', '.join(wrong)} differ from the leaf"))
+        if inspect is not None:
+            problems.extend(inspect(record))
         try:
             new_keys = introduced_keys(record.payload)
         except CreditBankError as e:
@@ -199,8 +220,9 @@ class Position:
     accounts: dict[str, tuple[int, bytes]] = field(default_factory=dict)
 
 
-Observer = Callable[[list[tuple[Any, ...]]], Iterator[Problem]]
-"""Called with each chunk of record rows after its integrity checks; yields its own problems."""
+Observer = Callable[[list[tuple[Any, ...]], set[int]], Iterator[Problem]]
+"""Called with each chunk of record rows after its integrity checks, and the seqs among
+them found unfit to interpret (:data:`SKIP_KINDS`); yields its own problems."""
 
 
 class _Verifier:
@@ -212,11 +234,13 @@ class _Verifier:
         workers: int | None,
         start: Position | None = None,
         observer: Observer | None = None,
+        inspect: Inspector | None = None,
     ) -> None:
         start = start or Position()
         self.store = store
         self.workers = workers
         self.observer = observer
+        self.inspect = inspect
         self.keys = start.keys
         self.accounts = start.accounts
         self.tree = start.tree
@@ -247,7 +271,8 @@ class _Verifier:
                 yield from self._parallel(conn, chunks)
             else:
                 for rows in chunks:
-                    yield from self._follow(conn, rows, check_rows(rows, self._raw_keys()))
+                    results = check_rows(rows, self._raw_keys(), self.inspect)
+                    yield from self._follow(conn, rows, results)
             yield from self._finish(conn, meta)
 
     def _chunks(self, conn: Any) -> Iterator[list[tuple[Any, ...]]]:
@@ -268,7 +293,7 @@ class _Verifier:
         try:
             queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
             for rows in chunks:
-                queue.append((rows, pool.submit(check_rows, rows, self._raw_keys())))
+                queue.append((rows, pool.submit(check_rows, rows, self._raw_keys(), self.inspect)))
                 while len(queue) > 2 * workers:
                     done_rows, future = queue.popleft()
                     yield from self._follow(conn, done_rows, future.result())
@@ -285,6 +310,7 @@ class _Verifier:
         stored_nodes: dict[int, list[tuple[int, bytes]]] = {}
         for seq, level, digest in self.store.node_rows(conn, rows[0][0], rows[-1][0]):
             stored_nodes.setdefault(seq, []).append((level, bytes(digest)))
+        unfit: set[int] = set()
         for (
             seq,
             digest,
@@ -304,6 +330,8 @@ class _Verifier:
                 self.after_gap = True
                 self.expected = seq
             for kind, detail in problems:
+                if kind in SKIP_KINDS:
+                    unfit.add(seq)
                 yield Problem(kind, seq, detail)
             if (
                 prev is not None
@@ -347,7 +375,7 @@ class _Verifier:
             self.prev = digest
             self.expected = seq + 1
         if self.observer is not None:
-            yield from self.observer(rows)
+            yield from self.observer(rows, unfit)
 
     def _load_checkpoints(
         self, rows: list[CheckpointRow], origin: str, log_key: bytes
@@ -460,9 +488,10 @@ class Pass:
         workers: int | None = None,
         start: Position | None = None,
         observer: Observer | None = None,
+        inspect: Inspector | None = None,
     ) -> None:
         """Prepare a pass over ``store`` from ``start`` (the beginning by default)."""
-        self._verifier = _Verifier(store, workers, start, observer)
+        self._verifier = _Verifier(store, workers, start, observer, inspect)
 
     def problems(self) -> Iterator[Problem]:
         """Stream the problems found, in log order (checkpoint problems first).

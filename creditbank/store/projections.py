@@ -202,10 +202,8 @@ class ProgrammeRows:
     @staticmethod
     def latest_version(conn: Connection, code: str) -> int:
         """The newest version number of a programme, 0 if never published."""
-        value = conn.execute(
-            select(func.max(programmes.c.version)).where(programmes.c.code == code)
-        ).scalar()
-        return int(value or 0)
+        rows = query(conn, "SELECT MAX(version) FROM programmes WHERE code = ?", (code,))
+        return int(rows[0][0] or 0)
 
     @staticmethod
     def add(conn: Connection, payload: dict[str, Any], seq: int) -> None:
@@ -250,8 +248,8 @@ class RuleRows:
     @staticmethod
     def latest_version(conn: Connection, rule: str) -> int:
         """The newest version number of a rule, 0 if never loaded."""
-        value = conn.execute(select(func.max(rules.c.version)).where(rules.c.rule == rule)).scalar()
-        return int(value or 0)
+        rows = query(conn, "SELECT MAX(version) FROM rules WHERE rule = ?", (rule,))
+        return int(rows[0][0] or 0)
 
     @staticmethod
     def add(conn: Connection, payload: dict[str, Any], seq: int) -> None:
