@@ -44,3 +44,30 @@ def test_school_guide_python_example_runs(
     assert "acc-szpt" in out
     assert "refused: accreditation acc-szpt does not cover programme P460305" in out
     assert "['course']" in out
+
+
+def test_auditor_guide_commands_run(tmp_path: Path, monkeypatch: object) -> None:
+    import re
+    import shlex
+
+    import pytest
+    from click.testing import CliRunner
+
+    from .test_cli import run
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'creditbank.db'}"
+    assert run(runner, url, "demo", "--learners", "3", "--records", "12").exit_code == 0
+    text = (DOCS / "guide-auditors.md").read_text(encoding="utf-8")
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    for line in filter(None, lines):
+        report = (tmp_path / "audit.md").read_text() if "$(" in line else ""
+        vkey = re.search(r"verifier key `([^`]*)`", report)
+        line = re.sub(r'"\$\(.*\)"', shlex.quote(vkey.group(1)) if vkey else "", line)
+        args = shlex.split(line)
+        assert args[0] == "creditbank"
+        result = run(runner, url, *args[1:])
+        assert result.exit_code == 0, (line, result.stdout, result.stderr)
