@@ -40,6 +40,9 @@ def test_wheel_holds_only_creditbank(tmp_path: Path) -> None:
         "creditbank/py.typed",
     ):
         assert expected in names
+    for package in (ROOT / "creditbank").rglob("__init__.py"):
+        module = package.relative_to(ROOT).as_posix()
+        assert module in names, f"{module} is missing from the wheel"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
         "creditbank = creditbank.cli.main:main"
