@@ -29,6 +29,8 @@ from creditbank.bank import CreditBank
 from creditbank.demo_bank import build as build_demo
 from creditbank.ledger.canonical import record_bytes
 from creditbank.ledger.record import SIGNING_CONTEXT
+from creditbank.store.engine import open_engine
+from creditbank.store.schema import upgrade
 
 ORIGIN = "bench.creditbank.example/audit"
 PASSPHRASE = b"benchmark"
@@ -127,6 +129,9 @@ def main() -> None:
     db = work / "ledger.db"
     shutil.copyfile(source, db)
     url = f"sqlite:///{db}"
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
     state = work / "audit-state.json"
     messages = [SIGNING_CONTEXT + record_bytes(b) for b in sample_bodies(20_000)]
     before = raw_verify_rate(messages, args.workers)

@@ -17,6 +17,7 @@ from creditbank.errors import CreditBankError, InputError, StoreError
 from creditbank.store.engine import describe_error
 
 from . import audit as audit_commands
+from . import credentials as credential_commands
 from . import demo as demo_commands
 from . import ledger as ledger_commands
 from .accounts import accounts
@@ -78,6 +79,7 @@ def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> Non
 ledger_commands.register(cli)
 demo_commands.register(cli)
 audit_commands.register(cli)
+credential_commands.register(cli)
 for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert, eligibility):
     cli.add_command(_group)
 

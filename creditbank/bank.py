@@ -19,6 +19,9 @@ from sqlalchemy import Connection, Engine
 from creditbank.admission import Proposal, admit, authority_key, valid_key
 from creditbank.audit import Audit, AuditReport
 from creditbank.clock import Clock, SystemClock, format_time
+from creditbank.credentials.export import Exporter
+from creditbank.credentials.integrity import JCS
+from creditbank.credentials.verify import StatusSource, Verifier
 from creditbank.decisions import conversion_refusal, grant_of, outcome_facts, standing_grants
 from creditbank.domain.conversion import (
     Evaluation,
@@ -935,6 +938,68 @@ class CreditBank(_BankWrites):
         """Whether proving record ``seq`` needs a new checkpoint."""
         latest = self.ledger.latest_checkpoint()
         return latest is None or latest.size <= seq
+
+    # -- credentials ----------------------------------------------------------------------
+
+    def export_credential(
+        self,
+        seq: int,
+        key: SigningKey,
+        suites: tuple[str, ...] = (JCS,),
+        log_key: SigningKey | None = None,
+    ) -> dict[str, Any]:
+        """Record ``seq`` (an outcome or conversion) as a signed Open Badges 3.0 credential.
+
+        ``key`` is a valid key of the record's issuer (the authority's for a
+        conversion); ``log_key`` signs a checkpoint if none covers the record yet.
+
+        Raises:
+            RuleError: not an outcome or conversion, or a key not valid for its issuer.
+            LedgerStateError: no checkpoint covers the record and no log key was given.
+            InputError: an unknown cryptosuite.
+        """
+        return Exporter(self, log_key).open_badge(seq, key, suites)
+
+    def export_transcript(
+        self,
+        account: str,
+        authority: SigningKey,
+        suites: tuple[str, ...] = (JCS,),
+        log_key: SigningKey | None = None,
+    ) -> dict[str, Any]:
+        """An account as a signed CLR 2.0 transcript, signed by the authority.
+
+        Raises:
+            RuleError: no such account, or not a valid authority key.
+            InputError: a suite the transcript cannot use (``eddsa-rdfc-2022``: the CLR
+                context is not bundled).
+        """
+        return Exporter(self, log_key).transcript(account, authority, suites)
+
+    def publish_status_lists(
+        self,
+        authority: SigningKey,
+        suites: tuple[str, ...] = (JCS,),
+        log_key: SigningKey | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Every status list as a signed credential, by file name, reflecting revocations.
+
+        Raises:
+            RuleError: not a valid authority key.
+        """
+        return Exporter(self, log_key).status_lists(authority, suites)
+
+    def credential_verifier(
+        self, vkey: str | None = None, status_lists: StatusSource | None = None
+    ) -> Verifier:
+        """A verifier that checks issuer keys against this ledger (and pins its vkey)."""
+
+        def key(key_id: str) -> dict[str, Any] | None:
+            with self.ledger.store.reading() as conn:
+                found = Projector(conn).key(key_id)
+            return None if found is None else found.to_dict()
+
+        return Verifier(self.clock.now(), vkey or self.ledger.vkey(), key, status_lists)
 
     def audit(
         self,

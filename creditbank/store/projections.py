@@ -8,6 +8,7 @@ and compares them.
 from __future__ import annotations
 
 import json
+import secrets
 from functools import lru_cache
 from typing import Any
 
@@ -312,3 +313,49 @@ class ConversionRows:
             .where(conversions.c.seq == seq)
             .values(status=document["status"], data=_dump(document))
         )
+
+
+class StatusRows:
+    """Status list entries (list, position) of exported records."""
+
+    @staticmethod
+    def of(conn: Connection, seq: int) -> tuple[int, int] | None:
+        """The entry of record ``seq``, or None if it was never exported."""
+        rows = query(conn, "SELECT list, position FROM status_entries WHERE seq = ?", (seq,))
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    @staticmethod
+    def allocate(conn: Connection, seq: int, fill_limit: int, size: int) -> tuple[int, int]:
+        """Give record ``seq`` a random free position; return (list, position).
+
+        The position is in the newest list, or a new one once the newest holds
+        ``fill_limit`` entries.
+        """
+        rows = query(
+            conn, "SELECT list, COUNT(*) FROM status_entries GROUP BY list ORDER BY list DESC"
+        )
+        number = 1 if not rows else int(rows[0][0]) + (1 if rows[0][1] >= fill_limit else 0)
+        while True:
+            position = secrets.randbelow(size)
+            taken = query(
+                conn,
+                "SELECT 1 FROM status_entries WHERE list = ? AND position = ?",
+                (number, position),
+            )
+            if not taken:
+                execute(
+                    conn,
+                    "INSERT INTO status_entries (list, position, seq) VALUES (?, ?, ?)",
+                    (number, position, seq),
+                )
+                return number, position
+
+    @staticmethod
+    def lists(conn: Connection) -> dict[int, list[tuple[int, int]]]:
+        """Every list's (position, seq) entries, by list number."""
+        found: dict[int, list[tuple[int, int]]] = {}
+        for number, position, seq in query(
+            conn, "SELECT list, position, seq FROM status_entries ORDER BY list, position"
+        ):
+            found.setdefault(int(number), []).append((int(position), int(seq)))
+        return found

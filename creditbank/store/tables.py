@@ -201,3 +201,12 @@ quota_usage = Table(
     Column("used", BigInteger, nullable=False),
 )
 """Outcomes issued per accreditation with a quota and per quota period (by its start)."""
+
+status_entries = Table(
+    "status_entries",
+    metadata,
+    Column("list", Integer, primary_key=True, autoincrement=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False, unique=True),
+)
+"""The Bitstring Status List entry (list number, bit position) of each exported record."""

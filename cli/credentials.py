@@ -1,0 +1,224 @@
+"""Credential commands: export credential|transcript, status-list publish, credential verify."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from creditbank.bank import CreditBank
+from creditbank.clock import SystemClock
+from creditbank.credentials.integrity import JCS, RDFC
+from creditbank.credentials.verify import Verifier
+from creditbank.errors import StoreError
+from creditbank.ledger.canonical import canonicalize
+from creditbank.ledger.keys import SigningKey
+
+from .context import AppContext, pass_app, signing_key
+from .output import BadInputError, emit, json_option
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+F = TypeVar("F", bound=Callable[..., Any])
+SUITES = {"jcs": (JCS,), "rdfc": (RDFC,), "both": (JCS, RDFC)}
+
+
+def register(group: click.Group) -> None:
+    """Add the credential commands to ``group``."""
+    for command in (export, status_list, credential):
+        group.add_command(command)
+
+
+def suite_option(default: str) -> Callable[[F], F]:
+    """``--suite jcs|rdfc|both``: the Data Integrity cryptosuites to sign with."""
+    return click.option(
+        "--suite",
+        type=click.Choice(sorted(SUITES)),
+        default=default,
+        show_default=True,
+        help="eddsa-jcs-2022, eddsa-rdfc-2022, or a proof set with both.",
+    )
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    """Write a credential as its RFC 8785 form: the bytes the JCS suite signs."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        temporary.write_bytes(canonicalize(document) + b"\n")
+        os.replace(temporary, path)
+    except OSError as e:
+        raise BadInputError(f"cannot write {path}: {e}") from e
+
+
+def _log_key(app: AppContext, bank: CreditBank, seq: int | None) -> SigningKey | None:
+    """The log key, only when a fresh checkpoint is needed to prove record ``seq``.
+
+    With ``seq`` None: to prove every record.
+    """
+    if not bank.needs_checkpoint_for(bank.ledger.size() - 1 if seq is None else seq):
+        return None
+    return app.load_key(None, app.key_paths.log, "log key")
+
+
+@click.group()
+def export() -> None:
+    """Export outcomes and accounts as W3C / 1EdTech credentials."""
+
+
+@export.command("credential")
+@click.argument("seq", type=click.IntRange(min=0))
+@suite_option("jcs")
+@click.option("--key", type=FILE, help="Issuer key (default: the authority key beside the db).")
+@click.option("-o", "--out", type=FILE, required=True, help="Where to write the credential.")
+@json_option
+@pass_app
+def export_credential(
+    app: AppContext, seq: int, suite: str, key: Path | None, out: Path, as_json: bool
+) -> None:
+    """Export record SEQ (an outcome or conversion) as an Open Badges 3.0 credential.
+
+    Signed by the issuer's key (a school's or organisation's for its outcomes, the
+    authority's for conversions), with a status list entry and the tlog-proofs of
+    the record and of the key's registration. Example:
+
+        creditbank export credential 42 --key demo-keys/org-iot.pem --suite both -o c42.json
+    """
+    bank = app.bank()
+    signer = signing_key(app, key, "issuer key")
+    document = bank.export_credential(seq, signer, SUITES[suite], _log_key(app, bank, seq))
+    _write(out, document)
+    emit(
+        as_json,
+        {"credential": document["id"], "seq": seq, "file": str(out), "suite": suite},
+        f"wrote {out}: {document['name']} ({document['id']})",
+    )
+
+
+@export.command("transcript")
+@click.argument("account")
+@click.option("--key", type=FILE, help="Authority key (default: the one beside the db).")
+@click.option("-o", "--out", type=FILE, required=True, help="Where to write the transcript.")
+@json_option
+@pass_app
+def export_transcript(
+    app: AppContext, account: str, key: Path | None, out: Path, as_json: bool
+) -> None:
+    """Export an account as a CLR 2.0 transcript (ClrCredential), signed eddsa-jcs-2022.
+
+    Each outcome and conversion inside is an Open Badges credential; associations
+    link each conversion to the outcomes it drew on. For example:
+
+        creditbank export transcript acct-0123456789abcdef -o transcript.json
+    """
+    bank = app.bank()
+    authority = signing_key(app, key)
+    document = bank.export_transcript(account, authority, (JCS,), _log_key(app, bank, None))
+    _write(out, document)
+    count = len(document["credentialSubject"]["verifiableCredential"])
+    emit(
+        as_json,
+        {"credential": document["id"], "account": account, "credentials": count, "file": str(out)},
+        f"wrote {out}: {count} credentials of {account}",
+    )
+
+
+@click.group("status-list")
+def status_list() -> None:
+    """Bitstring Status Lists of exported credentials."""
+
+
+@status_list.command("publish")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--key", type=FILE, help="Authority key (default: the one beside the db).")
+@suite_option("jcs")
+@json_option
+@pass_app
+def status_list_publish(
+    app: AppContext, out: Path, key: Path | None, suite: str, as_json: bool
+) -> None:
+    """Write every status list credential (revocations as in the ledger) to a folder.
+
+    Serve the folder at https://ORIGIN/status/ (file N.json for list N). Example:
+
+        creditbank status-list publish -o public/status
+    """
+    bank = app.bank()
+    published = bank.publish_status_lists(
+        signing_key(app, key), SUITES[suite], _log_key(app, bank, None)
+    )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BadInputError(f"-o: cannot create {out}: {e}") from e
+    for name, document in published.items():
+        _write(out / f"{name}.json", document)
+    emit(
+        as_json,
+        {"lists": sorted(published), "folder": str(out)},
+        f"wrote {len(published)} status list(s) to {out}",
+    )
+
+
+@click.group()
+def credential() -> None:
+    """Check credentials."""
+
+
+@credential.command("verify")
+@click.argument("file", type=FILE)
+@click.option("--vkey", metavar="VKEY", help="The log's verifier key, pinned.")
+@click.option(
+    "--status-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of published status lists (N.json for list N).",
+)
+@click.option("--offline", is_flag=True, help="Do not consult a ledger database.")
+@json_option
+@pass_app
+def credential_verify(
+    app: AppContext,
+    file: Path,
+    vkey: str | None,
+    status_dir: Path | None,
+    offline: bool,
+    as_json: bool,
+) -> None:
+    """Verify a credential offline: proofs, ledger record, issuer key, status, validity.
+
+    Issuer keys are checked against the ledger when a database is at hand (and not
+    --offline), else against the key registration proof the credential carries.
+    Exit 0 valid, 1 not. Example:
+
+        creditbank credential verify c42.json --vkey "$(creditbank vkey)" --status-dir public/status
+    """
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInputError(f"cannot read {file}: {e}") from e
+    if not isinstance(document, dict):
+        raise BadInputError(f"{file}: not a credential (a JSON object)")
+
+    def lists(url: str) -> dict[str, Any] | None:
+        if status_dir is None:
+            return None
+        path = status_dir / f"{url.rstrip('/').rsplit('/', 1)[-1]}.json"
+        try:
+            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return None
+        return loaded
+
+    verifier = Verifier(SystemClock().now(), vkey, None, lists)
+    if not offline:
+        with contextlib.suppress(StoreError):
+            verifier = app.bank().credential_verifier(vkey, lists)
+    report = verifier.verify(document)
+    lines = [f"{c.outcome.upper():4} {c.name}: {c.detail}" for c in report.checks]
+    lines.append("VALID" if report.ok else "NOT VALID")
+    emit(as_json, report.to_dict(), "\n".join(lines))
+    if not report.ok:
+        raise SystemExit(1)

@@ -1,0 +1,234 @@
+"""Issuing credentials from the ledger: Open Badges, CLR transcripts, status lists.
+
+An outcome's credential is signed by a valid key of its issuer (a conversion's
+by the bank authority), with a verification method that is the key's
+``did:key``. Each carries a ``BitstringStatusListEntry`` at a random index and,
+as ``Evidence``, the C2SP tlog-proofs of its own ledger record and of the record
+that registered the signing key, so a verifier holding only the log's vkey can
+check both against a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from creditbank.clock import format_time
+from creditbank.credentials import integrity, status
+from creditbank.credentials.clr import clr_credential
+from creditbank.credentials.openbadges import (
+    IssuerProfile,
+    account_identity,
+    credential_id,
+    hashed_identity,
+    ledger_evidence,
+    open_badge,
+)
+from creditbank.errors import LedgerStateError, RuleError
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.record import Record
+from creditbank.projector import AUTHORITY, Projector
+from creditbank.store.projections import Projections, StatusRows
+
+if TYPE_CHECKING:
+    from creditbank.bank import CreditBank
+
+CONVERSION = "conversion.granted/1"
+GENESIS_SEQ = 0
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Issues credentials from ``bank``; ``log_key`` signs a checkpoint when one is needed."""
+
+    bank: CreditBank
+    log_key: SigningKey | None = None
+
+    @property
+    def status_base(self) -> str:
+        """The URL prefix of this bank's status list credentials."""
+        return f"https://{self.bank.ledger.origin}/status/"
+
+    def _now(self) -> str:
+        return format_time(self.bank.clock.now())
+
+    def _record(self, seq: int) -> Record:
+        """An exportable record (an outcome or a conversion).
+
+        Raises:
+            RuleError: no such record, or one of another kind.
+        """
+        try:
+            record = self.bank.ledger.record(seq)
+        except LedgerStateError as e:
+            raise RuleError(str(e)) from e
+        outcome = record.kind.startswith("outcome.") and record.kind != "outcome.revoked/1"
+        if not outcome and record.kind != CONVERSION:
+            raise RuleError(f"record {seq} is a {record.kind} record, not an outcome or conversion")
+        return record
+
+    def _signer(self, issuer: str, key: SigningKey) -> IssuerProfile:
+        """The issuer's profile, if ``key`` is a key of ``issuer`` valid now.
+
+        Raises:
+            RuleError: the key is not the issuer's, or not valid now.
+        """
+        now = self._now()
+        with self.bank.ledger.store.reading() as conn:
+            projector = Projector(conn)
+            found = projector.key(key.key_id)
+            profile = projector.issuer(issuer)
+        if found is None or found.issuer != issuer or profile is None:
+            raise RuleError(f"key {key.key_id} is not a key of {issuer}", "unauthorised_signer")
+        refusal = found.refusal_at(now)
+        if refusal:
+            raise RuleError(refusal, "key_not_valid")
+        return IssuerProfile(issuer, profile.name_zh, profile.name_en, key.public.did_key)
+
+    def _proof_text(self, seq: int) -> str:
+        return self.bank.proof(seq, self.log_key).render()
+
+    def _key_evidence(self, cid: str, key: SigningKey) -> dict[str, Any]:
+        found = self.bank.ledger.key(key.key_id)
+        if found is None:
+            raise RuleError(f"key {key.key_id} was never introduced in the log")
+        return ledger_evidence(
+            cid,
+            "signing-key",
+            "Ledger record registering the signing key",
+            self._proof_text(found[1]),
+            self.bank.ledger.vkey(),
+        )
+
+    def _status(self, seq: int) -> dict[str, Any]:
+        with self.bank.ledger.store.appending() as conn:
+            found = StatusRows.of(conn, seq) or StatusRows.allocate(
+                conn, seq, status.FILL_LIMIT, status.LIST_SIZE
+            )
+        return status.entry(f"{self.status_base}{found[0]}", found[1])
+
+    def _identities(self, account: str) -> list[dict[str, Any]]:
+        with self.bank.ledger.store.reading() as conn:
+            personal = Projections.personal(conn, account)
+        found = [account_identity(account)]
+        if personal is not None:
+            found.insert(0, hashed_identity(personal["national_id"], "nationalIdentityNumber"))
+        return found
+
+    def open_badge(self, seq: int, key: SigningKey, suites: tuple[str, ...]) -> dict[str, Any]:
+        """The signed ``OpenBadgeCredential`` of record ``seq``.
+
+        Raises:
+            RuleError: not an outcome or conversion; a key that is not a valid key of
+                the record's issuer (the authority's, for conversions).
+            LedgerStateError: no checkpoint covers the record and no log key was given.
+        """
+        record = self._record(seq)
+        assert record.account is not None
+        issuer = AUTHORITY if record.kind == CONVERSION else record.payload["issuer"]
+        profile = self._signer(issuer, key)
+        origin, vkey = self.bank.ledger.origin, self.bank.ledger.vkey()
+        cid = credential_id(origin, seq)
+        evidence = [
+            ledger_evidence(cid, "ledger-record", "Ledger record", self._proof_text(seq), vkey),
+            self._key_evidence(cid, key),
+        ]
+        document = open_badge(
+            origin,
+            record,
+            profile,
+            self._identities(record.account.account),
+            self._status(seq),
+            evidence,
+        )
+        return integrity.sign(document, key, suites, _method(key), self._now())
+
+    def transcript(self, account: str, key: SigningKey, suites: tuple[str, ...]) -> dict[str, Any]:
+        """The signed CLR 2.0 ``ClrCredential`` of an account: every outcome and conversion.
+
+        Each outcome's credential inside is signed by the authority key ``key`` as
+        part of the transcript; the associations say which outcomes a conversion
+        drew on.
+
+        Raises:
+            RuleError: no such account, or ``key`` is not a valid authority key.
+        """
+        profile = self._signer(AUTHORITY, key)
+        self.bank.account(account)
+        with self.bank.ledger.store.reading() as conn:
+            seqs = [o["seq"] for o in Projections.outcome_rows(conn, account=account)]
+        seqs += [c["seq"] for c in self.bank.conversions(account)]
+        records = [self._record(seq) for seq in sorted(seqs)]
+        origin = self.bank.ledger.origin
+        badges = []
+        for record in records:
+            cid = credential_id(origin, record.seq)
+            unsigned = open_badge(
+                origin,
+                record,
+                profile,
+                [account_identity(account)],
+                self._status(record.seq),
+                [
+                    ledger_evidence(
+                        cid,
+                        "ledger-record",
+                        "Ledger record",
+                        self._proof_text(record.seq),
+                        self.bank.ledger.vkey(),
+                    )
+                ],
+            )
+            badges.append(integrity.sign(unsigned, key, suites, _method(key), self._now()))
+        document = clr_credential(
+            origin, account, profile, self._identities(account), records, badges, self._now()
+        )
+        return integrity.sign(document, key, suites, _method(key), self._now())
+
+    def status_lists(self, key: SigningKey, suites: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Every status list as a signed ``BitstringStatusListCredential``, by file name.
+
+        Bits are set for exported outcomes and conversions revoked in the ledger.
+        Signed by the authority key ``key``; each carries the genesis record's
+        tlog-proof, which introduces the authority key.
+
+        Raises:
+            RuleError: ``key`` is not a valid authority key.
+        """
+        profile = self._signer(AUTHORITY, key)
+        with self.bank.ledger.store.reading() as conn:
+            lists = StatusRows.lists(conn)
+            revoked = {o["seq"] for o in Projections.outcome_rows(conn) if o["status"] == "revoked"}
+        revoked |= {
+            c["seq"]
+            for account in {a["account"] for a in self.bank.accounts()}
+            for c in self.bank.conversions(account)
+            if c["status"] == "revoked"
+        }
+        published = {}
+        for number, entries in sorted(lists.items()):
+            url = f"{self.status_base}{number}"
+            document = status.list_credential(
+                url,
+                profile.did,
+                self._now(),
+                [position for position, seq in entries if seq in revoked],
+            )
+            document["evidence"] = [
+                ledger_evidence(
+                    url,
+                    "authority-key",
+                    "Genesis record introducing the bank authority's key",
+                    self._proof_text(GENESIS_SEQ),
+                    self.bank.ledger.vkey(),
+                )
+            ]
+            published[str(number)] = integrity.sign(
+                document, key, suites, _method(key), self._now()
+            )
+        return published
+
+
+def _method(key: SigningKey) -> str:
+    """The verification method of ``key``: its did:key and fragment."""
+    return f"{key.public.did_key}#{key.public.multibase}"

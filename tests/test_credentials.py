@@ -1,0 +1,343 @@
+"""Credentials: Data Integrity conformance, Open Badges 3.0, CLR 2.0, status lists, verification."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from creditbank.bank import CreditBank
+from creditbank.credentials import integrity, status
+from creditbank.credentials.openbadges import json_number
+from creditbank.credentials.verify import Verifier
+from creditbank.errors import InputError, ProofError, RuleError
+from creditbank.ledger.canonical import canonicalize
+from creditbank.ledger.encoding import b58decode
+from creditbank.ledger.keys import SigningKey
+
+from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, accredited_bank
+from .test_convert import document as example
+
+VECTORS = Path(__file__).parent / "data" / "vc-di-eddsa"
+
+
+def vector(folder: str, name: str) -> Any:
+    text = (VECTORS / folder / name).read_text(encoding="utf-8")
+    return json.loads(text) if name.endswith(".json") else text
+
+
+def vector_key() -> SigningKey:
+    private = b58decode(vector("eddsa-jcs-2022", "keyPair.json")["privateKeyMultibase"][1:])
+    assert private[:2] == b"\x80\x26"
+    return SigningKey.from_seed(private[2:])
+
+
+# -- W3C conformance ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("folder", "config", "signature", "canonical"),
+    [
+        ("eddsa-jcs-2022", "proofConfigJCS.json", "sigHexJCS.txt", "canonDocJCS.txt"),
+        ("eddsa-rdfc-2022", "proofConfigDataInt.json", "sigHexDataInt.txt", "canonDocDataInt.txt"),
+    ],
+)
+def test_w3c_vectors_are_reproduced_exactly(
+    folder: str, config: str, signature: str, canonical: str
+) -> None:
+    key = vector_key()
+    assert key.public.multibase == vector("eddsa-jcs-2022", "keyPair.json")["publicKeyMultibase"]
+    unsigned = vector("eddsa-jcs-2022", "unsigned.json")
+    options = {k: v for k, v in vector(folder, config).items() if k != "@context"}
+    proof = integrity.create_proof(unsigned, key, options)
+    assert b58decode(proof["proofValue"][1:]).hex() == vector(folder, signature).strip()
+    suite = integrity.JCS if "jcs" in folder else integrity.RDFC
+    form = canonicalize(unsigned) if suite == integrity.JCS else integrity.rdfc(unsigned)
+    assert form.decode() == vector(folder, canonical)
+    signed_name = "signedJCS.json" if suite == integrity.JCS else "signedDataInt.json"
+    signed = vector(folder, signed_name)
+    assert proof["proofValue"] == signed["proof"]["proofValue"]
+    integrity.verify_proof(signed, signed["proof"], key.public)
+    signed["credentialSubject"]["alumniOf"] = "Another School"
+    with pytest.raises(ProofError, match="does not verify"):
+        integrity.verify_proof(signed, signed["proof"], key.public)
+
+
+def test_contexts_are_never_fetched() -> None:
+    document = {"@context": ["https://example.org/unknown-context"], "name": "x"}
+    with pytest.raises(InputError, match="not a bundled context"):
+        integrity.rdfc(document)
+
+
+strings = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | strings,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(strings, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=40)
+@given(claims=st.dictionaries(strings, json_values, min_size=1, max_size=5))
+def test_jcs_proofs_round_trip_and_detect_any_change(claims: dict[str, Any]) -> None:
+    key = vector_key()
+    document = {"id": "urn:uuid:1", "credentialSubject": claims}
+    signed = integrity.sign(document, key, (integrity.JCS,), "did:key:x#x", "2026-01-01T00:00:00Z")
+    integrity.verify_proof(signed, signed["proof"], key.public)
+    changed = {**signed, "credentialSubject": {**claims, "extra-claim": 1}}
+    with pytest.raises(ProofError):
+        integrity.verify_proof(changed, signed["proof"], key.public)
+
+
+@given(
+    value=st.decimals(min_value=0, max_value=1000, places=2, allow_nan=False, allow_infinity=False)
+)
+def test_credit_numbers_are_emitted_as_signed(value: Decimal) -> None:
+    number = json_number(str(value))
+    emitted = canonicalize({"creditsEarned": number})
+    assert Decimal(str(json.loads(emitted)["creditsEarned"])) == value
+    assert canonicalize(json.loads(emitted)) == emitted
+
+
+@given(st.sets(st.integers(0, status.LIST_SIZE - 1), max_size=50))
+def test_status_bits_round_trip(indexes: set[int]) -> None:
+    encoded = status.encode(indexes)
+    assert encoded.startswith("u") and "=" not in encoded
+    bits = status.decode(encoded)
+    assert len(bits) * 8 == status.LIST_SIZE
+    for probe in [*indexes, 0, status.LIST_SIZE - 1]:
+        assert status.is_set(bits, probe) == (probe in indexes)
+
+
+def test_a_status_list_is_refused_when_short_or_not_base64url() -> None:
+    with pytest.raises(InputError, match="fewer than"):
+        status.decode(status.encode([], size=8 * 1024))
+    with pytest.raises(InputError, match="multibase"):
+        status.decode("z123")
+
+
+# -- exported from a bank, on SQLite and PostgreSQL ------------------------------------------
+
+
+@pytest.fixture
+def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
+    account = accredited_bank(bank, authority)
+    bank.publish_programme(example("P510201.toml"), SCHOOL)
+    bank.load_rule(example("R-IOT-EXEMPT.toml"), authority)
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    bank.convert(account, "P510201", authority)
+    bank.checkpoint(log_key)
+    return account
+
+
+def _seq(bank: CreditBank, account: str, kind: str) -> int:
+    if kind == "conversion":
+        return int(bank.conversions(account)[0]["seq"])
+    return int(bank.outcomes(account=account, kind=kind)[0]["seq"])
+
+
+def _lists(bank: CreditBank, authority: SigningKey) -> Any:
+    published = bank.publish_status_lists(authority)
+    return lambda url: published.get(url.rsplit("/", 1)[-1])
+
+
+def test_an_outcome_exports_signs_and_verifies_with_both_suites(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    seq = _seq(bank, learner, "certificate")
+    credential = bank.export_credential(seq, ORG, (integrity.JCS, integrity.RDFC))
+    assert credential["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    assert [p["cryptosuite"] for p in credential["proof"]] == [integrity.JCS, integrity.RDFC]
+    assert credential["issuer"]["id"] == ORG.public.did_key
+    subject = credential["credentialSubject"]
+    assert subject["achievement"]["achievementType"] == "Certificate"
+    national = subject["identifier"][0]
+    assert national["hashed"] and national["identityHash"].startswith("sha256$")
+    assert "110105" not in json.dumps(credential)
+    entry = credential["credentialStatus"]
+    assert entry["type"] == "BitstringStatusListEntry"
+    assert 0 <= int(entry["statusListIndex"]) < status.LIST_SIZE
+    report = bank.credential_verifier(status_lists=_lists(bank, authority)).verify(credential)
+    assert report.ok, report.to_dict()
+    assert [c.outcome for c in report.checks] == ["pass"] * 5
+    again = bank.export_credential(seq, ORG)
+    assert again["credentialStatus"] == entry and again["id"] == credential["id"]
+
+
+def test_a_conversion_carries_its_credits_as_a_number(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    seq = _seq(bank, learner, "conversion")
+    credential = bank.export_credential(seq, authority, (integrity.RDFC,))
+    earned = credential["credentialSubject"]["creditsEarned"]
+    assert isinstance(earned, int | float)
+    stored = bank.ledger.record(seq).payload["credits"]
+    assert Decimal(str(earned)) == Decimal(stored)
+    assert bank.credential_verifier().verify(credential).ok
+    emitted = json.loads(canonicalize(credential))
+    assert bank.credential_verifier().verify(emitted).ok
+
+
+def test_revocation_reaches_the_status_list(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    seq = _seq(bank, learner, "certificate")
+    credential = bank.export_credential(seq, ORG)
+    bank.revoke_outcome(seq, "issued in error", ORG)
+    report = bank.credential_verifier(status_lists=_lists(bank, authority)).verify(credential)
+    assert not report.ok
+    assert [c.name for c in report.checks if c.outcome == "fail"] == ["status"]
+    assert "revoked" in report.checks[3].detail
+
+
+def test_a_tampered_or_misissued_credential_fails(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    seq = _seq(bank, learner, "certificate")
+    credential = bank.export_credential(seq, ORG)
+    credential["credentialSubject"]["achievement"]["name"] = "高级 senior"
+    report = bank.credential_verifier().verify(credential)
+    assert [c.name for c in report.checks if c.outcome == "fail"] == ["proofs"]
+    with pytest.raises(RuleError, match="not a key of org-iot"):
+        bank.export_credential(seq, SCHOOL)
+    with pytest.raises(RuleError, match="not an outcome or conversion"):
+        bank.export_credential(0, authority)
+
+
+def test_a_key_revoked_before_signing_fails_the_issuer_key_check(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    seq = _seq(bank, learner, "certificate")
+    credential = bank.export_credential(seq, ORG)
+    bank.revoke_key("org-iot", ORG.key_id, bank.clock.now() - timedelta(hours=1), "lost", authority)
+    report = bank.credential_verifier().verify(credential)
+    assert [c.name for c in report.checks if c.outcome == "fail"] == ["issuer_key"]
+
+
+def test_offline_verification_uses_the_embedded_proofs(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    seq = _seq(bank, learner, "certificate")
+    credential = bank.export_credential(seq, ORG)
+    lists = _lists(bank, authority)
+    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists).verify(credential)
+    assert offline.ok, offline.to_dict()
+    assert "registered to org-iot" in offline.checks[2].detail
+    other = SigningKey.from_seed(bytes([42]) * 32).public.vkey(bank.ledger.origin)
+    forged = Verifier(bank.clock.now(), other, None, lists).verify(credential)
+    assert {c.name for c in forged.checks if c.outcome == "fail"} >= {"ledger", "issuer_key"}
+
+
+def test_the_transcript_links_exemptions_to_their_certificates(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    transcript = bank.export_transcript(learner, authority)
+    assert transcript["type"] == ["VerifiableCredential", "ClrCredential"]
+    subject = transcript["credentialSubject"]
+    cert = _seq(bank, learner, "certificate")
+    conversions = bank.conversions(learner)
+    assert len(subject["verifiableCredential"]) == 1 + len(conversions)
+    sources = {a["sourceId"] for a in subject["association"]}
+    assert len(sources) == 1 and sources.pop().endswith("#achievement")
+    assert len(subject["association"]) == len(conversions)
+    report = bank.credential_verifier().verify(transcript)
+    assert report.ok, report.to_dict()
+    assert len(report.checks) == 5 * (2 + len(conversions))
+    assert cert in {int(c["seq"]) for c in bank.outcomes(account=learner)}
+    with pytest.raises(InputError, match="not a bundled context"):
+        bank.export_transcript(learner, authority, (integrity.RDFC,))
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def test_cli_export_publish_and_verify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from .conftest import fetch
+    from .test_cli import one_line_error, run
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
+    cert, issuer = fetch(
+        db_url,
+        "SELECT seq, issuer FROM outcomes WHERE kind = 'certificate' AND status = 'valid' "
+        "ORDER BY seq LIMIT 1",
+    )[0]
+    key = f"demo-keys/{issuer}.pem"
+    out = run(
+        runner,
+        db_url,
+        "export",
+        "credential",
+        str(cert),
+        "--key",
+        key,
+        "--suite",
+        "both",
+        "-o",
+        "c.json",
+        "--json",
+    )
+    assert out.exit_code == 0, out.stderr
+    written = (tmp_path / "c.json").read_bytes()
+    assert written == canonicalize(json.loads(written)) + b"\n"
+    assert run(runner, db_url, "status-list", "publish", "-o", "status").exit_code == 0
+    vkey = run(runner, db_url, "vkey").stdout.strip()
+    ok = run(
+        runner,
+        db_url,
+        "credential",
+        "verify",
+        "c.json",
+        "--vkey",
+        vkey,
+        "--status-dir",
+        "status",
+        "--json",
+    )
+    assert ok.exit_code == 0, ok.stdout
+    assert [c["outcome"] for c in json.loads(ok.stdout)["checks"]] == ["pass"] * 5
+    offline = run(
+        runner, db_url, "credential", "verify", "c.json", "--offline", "--status-dir", "status"
+    )
+    assert offline.exit_code == 0 and "(ledger)" not in offline.stdout
+    assert (
+        run(
+            runner, db_url, "outcomes", "revoke", str(cert), "--reason", "error", "--key", key
+        ).exit_code
+        == 0
+    )
+    assert run(runner, db_url, "status-list", "publish", "-o", "status").exit_code == 0
+    revoked = run(runner, db_url, "credential", "verify", "c.json", "--status-dir", "status")
+    assert revoked.exit_code == 1 and "FAIL status: revoked" in revoked.stdout
+    one_line_error(
+        run(
+            runner,
+            db_url,
+            "export",
+            "credential",
+            str(cert),
+            "--key",
+            "demo-keys/sch-szpt.pem",
+            "-o",
+            "x.json",
+        ),
+        1,
+        "is not a key of",
+    )
+    (tmp_path / "bad.json").write_text("[1]")
+    one_line_error(run(runner, db_url, "credential", "verify", "bad.json"), 2, "not a credential")
+    account = fetch(db_url, "SELECT account FROM outcomes WHERE seq = :s", {"s": cert})[0][0]
+    transcript = run(runner, db_url, "export", "transcript", str(account), "-o", "t.json")
+    assert transcript.exit_code == 0, transcript.stderr
+    assert run(runner, db_url, "credential", "verify", "t.json").exit_code == 0
