@@ -341,3 +341,40 @@ def test_cli_export_publish_and_verify(
     transcript = run(runner, db_url, "export", "transcript", str(account), "-o", "t.json")
     assert transcript.exit_code == 0, transcript.stderr
     assert run(runner, db_url, "credential", "verify", "t.json").exit_code == 0
+
+
+# -- the 1EdTech Open Badges 3.0 JSON Schema ----------------------------------------------
+
+
+def ob3_schema() -> Any:
+    """The pinned schema, with its VC 1.1 ``issuanceDate`` requirement read as VC 2.0's
+    ``validFrom`` (the one change its VC 2.0 revision makes to what is required)."""
+    schema = json.loads(
+        (Path(__file__).parent / "data/ob-v3p0/achievementcredential.json").read_text()
+    )
+    schema["required"] = [
+        "validFrom" if name == "issuanceDate" else name for name in schema["required"]
+    ]
+    return schema
+
+
+def test_exported_credentials_validate_against_the_open_badges_schema(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    from jsonschema import Draft201909Validator, FormatChecker
+
+    validator = Draft201909Validator(ob3_schema(), format_checker=FormatChecker())
+    credentials = [
+        bank.export_credential(
+            _seq(bank, learner, "certificate"), ORG, (integrity.JCS, integrity.RDFC)
+        ),
+        bank.export_credential(_seq(bank, learner, "conversion"), authority),
+        *bank.export_transcript(learner, authority)["credentialSubject"]["verifiableCredential"],
+    ]
+    for credential in credentials:
+        errors = [e.message for e in validator.iter_errors(json.loads(canonicalize(credential)))]
+        assert errors == [], errors
+    broken = json.loads(canonicalize(credentials[0]))
+    broken["credentialSubject"]["creditsEarned"] = "4.5"
+    broken["credentialSubject"]["identifier"][0]["plain"] = "110105..."
+    assert len(list(validator.iter_errors(broken))) == 2
