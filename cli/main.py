@@ -19,6 +19,7 @@ from creditbank.store.engine import describe_error
 from . import audit as audit_commands
 from . import credentials as credential_commands
 from . import demo as demo_commands
+from . import imports as import_commands
 from . import ledger as ledger_commands
 from .accounts import accounts
 from .context import AppContext
@@ -80,6 +81,7 @@ ledger_commands.register(cli)
 demo_commands.register(cli)
 audit_commands.register(cli)
 credential_commands.register(cli)
+import_commands.register(cli)
 for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert, eligibility):
     cli.add_command(_group)
 

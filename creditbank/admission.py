@@ -245,6 +245,7 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
             "unauthorised_signer",
         )
     _account(p, proposal)
+    _fresh_reference(p, issuer.issuer, payload.get("source_ref"), issued)
     accreditation = p.accreditation(payload["accreditation"])
     if accreditation is None:
         raise RuleError(
@@ -258,6 +259,17 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
     kind = proposal.kind.split(".")[1][:-2]
     check_outcome(issuer, signing, accreditation, kind, dict(payload), proposal.time, count)
     issued[accreditation.accreditation] = issued.get(accreditation.accreditation, 0) + 1
+
+
+def _fresh_reference(p: Projector, issuer: str, ref: str | None, issued: dict[str, int]) -> None:
+    """An issuer's source reference names one outcome only (so imports are idempotent)."""
+    if ref is None:
+        return
+    earlier = Projections.imported(p.conn, issuer, [ref]).get(ref)
+    if earlier is not None or f"source_ref {ref}" in issued:
+        which = "" if earlier is None else f" as outcome {earlier}"
+        raise RuleError(f"source_ref: {issuer} already issued {ref}{which}")
+    issued[f"source_ref {ref}"] = 1
 
 
 for _kind in ("course", "diploma", "certificate", "training", "award", "innovation", "other"):

@@ -87,6 +87,10 @@ LOOKUP_SECRET = "identity_lookup"
 Builder = Callable[[Transaction, Projector], list[Entry]]
 
 
+class _DryRunError(Exception):
+    """Raised to roll back a transaction that only checked what would be written."""
+
+
 def _next_version(
     kind: str,
     name_field: str,
@@ -494,6 +498,36 @@ class _BankWrites:
 
         return self._write(build)
 
+    def refusals(
+        self, items: Sequence[tuple[str, str, dict[str, Any]]], key: SigningKey
+    ) -> list[tuple[int, str]]:
+        """Why each of ``items`` would be refused by :meth:`issue_many`, writing nothing.
+
+        Every item is checked (not only up to the first refusal), each on the state
+        as if the items before it that pass had been issued (quotas, references).
+        Returns ``(position, reason)`` for each refused item.
+        """
+        found: list[tuple[int, str]] = []
+        try:
+            with self.ledger.transaction() as tx:
+                p = Projector(tx.conn)
+                try:
+                    issuer = valid_key(p, key.key_id, tx.time).issuer
+                except RuleError as e:
+                    return [(i, str(e)) for i in range(len(items))]
+                issued: dict[str, int] = {}
+                for position, (kind, account, details) in enumerate(items):
+                    try:
+                        entry = self._outcome_entry(tx, p, key, issuer, kind, account, details)
+                        proposal = Proposal(entry.kind, entry.payload, key.key_id, account, tx.time)
+                        admit(p, proposal, issued)
+                    except (InputError, RuleError) as e:
+                        found.append((position, str(e)))
+                raise _DryRunError
+        except _DryRunError:
+            pass
+        return found
+
     def _outcome_entry(
         self,
         tx: Transaction,
@@ -522,8 +556,7 @@ class _BankWrites:
     @staticmethod
     def _covering(p: Projector, issuer: str, kind: str, data: dict[str, Any], time: str) -> str:
         reasons = []
-        for document in Projections.all(p.conn, accreditations_table, issuer=issuer):
-            item = Accreditation.from_dict(document)
+        for item in p.accreditations_of(issuer):
             reason = item.refusal(kind, data, time)
             if reason is None:
                 return item.accreditation

@@ -94,6 +94,18 @@ class Projector:
         )
         return found
 
+    def accreditations_of(self, issuer: str) -> list[Accreditation]:
+        """An issuer's accreditations, in id order."""
+        slot = ("accreditations-of", issuer)
+        if slot not in self._cache:
+            ids = [
+                d["accreditation"]
+                for d in Projections.all(self.conn, accreditations, issuer=issuer)
+            ]
+            self._remember(slot, ids)
+        found = [self.accreditation(a) for a in self._cache[slot]]
+        return [a for a in found if a is not None]
+
     def account(self, account: str) -> Account | None:
         """An account by id."""
         found: Account | None = self._cached(accounts, account, Account.from_dict)
@@ -116,6 +128,7 @@ class Projector:
             self.conn, accreditations, item.accreditation, item.to_dict(), issuer=item.issuer
         )
         self._remember((accreditations.name, item.accreditation), item)
+        self._cache.pop(("accreditations-of", item.issuer), None)
 
     def put_account(self, item: Account) -> None:
         """Store an account."""
@@ -290,6 +303,7 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         accreditation=record.payload["accreditation"],
         status="valid",
         issued=record.time,
+        source_ref=record.payload.get("source_ref"),
     )
     _use_quota(p, record)
 

@@ -192,10 +192,15 @@ class AccreditationChanged(Strict):
 
 
 class OutcomeBase(Strict):
-    """Fields every learning outcome carries: its issuer and the accreditation it is under."""
+    """Fields every learning outcome carries: its issuer and the accreditation it is under.
+
+    ``source_ref`` is the issuer's own reference for the outcome (e.g. a row of an
+    imported file); an issuer never issues two outcomes with one reference.
+    """
 
     issuer = Code(required=True)
     accreditation = Code(required=True)
+    source_ref = fields.String(validate=validate.Regexp(r"^[\x21-\x7e]{1,128}\Z"))
 
 
 class CourseCredit(OutcomeBase):

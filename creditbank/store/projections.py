@@ -120,6 +120,20 @@ class Projections:
             )
 
     @staticmethod
+    def imported(conn: Connection, issuer: str, refs: list[str]) -> dict[str, int]:
+        """Which of ``refs`` the issuer already used, with the seq of each outcome."""
+        found: dict[str, int] = {}
+        for start in range(0, len(refs), 500):
+            batch = refs[start : start + 500]
+            marks = ", ".join("?" * len(batch))
+            sql = (
+                f"SELECT source_ref, seq FROM outcomes WHERE issuer = ? AND source_ref IN ({marks})"
+            )
+            for ref, seq in query(conn, sql, (issuer, *batch)):
+                found[str(ref)] = int(seq)
+        return found
+
+    @staticmethod
     def outcome_rows(
         conn: Connection,
         account: str | None = None,

@@ -153,7 +153,9 @@ outcomes = Table(
     Column("status", String(16), nullable=False),
     Column("issued", String(32), nullable=False),
     Column("data", Text, nullable=False),
+    Column("source_ref", String(128), nullable=True),
     Index("ix_outcomes_account", "account", "seq"),
+    Index("ix_outcomes_source_ref", "issuer", "source_ref", unique=True),
     Index("ix_outcomes_issuer", "issuer", "seq"),
     Index("ix_outcomes_accreditation", "accreditation", "issued"),
 )

@@ -1,0 +1,195 @@
+"""Bulk import from CSV and XLSX: every bad row reported, all-or-nothing, idempotent."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from creditbank.bank import CreditBank
+from creditbank.errors import InputError, RuleError
+from creditbank.importing import Importer
+from creditbank.ledger.keys import SigningKey
+
+from .bank_fixtures import COURSE, ORG, SCHOOL, accredited_bank, national_id
+from .test_bank import dump
+
+COLUMNS = ["account", "course_code", "course_title", "programme", "credits", "grade", "term"]
+
+
+@pytest.fixture
+def learners(bank: CreditBank, authority: SigningKey) -> list[str]:
+    first = accredited_bank(bank, authority)
+    others = [bank.open_account(national_id(10 + i), f"学生{i}", authority)[0] for i in range(3)]
+    return [first, *others]
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = COLUMNS) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def course_row(account: str, code: str = "CS301", credits: str = "3") -> list[str]:
+    return [account, code, "软件工程", "P510201", credits, "A", "2026-2027-1"]
+
+
+def test_every_bad_row_is_reported_and_nothing_written(
+    bank: CreditBank, learners: list[str], tmp_path: Path, db_url: str
+) -> None:
+    path = write_csv(
+        tmp_path / "class.csv",
+        [
+            course_row(learners[0]),
+            course_row(learners[1], credits="4.5.1"),
+            course_row("acct-nope"),
+            course_row(learners[2], code=""),
+            course_row(learners[3]),
+        ],
+    )
+    before = dump(db_url)
+    report = Importer(bank, SCHOOL, "course").run(path)
+    assert [(e.row, e.column) for e in report.rejected] == [
+        (3, "credits"),
+        (4, None),
+        (5, "course_code"),
+    ]
+    assert "no account acct-nope" in report.rejected[1].reason
+    assert report.issued == [] and dump(db_url) == before
+
+
+def test_skip_invalid_then_a_second_import_issues_nothing(
+    bank: CreditBank, learners: list[str], tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "class.csv",
+        [course_row(a) for a in learners] + [course_row("acct-nope")],
+    )
+    first = Importer(bank, SCHOOL, "course").run(path, skip_invalid=True)
+    assert len(first.issued) == 4 and [e.row for e in first.rejected] == [6]
+    issued = bank.ledger.record(first.issued[0]).payload
+    assert issued["source_ref"].startswith("row-")
+    again = Importer(bank, SCHOOL, "course").run(path, skip_invalid=True)
+    assert again.issued == [] and again.already == 4
+    with pytest.raises(RuleError, match="already issued"):
+        bank.issue("course", learners[0], {**COURSE, "source_ref": issued["source_ref"]}, SCHOOL)
+
+
+def test_xlsx_with_chinese_headers_identifies_learners_by_national_id(
+    bank: CreditBank, learners: list[str], tmp_path: Path
+) -> None:
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["身份证号", "证书代码", "证书名称", "证书类别", "等级", "发证日期", "来源编号"])
+    for i in range(3):
+        sheet.append(
+            [
+                national_id(10 + i),
+                "IOT-INST",
+                "物联网安装调试",
+                "iot-install",
+                "中级",
+                datetime(2026, 10, 10),
+                f"EXAM-2026-10-{i}",
+            ]
+        )
+    path = tmp_path / "exam.xlsx"
+    book.save(path)
+    report = Importer(bank, ORG, "certificate").run(path)
+    assert report.rejected == [] and len(report.issued) == 3
+    payload = bank.ledger.record(report.issued[0]).payload
+    assert (payload["level"], payload["issued_on"], payload["source_ref"]) == (
+        "intermediate",
+        "2026-10-10",
+        "EXAM-2026-10-0",
+    )
+    assert bank.ledger.record(report.issued[0]).account.account == learners[1]  # type: ignore[union-attr]
+
+
+def test_rules_refuse_rows_before_anything_is_written(
+    bank: CreditBank, learners: list[str], tmp_path: Path, db_url: str
+) -> None:
+    header = [
+        "account",
+        "kind",
+        "certificate_code",
+        "certificate_name",
+        "category",
+        "level",
+        "issued_on",
+    ]
+    rows = [
+        [
+            learners[0],
+            "certificate",
+            "IOT-INST",
+            "物联网",
+            "iot-install",
+            "intermediate",
+            "2026-10-10",
+        ],
+        [learners[1], "certificate", "IOT-INST", "物联网", "iot-install", "senior", "2026-10-10"],
+        [learners[2], "certificate", "WELD", "焊接", "welding", "junior", "2026-10-10"],
+    ]
+    path = write_csv(tmp_path / "exam.csv", rows, header)
+    before = dump(db_url)
+    report = Importer(bank, ORG).run(path)
+    assert [e.row for e in report.rejected] == [3, 4]
+    assert "levels junior, intermediate, not senior" in report.rejected[0].reason
+    assert dump(db_url) == before
+
+
+def test_unknown_columns_and_missing_kind_are_refused(
+    bank: CreditBank, learners: list[str], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "x.csv", [[*course_row(learners[0]), "1"]], [*COLUMNS, "bonus"])
+    with pytest.raises(InputError, match="column 'bonus'"):
+        Importer(bank, SCHOOL, "course").run(path)
+    with pytest.raises(InputError, match="--kind"):
+        Importer(bank, SCHOOL).run(write_csv(tmp_path / "y.csv", [course_row(learners[0])]))
+    with pytest.raises(InputError, match=r"\.csv or \.xlsx"):
+        Importer(bank, SCHOOL, "course").run(tmp_path / "class.txt")
+
+
+def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from .conftest import fetch
+    from .test_cli import one_line_error, run
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert run(runner, db_url, "demo", "--learners", "3", "--records", "9").exit_code == 0
+    accounts = [a for (a,) in fetch(db_url, "SELECT account FROM accounts ORDER BY 1")]
+    path = write_csv(tmp_path / "c.csv", [course_row(a) for a in accounts] + [course_row("acct-x")])
+    key = "demo-keys/sch-szpt.pem"
+    refused = run(runner, db_url, "import", "c.csv", "--kind", "course", "--key", key)
+    one_line_error(refused, 2, "nothing was imported")
+    assert "REFUSED row 6: no account acct-x" in refused.stdout
+    ok = run(
+        runner,
+        db_url,
+        "import",
+        "c.csv",
+        "--kind",
+        "course",
+        "--key",
+        key,
+        "--skip-invalid",
+        "--rejected",
+        "bad.csv",
+        "--json",
+    )
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["issued"] == len(accounts)
+    assert "acct-x" in (tmp_path / "bad.csv").read_text()
+    assert path.exists() and run(runner, db_url, "audit").exit_code == 0
