@@ -21,6 +21,7 @@ from . import credentials as credential_commands
 from . import demo as demo_commands
 from . import imports as import_commands
 from . import ledger as ledger_commands
+from . import query as query_commands
 from .accounts import accounts
 from .context import AppContext
 from .issuers import issuers
@@ -82,6 +83,7 @@ demo_commands.register(cli)
 audit_commands.register(cli)
 credential_commands.register(cli)
 import_commands.register(cli)
+query_commands.register(cli)
 for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert, eligibility):
     cli.add_command(_group)
 

@@ -98,8 +98,10 @@ def revoke(
 @click.option("--account")
 @click.option("--issuer")
 @click.option("--kind", type=click.Choice(OUTCOME_KINDS))
-@click.option("--since", type=UtcDateTime())
-@click.option("--until", type=UtcDateTime())
+@click.option("--since", type=UtcDateTime(), help="Issued at or after this time.")
+@click.option("--until", type=UtcDateTime(), help="Issued before this time.")
+@click.option("--certificate", help="A certificate code, e.g. IOT-INST.")
+@click.option("--programme", help="A programme code, e.g. P510201.")
 @json_option
 @pass_app
 def list_(
@@ -109,10 +111,17 @@ def list_(
     kind: str | None,
     since: datetime | None,
     until: datetime | None,
+    certificate: str | None,
+    programme: str | None,
     as_json: bool,
 ) -> None:
-    """List outcomes by account, issuer, kind and issue time."""
-    found = app.bank().outcomes(account, issuer, kind, since, until)
+    """List outcomes by account, issuer, kind, issue time, certificate or programme.
+
+    For example, the 2026 IoT certificates:
+
+        creditbank outcomes list --certificate IOT-INST --since 2026-01-01T00:00:00Z
+    """
+    found = app.bank().outcomes(account, issuer, kind, since, until, certificate, programme)
     text = "\n".join(
         f"#{o['seq']:<6} {o['account']:<22} {o['kind']:<12} {o['issuer']:<14} {o['status']}"
         for o in found

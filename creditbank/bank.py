@@ -61,6 +61,8 @@ from creditbank.store.tables import accounts as accounts_table
 from creditbank.store.tables import accreditations as accreditations_table
 from creditbank.store.tables import issuer_keys as issuer_keys_table
 from creditbank.store.tables import issuers as issuers_table
+from creditbank.trace import trace as build_trace
+from creditbank.transcript import transcript as build_transcript
 
 
 @dataclass(frozen=True)
@@ -855,10 +857,16 @@ class _BankWrites:
         kind: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        certificate: str | None = None,
+        programme: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Outcomes filtered by account, issuer, kind and issue time, in log order."""
+        """Outcomes by account, issuer, kind, issue time, certificate code and programme.
+
+        In log order. ``certificate`` matches a certificate's code; ``programme`` the
+        programme a course or diploma belongs to.
+        """
         with self.ledger.store.reading() as conn:
-            return Projections.outcome_rows(
+            found = Projections.outcome_rows(
                 conn,
                 account,
                 issuer,
@@ -866,6 +874,12 @@ class _BankWrites:
                 None if since is None else format_time(since),
                 None if until is None else format_time(until),
             )
+        return [
+            o
+            for o in found
+            if (certificate is None or o["details"].get("certificate_code") == certificate)
+            and (programme is None or o["details"].get("programme") == programme)
+        ]
 
     def find_account(self, national_id: str) -> str | None:
         """The account of a national ID number (through the keyed off-log index), or None.
@@ -971,6 +985,24 @@ class CreditBank(_BankWrites):
         """Whether proving record ``seq`` needs a new checkpoint."""
         latest = self.ledger.latest_checkpoint()
         return latest is None or latest.size <= seq
+
+    # -- query and trace (可查询、可追溯) -------------------------------------------------
+
+    def transcript(self, account: str) -> dict[str, Any]:
+        """The account's transcript: outcomes, conversions, credits, revocations, checkpoint.
+
+        Raises:
+            RuleError: no such account.
+        """
+        return build_transcript(self, account)
+
+    def trace(self, seq: int) -> dict[str, Any]:
+        """The provenance of record ``seq``: signer, authority, derivations, inclusion proof.
+
+        Raises:
+            RuleError: no record ``seq``.
+        """
+        return build_trace(self, seq)
 
     # -- credentials ----------------------------------------------------------------------
 

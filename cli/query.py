@@ -1,0 +1,127 @@
+"""Query and trace (可查询、可追溯): ``transcript`` and ``trace``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from creditbank.transcript import render_html
+
+from .context import AppContext, pass_app
+from .output import BadInputError, emit, json_option
+
+
+def register(group: click.Group) -> None:
+    """Add the query commands to ``group``."""
+    group.add_command(transcript)
+    group.add_command(trace)
+
+
+@click.command()
+@click.argument("account")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a printable HTML page here.",
+)
+@json_option
+@pass_app
+def transcript(app: AppContext, account: str, html_file: Path | None, as_json: bool) -> None:
+    """Show an account's transcript: outcomes, credits, exemptions, conversions, revocations.
+
+    It names the checkpoint it was produced at, so every line can be proven with
+    `creditbank proof SEQ`. Example:
+
+        creditbank transcript acct-0123456789abcdef --html transcript.html
+    """
+    document = app.bank().transcript(account)
+    if html_file is not None:
+        temporary = html_file.with_name(html_file.name + ".tmp")
+        try:
+            temporary.write_text(render_html(document), encoding="utf-8")
+            os.replace(temporary, html_file)
+        except OSError as e:
+            raise BadInputError(f"--html: cannot write {html_file}: {e}") from e
+    emit(as_json, document, _table(document))
+
+
+def _table(document: dict[str, Any]) -> str:
+    lines = [
+        f"account {document['account']} ({document['status']}), programme "
+        f"{document['programme'] or '-'} at {document['school'] or '-'}",
+        "",
+        f"{'seq':>6}  {'kind':<11} {'credits':>7}  {'grade':<5} {'status':<8} title",
+    ]
+    for o in document["outcomes"]:
+        lines.append(
+            f"{o['seq']:>6}  {o['kind']:<11} {o['credits'] or '':>7}  {o['grade'] or '':<5} "
+            f"{o['status']:<8} {o['title']} ({o['issuer']}, {o['issued'][:10]})"
+        )
+    for c in document["conversions"]:
+        lines.append(
+            f"{c['seq']:>6}  {c['kind'][:11]:<11} {c['credits']:>7}  {'':<5} {c['status']:<8} "
+            f"{c['title']} by rule {c['rule']} from {', '.join(map(str, c['from']))}"
+        )
+    for p in document["programmes"]:
+        lines.append(
+            f"\n{p['programme']} v{p['version']}: earned {p['earned']} + exempted {p['exempted']}"
+            f" + converted {p['converted']} of {p['required']} credits"
+            f"{'; eligible to graduate' if p['eligible'] else ''}"
+        )
+    checkpoint = document["checkpoint"]
+    lines.append(
+        "\nno signed checkpoint yet"
+        if checkpoint is None
+        else f"\nproduced at checkpoint {checkpoint['size']} of {checkpoint['origin']} "
+        f"(root {checkpoint['root'][:16]}…)"
+    )
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("seq", type=click.IntRange(min=0))
+@json_option
+@pass_app
+def trace(app: AppContext, seq: int, as_json: bool) -> None:
+    """Show the provenance of record SEQ: issuer, key, accreditation, derivations, proof.
+
+    Example:
+        creditbank trace 42 --json
+    """
+    document = app.bank().trace(seq)
+    signer = document["signer"]
+    lines = [
+        f"record {seq}: {document['kind']} at {document['time']}"
+        + (f" in account {document['account']}" if document["account"] else ""),
+        f"signed by {signer['issuer'] or 'the log'} with key {signer['key']}"
+        + (f" ({signer['key_state']})" if signer["key_state"] else ""),
+    ]
+    if "accreditation" in document:
+        a = document["accreditation"]
+        lines.append(
+            f"under accreditation {a['accreditation']} ({a['status_then']} then, "
+            f"{a['status_now']} now; valid {a['valid']})"
+        )
+    if document.get("converted_from"):
+        lines.append(
+            f"converted from records {', '.join(map(str, document['converted_from']))} "
+            f"by rule {document['rule']}"
+        )
+    for c in document.get("converted_into", []):
+        lines.append(f"converted into record {c['seq']} by rule {c['rule']} ({c['status']})")
+    if "status" in document:
+        lines.append(f"status: {document['status']}")
+    if "revoked" in document:
+        lines.append(
+            f"revoked by record {document['revoked']['seq']}: {document['revoked']['reason']}"
+        )
+    lines.append(
+        "inclusion proof:\n" + document["inclusion_proof"]
+        if document["inclusion_proof"]
+        else "no signed checkpoint covers it yet (creditbank checkpoint)"
+    )
+    emit(as_json, document, "\n".join(lines))

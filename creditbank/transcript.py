@@ -1,0 +1,170 @@
+"""A learner's transcript (成绩单).
+
+Outcomes, credits per programme, exemptions and conversions with their rules,
+revocations, and the checkpoint it was produced at. The document is built from
+the projections and named by the latest signed checkpoint, so any line can be
+proven against the ledger; :func:`render_html` makes a printable page of it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from creditbank.errors import RuleError
+
+if TYPE_CHECKING:
+    from creditbank.bank import CreditBank
+
+TITLES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "course": lambda d: f"{d['course_code']} {d['course_title']}",
+    "diploma": lambda d: f"{d['programme_name']} ({d['level']})",
+    "certificate": lambda d: f"{d['certificate_code']} {d['certificate_name']} ({d['level']})",
+    "training": lambda d: d["title"],
+    "award": lambda d: f"{d['competition']} {d['rank']}",
+    "innovation": lambda d: d["activity"],
+    "other": lambda d: d["title"],
+}
+
+
+def outcome_line(outcome: dict[str, Any]) -> dict[str, Any]:
+    """One transcript line for a projected outcome."""
+    details = outcome["details"]
+    return {
+        "seq": outcome["seq"],
+        "kind": outcome["kind"],
+        "title": TITLES[outcome["kind"]](details),
+        "issuer": outcome["issuer"],
+        "issued": outcome["issued"],
+        "credits": details.get("credits"),
+        "grade": details.get("grade"),
+        "term": details.get("term"),
+        "status": outcome["status"],
+        "revoked": (
+            None
+            if outcome["status"] != "revoked"
+            else {"seq": outcome.get("revoked_seq"), "reason": outcome.get("revoke_reason")}
+        ),
+    }
+
+
+def conversion_line(conversion: dict[str, Any]) -> dict[str, Any]:
+    """One transcript line for a granted exemption or conversion."""
+    return {
+        "seq": conversion["seq"],
+        "kind": conversion["kind"],
+        "title": conversion["title"],
+        "programme": conversion["programme"],
+        "requirement": conversion["requirement"],
+        "credits": conversion["credits"],
+        "rule": f"{conversion['rule']} v{conversion['rule_version']}",
+        "from": [i["seq"] for i in conversion["inputs"]],
+        "status": conversion["status"],
+    }
+
+
+def transcript(bank: CreditBank, account: str) -> dict[str, Any]:
+    """The transcript document of ``account``.
+
+    Raises:
+        RuleError: no such account.
+    """
+    state = bank.account(account)
+    conversions = bank.conversions(account)
+    programmes = []
+    if state.get("programme"):
+        try:
+            found = bank.eligibility(account, state["programme"])
+        except RuleError:
+            found = None
+        if found is not None:
+            programmes.append(
+                {
+                    "programme": found.programme,
+                    "version": found.version,
+                    "earned": str(found.earned),
+                    "exempted": str(found.exempted),
+                    "converted": str(found.converted),
+                    "required": str(found.total_required),
+                    "eligible": found.eligible,
+                    "missing": list(found.missing),
+                    "study_deadline": found.study_deadline,
+                }
+            )
+    latest = bank.ledger.latest_checkpoint()
+    outcomes = [outcome_line(o) for o in state["outcomes"]]
+    valid_credits = sum(
+        (Decimal(o["credits"]) for o in outcomes if o["credits"] and o["status"] == "valid"),
+        Decimal(0),
+    )
+    return {
+        "account": account,
+        "status": state["status"],
+        "programme": state.get("programme"),
+        "school": state.get("school"),
+        "erased": state.get("erased", False),
+        "outcomes": outcomes,
+        "conversions": [conversion_line(c) for c in conversions],
+        "credits_earned": str(valid_credits),
+        "programmes": programmes,
+        "checkpoint": None
+        if latest is None
+        else {"size": latest.size, "root": latest.root.hex(), "origin": bank.ledger.origin},
+        "records_after_checkpoint": bank.ledger.size() - (0 if latest is None else latest.size),
+    }
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """A printable HTML page of a transcript document."""
+
+    def cell(value: Any) -> str:
+        return html.escape("" if value is None else str(value))
+
+    rows = "".join(
+        f"<tr><td>{o['seq']}</td><td>{cell(o['kind'])}</td><td>{cell(o['title'])}</td>"
+        f"<td>{cell(o['issuer'])}</td><td>{cell(o['issued'][:10])}</td>"
+        f"<td>{cell(o['credits'])}</td><td>{cell(o['grade'])}</td>"
+        f"<td>{cell(o['status'])}</td></tr>"
+        for o in document["outcomes"]
+    )
+    conversions = "".join(
+        f"<tr><td>{c['seq']}</td><td>{cell(c['title'])}</td><td>{cell(c['requirement'])}</td>"
+        f"<td>{cell(c['credits'])}</td><td>{cell(c['rule'])}</td>"
+        f"<td>{cell(', '.join(map(str, c['from'])))}</td><td>{cell(c['status'])}</td></tr>"
+        for c in document["conversions"]
+    )
+    programmes = "".join(
+        f"<li>{cell(p['programme'])} v{p['version']}: earned {cell(p['earned'])}, exempted "
+        f"{cell(p['exempted'])}, converted {cell(p['converted'])} of {cell(p['required'])}"
+        f" credits; {'eligible to graduate' if p['eligible'] else 'not yet eligible'}</li>"
+        for p in document["programmes"]
+    )
+    checkpoint = document["checkpoint"]
+    proof = (
+        "no signed checkpoint yet"
+        if checkpoint is None
+        else f"ledger {cell(checkpoint['origin'])}, checkpoint size {checkpoint['size']}, "
+        f"root {cell(checkpoint['root'])}"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>成绩单 Transcript {cell(document["account"])}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}
+td,th{{border:1px solid #999;padding:4px;text-align:left}}@media print{{a{{color:black}}}}</style>
+</head><body>
+<h1>学分银行成绩单 Credit bank transcript</h1>
+<p>Account {cell(document["account"])} · status {cell(document["status"])} ·
+programme {cell(document["programme"])} · school {cell(document["school"])}</p>
+<h2>学习成果 Learning outcomes</h2>
+<table><tr><th>seq</th><th>kind</th><th>title</th><th>issuer</th><th>date</th><th>credits</th>
+<th>grade</th><th>status</th></tr>{rows}</table>
+<h2>免修与学分转换 Exemptions and conversions</h2>
+<table><tr><th>seq</th><th>title</th><th>requirement</th><th>credits</th><th>rule</th>
+<th>from records</th><th>status</th></tr>{conversions}</table>
+<h2>学分累计 Credits per programme</h2><ul>{programmes}</ul>
+<p>Produced at {proof}. Each line names its ledger record (seq);
+<code>creditbank proof SEQ</code> proves it offline.</p>
+</body></html>
+"""

@@ -1,0 +1,115 @@
+"""Query and trace: transcripts, provenance, search — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from creditbank.bank import CreditBank
+from creditbank.errors import RuleError
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.proof_file import verify_proof_file
+from creditbank.transcript import render_html
+
+from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, accredited_bank
+from .test_convert import document as example
+
+
+@pytest.fixture
+def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
+    account = accredited_bank(bank, authority)
+    bank.publish_programme(example("P510201.toml"), SCHOOL)
+    bank.load_rule(example("R-IOT-EXEMPT.toml"), authority)
+    bank.issue("course", account, COURSE, SCHOOL)
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    bank.convert(account, "P510201", authority)
+    bank.checkpoint(log_key)
+    return account
+
+
+def test_the_transcript_shows_outcomes_conversions_credits_and_checkpoint(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    course = bank.outcomes(account=learner, kind="course")[0]["seq"]
+    bank.revoke_outcome(course, "grade entered twice", SCHOOL)
+    document = bank.transcript(learner)
+    kinds = [(o["kind"], o["status"]) for o in document["outcomes"]]
+    assert kinds == [("course", "revoked"), ("certificate", "valid")]
+    assert document["outcomes"][0]["revoked"]["reason"] == "grade entered twice"
+    assert document["credits_earned"] == "0"
+    conversions = document["conversions"]
+    assert conversions and {c["rule"] for c in conversions} == {"R-IOT-EXEMPT v1"}
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    assert all(c["from"] == [cert] for c in conversions)
+    programme = document["programmes"][0]
+    assert programme["programme"] == "P510201" and programme["exempted"] != "0"
+    assert document["checkpoint"]["size"] < bank.ledger.size()
+    assert document["records_after_checkpoint"] == 1
+    page = render_html(document)
+    assert "R-IOT-EXEMPT v1" in page and "<script" not in page
+    with pytest.raises(RuleError, match="no account"):
+        bank.transcript("acct-none")
+
+
+def test_html_escapes_what_issuers_wrote(bank: CreditBank, learner: str) -> None:
+    bank.issue(
+        "course", learner, {**COURSE, "course_code": "CS999", "course_title": "<b>x</b>"}, SCHOOL
+    )
+    page = render_html(bank.transcript(learner))
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page
+
+
+def test_trace_gives_authority_derivations_and_an_inclusion_proof(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    found = bank.trace(cert)
+    assert found["signer"]["issuer"] == "org-iot"
+    assert found["signer"]["key_state"] == "valid when signed; valid now"
+    assert found["accreditation"]["accreditation"] == "acc-iot"
+    assert found["accreditation"]["status_then"] == "active"
+    into = found["converted_into"]
+    assert into and all(c["rule"] == "R-IOT-EXEMPT v1" for c in into)
+    proof = verify_proof_file(found["inclusion_proof"], bank.ledger.vkey())
+    assert proof.index == cert
+    conversion = bank.trace(into[0]["seq"])
+    assert conversion["converted_from"] == [cert] and conversion["rule"] == "R-IOT-EXEMPT v1"
+    bank.revoke_key("org-iot", ORG.key_id, bank.clock.now() - timedelta(days=30), "lost", authority)
+    assert "suspect" in bank.trace(cert)["signer"]["key_state"]
+    with pytest.raises(RuleError):
+        bank.trace(10_000)
+
+
+def test_search_by_certificate_programme_and_date(bank: CreditBank, learner: str) -> None:
+    assert [o["kind"] for o in bank.outcomes(certificate="IOT-INST")] == ["certificate"]
+    assert [o["kind"] for o in bank.outcomes(programme="P510201")] == ["course"]
+    later = bank.clock.now() + timedelta(days=1)
+    assert bank.outcomes(since=later) == []
+    assert len(bank.outcomes(until=later)) == 2
+
+
+def test_cli_transcript_and_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from .conftest import fetch
+    from .test_cli import one_line_error, run
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert run(runner, db_url, "demo", "--learners", "3", "--records", "12").exit_code == 0
+    seq, account = fetch(db_url, "SELECT seq, account FROM outcomes ORDER BY seq LIMIT 1")[0]
+    shown = run(runner, db_url, "transcript", str(account), "--html", "t.html")
+    assert shown.exit_code == 0 and f"{seq:>6}  course" in shown.stdout
+    assert "produced at checkpoint" in shown.stdout
+    assert "<table>" in (tmp_path / "t.html").read_text(encoding="utf-8")
+    document = json.loads(run(runner, db_url, "transcript", str(account), "--json").stdout)
+    assert document["account"] == account and document["outcomes"][0]["seq"] == seq
+    traced = run(runner, db_url, "trace", str(seq))
+    assert traced.exit_code == 0 and "inclusion proof:\nc2sp.org/tlog-proof@v1" in traced.stdout
+    one_line_error(run(runner, db_url, "trace", "99999"), 1, "no record 99999")
+    one_line_error(run(runner, db_url, "transcript", "acct-x"), 1, "no account acct-x")
