@@ -6,6 +6,7 @@ bad input. Errors are one line on stderr starting ``Error:``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank import __version__
 from creditbank.errors import CreditBankError, InputError, StoreError
-from creditbank.store.engine import describe_error
+from creditbank.store.engine import ENV_URL, describe_error
 
 from . import audit as audit_commands
 from . import credentials as credential_commands
@@ -23,6 +24,7 @@ from . import imports as import_commands
 from . import ledger as ledger_commands
 from . import query as query_commands
 from .accounts import accounts
+from .config import load_config
 from .context import AppContext
 from .issuers import issuers
 from .keys import keys
@@ -55,7 +57,8 @@ class CreditBankGroup(click.Group):
 @click.option(
     "--db",
     metavar="URL",
-    help="Database URL (default: $CREDITBANK_DB, else sqlite:///creditbank.db).",
+    help="Database URL (default: $CREDITBANK_DB, else db in creditbank.toml, "
+    "else sqlite:///creditbank.db).",
 )
 @click.option(
     "--passphrase-file",
@@ -73,6 +76,11 @@ def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> Non
       creditbank verify            check the whole ledger
       creditbank --help COMMAND    explain one command
     """
+    config = load_config()
+    if db is None and not os.environ.get(ENV_URL):
+        db = config.get("db")
+    if passphrase_file is None and "passphrase_file" in config:
+        passphrase_file = Path(config["passphrase_file"])
     app = AppContext(db, passphrase_file)
     ctx.obj = app
     ctx.call_on_close(app.close)

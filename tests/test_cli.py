@@ -266,3 +266,20 @@ def test_help_explains_commands(runner: CliRunner) -> None:
     assert result.exit_code == 0
     for command in ("init", "vkey", "checkpoint", "proof", "verify-proof", "verify", "demo", "log"):
         assert f"  {command}" in result.stdout
+
+
+def test_a_config_file_sets_the_database_and_passphrase_file(
+    runner: CliRunner, db_url: str, tmp_path: Path, initialised: str
+) -> None:
+    (tmp_path / "pass.txt").write_text(PASS["CREDITBANK_PASSPHRASE"])
+    (tmp_path / "creditbank.toml").write_text(
+        f'db = "{db_url}"\npassphrase_file = "pass.txt"\n', encoding="utf-8"
+    )
+    vkey = runner.invoke(cli, ["vkey"], env={"CREDITBANK_PASSPHRASE": ""})
+    assert vkey.exit_code == 0 and vkey.stdout.strip() == initialised
+    signed = runner.invoke(cli, ["checkpoint"], env={"CREDITBANK_PASSPHRASE": ""})
+    assert signed.exit_code == 0, signed.stderr
+    (tmp_path / "creditbank.toml").write_text('database = "x"\n', encoding="utf-8")
+    one_line_error(runner.invoke(cli, ["vkey"]), 2, "unknown setting 'database'")
+    missing = runner.invoke(cli, ["vkey"], env={"CREDITBANK_CONFIG": str(tmp_path / "nope.toml")})
+    one_line_error(missing, 2, "CREDITBANK_CONFIG")
