@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from .docs_example import example
+from .shell import Session, blocks
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -49,53 +49,21 @@ def test_school_guide_python_example_runs(
     assert "['course']" in out
 
 
-def run_shell_block(
-    doc: str, tmp_path: Path, url: str, resolve: Callable[[str], str] = str
-) -> None:
-    """Run the first ``sh`` block of ``doc`` through the CLI, each command exiting 0.
-
-    ``$(creditbank vkey)`` and ``$(...)`` over the audit report are computed; each
-    word passes through ``resolve`` (which fills placeholders such as ACCOUNT).
-    """
-    import re
-    import shlex
-
-    from click.testing import CliRunner
-
-    from .test_cli import run
-
-    runner = CliRunner()
-    block = (DOCS / doc).read_text(encoding="utf-8").split("```sh\n", 1)[1].split("```", 1)[0]
-    for line in filter(None, (raw.split("#")[0].strip() for raw in block.splitlines())):
-        if "$(creditbank vkey)" in line:
-            vkey = run(runner, url, "vkey").stdout.strip()
-            line = line.replace('"$(creditbank vkey)"', shlex.quote(vkey))
-        elif "$(" in line:
-            report = (tmp_path / "audit.md").read_text(encoding="utf-8")
-            found = re.search(r"verifier key `([^`]*)`", report)
-            assert found is not None
-            line = re.sub(r'"\$\(.*\)"', shlex.quote(found.group(1)), line)
-        args = [resolve(word) for word in shlex.split(line)]
-        assert args[0] == "creditbank"
-        result = run(runner, url, *args[1:])
-        assert result.exit_code == 0, (line, result.stdout, result.stderr)
+def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> Session:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'creditbank.db'}"
+    return Session(tmp_path, url, {"CREDITBANK_PASSPHRASE": "docs passphrase"}, **kwargs)  # type: ignore[arg-type]
 
 
 def test_auditor_guide_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from click.testing import CliRunner
-
-    from .test_cli import run
-
-    monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'creditbank.db'}"
-    assert run(CliRunner(), url, "demo", "--learners", "3", "--records", "12").exit_code == 0
-    run_shell_block("guide-auditors.md", tmp_path, url)
+    shell = session(tmp_path, monkeypatch)
+    assert shell.creditbank("demo", "--learners", "3", "--records", "12")[0] == 0
+    shell.run(blocks((DOCS / "guide-auditors.md").read_text(encoding="utf-8"))[0])
 
 
 def test_credentials_guide_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from .conftest import fetch
 
-    monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'creditbank.db'}"
 
     def resolve(word: str) -> str:
@@ -103,4 +71,5 @@ def test_credentials_guide_commands_run(tmp_path: Path, monkeypatch: pytest.Monk
             return word
         return str(fetch(url, "SELECT account FROM outcomes WHERE seq = 26")[0][0])
 
-    run_shell_block("credentials.md", tmp_path, url, resolve)
+    shell = session(tmp_path, monkeypatch, resolve=resolve)
+    shell.run(blocks((DOCS / "credentials.md").read_text(encoding="utf-8"))[0])
