@@ -44,7 +44,12 @@ def open_(app: AppContext, national_id: str, name: str, key: Path | None, as_jso
 @json_option
 @pass_app
 def show(app: AppContext, account: str, as_json: bool) -> None:
-    """Show ACCOUNT: status, study period and outcomes (revoked ones marked)."""
+    """Show ACCOUNT: status, study period and outcomes (revoked ones marked).
+
+    For example:
+
+        creditbank accounts show acct-0123456789abcdef
+    """
     data = app.bank().account(account)
     lines = [
         f"{data['account']}  {data['status']}"
@@ -91,7 +96,12 @@ def _title(details: dict[str, Any]) -> str:
 @json_option
 @pass_app
 def list_(app: AppContext, status: str | None, as_json: bool) -> None:
-    """List accounts (optionally by status)."""
+    """List accounts (optionally by status).
+
+    For example:
+
+        creditbank accounts list --status suspended
+    """
     found = app.bank().accounts(status)
     emit(
         as_json,
@@ -105,7 +115,12 @@ def list_(app: AppContext, status: str | None, as_json: bool) -> None:
 @json_option
 @pass_app
 def find(app: AppContext, national_id: str, as_json: bool) -> None:
-    """Find the account of a national ID number (exit 1 if none)."""
+    """Find the account of a national ID number (exit 1 if none).
+
+    For example:
+
+        creditbank accounts find --national-id 11010519491231002X
+    """
     account = app.bank().find_account(national_id)
     emit(as_json, {"account": account}, account or "no account")
     if account is None:
@@ -127,7 +142,12 @@ def find(app: AppContext, national_id: str, as_json: bool) -> None:
 def link(
     app: AppContext, account: str, identity_type: str, value: str, key: Path | None, as_json: bool
 ) -> None:
-    """Link a further identity to ACCOUNT."""
+    """Link a further identity to ACCOUNT.
+
+    For example:
+
+        creditbank accounts link acct-0123456789abcdef --type passport --value E12345678
+    """
     record = app.bank().link_identity(account, identity_type, value, signing_key(app, key))
     emit(as_json, {"seq": record.seq, "account": account}, f"seq {record.seq}: identity linked")
 
@@ -175,7 +195,9 @@ for _command in (
             "enrolled_on": _day(v["enrolled_on"]),
             "max_study_years": v["max_years"],
         },
-        "Enrol ACCOUNT in a programme with its maximum study years (弹性学制).",
+        "Enrol ACCOUNT in a programme with its maximum study years (弹性学制).\n\nFor example:"
+        "\n\n    creditbank accounts enroll ACCOUNT --programme P510201 --school sch-szpt"
+        " --on 2026-09-01 --max-years 5",
     ),
     _status_command(
         "suspend",
@@ -185,9 +207,16 @@ for _command in (
             click.option("--note"),
         ],
         lambda v: {"reason": v["reason"], **({"note": v["note"]} if v["note"] else {})},
-        "Suspend study with status kept (保留学籍休学), e.g. --reason innovation_entrepreneurship.",
+        "Suspend study with status kept (保留学籍休学).\n\nFor example:\n\n"
+        "    creditbank accounts suspend ACCOUNT --reason innovation_entrepreneurship",
     ),
-    _status_command("resume", "account.resumed/1", [], lambda v: {}, "Resume a suspended ACCOUNT."),
+    _status_command(
+        "resume",
+        "account.resumed/1",
+        [],
+        lambda v: {},
+        "Resume a suspended ACCOUNT.\n\nFor example:\n\n    creditbank accounts resume ACCOUNT",
+    ),
     _status_command(
         "move",
         "account.programme_moved/1",
@@ -203,7 +232,8 @@ for _command in (
             "programme_version": v["programme_version"],
             "reason": v["reason"],
         },
-        "Move ACCOUNT to another published version of its programme.",
+        "Move ACCOUNT to another published version of its programme.\n\nFor example:\n\n"
+        "    creditbank accounts move ACCOUNT --programme P510201 --version 2 --reason revised",
     ),
     _status_command(
         "graduate",
@@ -213,14 +243,16 @@ for _command in (
             click.option("--on", "graduated_on", type=Day(), required=True),
         ],
         lambda v: {"programme": v["programme"], "graduated_on": _day(v["graduated_on"])},
-        "Record that ACCOUNT completed its programme.",
+        "Record that ACCOUNT completed its programme.\n\nFor example:\n\n"
+        "    creditbank accounts graduate ACCOUNT --programme P510201 --on 2029-06-30",
     ),
     _status_command(
         "withdraw",
         "account.withdrawn/1",
         [click.option("--reason", required=True)],
         lambda v: {"reason": v["reason"]},
-        "Record that ACCOUNT left its programme.",
+        "Record that ACCOUNT left its programme.\n\nFor example:\n\n"
+        '    creditbank accounts withdraw ACCOUNT --reason "moved abroad"',
     ),
 ):
     accounts.add_command(_command)
@@ -233,7 +265,12 @@ for _command in (
 @json_option
 @pass_app
 def erase(app: AppContext, account: str, yes: bool, key: Path | None, as_json: bool) -> None:
-    """Erase ACCOUNT's personal data (right to be forgotten); the ledger stays verifiable."""
+    """Erase ACCOUNT's personal data (right to be forgotten); the ledger stays verifiable.
+
+    For example:
+
+        creditbank accounts erase acct-0123456789abcdef --yes
+    """
     if not yes:
         raise click.BadParameter("erasure cannot be undone: add --yes", param_hint="--yes")
     record = app.bank().erase_personal_data(account, signing_key(app, key))

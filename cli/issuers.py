@@ -134,7 +134,11 @@ def _change(action: str) -> click.Command:
             f"seq {record.seq}: accreditation {accreditation} {action}",
         )
 
-    command.help = f"Mark ACCREDITATION {action} (with a reason)."
+    verb = command.name
+    command.help = (
+        f"Mark ACCREDITATION {action} (with a reason).\n\nFor example:\n\n"
+        f'    creditbank issuers {verb} acc-iot --reason "provincial review"'
+    )
     return command
 
 
@@ -158,7 +162,12 @@ def _summary(item: dict[str, Any]) -> dict[str, Any]:
 @json_option
 @pass_app
 def list_(app: AppContext, as_json: bool) -> None:
-    """List issuers."""
+    """List issuers.
+
+    For example:
+
+        creditbank issuers list --json
+    """
     found = [_summary(i) for i in app.bank().issuers()]
     text = "\n".join(
         f"{i['issuer']:<16} {i['kind']:<13} {i['name']} / {i['name_en']}" for i in found
@@ -171,7 +180,12 @@ def list_(app: AppContext, as_json: bool) -> None:
 @json_option
 @pass_app
 def show(app: AppContext, issuer: str, as_json: bool) -> None:
-    """Show ISSUER with its keys and accreditations."""
+    """Show ISSUER with its keys and accreditations.
+
+    For example:
+
+        creditbank issuers show sch-szpt
+    """
     found = next((i for i in app.bank().issuers() if i["issuer"] == issuer), None)
     if found is None:
         raise RuleError(f"no issuer {issuer}")

@@ -51,7 +51,12 @@ def generate(app: AppContext, out: Path, as_json: bool) -> None:
 @json_option
 @pass_app
 def rotate(app: AppContext, issuer: str, new_key: Path, key: Path | None, as_json: bool) -> None:
-    """Replace ISSUER's current key by the key in --new-key (signed by the old key or authority)."""
+    """Replace ISSUER's current key by the key in --new-key (signed by the old key or authority).
+
+    For example:
+
+        creditbank keys rotate sch-szpt --new-key sch-szpt-2027.pem --key sch-szpt.pem
+    """
     bank = app.bank()
     new = app.load_key(new_key, new_key, f"key {new_key}")
     signer = signing_key(app, key)
@@ -94,7 +99,12 @@ def revoke(
     key: Path | None,
     as_json: bool,
 ) -> None:
-    """Revoke ISSUER's key KEY_ID from the time it was compromised."""
+    """Revoke ISSUER's key KEY_ID from the time it was compromised.
+
+    For example:
+
+        creditbank keys revoke org-iot KEY_ID --compromised-at 2026-11-01T00:00:00Z --reason lost
+    """
     record = app.bank().revoke_key(issuer, key_id, compromised_at, reason, signing_key(app, key))
     emit(
         as_json,

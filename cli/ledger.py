@@ -96,7 +96,12 @@ def init(
 @json_option
 @pass_app
 def vkey(app: AppContext, as_json: bool) -> None:
-    """Print the log's C2SP verifier key (give it to auditors and verifiers)."""
+    """Print the log's C2SP verifier key (give it to auditors and verifiers).
+
+    For example:
+
+        creditbank vkey > log.vkey
+    """
     value = app.bank().ledger.vkey()
     emit(as_json, {"vkey": value}, value)
 
@@ -109,6 +114,10 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
     """Sign and print the current checkpoint (a C2SP signed note).
 
     Refuses if the log is not consistent with the latest checkpoint.
+
+    For example:
+
+        creditbank checkpoint > checkpoint.note
     """
     bank = app.bank()
     key = app.load_key(log_key, app.key_paths.log, "log key")
@@ -150,6 +159,10 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
     """Check a tlog-proof offline against the log's vkey; no database needed.
 
     Exit 0 when the record is in the log under the signed checkpoint, 1 if not.
+
+    For example:
+
+        creditbank verify-proof r42.tlog-proof --vkey "$(cat log.vkey)"
     """
     vkey_path = Path(vkey_text)
     if "+" not in vkey_text and vkey_path.is_file():
@@ -201,6 +214,10 @@ def verify(app: AppContext, workers: int | None, as_json: bool) -> None:
     """Verify the whole log: links, signatures, account chains, Merkle tree, checkpoints.
 
     Exit 0 when clean, 1 when problems are found.
+
+    For example:
+
+        creditbank verify --json
     """
     report = app.bank().verify(workers)
     if as_json:
@@ -228,7 +245,12 @@ def log() -> None:
 @json_option
 @pass_app
 def log_show(app: AppContext, seq: int | None, tail: int | None, as_json: bool) -> None:
-    """Show records as decoded JSON: one SEQ, the last N (--tail), or the last 10."""
+    """Show records as decoded JSON: one SEQ, the last N (--tail), or the last 10.
+
+    For example:
+
+        creditbank log show --tail 5
+    """
     ledger = app.bank().ledger
     if seq is not None and tail is not None:
         raise BadInputError("give SEQ or --tail, not both")
@@ -253,6 +275,11 @@ def db() -> None:
 @db.command("upgrade")
 @pass_app
 def db_upgrade(app: AppContext) -> None:
-    """Create or upgrade the database schema to this version of creditbank."""
+    """Create or upgrade the database schema to this version of creditbank.
+
+    For example:
+
+        creditbank --db postgresql+psycopg://creditbank@db.internal/creditbank db upgrade
+    """
     upgrade(open_engine(app.url, must_exist=True))
     click.echo("schema is current")

@@ -39,7 +39,7 @@ def issue(
     r"""Issue a KIND outcome into ACCOUNT, signed with the issuer's key.
 
     \b
-    Example:
+    For example:
       creditbank outcomes issue course acct-1234 --key school.pem \\
         -f course_code=CS101 -f course_title=程序设计基础 -f programme=P510201 \\
         -f credits=4.5 -f grade=A -f term=2026-2027-1
@@ -81,6 +81,10 @@ def revoke(
     """Revoke the outcome recorded at SEQ; it stays in the log, marked revoked.
 
     Conversions derived from it are flagged; --cascade revokes them too.
+
+    For example:
+
+        creditbank outcomes revoke 42 --reason "details in error" --key org-iot.pem --cascade
     """
     bank = app.bank()
     record = bank.revoke_outcome(seq, reason, signing_key(app, key))
@@ -135,7 +139,12 @@ def list_(
 @json_option
 @pass_app
 def cascade(app: AppContext, seq: int, key: Path | None, as_json: bool) -> None:
-    """Revoke every conversion derived from the revoked outcome at SEQ (registrar)."""
+    """Revoke every conversion derived from the revoked outcome at SEQ (registrar).
+
+    For example:
+
+        creditbank outcomes cascade 42
+    """
     records = app.bank().cascade(seq, signing_key(app, key))
     revoked = [r.payload["conversion"] for r in records]
     emit(

@@ -79,7 +79,12 @@ def publish(app: AppContext, file: Path, key: Path | None, as_json: bool) -> Non
 @json_option
 @pass_app
 def show(app: AppContext, code: str, version: int | None, as_json: bool) -> None:
-    """Show programme CODE: credits, required courses, elective groups, conversion cap."""
+    """Show programme CODE: credits, required courses, elective groups, conversion cap.
+
+    For example:
+
+        creditbank programmes show P510201 --version 1
+    """
     found = app.bank().programme(code, version)
     lines = [
         f"{found.code} v{found.version} {found.name} ({found.level}, {found.school})",
@@ -103,7 +108,12 @@ def show(app: AppContext, code: str, version: int | None, as_json: bool) -> None
 @json_option
 @pass_app
 def list_(app: AppContext, as_json: bool) -> None:
-    """List programmes with their newest version."""
+    """List programmes with their newest version.
+
+    For example:
+
+        creditbank programmes list
+    """
     found = [{"programme": c, "version": v, "school": s} for c, v, s in app.bank().programmes()]
     emit(
         as_json,

@@ -48,7 +48,12 @@ def load(app: AppContext, file: Path, key: Path | None, as_json: bool) -> None:
 @json_option
 @pass_app
 def list_(app: AppContext, programme: str | None, as_json: bool) -> None:
-    """List every loaded rule version."""
+    """List every loaded rule version.
+
+    For example:
+
+        creditbank rules list --programme P510201
+    """
     found = [
         {
             "rule": r["id"],
@@ -75,7 +80,12 @@ def list_(app: AppContext, programme: str | None, as_json: bool) -> None:
 @json_option
 @pass_app
 def show(app: AppContext, rule: str, version: int | None, as_json: bool) -> None:
-    """Show RULE as loaded (its conditions and what it grants)."""
+    """Show RULE as loaded (its conditions and what it grants).
+
+    For example:
+
+        creditbank rules show R-IOT-EXEMPT
+    """
     versions = [r for r in app.bank().rules() if r["id"] == rule]
     chosen = [r for r in versions if version is None or r["version"] == version]
     if not chosen:

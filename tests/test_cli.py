@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,25 @@ def test_a_config_file_sets_the_database_and_passphrase_file(
     one_line_error(runner.invoke(cli, ["vkey"]), 2, "unknown setting 'database'")
     missing = runner.invoke(cli, ["vkey"], env={"CREDITBANK_CONFIG": str(tmp_path / "nope.toml")})
     one_line_error(missing, 2, "CREDITBANK_CONFIG")
+
+
+def test_every_command_explains_itself_with_an_example() -> None:
+    import click
+
+    def commands(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
+        found: list[tuple[str, click.Command]] = []
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += commands(command, f"{path} {name}")
+            else:
+                found.append((f"{path} {name}", command))
+        return found
+
+    listed = commands(cli, "creditbank")
+    assert len(listed) > 40
+    for path, command in listed:
+        text = command.help or ""
+        assert command.short_help or text.split("\n", 1)[0], path
+        examples = re.findall(r"creditbank [^\n]*", text)
+        assert examples, f"{path}: no example in --help"
+        assert any(e.startswith((path, "creditbank --db")) for e in examples), path
