@@ -12,7 +12,7 @@ from creditbank.errors import CreditBankError, KeyFileError, ProofError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 from creditbank.store.engine import open_engine
-from creditbank.store.schema import upgrade
+from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option
@@ -131,8 +131,9 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
 @click.argument("seq", type=click.IntRange(min=0))
 @click.option("-o", "--output", type=KEY_PATH, required=True, help="Where to write the proof.")
 @click.option("--log-key", type=KEY_PATH, help="Log key, used if a new checkpoint is needed.")
+@json_option
 @pass_app
-def proof(app: AppContext, seq: int, output: Path, log_key: Path | None) -> None:
+def proof(app: AppContext, seq: int, output: Path, log_key: Path | None, as_json: bool) -> None:
     """Write the C2SP tlog-proof of record SEQ (extra = the record's leaf bytes).
 
     Uses the latest checkpoint if it covers SEQ, else signs a new one. Example:
@@ -143,12 +144,12 @@ def proof(app: AppContext, seq: int, output: Path, log_key: Path | None) -> None
     key = None
     if bank.needs_checkpoint_for(seq):
         key = app.load_key(log_key, app.key_paths.log, "log key")
-    text = bank.proof(seq, key).render()
+    found = bank.proof(seq, key)
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(found.render(), encoding="utf-8")
     except OSError as e:
         raise BadInputError(f"{output}: cannot write: {e.strerror}") from e
-    click.echo(f"wrote {output}")
+    emit(as_json, {"seq": seq, "file": str(output)}, f"wrote {output}")
 
 
 @click.command("verify-proof")
@@ -273,13 +274,16 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@json_option
 @pass_app
-def db_upgrade(app: AppContext) -> None:
+def db_upgrade(app: AppContext, as_json: bool) -> None:
     """Create or upgrade the database schema to this version of creditbank.
 
     For example:
 
         creditbank --db postgresql+psycopg://creditbank@db.internal/creditbank db upgrade
     """
-    upgrade(open_engine(app.url, must_exist=True))
-    click.echo("schema is current")
+    engine = open_engine(app.url, must_exist=True)
+    upgrade(engine)
+    emit(as_json, {"revision": current_revision(engine)}, "schema is current")
+    engine.dispose()

@@ -286,7 +286,7 @@ def test_a_config_file_sets_the_database_and_passphrase_file(
     one_line_error(missing, 2, "CREDITBANK_CONFIG")
 
 
-def test_every_command_explains_itself_with_an_example() -> None:
+def test_every_command_explains_itself_with_an_example_and_takes_json() -> None:
     import click
 
     def commands(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
@@ -306,3 +306,4 @@ def test_every_command_explains_itself_with_an_example() -> None:
         examples = re.findall(r"creditbank [^\n]*", text)
         assert examples, f"{path}: no example in --help"
         assert any(e.startswith((path, "creditbank --db")) for e in examples), path
+        assert any(p.name == "as_json" for p in command.params), f"{path}: no --json"
