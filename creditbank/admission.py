@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from creditbank.domain.issuers import IssuerKey, check_outcome
+from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
+from creditbank.kinds import KindTable
 from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections
@@ -45,16 +47,8 @@ class Proposal:
 
 
 _Check = Callable[[Projector, Proposal, dict[str, int]], None]
-_CHECKS: dict[str, _Check] = {}
-
-
-def _checks(*kinds: str) -> Callable[[_Check], _Check]:
-    def register(func: _Check) -> _Check:
-        for kind in kinds:
-            _CHECKS[kind] = func
-        return func
-
-    return register
+_CHECKS: KindTable[_Check] = KindTable()
+_checks = _CHECKS.handles
 
 
 def admit(p: Projector, proposal: Proposal, issued: dict[str, int] | None = None) -> None:
@@ -131,12 +125,22 @@ def _issuer_registered(p: Projector, proposal: Proposal, _: dict[str, int]) -> N
     _new_keys(p, proposal)
 
 
+def _key_of(p: Projector, issuer: str, key_id: str) -> IssuerKey:
+    """The issuer's key ``key_id``.
+
+    Raises:
+        RuleError: no such key of that issuer.
+    """
+    key = p.key(key_id)
+    if key is None or key.issuer != issuer:
+        raise RuleError(f"{issuer} has no key {key_id}")
+    return key
+
+
 @_checks("issuer.key_rotated/1")
 def _key_rotated(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
-    issuer, old_id = proposal.payload["issuer"], proposal.payload["replaces"]
-    old = p.key(old_id)
-    if old is None or old.issuer != issuer:
-        raise RuleError(f"{issuer} has no key {old_id}")
+    old_id = proposal.payload["replaces"]
+    _key_of(p, proposal.payload["issuer"], old_id)
     if proposal.signer != old_id:
         authority_key(p, proposal.signer, proposal.time)
     else:
@@ -147,9 +151,7 @@ def _key_rotated(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
 @_checks("issuer.key_revoked/1")
 def _key_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
     issuer, key_id = proposal.payload["issuer"], proposal.payload["key"]
-    key = p.key(key_id)
-    if key is None or key.issuer != issuer:
-        raise RuleError(f"{issuer} has no key {key_id}")
+    key = _key_of(p, issuer, key_id)
     if key.revoked_at is not None:
         raise RuleError(f"key {key_id} is already revoked")
     _signer_of(p, proposal, "revoke keys", issuer)
@@ -272,8 +274,7 @@ def _fresh_reference(p: Projector, issuer: str, ref: str | None, issued: dict[st
     issued[f"source_ref {ref}"] = 1
 
 
-for _kind in ("course", "diploma", "certificate", "training", "award", "innovation", "other"):
-    _CHECKS[f"outcome.{_kind}/1"] = _outcome
+_checks(*(f"outcome.{kind}/1" for kind in OUTCOME_KINDS))(_outcome)
 
 
 @_checks("outcome.revoked/1")

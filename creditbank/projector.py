@@ -15,7 +15,9 @@ from sqlalchemy import Connection, Table
 
 from creditbank.domain.accounts import Account
 from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
+from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
+from creditbank.kinds import KindTable
 from creditbank.ledger.record import Record
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
 from creditbank.store.tables import accounts, accreditations, issuer_keys, issuers, outcomes
@@ -24,16 +26,8 @@ AUTHORITY = "authority"
 """The issuer id of the bank authority (its key is introduced by the genesis record)."""
 
 _Handler = Callable[["Projector", Record], None]
-_HANDLERS: dict[str, _Handler] = {}
-
-
-def _handles(*kinds: str) -> Callable[[_Handler], _Handler]:
-    def register(func: _Handler) -> _Handler:
-        for kind in kinds:
-            _HANDLERS[kind] = func
-        return func
-
-    return register
+_HANDLERS: KindTable[_Handler] = KindTable()
+_handles = _HANDLERS.handles
 
 
 CACHE_LIMIT = 100_000
@@ -316,8 +310,7 @@ def _use_quota(p: Projector, record: Record) -> None:
         Projections.use_quota(p.conn, record.payload["accreditation"], window[0])
 
 
-for _kind in ("course", "diploma", "certificate", "training", "award", "innovation", "other"):
-    _HANDLERS[f"outcome.{_kind}/1"] = _outcome_issued
+_handles(*(f"outcome.{kind}/1" for kind in OUTCOME_KINDS))(_outcome_issued)
 
 
 @_handles("outcome.revoked/1")

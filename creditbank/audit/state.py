@@ -33,18 +33,11 @@ from sqlalchemy import (
 from creditbank.errors import InputError
 from creditbank.ledger.merkle import CompactRange
 from creditbank.ledger.verify import Position
+from creditbank.store.tables import ledger_keys
 
 FORMAT = "creditbank-audit-state/1"
 
 _metadata = MetaData()
-audit_keys = Table(
-    "audit_keys",
-    _metadata,
-    Column("key_id", String(32), primary_key=True),
-    Column("public", LargeBinary, nullable=False),
-    Column("seq", BigInteger, nullable=False),
-)
-"""Every key the audited log introduced, with its seq (the audit's own key table)."""
 audit_tips = Table(
     "audit_tips",
     _metadata,
@@ -131,18 +124,22 @@ class AuditState:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the audit's own tables (keys, account tips) in a replay database."""
+    """Create the audit's own table (account chain tips) in a replay database.
+
+    The keys the audited log introduced go in the replay database's own
+    ``ledger_keys`` table.
+    """
     _metadata.create_all(engine)
 
 
 def save_position(engine: Engine, position: Position) -> None:
     """Store the keys and account chain tips of ``position`` in the replay database."""
     with engine.begin() as conn:
-        conn.execute(delete(audit_keys))
+        conn.execute(delete(ledger_keys))
         conn.execute(delete(audit_tips))
         if position.keys:
             conn.execute(
-                insert(audit_keys),
+                insert(ledger_keys),
                 [
                     {"key_id": k, "public": raw, "seq": seq}
                     for k, (raw, seq) in position.keys.items()
@@ -161,6 +158,6 @@ def save_position(engine: Engine, position: Position) -> None:
 def load_position(engine: Engine, state: AuditState) -> Position:
     """The position a state's audit ended at, with keys and tips from its replay database."""
     with engine.connect() as conn:
-        keys = {k: (bytes(raw), seq) for k, raw, seq in conn.execute(select(audit_keys))}
+        keys = {k: (bytes(raw), seq) for k, raw, seq in conn.execute(select(ledger_keys))}
         tips = {a: (n, bytes(h)) for a, n, h in conn.execute(select(audit_tips))}
     return Position(state.size, state.prev, CompactRange(state.size, state.frontier), keys, tips)
