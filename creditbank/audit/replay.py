@@ -30,7 +30,7 @@ from creditbank.admission import Proposal, admit
 from creditbank.decisions import conversion_refusal
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.log import GENESIS_KIND
-from creditbank.ledger.record import Record, open_leaf
+from creditbank.ledger.record import Record, decode_checked_leaf
 from creditbank.ledger.verify import Problem
 from creditbank.projector import Projector
 from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
@@ -119,7 +119,7 @@ class Replay:
             projector = Projector(conn, self._cache)
             for row in rows:
                 try:
-                    record = open_leaf(bytes(row[1]))
+                    record = decode_checked_leaf(bytes(row[1]))
                 except InputError:
                     continue
                 found.extend(self._check(projector, record, record.seq in unfit))
