@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
+from creditbank.audit import (
+    AuditReport,
+    AuditState,
+    compare_checkpoints,
+    sign_report,
+    verify_report,
+)
 from creditbank.errors import CreditBankError
 from creditbank.ledger.keys import parse_vkey
 
@@ -72,7 +78,8 @@ def audit(
             None if auditor_key is None else app.load_key(auditor_key, auditor_key, "auditor key")
         )
         bank = app.bank()
-        with progress(bank.ledger.size(), "Auditing", as_json) as advance:
+        pinned = AuditState.load(state).size if state is not None and state.exists() else 0
+        with progress(bank.ledger.size() - pinned, "Auditing", as_json) as advance:
             result = bank.audit(state, vkey, workers, advance)
         if report is not None and signer is not None:
             _write(report, sign_report(result, auditor_name, signer))

@@ -15,7 +15,7 @@ from creditbank.store.engine import open_engine
 from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option
+from .output import BadInputError, CommandError, emit, json_option, progress
 
 KEY_PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -220,7 +220,9 @@ def verify(app: AppContext, workers: int | None, as_json: bool) -> None:
 
         creditbank verify --json
     """
-    report = app.bank().verify(workers)
+    bank = app.bank()
+    with progress(bank.ledger.size(), "Verifying", as_json) as advance:
+        report = bank.verify(workers, advance)
     if as_json:
         emit(True, report.to_dict())
     else:

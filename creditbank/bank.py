@@ -1085,10 +1085,14 @@ class CreditBank(_BankWrites):
         """
         return Audit(self.ledger, self.engine, self.clock, state, vkey, workers, progress).run()
 
-    def verify(self, workers: int | None = None) -> VerificationReport:
+    def verify(
+        self, workers: int | None = None, progress: Callable[[int], None] | None = None
+    ) -> VerificationReport:
         """Verify the whole ledger; the report lists every problem found.
+
+        ``progress`` is told how many records each step covered.
 
         Raises:
             StoreError: the database cannot be read.
         """
-        return check_ledger(self.store, workers)
+        return check_ledger(self.store, workers, progress)

@@ -512,13 +512,25 @@ class Pass:
         return self._verifier.checkpoint_count
 
 
-def check_ledger(store: LedgerStore, workers: int | None = None) -> VerificationReport:
+def check_ledger(
+    store: LedgerStore,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerificationReport:
     """Verify the whole ledger and return a report (never raises for what it finds).
+
+    ``progress`` is told how many records each chunk covered.
 
     Raises:
         StoreError: the database cannot be read.
     """
-    verifier = _Verifier(store, workers)
+
+    def observe(rows: list[tuple[Any, ...]], _unfit: set[int]) -> Iterator[Problem]:
+        if progress is not None:
+            progress(len(rows))
+        return iter(())
+
+    verifier = _Verifier(store, workers, observer=observe)
     problems: list[Problem] = []
     more = 0
     for problem in verifier.run():
