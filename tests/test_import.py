@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
 from creditbank.errors import InputError, RuleError
@@ -193,3 +196,11 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
     assert ok.exit_code == 0 and json.loads(ok.stdout)["issued"] == len(accounts)
     assert "acct-x" in (tmp_path / "bad.csv").read_text()
     assert path.exists() and run(runner, db_url, "audit").exit_code == 0
+
+
+@given(st.decimals(min_value=0, max_value=60, places=2, allow_nan=False, allow_infinity=False))
+def test_a_spreadsheet_number_reads_as_the_decimal_typed(value: Decimal) -> None:
+    from creditbank.importing import _cell
+
+    assert Decimal(_cell(float(value))) == value
+    assert _cell(None) == "" and _cell(" A ") == "A"

@@ -14,6 +14,7 @@ from creditbank.ledger.record import (
     GENESIS_PREV,
     SIGNING_CONTEXT,
     AccountLink,
+    decode_checked_leaf,
     open_leaf,
     seal,
 )
@@ -41,6 +42,13 @@ def test_seal_open_round_trip(payload: dict[str, object], seq: int, with_account
     assert again.leaf == record.leaf
     KEY.public.verify(record.signature, SIGNING_CONTEXT + record.body)
     assert record.body + record.signature == record.leaf
+    assert decode_checked_leaf(record.leaf) == again
+
+
+def test_the_second_pass_decoder_refuses_what_is_not_a_record() -> None:
+    for leaf in (b"x" * 80, b"[1]" + bytes(64), b'{"seq":1}' + bytes(64)):
+        with pytest.raises(InputError, match="not a verified record"):
+            decode_checked_leaf(leaf)
 
 
 def test_body_layout() -> None:
