@@ -574,3 +574,31 @@ def test_quota_usage_is_counted_into_an_upgraded_database(
     engine.dispose()
     assert fetch(db_url, "SELECT accreditation, period_start, used FROM quota_usage") == before
     assert bank.audit().ok
+
+
+def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from creditbank.audit import AuditState
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import _MIGRATIONS, current_revision, head_revision
+
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with replay.execution_options(creditbank_write=True).begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0006")
+    replay.dispose()
+    _more(bank, learner, 2)
+    report = bank.audit(state)
+    assert report.ok and report.mode == "incremental", report.problems
+    replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
+    assert current_revision(replay) == head_revision()
+    replay.dispose()

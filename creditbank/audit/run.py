@@ -142,9 +142,9 @@ class Audit:
         latest: CheckpointRow | None,
         origin: str,
     ) -> AuditReport:
+        upgrade(engine)
+        create_tables(engine)
         if state is None:
-            upgrade(engine)
-            create_tables(engine)
             start, last_time = Position(), ""
         else:
             if not self._consistent(state, latest, origin):
