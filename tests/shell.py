@@ -1,6 +1,7 @@
 """Run the shell sessions the documentation shows, so the documentation cannot rot.
 
-A session is a fenced ``sh`` block. Each line is one of: ``export NAME=VALUE``,
+A session is a fenced ``sh`` block (a line ending in ``\\`` continues on the
+next). Each line is one of: ``export NAME=VALUE``,
 ``cp A B``, ``python3 -c "..."``, or a ``creditbank`` command, optionally with
 ``> FILE`` and a ``# comment``; a comment holding ``(exit N)`` says the command
 exits N. ``$(creditbank vkey)`` and ``$(grep ... FILE ...)`` (the auditor's key in
@@ -73,7 +74,7 @@ class Session:
 
     def run(self, block: str) -> None:
         """Run every line of a block, checking each exit code."""
-        for raw in block.splitlines():
+        for raw in block.replace("\\\n", " ").splitlines():
             command, comment = _comment(raw)
             if not command:
                 continue

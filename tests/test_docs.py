@@ -74,3 +74,27 @@ def test_credentials_guide_commands_run(tmp_path: Path, monkeypatch: pytest.Monk
 
     shell = session(tmp_path, monkeypatch, resolve=resolve)
     shell.run(blocks((DOCS / "credentials.md").read_text(encoding="utf-8"))[0])
+
+
+def test_registrar_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from creditbank.ledger.keys import VerifyKey
+
+    from .conftest import fetch
+
+    url = f"sqlite:///{tmp_path / 'creditbank.db'}"
+
+    def resolve(word: str) -> str:
+        if word == "ACCOUNT":
+            return str(fetch(url, "SELECT account FROM accounts")[0][0])
+        if word == "SEQ":
+            return str(fetch(url, "SELECT seq FROM outcomes")[0][0])
+        if word == "KEY_ID":
+            did = (tmp_path / "school-2027.pem.pub").read_text().strip()
+            return VerifyKey.from_did_key(did).key_id
+        return word
+
+    shell = session(tmp_path, monkeypatch, resolve=resolve)
+    assert shell.creditbank("init", "--origin", "guide.example.edu.cn/ledger")[0] == 0
+    text = (DOCS / "guide-schools-and-registrars.md").read_text(encoding="utf-8")
+    shell.run(blocks(text)[0])
+    assert shell.creditbank("audit")[0] == 0
