@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from creditbank.domain.issuers import IssuerKey, check_outcome
+from creditbank.domain.accounts import ACCOUNT_CHANGES
+from creditbank.domain.issuers import ACCREDITATION_CHANGES, IssuerKey, check_outcome
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
 from creditbank.kinds import KindTable
@@ -171,17 +172,13 @@ def _accreditation_granted(p: Projector, proposal: Proposal, _: dict[str, int]) 
         raise RuleError(f"accreditation {proposal.payload['accreditation']} already exists")
 
 
-ACCREDITATION_STATUS = {"suspended": "suspended", "reinstated": "active", "withdrawn": "withdrawn"}
-"""The status each accreditation change record leads to, by the action in its kind."""
-
-
-@_checks("accreditation.suspended/1", "accreditation.reinstated/1", "accreditation.withdrawn/1")
+@_checks(*ACCREDITATION_CHANGES)
 def _accreditation_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
     authority_key(p, proposal.signer, proposal.time)
     item = p.accreditation(proposal.payload["accreditation"])
     if item is None:
         raise RuleError(f"no accreditation {proposal.payload['accreditation']}")
-    item.with_status(proposal.time, ACCREDITATION_STATUS[proposal.kind.split(".")[1][:-2]])
+    item.with_status(proposal.time, ACCREDITATION_CHANGES[proposal.kind])
 
 
 # -- accounts -------------------------------------------------------------------------------
@@ -194,16 +191,7 @@ def _account_opened(p: Projector, proposal: Proposal, _: dict[str, int]) -> None
         raise RuleError(f"account {proposal.account} already exists")
 
 
-@_checks(
-    "account.identity_linked/1",
-    "account.programme_moved/1",
-    "account.enrolled/1",
-    "account.suspended/1",
-    "account.resumed/1",
-    "account.graduated/1",
-    "account.withdrawn/1",
-    "account.erased/1",
-)
+@_checks(*ACCOUNT_CHANGES)
 def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
     authority_key(p, proposal.signer, proposal.time)
     payload = dict(proposal.payload)

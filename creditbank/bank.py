@@ -151,6 +151,10 @@ class _BankWrites:
                 projector.apply(record)
         return records
 
+    def _write_one(self, entry: Entry) -> Record:
+        """Write one entry whose payload needs nothing from the state (see :meth:`_write`)."""
+        return self._write(lambda tx, p: [entry])[0]
+
     @staticmethod
     def _unused_key(tx: Transaction, key: VerifyKey) -> None:
         """A new issuer key must be new to the whole log (log and authority keys included).
@@ -243,10 +247,7 @@ class _BankWrites:
             },
         )
 
-        def build(tx: Transaction, p: Projector) -> list[Entry]:
-            return [Entry("issuer.key_revoked/1", payload, signer)]
-
-        return self._write(build)[0]
+        return self._write_one(Entry("issuer.key_revoked/1", payload, signer))
 
     def accredit(
         self,
@@ -285,10 +286,7 @@ class _BankWrites:
             data["quota"] = {"count": quota[0], "period": quota[1]}
         payload = normalise_payload("accreditation.granted/1", data)
 
-        def build(tx: Transaction, p: Projector) -> list[Entry]:
-            return [Entry("accreditation.granted/1", payload, authority)]
-
-        return self._write(build)[0]
+        return self._write_one(Entry("accreditation.granted/1", payload, authority))
 
     def change_accreditation(
         self, accreditation: str, action: str, reason: str, authority: SigningKey
@@ -305,10 +303,7 @@ class _BankWrites:
         kind = f"accreditation.{action}/1"
         payload = normalise_payload(kind, {"accreditation": accreditation, "reason": reason})
 
-        def build(tx: Transaction, p: Projector) -> list[Entry]:
-            return [Entry(kind, payload, authority)]
-
-        return self._write(build)[0]
+        return self._write_one(Entry(kind, payload, authority))
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -865,6 +860,8 @@ class _BankWrites:
         In log order. ``certificate`` matches a certificate's code; ``programme`` the
         programme a course or diploma belongs to.
         """
+        if certificate is not None and kind is None:
+            kind = "certificate"
         with self.ledger.store.reading() as conn:
             found = Projections.outcome_rows(
                 conn,

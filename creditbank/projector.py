@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from creditbank.domain.accounts import Account
-from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
+from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
+from creditbank.domain.issuers import ACCREDITATION_CHANGES, Accreditation, Issuer, IssuerKey
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
 from creditbank.kinds import KindTable
@@ -236,15 +236,12 @@ def _accredited(p: Projector, record: Record) -> None:
     )
 
 
-@_handles("accreditation.suspended/1", "accreditation.reinstated/1", "accreditation.withdrawn/1")
+@_handles(*ACCREDITATION_CHANGES)
 def _accreditation_changed(p: Projector, record: Record) -> None:
     item = p.accreditation(record.payload["accreditation"])
     if item is None:
         raise RuleError(f"no accreditation {record.payload['accreditation']}")
-    status = {"suspended": "suspended", "reinstated": "active", "withdrawn": "withdrawn"}[
-        record.kind_name.split(".")[1]
-    ]
-    p.put_accreditation(item.with_status(record.time, status))
+    p.put_accreditation(item.with_status(record.time, ACCREDITATION_CHANGES[record.kind]))
 
 
 @_handles("account.opened/1")
@@ -253,16 +250,7 @@ def _account_opened(p: Projector, record: Record) -> None:
     p.put_account(Account(record.account.account, "open", record.seq, record.time))
 
 
-@_handles(
-    "account.identity_linked/1",
-    "account.programme_moved/1",
-    "account.enrolled/1",
-    "account.suspended/1",
-    "account.resumed/1",
-    "account.graduated/1",
-    "account.withdrawn/1",
-    "account.erased/1",
-)
+@_handles(*ACCOUNT_CHANGES)
 def _account_changed(p: Projector, record: Record) -> None:
     assert record.account is not None
     item = p.account(record.account.account)

@@ -7,6 +7,18 @@ from typing import Any
 
 from creditbank.errors import RuleError
 
+ACCOUNT_CHANGES = (
+    "account.identity_linked/1",
+    "account.programme_moved/1",
+    "account.enrolled/1",
+    "account.suspended/1",
+    "account.resumed/1",
+    "account.graduated/1",
+    "account.withdrawn/1",
+    "account.erased/1",
+)
+"""The record kinds that change an open account (:meth:`Account.after` applies each)."""
+
 TRANSITIONS: dict[str, dict[str, str]] = {
     "account.enrolled/1": {"open": "enrolled", "graduated": "enrolled", "withdrawn": "enrolled"},
     "account.suspended/1": {"enrolled": "suspended"},

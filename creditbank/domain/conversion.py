@@ -56,6 +56,12 @@ class Rule:
         names = cls.__dataclass_fields__
         return cls(**{k: v for k, v in payload.items() if k in names})
 
+    def in_effect(self, now: str) -> bool:
+        """Whether this version applies at ``now`` (a formatted UTC time)."""
+        return self.effective_from <= now and (
+            self.effective_until is None or now < self.effective_until
+        )
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -120,10 +126,7 @@ def evaluate(
     for rule in sorted(rules, key=lambda r: (r.id, r.version)):
         if rule.kind == "exam_exemption" or rule.programme != programme.code:
             continue
-        if not (
-            rule.effective_from <= now
-            and (rule.effective_until is None or now < rule.effective_until)
-        ):
+        if not rule.in_effect(now):
             refused.append(Refusal(rule.id, rule.version, f"not in effect at {now}"))
             continue
         for requirement, title in _requirements(rule, programme):
@@ -317,10 +320,7 @@ def exam_exemptions(
     for rule in sorted(rules, key=lambda r: (r.id, r.version)):
         if rule.kind != "exam_exemption":
             continue
-        if not (
-            rule.effective_from <= now
-            and (rule.effective_until is None or now < rule.effective_until)
-        ):
+        if not rule.in_effect(now):
             refused.append(Refusal(rule.id, rule.version, f"not in effect at {now}"))
             continue
         match = _Match()
@@ -354,8 +354,6 @@ def rules_in_force(payloads: list[dict[str, Any]], at: datetime) -> list[Rule]:
     for payload in sorted(payloads, key=lambda p: (p["id"], p["version"])):
         rule = Rule.from_payload(payload)
         newest[rule.id] = rule
-        if rule.effective_from <= now and (
-            rule.effective_until is None or now < rule.effective_until
-        ):
+        if rule.in_effect(now):
             effective[rule.id] = rule
     return [effective.get(rule_id, rule) for rule_id, rule in newest.items()]

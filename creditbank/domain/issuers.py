@@ -63,6 +63,14 @@ class IssuerKey:
         return cls(**data)
 
 
+ACCREDITATION_CHANGES = {
+    "accreditation.suspended/1": "suspended",
+    "accreditation.reinstated/1": "active",
+    "accreditation.withdrawn/1": "withdrawn",
+}
+"""The record kinds that change an accreditation's status, and the status each leads to."""
+
+
 @dataclass(frozen=True)
 class Accreditation:
     """What an issuer may issue, for what scope, in which period (with an optional quota).
