@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -18,7 +17,7 @@ from creditbank.errors import CreditBankError
 from creditbank.ledger.keys import parse_vkey
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option, progress
+from .output import BadInputError, CommandError, emit, json_option, progress, write_file
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -82,7 +81,7 @@ def audit(
         with progress(bank.ledger.size() - pinned, "Auditing", as_json) as advance:
             result = bank.audit(state, vkey, workers, advance)
         if report is not None and signer is not None:
-            _write(report, sign_report(result, auditor_name, signer))
+            write_file(report, sign_report(result, auditor_name, signer), "--report")
     except CreditBankError as e:
         raise BadInputError(f"audit could not run: {e}") from e
     if as_json:
@@ -91,15 +90,6 @@ def audit(
         click.echo(_summary(result))
     if not result.ok:
         raise SystemExit(1)
-
-
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as e:
-        raise BadInputError(f"--report: cannot write {path}: {e}") from e
 
 
 def _summary(result: AuditReport) -> str:

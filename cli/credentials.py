@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +19,7 @@ from creditbank.ledger.canonical import canonicalize
 from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
-from .output import BadInputError, emit, json_option
+from .output import BadInputError, emit, json_option, write_file
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,14 +43,9 @@ def suite_option(default: str) -> Callable[[F], F]:
     )
 
 
-def _write(path: Path, document: dict[str, Any]) -> None:
+def _write(path: Path, document: dict[str, Any], option: str = "-o") -> None:
     """Write a credential as its RFC 8785 form: the bytes the JCS suite signs."""
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        temporary.write_bytes(canonicalize(document) + b"\n")
-        os.replace(temporary, path)
-    except OSError as e:
-        raise BadInputError(f"cannot write {path}: {e}") from e
+    write_file(path, canonicalize(document) + b"\n", option)
 
 
 def _log_key(app: AppContext, bank: CreditBank, seq: int | None) -> SigningKey | None:

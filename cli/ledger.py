@@ -15,7 +15,7 @@ from creditbank.store.engine import open_engine
 from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option, progress
+from .output import BadInputError, CommandError, emit, json_option, progress, write_file
 
 KEY_PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -144,11 +144,7 @@ def proof(app: AppContext, seq: int, output: Path, log_key: Path | None, as_json
     key = None
     if bank.needs_checkpoint_for(seq):
         key = app.load_key(log_key, app.key_paths.log, "log key")
-    found = bank.proof(seq, key)
-    try:
-        output.write_text(found.render(), encoding="utf-8")
-    except OSError as e:
-        raise BadInputError(f"{output}: cannot write: {e.strerror}") from e
+    write_file(output, bank.proof(seq, key).render(), "-o")
     emit(as_json, {"seq": seq, "file": str(output)}, f"wrote {output}")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -50,6 +52,23 @@ def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], No
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
+
+
+def write_file(path: Path, content: str | bytes, option: str) -> None:
+    """Write ``content`` to ``path`` whole (through a temporary file, then renamed).
+
+    Raises:
+        BadInputError: the file cannot be written (named with ``option``).
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        if isinstance(content, bytes):
+            temporary.write_bytes(content)
+        else:
+            temporary.write_text(content, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as e:
+        raise BadInputError(f"{option}: cannot write {path}: {e.strerror or e}") from e
 
 
 class BadInputError(CommandError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import click
 from creditbank.transcript import render_html
 
 from .context import AppContext, pass_app
-from .output import BadInputError, emit, json_option
+from .output import emit, json_option, write_file
 
 
 def register(group: click.Group) -> None:
@@ -40,12 +39,7 @@ def transcript(app: AppContext, account: str, html_file: Path | None, as_json: b
     """
     document = app.bank().transcript(account)
     if html_file is not None:
-        temporary = html_file.with_name(html_file.name + ".tmp")
-        try:
-            temporary.write_text(render_html(document), encoding="utf-8")
-            os.replace(temporary, html_file)
-        except OSError as e:
-            raise BadInputError(f"--html: cannot write {html_file}: {e}") from e
+        write_file(html_file, render_html(document), "--html")
     emit(as_json, document, _table(document))
 
 

@@ -307,3 +307,16 @@ def test_every_command_explains_itself_with_an_example_and_takes_json() -> None:
         assert examples, f"{path}: no example in --help"
         assert any(e.startswith((path, "creditbank --db")) for e in examples), path
         assert any(p.name == "as_json" for p in command.params), f"{path}: no --json"
+
+
+def test_an_unwritable_output_file_is_one_line_naming_the_option(
+    runner: CliRunner, db_url: str, initialised: str
+) -> None:
+    assert run(runner, db_url, "checkpoint").exit_code == 0
+    one_line_error(run(runner, db_url, "proof", "0", "-o", "no/such/dir/p"), 2, "-o: cannot write")
+    assert run(runner, db_url, "keys", "generate", "--out", "auditor.pem").exit_code == 0
+    one_line_error(
+        run(runner, db_url, "audit", "--report", "no/dir/r.md", "--auditor-key", "auditor.pem"),
+        2,
+        "--report: cannot write",
+    )
