@@ -54,11 +54,11 @@ def import_file(
         raise BadInputError("--rejected needs --skip-invalid")
     bank = app.bank()
     importer = Importer(bank, signing_key(app, key, f"key {key}"), kind)
-    rows = len(read_table(file)[1])
-    with progress(rows, "Importing", as_json) as advance:
-        report = importer.run(file, skip_invalid, advance)
+    header, table = read_table(file)
+    with progress(len(table), "Importing", as_json) as advance:
+        report = importer.run_table(header, table, skip_invalid, advance)
     if rejected is not None and report.rejected:
-        write_rejected(rejected, file, report.rejected)
+        write_rejected(rejected, header, table, report.rejected)
     lines = [f"REFUSED {e}" for e in report.rejected]
     lines.append(
         f"{len(report.issued)} issued, {report.already} already imported, "

@@ -497,21 +497,22 @@ class _BankWrites:
 
     def refusals(
         self, items: Sequence[tuple[str, str, dict[str, Any]]], key: SigningKey
-    ) -> list[tuple[int, str]]:
+    ) -> list[tuple[int, InputError | RuleError]]:
         """Why each of ``items`` would be refused by :meth:`issue_many`, writing nothing.
 
         Every item is checked (not only up to the first refusal), each on the state
         as if the items before it that pass had been issued (quotas, references).
-        Returns ``(position, reason)`` for each refused item.
+        Returns ``(position, error)`` for each refused item: an InputError names the
+        field, a RuleError the rule.
         """
-        found: list[tuple[int, str]] = []
+        found: list[tuple[int, InputError | RuleError]] = []
         try:
             with self.ledger.transaction() as tx:
                 p = Projector(tx.conn)
                 try:
                     issuer = valid_key(p, key.key_id, tx.time).issuer
                 except RuleError as e:
-                    return [(i, str(e)) for i in range(len(items))]
+                    return [(i, e) for i in range(len(items))]
                 issued: dict[str, int] = {}
                 for position, (kind, account, details) in enumerate(items):
                     try:
@@ -519,7 +520,7 @@ class _BankWrites:
                         proposal = Proposal(entry.kind, entry.payload, key.key_id, account, tx.time)
                         admit(p, proposal, issued)
                     except (InputError, RuleError) as e:
-                        found.append((position, str(e)))
+                        found.append((position, e))
                 raise _DryRunError
         except _DryRunError:
             pass

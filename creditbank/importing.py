@@ -26,7 +26,6 @@ from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.projector import Projector
-from creditbank.schemas import normalise_payload
 from creditbank.store.projections import Projections
 
 if TYPE_CHECKING:
@@ -188,7 +187,21 @@ class Importer:
             InputError: the file cannot be read, or a column is unknown.
             RuleError: the key is not a valid issuer key.
         """
-        header, table = read_table(path)
+        return self.run_table(*read_table(path), skip_invalid, progress)
+
+    def run_table(
+        self,
+        header: list[str],
+        table: list[tuple[int, list[str]]],
+        skip_invalid: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Import rows :func:`read_table` read, as :meth:`run` does.
+
+        Raises:
+            InputError: a column is unknown.
+            RuleError: the key is not a valid issuer key.
+        """
         report = ImportReport(rows=len(table))
         rows = self._parse(header, table, report)
         rows = self._skip_imported(rows, report)
@@ -247,24 +260,9 @@ class Importer:
                 report.rejected.append(RowError(number, "account", "missing"))
                 continue
             details: dict[str, Any] = dict(cells)
-            error = self._validate(kind, details)
-            if error is not None:
-                report.rejected.append(RowError(number, *error))
-                continue
             details.setdefault("source_ref", _reference(kind, account, details))
             rows.append(_Row(number, kind, account, details))
         return rows
-
-    @staticmethod
-    def _validate(kind: str, details: dict[str, Any]) -> tuple[str | None, str] | None:
-        """The (column, reason) of the first field the schema refuses, or None."""
-        data = {"issuer": "x", "accreditation": "x", **details}
-        try:
-            normalise_payload(f"outcome.{kind}/1", data)
-        except InputError as e:
-            column, _, reason = str(e).partition(": ")
-            return (column, reason) if reason else (None, str(e))
-        return None
 
     def _skip_imported(self, rows: list[_Row], report: ImportReport) -> list[_Row]:
         with self.bank.ledger.store.reading() as conn:
@@ -279,8 +277,12 @@ class Importer:
 
     def _check(self, rows: Sequence[_Row], report: ImportReport) -> None:
         items = [(r.kind, r.account, r.details) for r in rows]
-        for position, reason in self.bank.refusals(items, self.key):
-            report.rejected.append(RowError(rows[position].number, None, reason))
+        for position, error in self.bank.refusals(items, self.key):
+            column, reason = None, str(error)
+            if isinstance(error, InputError):
+                field, _, why = reason.partition(": ")
+                column, reason = (field, why) if why else (None, reason)
+            report.rejected.append(RowError(rows[position].number, column, reason))
         report.rejected.sort(key=lambda e: e.row)
 
 
@@ -290,13 +292,17 @@ def _fields(kind: str) -> Iterator[str]:
     yield from PAYLOAD_SCHEMAS[f"outcome.{kind}/1"]().fields
 
 
-def write_rejected(path: Path, source: Path, errors: Sequence[RowError]) -> None:
-    """Write the rejected rows of ``source`` to ``path`` (CSV) with an ``error`` column.
+def write_rejected(
+    path: Path,
+    header: list[str],
+    table: list[tuple[int, list[str]]],
+    errors: Sequence[RowError],
+) -> None:
+    """Write the rejected rows of a table to ``path`` (CSV) with an ``error`` column.
 
     Raises:
-        InputError: a file cannot be read or written.
+        InputError: the file cannot be written.
     """
-    header, table = read_table(source)
     by_row = {e.row: str(e) for e in errors}
     try:
         with path.open("w", encoding="utf-8", newline="") as f:
