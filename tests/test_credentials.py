@@ -378,3 +378,16 @@ def test_exported_credentials_validate_against_the_open_badges_schema(
     broken["credentialSubject"]["creditsEarned"] = "4.5"
     broken["credentialSubject"]["identifier"][0]["plain"] = "110105..."
     assert len(list(validator.iter_errors(broken))) == 2
+
+
+def test_a_cascaded_conversion_is_revoked_in_the_status_list(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    conversion = bank.export_credential(_seq(bank, learner, "conversion"), authority)
+    verifier = bank.credential_verifier(status_lists=_lists(bank, authority))
+    assert verifier.verify(conversion).ok
+    cert = _seq(bank, learner, "certificate")
+    bank.revoke_outcome(cert, "issued in error", ORG)
+    bank.cascade(cert, authority)
+    report = bank.credential_verifier(status_lists=_lists(bank, authority)).verify(conversion)
+    assert [c.name for c in report.checks if c.outcome == "fail"] == ["status"]

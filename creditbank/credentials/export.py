@@ -29,6 +29,7 @@ from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import Projections, StatusRows
+from creditbank.store.tables import conversions, outcomes
 
 if TYPE_CHECKING:
     from creditbank.bank import CreditBank
@@ -198,13 +199,8 @@ class Exporter:
         profile = self._signer(AUTHORITY, key)
         with self.bank.ledger.store.reading() as conn:
             lists = StatusRows.lists(conn)
-            revoked = {o["seq"] for o in Projections.outcome_rows(conn) if o["status"] == "revoked"}
-        revoked |= {
-            c["seq"]
-            for account in {a["account"] for a in self.bank.accounts()}
-            for c in self.bank.conversions(account)
-            if c["status"] == "revoked"
-        }
+            revoked = {o["seq"] for o in Projections.all(conn, outcomes, status="revoked")}
+            revoked |= {c["seq"] for c in Projections.all(conn, conversions, status="revoked")}
         published = {}
         for number, entries in sorted(lists.items()):
             url = f"{self.status_base}{number}"
