@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.projector import Projector
+from creditbank.schemas import OUTCOME_SCHEMAS
 from creditbank.store.projections import Projections
 
 if TYPE_CHECKING:
@@ -223,7 +224,9 @@ class Importer:
     def _parse(
         self, header: list[str], table: list[tuple[int, list[str]]], report: ImportReport
     ) -> list[_Row]:
-        known = {name for kind in OUTCOME_KINDS for name in _fields(kind)} | set(META_COLUMNS)
+        known = {
+            name for kind in OUTCOME_KINDS for name in OUTCOME_SCHEMAS[kind]._declared_fields
+        } | set(META_COLUMNS)
         unknown = [h for h in header if h and h not in known]
         if unknown:
             raise InputError(
@@ -284,12 +287,6 @@ class Importer:
                 column, reason = (field, why) if why else (None, reason)
             report.rejected.append(RowError(rows[position].number, column, reason))
         report.rejected.sort(key=lambda e: e.row)
-
-
-def _fields(kind: str) -> Iterator[str]:
-    from creditbank.schemas import PAYLOAD_SCHEMAS
-
-    yield from PAYLOAD_SCHEMAS[f"outcome.{kind}/1"]().fields
 
 
 def write_rejected(

@@ -120,7 +120,7 @@ class Audit:
             )
             return self._report(meta.origin, "full", 0, 0, None)
         checkpoints = self.ledger.checkpoints()
-        latest = max(checkpoints, key=lambda c: (c.size, c.id), default=None)
+        latest = checkpoints[-1] if checkpoints else None
         with tempfile.TemporaryDirectory(prefix="creditbank-audit-") as work:
             scratch = Path(work) / "replay.db"
             if state is not None:
