@@ -478,8 +478,7 @@ def iter_problems(store: LedgerStore, workers: int | None = None) -> Iterator[Pr
 class Pass:
     """One verification pass that an audit drives: from a position, with an observer.
 
-    Iterate :meth:`problems`; afterwards :attr:`position` is where the pass ended
-    and :attr:`checkpoints` how many stored checkpoints it checked.
+    Iterate :meth:`problems`; afterwards :attr:`position` is where the pass ended.
     """
 
     def __init__(
@@ -505,11 +504,6 @@ class Pass:
     def position(self) -> Position:
         """The state after the records checked so far."""
         return self._verifier.position
-
-    @property
-    def checkpoints(self) -> int:
-        """How many stored checkpoints the pass loaded."""
-        return self._verifier.checkpoint_count
 
 
 def check_ledger(
