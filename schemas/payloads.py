@@ -27,13 +27,28 @@ TEXT = validate.Length(min=1, max=500)
 
 
 class Strict(Schema):
-    """Unknown fields are refused, so a typo never silently disappears."""
+    """Unknown fields are refused, so a typo never silently disappears.
+
+    Checks across fields go in :meth:`cross_check`, the one schema-level hook
+    (``schemas.normal_form`` runs it too, so no schema adds hooks of its own).
+    """
 
     class Meta:
         """Refuse unknown fields; keep declaration order."""
 
         unknown = "raise"
         ordered = True
+
+    @validates_schema
+    def _cross_checked(self, data: dict[str, Any], **kwargs: Any) -> None:
+        self.cross_check(data)
+
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """Check rules across the loaded fields of ``data``; none unless a schema adds them.
+
+        Raises:
+            ValidationError: a rule is broken (naming the field it is reported on).
+        """
 
 
 class KeyEntry(Strict):
@@ -126,8 +141,8 @@ class IssuerRegistered(Strict):
     name_en = fields.String(required=True, validate=TEXT)
     keys = fields.List(fields.Nested(KeyEntry), required=True, validate=validate.Length(min=1))
 
-    @validates_schema
-    def _school_level(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """A school has a ``school_level``; no other kind of issuer has one."""
         if (data.get("kind") == "school") != ("school_level" in data):
             raise ValidationError("a school needs a school_level; others have none", "school_level")
 
@@ -171,8 +186,8 @@ class AccreditationGranted(Strict):
     valid_until = UtcTime(required=True)
     quota = fields.Nested(Quota)
 
-    @validates_schema
-    def _period(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """``valid_until`` comes after ``valid_from``."""
         if (
             "valid_from" in data
             and "valid_until" in data
@@ -214,8 +229,8 @@ class CourseCredit(OutcomeBase):
     score = DecimalString()
     term = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
-    @validates_schema
-    def _score(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """A score is at most 100; credits are more than 0 and at most 60."""
         if "score" in data and data["score"] > 100:
             raise ValidationError("must be between 0 and 100", "score")
         if "credits" in data and not 0 < data["credits"] <= 60:
@@ -250,8 +265,8 @@ class Certificate(OutcomeBase):
     valid_until = Day()
     modules = fields.List(fields.Nested(ExamModule))
 
-    @validates_schema
-    def _validity(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """``valid_until`` comes after ``issued_on``."""
         if (
             "valid_until" in data
             and "issued_on" in data
@@ -373,8 +388,8 @@ class ProgrammePublished(Strict):
     required = fields.List(fields.Nested(ProgrammeCourse), required=True)
     electives = fields.List(fields.Nested(ElectiveGroup), load_default=list)
 
-    @validates_schema
-    def _credits(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """Share in [0, 1]; each course once; elective groups and the total can be met."""
         share = data.get("max_converted_share")
         if share is not None and not 0 <= share <= 1:
             raise ValidationError(
@@ -480,8 +495,8 @@ class RuleLoaded(Strict):
     when = Condition(required=True)
     grant = fields.Nested(Grant, required=True)
 
-    @validates_schema
-    def _shape(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """The grant fits the rule's kind; ``effective_until`` comes after ``effective_from``."""
         kind, grant = data.get("kind"), data.get("grant", {})
         if kind in ("course_exemption", "credit_conversion") and "programme" not in data:
             raise ValidationError(f"a {kind} rule names its programme", "programme")

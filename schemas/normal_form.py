@@ -1,0 +1,168 @@
+"""A fast test of whether a payload is already in its normal form.
+
+:func:`schemas.normalise_payload` loads a payload through its marshmallow schema
+and dumps it again; a payload is in normal form when that gives it back
+unchanged. The audit asks this of every record, and the marshmallow round trip
+costs more than the record's signature check. This module compiles each payload
+schema, once, into a plain function that walks the payload with the schema's own
+fields (their ``_deserialize``, validators and ``_serialize``) and its
+:meth:`Strict.cross_check`, without the schema machinery around them.
+
+The fast test only ever says yes when the round trip would give the payload back
+unchanged; any doubt (a field type it does not know, a value it cannot place)
+is a no, and the caller then asks :func:`schemas.normalise_payload`, whose
+verdict and message stand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from marshmallow import Schema, fields, missing
+
+from .fields import Choice, Code, Day, DecimalString, Hash, UtcTime
+from .payloads import PAYLOAD_SCHEMAS, Condition, Strict
+
+_ROUND_TRIP: frozenset[type[fields.Field[Any]]] = frozenset(
+    {fields.Integer, fields.Boolean, Choice, Code, Day, DecimalString, Hash, UtcTime, Condition}
+)
+"""Field types whose own ``_deserialize`` then ``_serialize`` decide normal form."""
+
+
+class _NotNormalError(Exception):
+    """The value is not (or not certainly) in normal form."""
+
+
+Check = Callable[[Any], Any]
+"""Returns a normal-form value's loaded value; raises for anything else."""
+
+
+def is_normal_payload(kind: str, data: Any) -> bool:
+    """Whether ``data`` is a payload of ``kind`` that its schema accepts as it is.
+
+    ``False`` means "not certainly": the kind has no compiled test, or the payload
+    is refused or not in normal form; :func:`schemas.normalise_payload` says which.
+    Never raises.
+    """
+    check = _compiled(kind)
+    if check is None:
+        return False
+    try:
+        check(data)
+    except Exception:  # any doubt defers to the full schema round trip
+        return False
+    return True
+
+
+@cache
+def _compiled(kind: str) -> Check | None:
+    schema = PAYLOAD_SCHEMAS.get(kind)
+    return None if schema is None else compile_schema(schema)
+
+
+def compile_schema(schema: type[Schema]) -> Check | None:
+    """The normal-form test of a :class:`Strict` schema.
+
+    ``None`` if the schema uses a field this module does not know: such payloads
+    always take the full round trip.
+    """
+    if not issubclass(schema, Strict):
+        return None
+    instance = schema()
+    checks: list[tuple[str, Check, bool]] = []
+    for name, field in instance.fields.items():
+        check = _field_check(field)
+        if check is None or field.data_key is not None or field.attribute is not None:
+            return None
+        if field.load_only or field.dump_only or field.allow_none:
+            return None
+        # A field with a load default appears after loading even when absent, so a
+        # payload without it is not in normal form; only "required" is equivalent here.
+        required = field.required or field.load_default is not missing
+        checks.append((name, check, required))
+    names = frozenset(name for name, _, _ in checks)
+    cross_check = instance.cross_check
+
+    def check_schema(value: Any) -> dict[str, Any]:
+        if type(value) is not dict or not names.issuperset(value):
+            raise _NotNormalError
+        loaded: dict[str, Any] = {}
+        for name, check, required in checks:
+            if name in value:
+                loaded[name] = check(value[name])
+            elif required:
+                raise _NotNormalError
+        cross_check(loaded)
+        return loaded
+
+    return check_schema
+
+
+def _field_check(field: fields.Field[Any]) -> Check | None:
+    """The normal-form test of one field, validators included, or ``None`` if unknown."""
+    base = _base_check(field)
+    if base is None:
+        return None
+    validators = tuple(field.validators)
+    if not validators:
+        return base
+
+    def check_validated(value: Any) -> Any:
+        loaded = base(value)
+        for validator in validators:
+            validator(loaded)
+        return loaded
+
+    return check_validated
+
+
+def _base_check(field: fields.Field[Any]) -> Check | None:
+    if type(field) is fields.List:
+        return _list_check(field)
+    if type(field) is fields.Nested:
+        nested = field.nested
+        if field.many or not isinstance(nested, type) or not issubclass(nested, Schema):
+            return None
+        return compile_schema(nested)
+    if type(field) is fields.String:
+        return _plain_string
+    if type(field) in _ROUND_TRIP:
+        return _round_trip(field)
+    return None
+
+
+def _list_check(field: fields.List[Any]) -> Check | None:
+    inner = _field_check(field.inner)
+    if inner is None:
+        return None
+
+    def check_list(value: Any) -> list[Any]:
+        if type(value) is not list:
+            raise _NotNormalError
+        return [inner(item) for item in value]
+
+    return check_list
+
+
+def _plain_string(value: Any) -> str:
+    if type(value) is not str:
+        raise _NotNormalError
+    return value
+
+
+def _round_trip(field: fields.Field[Any]) -> Check:
+    """A field whose own deserialise-then-serialise must give the value back."""
+    deserialize, serialize = field._deserialize, field._serialize
+
+    def check_round_trip(value: Any) -> Any:
+        if value is None:
+            raise _NotNormalError
+        loaded = deserialize(value, None, None)
+        dumped = serialize(loaded, None, None)
+        if type(dumped) is not type(value) or dumped != value:
+            raise _NotNormalError
+        return loaded
+
+    return check_round_trip

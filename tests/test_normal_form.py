@@ -1,0 +1,178 @@
+"""The compiled normal-form test agrees with the schemas' own load-and-dump round trip."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
+from creditbank.schemas.normal_form import compile_schema, is_normal_payload
+from creditbank.schemas.payloads import Strict
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import Schema, fields
+
+from creditbank.errors import InputError
+
+from .test_schemas import EXAMPLES
+
+NORMAL = {kind: normalise_payload(kind, example) for kind, example in EXAMPLES.items()}
+
+# Values a payload field might wrongly hold: near misses of every field type.
+NEAR_MISSES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    5,
+    13,
+    101,
+    "",
+    " ",
+    "x",
+    "P1",
+    "P1 ",
+    "4.5",
+    "4.50",
+    "04.5",
+    "1e1",
+    "-1",
+    "0",
+    "61",
+    "100.00001",
+    "2026-01-01",
+    "2026-1-1",
+    "2026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00.000000Z",
+    "2026-01-01T08:00:00.000000+08:00",
+    "中级",
+    "intermediate",
+    "theory",
+    "理论",
+    "course:C1",
+    "a" * 64,
+    "A" * 64,
+    "0" * 32,
+    [],
+    ["C1"],
+    [{"seq": 3, "hash": "e" * 64}],
+    {},
+    {"count": 5, "period": "year"},
+    {"all": [{"outcome": "certificate"}]},
+]
+
+values = st.recursive(
+    st.sampled_from(NEAR_MISSES) | st.text(max_size=8) | st.integers(-3, 200),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=6,
+)
+
+
+def slow_verdict(kind: str, payload: Any) -> bool:
+    """What the schema's own round trip says: accepted and unchanged."""
+    try:
+        return normalise_payload(kind, payload) == payload
+    except InputError:
+        return False
+
+
+def containers(value: Any) -> list[Any]:
+    """Every dict and list inside ``value``, ``value`` included."""
+    if isinstance(value, dict):
+        children = list(value.values())
+    elif isinstance(value, list):
+        children = value
+    else:
+        return []
+    found = [value]
+    for child in children:
+        found.extend(containers(child))
+    return found
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[str, Any]:
+    """A kind and its normal example with a few places changed, dropped or added."""
+    kind = draw(st.sampled_from(sorted(NORMAL)))
+    payload = copy.deepcopy(NORMAL[kind])
+    for _ in range(draw(st.integers(1, 3))):
+        target = draw(st.sampled_from(containers(payload)))
+        if isinstance(target, list):
+            if target and draw(st.booleans()):
+                del target[draw(st.integers(0, len(target) - 1))]
+            else:
+                target.append(copy.deepcopy(draw(values)))
+            continue
+        keys = sorted(target)
+        action = draw(st.sampled_from(["set", "drop", "add"] if keys else ["add"]))
+        if action == "drop":
+            del target[draw(st.sampled_from(keys))]
+        elif action == "set":
+            target[draw(st.sampled_from(keys))] = copy.deepcopy(draw(values))
+        else:
+            target[draw(st.text(min_size=1, max_size=6))] = copy.deepcopy(draw(values))
+    return kind, payload
+
+
+@pytest.mark.parametrize("kind", sorted(NORMAL))
+def test_every_kind_is_compiled_and_its_normal_form_passes(kind: str) -> None:
+    assert compile_schema(PAYLOAD_SCHEMAS[kind]) is not None
+    assert is_normal_payload(kind, NORMAL[kind])
+
+
+@pytest.mark.parametrize("kind", sorted(NORMAL))
+def test_a_payload_not_yet_normal_is_not_passed(kind: str) -> None:
+    if EXAMPLES[kind] != NORMAL[kind]:
+        assert not is_normal_payload(kind, EXAMPLES[kind])
+    assert not is_normal_payload(kind, {**NORMAL[kind], "surprise": 1})
+
+
+@settings(max_examples=1500)
+@given(mutated())
+def test_the_fast_verdict_is_the_round_trips(case: tuple[str, Any]) -> None:
+    kind, payload = case
+    assert is_normal_payload(kind, payload) == slow_verdict(kind, payload)
+
+
+def test_unknown_kinds_and_non_objects_are_never_normal() -> None:
+    assert not is_normal_payload("outcome.unknown/1", {})
+    assert not is_normal_payload("account.opened/1", ["a" * 64, "b" * 64])
+
+
+def test_a_field_type_it_does_not_know_leaves_the_schema_to_the_round_trip() -> None:
+    class WithFloat(Strict):
+        share = fields.Float(required=True)
+
+    class NotStrict(Schema):
+        name = fields.String()
+
+    assert compile_schema(WithFloat) is None
+    assert compile_schema(NotStrict) is None
+
+
+def schemas_in_use() -> set[type[Schema]]:
+    """Every payload schema and every schema nested in one."""
+    found: set[type[Schema]] = set()
+    todo = list(PAYLOAD_SCHEMAS.values())
+    while todo:
+        schema = todo.pop()
+        if schema in found:
+            continue
+        found.add(schema)
+        for field in schema().fields.values():
+            inner = field.inner if isinstance(field, fields.List) else field
+            if isinstance(inner, fields.Nested) and isinstance(inner.nested, type):
+                todo.append(inner.nested)
+    return found
+
+
+@pytest.mark.parametrize("schema", sorted(schemas_in_use(), key=lambda s: s.__name__))
+def test_cross_check_is_the_only_schema_hook(schema: type[Schema]) -> None:
+    """The compiled test runs ``cross_check``; a hook of any other kind would be missed."""
+    hooks = {
+        tag: [name for name, *_ in entries] for tag, entries in schema._hooks.items() if entries
+    }
+    assert hooks == {"validates_schema": ["_cross_checked"]}
