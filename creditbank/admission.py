@@ -206,16 +206,12 @@ def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> Non
 
 def _programme_version(p: Projector, payload: Mapping[str, Any]) -> None:
     """An enrolment's programme version must be published, and of the school named."""
-    latest = ProgrammeRows.latest_version(p.conn, payload["programme"])
+    latest, school = ProgrammeRows.newest(p.conn, payload["programme"]) or (0, None)
     version = payload.get("programme_version")
     if version is not None and not 1 <= version <= latest:
         raise RuleError(f"programme_version: {payload['programme']} has no version {version}")
-    if latest and "school" in payload:
-        found = ProgrammeRows.get(p.conn, payload["programme"])
-        if found is not None and found[0]["school"] != payload["school"]:
-            raise RuleError(
-                f"programme {payload['programme']} is a programme of {found[0]['school']}"
-            )
+    if school is not None and "school" in payload and school != payload["school"]:
+        raise RuleError(f"programme {payload['programme']} is a programme of {school}")
 
 
 # -- outcomes -------------------------------------------------------------------------------

@@ -211,6 +211,12 @@ class Projections:
         return int(removed)
 
 
+_PROGRAMME_NEWEST = (
+    "SELECT data, published_seq FROM programmes WHERE code = ? ORDER BY version DESC LIMIT 1"
+)
+_PROGRAMME_VERSION = "SELECT data, published_seq FROM programmes WHERE code = ? AND version = ?"
+
+
 class ProgrammeRows:
     """Published programme versions."""
 
@@ -234,17 +240,26 @@ class ProgrammeRows:
         )
 
     @staticmethod
+    def newest(conn: Connection, code: str) -> tuple[int, str] | None:
+        """The newest version of a programme and its school, or None if never published."""
+        rows = query(
+            conn,
+            "SELECT version, school FROM programmes WHERE code = ? ORDER BY version DESC LIMIT 1",
+            (code,),
+        )
+        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+    @staticmethod
     def get(
         conn: Connection, code: str, version: int | None = None
     ) -> tuple[dict[str, Any], int] | None:
         """A programme's payload and publishing seq: ``version``, or the newest."""
-        query = select(programmes.c.data, programmes.c.published_seq).where(
-            programmes.c.code == code
-        )
-        if version is not None:
-            query = query.where(programmes.c.version == version)
-        row = conn.execute(query.order_by(programmes.c.version.desc()).limit(1)).first()
-        return None if row is None else (dict(json.loads(row.data)), row.published_seq)
+        if version is None:
+            sql, params = _PROGRAMME_NEWEST, (code,)
+        else:
+            sql, params = _PROGRAMME_VERSION, (code, version)
+        rows = query(conn, sql, params)
+        return None if not rows else (dict(json.loads(rows[0][0])), int(rows[0][1]))
 
     @staticmethod
     def codes(conn: Connection) -> list[tuple[str, int, str]]:
