@@ -255,10 +255,9 @@ class ProgrammeRows:
     ) -> tuple[dict[str, Any], int] | None:
         """A programme's payload and publishing seq: ``version``, or the newest."""
         if version is None:
-            sql, params = _PROGRAMME_NEWEST, (code,)
+            rows = query(conn, _PROGRAMME_NEWEST, (code,))
         else:
-            sql, params = _PROGRAMME_VERSION, (code, version)
-        rows = query(conn, sql, params)
+            rows = query(conn, _PROGRAMME_VERSION, (code, version))
         return None if not rows else (dict(json.loads(rows[0][0])), int(rows[0][1]))
 
     @staticmethod
