@@ -113,6 +113,10 @@ def _merge(
     ours, theirs = iter(replayed), iter(stored)
     a, b = next(ours, None), next(theirs, None)
     while a is not None or b is not None:
+        if a == b:
+            # Equal rows have equal keys: the common case needs no key comparison.
+            a, b = next(ours, None), next(theirs, None)
+            continue
         ka = None if a is None else _sort_key(_key(table, a))
         kb = None if b is None else _sort_key(_key(table, b))
         if kb is None or (ka is not None and ka < kb):
@@ -122,8 +126,7 @@ def _merge(
             yield _difference(table, None, b)
             b = next(theirs, None)
         else:
-            if a != b:
-                yield _difference(table, a, b)
+            yield _difference(table, a, b)
             a, b = next(ours, None), next(theirs, None)
 
 

@@ -39,6 +39,7 @@ from creditbank.ledger.verify import MAX_PROBLEMS, Pass, Position, Problem
 from creditbank.store.engine import describe_error, open_engine
 from creditbank.store.repository import CheckpointRow
 from creditbank.store.schema import upgrade
+from creditbank.store.sqlite import unsynced
 
 Progress = Callable[[int], None]
 
@@ -126,6 +127,7 @@ class Audit:
             if state is not None:
                 shutil.copyfile(AuditState.replay_path(self.state_path or Path()), scratch)
             engine = open_engine(f"sqlite:///{scratch}")
+            unsynced(engine)
             try:
                 return self._audit(state, scratch, engine, checkpoints, latest, meta.origin)
             except SQLAlchemyError as e:

@@ -100,6 +100,8 @@ class AuditState:
     def save(self, path: Path, replay_db: Path) -> None:
         """Write the state file and move ``replay_db`` beside it (each replaced whole).
 
+        The replay database reaches the disk before the state file that names it.
+
         Raises:
             InputError: the files cannot be written.
         """
@@ -117,6 +119,8 @@ class AuditState:
         temporary = path.with_name(path.name + ".tmp")
         try:
             shutil.move(str(replay_db), self.replay_path(path))
+            with self.replay_path(path).open("rb+") as file:
+                os.fsync(file.fileno())
             temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
             os.replace(temporary, path)
         except OSError as e:

@@ -37,3 +37,16 @@ def configure(engine: Engine) -> None:
 
 def lock_for_append(conn: Connection) -> None:
     """Nothing more to do: BEGIN IMMEDIATE already holds the write lock."""
+
+
+def unsynced(engine: Engine) -> None:
+    """Commit without waiting for the disk, for a working database whose loss costs a rerun.
+
+    The caller makes the file durable itself (``os.fsync``) once its work is done.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous = OFF")
+        cursor.close()
