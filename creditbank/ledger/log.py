@@ -215,12 +215,11 @@ class Ledger:
             size, last_leaf, last_time = self.store.tip(conn)
             if size == 0:
                 raise LedgerStateError("the database holds no ledger: run 'creditbank init'")
-            now = self.clock.now()
-            if format_time(now) < last_time:
+            tx = Transaction(self, conn, self._load_tip(conn, size, last_leaf), self.clock.now())
+            if tx.time < last_time:
                 raise LedgerStateError(
-                    f"clock is behind the ledger: {format_time(now)} is before {last_time}"
+                    f"clock is behind the ledger: {tx.time} is before {last_time}"
                 )
-            tx = Transaction(self, conn, self._load_tip(conn, size, last_leaf), now)
             yield tx
         with self._lock:
             cached = tx.tip.accounts if len(tx.tip.accounts) < ACCOUNT_CACHE_LIMIT else {}
@@ -460,8 +459,14 @@ class Transaction:
             LedgerStateError: a signing key unknown to the log.
         """
         ledger, conn, tip = self.ledger, self.conn, self.tip
+        # Membership tests, not set difference with the key views: that would walk the
+        # whole account cache (up to ACCOUNT_CACHE_LIMIT entries) on every append.
         wanted = sorted(
-            {e.account for e in entries if e.account} - tip.accounts.keys() - self.accounts.keys()
+            {
+                e.account
+                for e in entries
+                if e.account and e.account not in tip.accounts and e.account not in self.accounts
+            }
         )
         if wanted:
             self.accounts.update(ledger.store.account_tips(conn, wanted))

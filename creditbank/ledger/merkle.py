@@ -275,5 +275,8 @@ class CompactRange:
         return fold([h for _, h in self.frontier])
 
     def copy(self) -> CompactRange:
-        """An independent copy."""
-        return CompactRange(self.size, self.frontier)
+        """An independent copy (not checked again: this range is already consistent)."""
+        twin = CompactRange.__new__(CompactRange)
+        twin.size = self.size
+        twin.frontier = list(self.frontier)
+        return twin
