@@ -128,8 +128,10 @@ def bench_encoding(bodies: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_single_append(
-    folder: Path, rounds: int, per_round: int, leaf_size: int
+    folder: Path, rounds: int, per_round: int, leaf_size: int, accounts: int
 ) -> dict[str, Any]:
+    """Rounds of single appends to the accounts of a ledger that already holds ``accounts``
+    learners' records (as a bank's does), alternating with raw single-row commits."""
     raw = sqlite3.connect(folder / "raw.db", isolation_level=None)
     raw.execute("PRAGMA journal_mode = WAL")
     raw.execute(f"PRAGMA synchronous = {sqlite_backend.SYNCHRONOUS}")
@@ -137,7 +139,8 @@ def bench_single_append(
     blob = os.urandom(leaf_size)
     url = f"sqlite:///{folder / 'single.db'}"
     bank = CreditBank.create(url, "bench.example/single", AUTHORITY, LOG_KEY)
-    entries = list(demo_entries(rounds * per_round, 100, AUTHORITY))
+    fill(bank.ledger, AUTHORITY, accounts, accounts, seed=2)
+    entries = list(demo_entries(rounds * per_round, accounts, AUTHORITY))
 
     def ours(i: int) -> float:
         chunk = entries[i * per_round : (i + 1) * per_round]
@@ -150,7 +153,11 @@ def bench_single_append(
     )
     bank.close()
     raw.close()
-    return {**result, "mode": f"WAL, synchronous={sqlite_backend.SYNCHRONOUS}"}
+    return {
+        **result,
+        "mode": f"WAL, synchronous={sqlite_backend.SYNCHRONOUS}",
+        "accounts_before": accounts,
+    }
 
 
 def bench_batch_append(folder: Path, rounds: int, messages: list[bytes]) -> dict[str, Any]:
@@ -252,7 +259,11 @@ def main() -> None:
         folder = Path(tmp)
         results["encoding"] = bench_encoding(bodies)
         results["single_append"] = bench_single_append(
-            folder, 3 if args.quick else 9, 50 if args.quick else 200, len(messages[0]) + 64
+            folder,
+            3 if args.quick else 9,
+            50 if args.quick else 200,
+            len(messages[0]) + 64,
+            1_000 if args.quick else 100_000,
         )
         results["batch_append"] = bench_batch_append(folder, 1 if args.quick else 9, messages)
         bank, results["build"] = build_ledger(f"sqlite:///{folder / 'ledger.db'}", records)
@@ -276,7 +287,8 @@ def table(results: dict[str, Any]) -> str:
             "> 1, byte-identical: " + str(results["encoding"]["byte_identical"]),
         ),
         (
-            "single durable append vs raw SQLite commit",
+            f"single durable append ({results['single_append']['accounts_before']:,} accounts)"
+            " vs raw SQLite commit",
             results["single_append"]["ours_per_s"],
             results["single_append"]["baseline_per_s"],
             results["single_append"]["ratio"],
