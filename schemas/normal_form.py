@@ -78,9 +78,11 @@ def compile_schema(schema: type[Schema]) -> Check | None:
             return None
         if field.load_only or field.dump_only or field.allow_none:
             return None
-        # A field with a load default appears after loading even when absent, so a
-        # payload without it is not in normal form; only "required" is equivalent here.
-        required = field.required or field.load_default is not missing
+        # A field with a default appears after loading or dumping even when absent, so
+        # a payload without it is not in normal form: for this test, it is required.
+        required = (
+            field.required or field.load_default is not missing or field.dump_default is not missing
+        )
         checks.append((name, check, required))
     names = frozenset(name for name, _, _ in checks)
     cross_check = instance.cross_check
@@ -123,7 +125,9 @@ def _base_check(field: fields.Field[Any]) -> Check | None:
         return _list_check(field)
     if type(field) is fields.Nested:
         nested = field.nested
-        if field.many or not isinstance(nested, type) or not issubclass(nested, Schema):
+        if field.many or field.only or field.exclude:
+            return None
+        if not isinstance(nested, type) or not issubclass(nested, Schema):
             return None
         return compile_schema(nested)
     if type(field) is fields.String:

@@ -149,8 +149,30 @@ def test_a_field_type_it_does_not_know_leaves_the_schema_to_the_round_trip() -> 
     class NotStrict(Schema):
         name = fields.String()
 
+    class Named(Strict):
+        name = fields.String()
+        note = fields.String()
+
+    class PartNested(Strict):
+        inner = fields.Nested(Named, only=("name",))
+
+    assert compile_schema(Named) is not None
+
     assert compile_schema(WithFloat) is None
     assert compile_schema(NotStrict) is None
+    assert compile_schema(PartNested) is None
+
+
+def test_a_field_with_a_default_counts_as_required() -> None:
+    class Defaulted(Strict):
+        tags = fields.List(fields.String(), dump_default=list)
+
+    check = compile_schema(Defaulted)
+    assert check is not None
+    assert Defaulted().dump(Defaulted().load({})) == {"tags": []}
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: the caller then asks marshmallow
+        check({})
+    assert check({"tags": ["a"]}) == {"tags": ["a"]}
 
 
 def schemas_in_use() -> set[type[Schema]]:
