@@ -80,9 +80,17 @@ def child(url: str, state: str, workers: int) -> None:
     start = time.perf_counter()
     report = bank.audit(Path(state), workers=workers)
     elapsed = time.perf_counter() - start
+    audited = max(1, report.records - report.start)
+    main, workers = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     print(
         json.dumps(
             {
+                "cpu_us_per_record": {
+                    "main": (main.ru_utime + main.ru_stime) / audited * 1e6,
+                    "workers": (workers.ru_utime + workers.ru_stime) / audited * 1e6,
+                },
                 "ok": report.ok,
                 "problems": [str(p) for p in report.problems[:5]],
                 "mode": report.mode,
@@ -163,7 +171,10 @@ def main() -> None:
         f"| peak RSS of the full audit | main {full['peak_rss_mb']:.0f} MB, "
         f"each worker <= {full['worker_peak_rss_mb']:.0f} MB | < 300 MB |\n"
         f"| incremental audit of {incremental['audited']:,} new records | "
-        f"{incremental['seconds']:.1f} s | seconds |"
+        f"{incremental['seconds']:.1f} s | seconds |\n"
+        f"| CPU per record in the full audit | main {full['cpu_us_per_record']['main']:.0f} µs, "
+        f"workers {full['cpu_us_per_record']['workers']:.0f} µs; raw verify "
+        f"{args.workers / baseline * 1e6:.0f} µs | |"
     )
 
 
