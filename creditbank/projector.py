@@ -30,8 +30,11 @@ _HANDLERS: KindTable[_Handler] = KindTable()
 _handles = _HANDLERS.handles
 
 
-CACHE_LIMIT = 100_000
-"""The most issuers, keys, accreditations and accounts a projector's cache holds."""
+CACHE_LIMIT = 20_000
+"""The most issuers, keys, accreditations and accounts a projector's cache holds.
+
+Only the audit's replay keeps one cache for long; this bound keeps its memory flat
+(at 1,000,000 records a bound of 100,000 cost 50 MB more and ran no faster)."""
 
 
 class Projector:

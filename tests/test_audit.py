@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from creditbank import projector
 from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
 from creditbank.bank import CreditBank
 from creditbank.clock import format_time
@@ -78,11 +79,20 @@ def test_a_working_bank_audits_clean(
     assert report.checkpoint is not None and report.checkpoint["size"] == report.records
 
 
+@pytest.mark.parametrize("cache_limit", [None, 3])
 def test_the_demo_bank_audits_clean(
-    bank: CreditBank, authority: SigningKey, log_key: SigningKey, tmp_path: Path
+    bank: CreditBank,
+    authority: SigningKey,
+    log_key: SigningKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_limit: int | None,
 ) -> None:
+    """Also with the replay's cache emptied every few records: it only saves reads."""
     build_demo(bank, authority, 6, 40, tmp_path / "keys", b"pw")
     bank.checkpoint(log_key)
+    if cache_limit is not None:
+        monkeypatch.setattr(projector, "CACHE_LIMIT", cache_limit)
     report = bank.audit()
     assert report.ok, report.problems
     assert sum(report.counts["records"].values()) == bank.ledger.size()
@@ -138,7 +148,14 @@ def test_a_signer_without_the_authority(bank: CreditBank, learner: str) -> None:
     assert found(report) == {("unauthorised_signer", record.seq)}
 
 
-def test_a_quota_exceeded(bank: CreditBank, learner: str, authority: SigningKey) -> None:
+@pytest.mark.parametrize("cache_limit", [None, 2])
+def test_a_quota_exceeded(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_limit: int | None,
+) -> None:
     now = bank.clock.now()
     bank.accredit(
         "acc-iot-q",
@@ -153,6 +170,8 @@ def test_a_quota_exceeded(bank: CreditBank, learner: str, authority: SigningKey)
     ops = {**CERTIFICATE, "category": "iot-ops", "accreditation": "acc-iot-q"}
     bank.issue("certificate", learner, ops, ORG)
     over = forge(bank, "outcome.certificate/1", {**ops, "issuer": "org-iot"}, ORG, learner)
+    if cache_limit is not None:
+        monkeypatch.setattr(projector, "CACHE_LIMIT", cache_limit)
     assert found(bank.audit()) == {("quota_exceeded", over.seq)}
 
 

@@ -88,6 +88,7 @@ class Replay:
         checkpoints: Sequence[tuple[int, str]],
         signed_between: SignedBetween,
         last_time: str = "",
+        incremental: bool = False,
     ) -> None:
         """Replay into ``engine``'s projections, which hold the state before the next record.
 
@@ -95,11 +96,13 @@ class Replay:
         ``signed_between(key, since, before)`` lists ``(seq, kind, time)`` of the
         audited log's records by ``key`` dated ``since`` or later below seq
         ``before``; ``last_time`` is the time of the record before the first to come.
+        An ``incremental`` replay keeps the accounts its records touch in
+        :attr:`touched` (a full one compares every account, so it keeps none).
         """
         self.engine = engine
         self.signed_between = signed_between
         self.last_time = last_time
-        self.touched: set[str] = set()
+        self.touched: set[str] | None = set() if incremental else None
         self._cache: dict[tuple[str, str], Any] = {}
         self.by_kind: Counter[str] = Counter()
         self.by_issuer: Counter[str] = Counter()
@@ -155,7 +158,7 @@ class Replay:
             return
         if unfit:
             return
-        if record.account is not None:
+        if record.account is not None and self.touched is not None:
             self.touched.add(record.account.account)
         try:
             admit(p, Proposal.of(record))

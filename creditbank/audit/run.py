@@ -154,7 +154,11 @@ class Audit:
             start, last_time = load_position(engine, state), state.last_time
         mode = "full" if state is None else "incremental"
         replay = Replay(
-            engine, [(c.size, c.created) for c in checkpoints], self._signed_between, last_time
+            engine,
+            [(c.size, c.created) for c in checkpoints],
+            self._signed_between,
+            last_time,
+            incremental=state is not None,
         )
         observe = replay.observe
         if self.progress is not None:
@@ -167,7 +171,7 @@ class Audit:
         audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems)
         self.found.add(audit_pass.problems())
         self.found.add(replay.cascades())
-        touched = None if state is None else sorted(replay.touched)
+        touched = None if replay.touched is None else sorted(replay.touched)
         self.found.add(drift(engine, self.engine, touched))
         end = audit_pass.position
         saved = False
