@@ -74,6 +74,22 @@ def cached_ledger(records: int) -> Path:
     return path
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started, in MiB.
+
+    Linux's ``VmHWM`` where there is one: ``ru_maxrss`` there also counts the
+    parent's resident memory at the moment it started this process.
+    """
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(url: str, state: str, workers: int) -> None:
     """Run one audit and print its time, size and peak memory as JSON (the child process)."""
     bank = CreditBank.open(url)
@@ -97,7 +113,7 @@ def child(url: str, state: str, workers: int) -> None:
                 "audited": report.records - report.start,
                 "records": report.records,
                 "seconds": elapsed,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
             }
         )
@@ -169,7 +185,8 @@ def main() -> None:
         f"{rate / baseline:.2f} of raw verify ({baseline:,.0f}/s, {args.workers} workers) "
         "| >= 0.7 |\n"
         f"| peak RSS of the full audit | main {full['peak_rss_mb']:.0f} MB, "
-        f"each worker <= {full['worker_peak_rss_mb']:.0f} MB | < 300 MB |\n"
+        f"each worker <= {full['worker_peak_rss_mb']:.0f} MB; incremental audit "
+        f"{incremental['peak_rss_mb']:.0f} MB | < 300 MB |\n"
         f"| incremental audit of {incremental['audited']:,} new records | "
         f"{incremental['seconds']:.1f} s | seconds |\n"
         f"| CPU per record in the full audit | main {full['cpu_us_per_record']['main']:.0f} µs, "

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,10 @@ def create_tables(engine: Engine) -> None:
     _metadata.create_all(engine)
 
 
+_TIPS_BATCH = 5_000
+"""Account tips written per statement (a ledger may have millions of accounts)."""
+
+
 def save_position(engine: Engine, position: Position) -> None:
     """Store the keys and account chain tips of ``position`` in the replay database."""
     with engine.begin() as conn:
@@ -149,14 +154,12 @@ def save_position(engine: Engine, position: Position) -> None:
                     for k, (raw, seq) in position.keys.items()
                 ],
             )
-        if position.accounts:
-            conn.execute(
-                insert(audit_tips),
-                [
-                    {"account": a, "account_seq": n, "leaf_hash": h}
-                    for a, (n, h) in position.accounts.items()
-                ],
-            )
+        tips = iter(position.accounts.items())
+        while batch := [
+            {"account": a, "account_seq": n, "leaf_hash": h}
+            for a, (n, h) in islice(tips, _TIPS_BATCH)
+        ]:
+            conn.execute(insert(audit_tips), batch)
 
 
 def load_position(engine: Engine, state: AuditState) -> Position:
