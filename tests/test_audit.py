@@ -285,9 +285,18 @@ def test_a_malformed_payload_and_an_unknown_kind(bank: CreditBank, learner: str)
         "outcome.course/1", {**_course(learner), "bonus": "x"}, SCHOOL, learner
     )
     unknown = bank.ledger.append("outcome.secret/1", {"x": "1"}, SCHOOL, learner)
+    # 1 == True in Python, but the signed bytes say 1 where the normal form says true.
+    modules = [{"module": "theory", "passed": 1}]
+    numeric = bank.ledger.append(
+        "outcome.certificate/1",
+        {**CERTIFICATE, "issuer": "org-iot", "accreditation": "acc-iot", "modules": modules},
+        ORG,
+        learner,
+    )
     assert found(bank.audit()) == {
         ("malformed_payload", extra.seq),
         ("unknown_kind", unknown.seq),
+        ("malformed_payload", numeric.seq),
     }
 
 

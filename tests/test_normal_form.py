@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
-from creditbank.schemas.normal_form import compile_schema, is_normal_payload
+from creditbank.schemas.normal_form import compile_schema, identical, is_normal_payload
 from creditbank.schemas.payloads import Strict
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,9 +72,9 @@ values = st.recursive(
 
 
 def slow_verdict(kind: str, payload: Any) -> bool:
-    """What the schema's own round trip says: accepted and unchanged."""
+    """What the schema's own round trip says: accepted and unchanged, types included."""
     try:
-        return normalise_payload(kind, payload) == payload
+        return identical(normalise_payload(kind, payload), payload)
     except InputError:
         return False
 
@@ -135,6 +135,35 @@ def test_a_payload_not_yet_normal_is_not_passed(kind: str) -> None:
 def test_the_fast_verdict_is_the_round_trips(case: tuple[str, Any]) -> None:
     kind, payload = case
     assert is_normal_payload(kind, payload) == slow_verdict(kind, payload)
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value"),
+    [
+        ("outcome.certificate/1", ("modules", 0, "passed"), 1),
+        ("account.enrolled/1", ("max_study_years",), True),
+        ("outcome.revoked/1", ("outcome",), False),
+    ],
+)
+def test_a_value_equal_only_to_python_is_not_normal(
+    kind: str, path: tuple[str | int, ...], value: object
+) -> None:
+    """``1 == True`` in Python, not in signed JSON: neither verdict may mix them up."""
+    payload = copy.deepcopy(NORMAL[kind])
+    target: Any = payload
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    assert not is_normal_payload(kind, payload)
+    assert not slow_verdict(kind, payload)
+
+
+def test_identical_tells_json_types_apart() -> None:
+    assert identical({"a": [1, "x", None]}, {"a": [1, "x", None]})
+    assert not identical({"a": 1}, {"a": True})
+    assert not identical([1], [1.0])
+    assert not identical({"a": 1}, {"a": 1, "b": 2})
+    assert not identical([1, 2], [1])
 
 
 def test_unknown_kinds_and_non_objects_are_never_normal() -> None:

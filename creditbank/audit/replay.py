@@ -34,7 +34,7 @@ from creditbank.ledger.record import Record, decode_checked_leaf
 from creditbank.ledger.verify import Problem
 from creditbank.projector import Projector
 from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
-from creditbank.schemas.normal_form import is_normal_payload
+from creditbank.schemas.normal_form import identical, is_normal_payload
 from creditbank.store.projections import Projections
 from creditbank.store.tables import conversions, outcomes
 
@@ -74,7 +74,7 @@ def payload_problems(record: Record) -> list[tuple[str, str]]:
         normal = normalise_payload(record.kind, record.payload)
     except InputError as e:
         return [("malformed_payload", f"{record.kind}: {e}")]
-    if normal != record.payload:
+    if not identical(normal, record.payload):
         return [("malformed_payload", f"{record.kind}: the payload is not in its normal form")]
     return []
 
