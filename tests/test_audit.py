@@ -7,7 +7,7 @@ lacked the authority (a rogue writer holding a key, bypassing the bank's checks)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,22 @@ from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.demo_bank import build as build_demo
 from creditbank.errors import InputError, ProofError
+from creditbank.ledger import account_tips
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
 from creditbank.ledger.record import Record
 from creditbank.projector import Projector
 
-from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, accredited_bank
+from .bank_fixtures import (
+    CERTIFICATE,
+    COURSE,
+    ORG,
+    PROGRAMME,
+    SCHOOL,
+    accredited_bank,
+    national_id,
+)
 from .conftest import fetch, run_sql
 from .test_convert import document
 
@@ -344,6 +353,35 @@ def test_an_incremental_audit_checks_only_the_new_records(
     assert found(third) == {("not_accredited", bad.seq)}
     assert not third.state_saved
     assert bank.audit(state).start == size + 3
+
+
+def test_an_incremental_audit_with_account_tips_on_disk(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    log_key: SigningKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pin saves every account's tip, spilled or not, and the next audit reads them back."""
+    monkeypatch.setattr(account_tips, "MEMORY_LIMIT", 1)
+    learners = [learner]
+    for n in range(2, 5):
+        account, _ = bank.open_account(national_id(n), f"学员{n}", authority)
+        bank.enroll(account, PROGRAMME, "sch-szpt", date(2026, 9, 1), 5, authority)
+        learners.append(account)
+    for i, account in enumerate(learners):
+        _more(bank, account, 1, start=300 + i)
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    assert bank.audit(state, vkey=bank.ledger.vkey()).ok
+    size = bank.ledger.size()
+    for i, account in enumerate(learners):
+        _more(bank, account, 1, start=400 + i)
+    bank.checkpoint(log_key)
+    second = bank.audit(state)
+    assert second.ok, second.problems
+    assert (second.mode, second.start, second.records) == ("incremental", size, size + 4)
 
 
 def test_incremental_drift_in_a_touched_account(

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
 from creditbank.errors import IntegrityError
+from creditbank.ledger import account_tips as account_tips_module
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
@@ -21,6 +22,13 @@ from .conftest import fetch, run_sql
 SCHOOL = SigningKey.from_seed(bytes([5]) * 32)
 FIRST_CHECKPOINT = 20
 SIZE = 40
+
+
+@pytest.fixture(autouse=True, params=["tips in memory", "tips on disk"])
+def account_tips(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: account chain tips held in memory, and all but one spilled to disk."""
+    if request.param == "tips on disk":
+        monkeypatch.setattr(account_tips_module, "MEMORY_LIMIT", 1)
 
 
 @pytest.fixture

@@ -191,6 +191,7 @@ class Audit:
             saved = True
         elif self.state_path is not None:
             self.notes.append("problems were found: the audit state was not advanced")
+        end.accounts.close()
         if latest is not None and latest.size < end.size:
             self.notes.append(
                 f"records {latest.size}..{end.size - 1} are not yet covered by a checkpoint"

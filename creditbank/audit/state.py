@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 
 from creditbank.errors import InputError
+from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.merkle import CompactRange
 from creditbank.ledger.verify import Position
 from creditbank.store.tables import ledger_keys
@@ -154,10 +155,10 @@ def save_position(engine: Engine, position: Position) -> None:
                     for k, (raw, seq) in position.keys.items()
                 ],
             )
-        tips = iter(position.accounts.items())
+        tips = position.accounts.items()
         while batch := [
             {"account": a, "account_seq": n, "leaf_hash": h}
-            for a, (n, h) in islice(tips, _TIPS_BATCH)
+            for a, n, h in islice(tips, _TIPS_BATCH)
         ]:
             conn.execute(insert(audit_tips), batch)
 
@@ -166,5 +167,5 @@ def load_position(engine: Engine, state: AuditState) -> Position:
     """The position a state's audit ended at, with keys and tips from its replay database."""
     with engine.connect() as conn:
         keys = {k: (bytes(raw), seq) for k, raw, seq in conn.execute(select(ledger_keys))}
-        tips = {a: (n, bytes(h)) for a, n, h in conn.execute(select(audit_tips))}
+        tips = AccountTips((a, n, bytes(h)) for a, n, h in conn.execute(select(audit_tips)))
     return Position(state.size, state.prev, CompactRange(state.size, state.frontier), keys, tips)

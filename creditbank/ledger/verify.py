@@ -39,6 +39,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from creditbank.errors import CreditBankError, InputError, IntegrityError
+from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
 from creditbank.ledger.keyring import introduced_keys
 from creditbank.ledger.keys import VerifyKey
@@ -208,8 +209,8 @@ def _pool_context() -> BaseContext:
 class Position:
     """Where a verification pass starts: the state a pass over ``[0, size)`` ends in.
 
-    ``keys`` maps key ids to (raw public key, introducing seq); ``accounts`` maps
-    account ids to (account seq, leaf hash) of their last record; ``prev`` is the
+    ``keys`` maps key ids to (raw public key, introducing seq); ``accounts`` holds
+    the (account seq, leaf hash) of each account's last record; ``prev`` is the
     leaf hash of record ``size - 1``. A full pass starts from ``Position()``.
     """
 
@@ -217,7 +218,7 @@ class Position:
     prev: bytes = GENESIS_PREV
     tree: CompactRange = field(default_factory=CompactRange)
     keys: dict[str, tuple[bytes, int]] = field(default_factory=dict)
-    accounts: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    accounts: AccountTips = field(default_factory=AccountTips)
 
 
 Observer = Callable[[list[tuple[Any, ...]], set[int]], Iterator[Problem]]
@@ -340,7 +341,7 @@ class _Verifier:
             ):
                 yield Problem("broken_link", seq, "prev is not the leaf hash of the record before")
             if account is not None:
-                want = self.accounts.get(account, (-1, GENESIS_PREV))
+                want = self.accounts.get(account) or (-1, GENESIS_PREV)
                 if account_seq != want[0] + 1 or account_prev != want[1]:
                     yield Problem(
                         "broken_account_link",
@@ -349,7 +350,7 @@ class _Verifier:
                         f"its record {want[0]}",
                         {"account": account},
                     )
-                self.accounts[account] = (account_seq, digest)
+                self.accounts.put(account, account_seq, digest)
             if pending is not None:
                 found = self.keys.get(signer)
                 if found is None:
@@ -527,11 +528,14 @@ def check_ledger(
     verifier = _Verifier(store, workers, observer=observe)
     problems: list[Problem] = []
     more = 0
-    for problem in verifier.run():
-        if len(problems) < MAX_PROBLEMS:
-            problems.append(problem)
-        else:
-            more += 1
+    try:
+        for problem in verifier.run():
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(problem)
+            else:
+                more += 1
+    finally:
+        verifier.accounts.close()
     return VerificationReport(
         verifier.expected, verifier.checkpoint_count, verifier.tree.root(), tuple(problems), more
     )
