@@ -861,23 +861,17 @@ class _BankWrites:
         In log order. ``certificate`` matches a certificate's code; ``programme`` the
         programme a course or diploma belongs to.
         """
-        if certificate is not None and kind is None:
-            kind = "certificate"
         with self.ledger.store.reading() as conn:
-            found = Projections.outcome_rows(
+            return Projections.outcome_rows(
                 conn,
                 account,
                 issuer,
                 kind,
                 None if since is None else format_time(since),
                 None if until is None else format_time(until),
+                certificate,
+                programme,
             )
-        return [
-            o
-            for o in found
-            if (certificate is None or o["details"].get("certificate_code") == certificate)
-            and (programme is None or o["details"].get("programme") == programme)
-        ]
 
     def find_account(self, national_id: str) -> str | None:
         """The account of a national ID number (through the keyed off-log index), or None.

@@ -289,6 +289,8 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         status="valid",
         issued=record.time,
         source_ref=record.payload.get("source_ref"),
+        certificate_code=record.payload.get("certificate_code"),
+        programme=record.payload.get("programme"),
     )
     _use_quota(p, record)
 

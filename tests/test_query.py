@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from creditbank.bank import CreditBank
 from creditbank.errors import RuleError
@@ -15,6 +16,7 @@ from creditbank.ledger.proof_file import verify_proof_file
 from creditbank.transcript import render_html
 
 from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, accredited_bank
+from .conftest import fetch
 from .test_convert import document as example
 
 
@@ -89,6 +91,36 @@ def test_search_by_certificate_programme_and_date(bank: CreditBank, learner: str
     later = bank.clock.now() + timedelta(days=1)
     assert bank.outcomes(since=later) == []
     assert len(bank.outcomes(until=later)) == 2
+    assert bank.outcomes(certificate="CS101") == []
+    assert bank.outcomes(certificate="IOT-INST", programme="P510201") == []
+
+
+def test_search_columns_are_filled_in_for_outcomes_issued_before_them(
+    bank: CreditBank, learner: str, db_url: str
+) -> None:
+    """Migration 0008 copies certificate code and programme out of existing outcomes."""
+    from alembic import command
+    from alembic.config import Config
+
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import _MIGRATIONS, upgrade
+
+    columns = "SELECT kind, certificate_code, programme FROM outcomes ORDER BY seq"
+    filled = fetch(db_url, columns)
+    assert filled == [("course", None, "P510201"), ("certificate", "IOT-INST", None)]
+    engine = open_engine(db_url)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.execution_options(creditbank_write=True).begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+    names = {c["name"] for c in sqlalchemy.inspect(engine).get_columns("outcomes")}
+    assert "certificate_code" not in names and "programme" not in names
+    upgrade(engine)
+    engine.dispose()
+    assert fetch(db_url, columns) == filled
+    assert [o["kind"] for o in bank.outcomes(certificate="IOT-INST")] == ["certificate"]
+    assert bank.audit().ok
 
 
 def test_cli_transcript_and_trace(

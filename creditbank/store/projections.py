@@ -141,10 +141,22 @@ class Projections:
         kind: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        certificate_code: str | None = None,
+        programme: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Outcome documents filtered by account, issuer, kind and issue time, in seq order."""
+        """Outcome documents in seq order, filtered by any of the columns named.
+
+        ``since``/``until`` bound the issue time; ``certificate_code`` and
+        ``programme`` are indexed copies of those details of the signed payload.
+        """
         query = select(outcomes.c.data).order_by(outcomes.c.seq)
-        for column, value in (("account", account), ("issuer", issuer), ("kind", kind)):
+        for column, value in (
+            ("account", account),
+            ("issuer", issuer),
+            ("kind", kind),
+            ("certificate_code", certificate_code),
+            ("programme", programme),
+        ):
             if value is not None:
                 query = query.where(outcomes.c[column] == value)
         if since is not None:

@@ -154,10 +154,14 @@ outcomes = Table(
     Column("issued", String(32), nullable=False),
     Column("data", Text, nullable=False),
     Column("source_ref", String(128), nullable=True),
+    Column("certificate_code", String(64), nullable=True),
+    Column("programme", String(64), nullable=True),
     Index("ix_outcomes_account", "account", "seq"),
     Index("ix_outcomes_source_ref", "issuer", "source_ref", unique=True),
     Index("ix_outcomes_issuer", "issuer", "seq"),
     Index("ix_outcomes_accreditation", "accreditation", "issued"),
+    Index("ix_outcomes_certificate_code", "certificate_code", "seq"),
+    Index("ix_outcomes_programme", "programme", "seq"),
 )
 
 programmes = Table(
