@@ -264,11 +264,7 @@ _checks(*(f"outcome.{kind}/1" for kind in OUTCOME_KINDS))(_outcome)
 @_checks("outcome.revoked/1")
 def _outcome_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
     seq = proposal.payload["outcome"]
-    outcome = p.outcome(seq)
-    if outcome is None:
-        raise RuleError(f"record {seq} is not an outcome")
-    if outcome["status"] == "revoked":
-        raise RuleError(f"outcome {seq} is already revoked")
+    outcome = p.standing_outcome(seq)
     if proposal.payload["outcome_hash"] != outcome["leaf_hash"]:
         raise RuleError(f"outcome_hash: is not the leaf hash of outcome {seq}")
     if proposal.account != outcome["account"]:

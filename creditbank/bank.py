@@ -572,9 +572,7 @@ class _BankWrites:
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            outcome = p.outcome(seq)
-            if outcome is None:
-                raise RuleError(f"record {seq} is not an outcome")
+            outcome = p.existing_outcome(seq)
             payload = normalise_payload(
                 "outcome.revoked/1",
                 {"outcome": seq, "outcome_hash": outcome["leaf_hash"], "reason": reason},
@@ -703,9 +701,7 @@ class _BankWrites:
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             authority_key(p, authority.key_id, tx.time)
-            found = p.outcome(outcome)
-            if found is None:
-                raise RuleError(f"record {outcome} is not an outcome")
+            found = p.existing_outcome(outcome)
             if found["status"] != "revoked":
                 raise RuleError(f"outcome {outcome} is not revoked; nothing to cascade")
             return [

@@ -112,6 +112,28 @@ class Projector:
         """An outcome document by the seq of its record."""
         return Projections.get(self.conn, outcomes, seq)
 
+    def existing_outcome(self, seq: int) -> dict[str, Any]:
+        """The outcome document of record ``seq``.
+
+        Raises:
+            RuleError: record ``seq`` is not an outcome.
+        """
+        document = self.outcome(seq)
+        if document is None:
+            raise RuleError(f"record {seq} is not an outcome")
+        return document
+
+    def standing_outcome(self, seq: int) -> dict[str, Any]:
+        """The outcome document of record ``seq``, which must not be revoked.
+
+        Raises:
+            RuleError: record ``seq`` is not an outcome, or it is already revoked.
+        """
+        document = self.existing_outcome(seq)
+        if document["status"] == "revoked":
+            raise RuleError(f"outcome {seq} is already revoked")
+        return document
+
     # -- writes ---------------------------------------------------------------------------
 
     def put_key(self, key: IssuerKey) -> None:
@@ -309,11 +331,7 @@ _handles(*(f"outcome.{kind}/1" for kind in OUTCOME_KINDS))(_outcome_issued)
 @_handles("outcome.revoked/1")
 def _outcome_revoked(p: Projector, record: Record) -> None:
     seq = record.payload["outcome"]
-    document = p.outcome(seq)
-    if document is None:
-        raise RuleError(f"record {seq} is not an outcome")
-    if document["status"] == "revoked":
-        raise RuleError(f"outcome {seq} is already revoked")
+    document = p.standing_outcome(seq)
     document.update(
         status="revoked",
         revoked_seq=record.seq,
