@@ -235,8 +235,8 @@ class ProgrammeRows:
     @staticmethod
     def latest_version(conn: Connection, code: str) -> int:
         """The newest version number of a programme, 0 if never published."""
-        rows = query(conn, "SELECT MAX(version) FROM programmes WHERE code = ?", (code,))
-        return int(rows[0][0] or 0)
+        newest = ProgrammeRows.newest(conn, code)
+        return 0 if newest is None else newest[0]
 
     @staticmethod
     def add(conn: Connection, payload: dict[str, Any], seq: int) -> None:
