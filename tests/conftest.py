@@ -96,6 +96,18 @@ def run_sql(url: str, sql: str, params: dict[str, object] | None = None) -> int:
         engine.dispose()
 
 
+def migrate(engine: sqlalchemy.Engine, revision: str, *, down: bool = False) -> None:
+    """Take the schema up (or ``down``) to ``revision``, as an older creditbank left it."""
+    from alembic import command
+
+    from creditbank.store.schema import _config
+
+    config = _config()
+    with engine.execution_options(creditbank_write=True).begin() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
 def fetch(url: str, sql: str, params: dict[str, object] | None = None) -> list[tuple[object, ...]]:
     """Read rows directly from the database."""
     engine = sqlalchemy.create_engine(url)

@@ -37,7 +37,7 @@ from .bank_fixtures import (
     accredited_bank,
     national_id,
 )
-from .conftest import fetch, run_sql
+from .conftest import fetch, migrate, run_sql
 from .test_convert import document
 
 
@@ -621,21 +621,14 @@ def test_the_audit_finds_exactly_the_violations_made(
 def test_quota_usage_is_counted_into_an_upgraded_database(
     bank: CreditBank, learner: str, db_url: str
 ) -> None:
-    from alembic import command
-    from alembic.config import Config
-
     from creditbank.store.engine import open_engine
-    from creditbank.store.schema import _MIGRATIONS, upgrade
+    from creditbank.store.schema import upgrade
 
     bank.issue("certificate", learner, CERTIFICATE, ORG)
     before = fetch(db_url, "SELECT accreditation, period_start, used FROM quota_usage")
     assert before == [("acc-iot", "2026-01-01T00:00:00.000000Z", 2)]
     engine = open_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.execution_options(creditbank_write=True).begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0004")
+    migrate(engine, "0004", down=True)
     upgrade(engine)
     engine.dispose()
     assert fetch(db_url, "SELECT accreditation, period_start, used FROM quota_usage") == before
@@ -645,22 +638,15 @@ def test_quota_usage_is_counted_into_an_upgraded_database(
 def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
 ) -> None:
-    from alembic import command
-    from alembic.config import Config
-
     from creditbank.audit import AuditState
     from creditbank.store.engine import open_engine
-    from creditbank.store.schema import _MIGRATIONS, current_revision, head_revision
+    from creditbank.store.schema import current_revision, head_revision
 
     state = tmp_path / "audit.json"
     bank.checkpoint(log_key)
     assert bank.audit(state).ok
     replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with replay.execution_options(creditbank_write=True).begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0006")
+    migrate(replay, "0006", down=True)
     replay.dispose()
     _more(bank, learner, 2)
     report = bank.audit(state)

@@ -17,7 +17,7 @@ from creditbank.ledger.merkle import leaf_hash, verify_consistency, verify_inclu
 from creditbank.ledger.proof_file import verify_proof_file
 from creditbank.ledger.record import GENESIS_PREV
 
-from .conftest import ORIGIN, fetch
+from .conftest import ORIGIN, fetch, migrate
 from .test_merkle import mth
 
 SCHOOL = SigningKey.from_seed(bytes([5]) * 32)
@@ -300,20 +300,13 @@ def test_upgrade_from_the_first_schema_keeps_the_ledger(
     db_url: str, authority: SigningKey, log_key: SigningKey
 ) -> None:
     """A ledger created at migration 0001 upgrades to head with its records untouched."""
-    from alembic import command
-    from alembic.config import Config
-
     from creditbank.ledger.log import Ledger
     from creditbank.store.engine import open_engine
     from creditbank.store.repository import LedgerStore
-    from creditbank.store.schema import _MIGRATIONS, require_current, upgrade
+    from creditbank.store.schema import require_current, upgrade
 
     engine = open_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.execution_options(creditbank_write=True).begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0001")
+    migrate(engine, "0001")
     ledger = Ledger.initialise(LedgerStore(engine), ORIGIN, log_key.public, authority)
     ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(5)])
     before = fetch(db_url, "SELECT seq, leaf FROM records ORDER BY seq")

@@ -16,7 +16,7 @@ from creditbank.ledger.proof_file import verify_proof_file
 from creditbank.transcript import render_html
 
 from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, accredited_bank
-from .conftest import fetch
+from .conftest import fetch, migrate
 from .test_convert import document as example
 
 
@@ -99,21 +99,14 @@ def test_search_columns_are_filled_in_for_outcomes_issued_before_them(
     bank: CreditBank, learner: str, db_url: str
 ) -> None:
     """Migration 0008 copies certificate code and programme out of existing outcomes."""
-    from alembic import command
-    from alembic.config import Config
-
     from creditbank.store.engine import open_engine
-    from creditbank.store.schema import _MIGRATIONS, upgrade
+    from creditbank.store.schema import upgrade
 
     columns = "SELECT kind, certificate_code, programme FROM outcomes ORDER BY seq"
     filled = fetch(db_url, columns)
     assert filled == [("course", None, "P510201"), ("certificate", "IOT-INST", None)]
     engine = open_engine(db_url)
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.execution_options(creditbank_write=True).begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0007")
+    migrate(engine, "0007", down=True)
     names = {c["name"] for c in sqlalchemy.inspect(engine).get_columns("outcomes")}
     assert "certificate_code" not in names and "programme" not in names
     upgrade(engine)
@@ -128,7 +121,6 @@ def test_cli_transcript_and_trace(
 ) -> None:
     from click.testing import CliRunner
 
-    from .conftest import fetch
     from .test_cli import one_line_error, run
 
     monkeypatch.chdir(tmp_path)
