@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from creditbank.bank import CreditBank
 from creditbank.domain.identity import national_id_check_digit
@@ -14,6 +16,7 @@ ORG = SigningKey.from_seed(bytes([10]) * 32)
 FROM = datetime(2026, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2030, 1, 1, tzinfo=UTC)
 PROGRAMME = "P510201"
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
 
 def national_id(n: int) -> str:
@@ -85,4 +88,17 @@ def accredited_bank(bank: CreditBank, authority: SigningKey) -> str:
     )
     account, _ = bank.open_account(national_id(1), "张三", authority)
     bank.enroll(account, PROGRAMME, "sch-szpt", date(2026, 9, 1), 5, authority)
+    return account
+
+
+def document(name: str) -> dict[str, object]:
+    """An example programme or rule from ``docs/examples``."""
+    return tomllib.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def converting_bank(bank: CreditBank, authority: SigningKey) -> str:
+    """:func:`accredited_bank` with programme P510201 published and its IoT exemption rule."""
+    account = accredited_bank(bank, authority)
+    bank.publish_programme(document("P510201.toml"), SCHOOL)
+    bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
     return account

@@ -35,10 +35,10 @@ from .bank_fixtures import (
     PROGRAMME,
     SCHOOL,
     accredited_bank,
+    converting_bank,
     national_id,
 )
 from .conftest import fetch, migrate, run_sql
-from .test_convert import document
 
 
 def forge(
@@ -64,9 +64,7 @@ def found(report: AuditReport) -> set[tuple[str, int | None]]:
 
 @pytest.fixture
 def learner(bank: CreditBank, authority: SigningKey) -> str:
-    account = accredited_bank(bank, authority)
-    bank.publish_programme(document("P510201.toml"), SCHOOL)
-    bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
+    account = converting_bank(bank, authority)
     bank.issue("certificate", account, CERTIFICATE, ORG)
     bank.issue("course", account, COURSE, SCHOOL)
     return account

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,21 +15,22 @@ from creditbank.bank import CreditBank
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.keys import SigningKey
 
-from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, accredited_bank, national_id
+from .bank_fixtures import (
+    CERTIFICATE,
+    EXAMPLES,
+    ORG,
+    SCHOOL,
+    accredited_bank,
+    converting_bank,
+    document,
+    national_id,
+)
 from .test_cli import run
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
-
-
-def document(name: str) -> dict[str, object]:
-    return tomllib.loads((EXAMPLES / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture
 def learner(bank: CreditBank, authority: SigningKey) -> str:
-    account = accredited_bank(bank, authority)
-    bank.publish_programme(document("P510201.toml"), SCHOOL)
-    bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
+    account = converting_bank(bank, authority)
     bank.issue("certificate", account, CERTIFICATE, ORG)
     return account
 

@@ -21,8 +21,7 @@ from creditbank.ledger.canonical import canonicalize
 from creditbank.ledger.encoding import b58decode
 from creditbank.ledger.keys import SigningKey
 
-from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, accredited_bank
-from .test_convert import document as example
+from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
 
 VECTORS = Path(__file__).parent / "data" / "vc-di-eddsa"
 
@@ -127,9 +126,7 @@ def test_a_status_list_is_refused_when_short_or_not_base64url() -> None:
 
 @pytest.fixture
 def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
-    account = accredited_bank(bank, authority)
-    bank.publish_programme(example("P510201.toml"), SCHOOL)
-    bank.load_rule(example("R-IOT-EXEMPT.toml"), authority)
+    account = converting_bank(bank, authority)
     bank.issue("certificate", account, CERTIFICATE, ORG)
     bank.convert(account, "P510201", authority)
     bank.checkpoint(log_key)

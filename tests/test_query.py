@@ -15,16 +15,13 @@ from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.proof_file import verify_proof_file
 from creditbank.transcript import render_html
 
-from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, accredited_bank
+from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, converting_bank
 from .conftest import fetch, migrate
-from .test_convert import document as example
 
 
 @pytest.fixture
 def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
-    account = accredited_bank(bank, authority)
-    bank.publish_programme(example("P510201.toml"), SCHOOL)
-    bank.load_rule(example("R-IOT-EXEMPT.toml"), authority)
+    account = converting_bank(bank, authority)
     bank.issue("course", account, COURSE, SCHOOL)
     bank.issue("certificate", account, CERTIFICATE, ORG)
     bank.convert(account, "P510201", authority)
