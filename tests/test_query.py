@@ -113,6 +113,36 @@ def test_search_columns_are_filled_in_for_outcomes_issued_before_them(
     assert bank.audit().ok
 
 
+def test_cli_lists_outcomes_by_certificate_and_programme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    """The search filters reach the indexed columns from the command line."""
+    from click.testing import CliRunner
+
+    from .test_cli import run
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
+    details = [
+        (seq, json.loads(str(data))["details"])
+        for seq, data in fetch(db_url, "SELECT seq, data FROM outcomes ORDER BY seq")
+    ]
+    code = next(d["certificate_code"] for _, d in details if "certificate_code" in d)
+    programme = next(d["programme"] for _, d in details if "programme" in d)
+    for option, value, field in (
+        ("--certificate", code, "certificate_code"),
+        ("--programme", programme, "programme"),
+    ):
+        listed = run(runner, db_url, "outcomes", "list", option, value, "--json")
+        assert listed.exit_code == 0, listed.stderr
+        expected = [seq for seq, d in details if d.get(field) == value]
+        assert expected and len(expected) < len(details)
+        assert [o["seq"] for o in json.loads(listed.stdout)["outcomes"]] == expected
+    none = run(runner, db_url, "outcomes", "list", "--certificate", "NO-SUCH-CODE")
+    assert none.exit_code == 0 and "no outcomes" in none.stdout
+
+
 def test_cli_transcript_and_trace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
 ) -> None:
