@@ -942,6 +942,7 @@ class CreditBank(_BankWrites):
 
     def close(self) -> None:
         """Release the database connections."""
+        self.store.close()
         self.engine.dispose()
 
     def checkpoint(self, log_key: SigningKey) -> CheckpointRow:

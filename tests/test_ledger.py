@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 
 from creditbank.bank import CreditBank
 from creditbank.errors import InputError, LedgerStateError, ProofError, StoreError
@@ -106,6 +107,48 @@ def test_batch_is_all_or_nothing(bank: CreditBank, authority: SigningKey, db_url
     written = bank.ledger.append_batch(entries)
     assert [r.seq for r in written] == list(range(2, 22))
     assert bank.ledger.size() == 22
+    assert bank.verify().ok
+
+
+def test_appends_reuse_one_connection(bank: CreditBank, authority: SigningKey) -> None:
+    """Taking a pooled connection per append cost more than a small append's own SQL."""
+    checkouts: list[object] = []
+    event.listen(bank.engine, "checkout", lambda *args: checkouts.append(args[0]))
+    introduce_school(bank, authority)
+    for n in range(5):
+        bank.ledger.append("sample.credit/1", {"n": n}, SCHOOL, "learner-a")
+    assert len(checkouts) <= 1
+    assert bank.verify().ok
+
+
+def test_an_append_after_a_refused_one_starts_clean(
+    bank: CreditBank, authority: SigningKey, db_url: str
+) -> None:
+    """A transaction the caller abandons is rolled back; its connection is not reused."""
+    introduce_school(bank, authority)
+    before = dump(db_url)
+    with pytest.raises(RuntimeError), bank.ledger.transaction() as tx:
+        tx.append([Entry("sample.credit/1", {"n": 1}, SCHOOL, "learner-a")])
+        raise RuntimeError("the caller changed its mind")
+    assert dump(db_url) == before
+    record = bank.ledger.append("sample.credit/1", {"n": 2}, SCHOOL, "learner-a")
+    assert record.seq == 2 and record.account is not None and record.account.seq == 0
+    assert bank.verify().ok
+
+
+def test_an_append_survives_the_server_dropping_the_kept_connection(
+    bank: CreditBank, authority: SigningKey, db_url: str
+) -> None:
+    """A server restart or idle timeout closes the connection appends reuse; the next
+    append opens a new one instead of failing."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("only a database server drops its clients' connections")
+    introduce_school(bank, authority)
+    with bank.ledger.transaction() as tx:
+        backend = tx.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    assert fetch(db_url, "SELECT pg_terminate_backend(:pid)", {"pid": backend}) == [(True,)]
+    record = bank.ledger.append("sample.credit/1", {"n": 1}, SCHOOL, "learner-a")
+    assert record.seq == 2
     assert bank.verify().ok
 
 

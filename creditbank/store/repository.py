@@ -4,17 +4,22 @@ Reads run in a snapshot transaction; appends run in a transaction that holds the
 backend's append lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock), so
 concurrent writers in threads or processes never fork the chain. A transaction
 that does not reach its end rolls back whole.
+
+Appends reuse one connection per store: taking a connection from the pool and
+returning it costs more than a small append's own SQL. Threads of one process
+take turns on it, as they would take turns on the append lock anyway.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
@@ -57,6 +62,8 @@ class LedgerStore:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._backend = backend_of(engine)
+        self._write_lock = threading.Lock()
+        self._write_conn: Connection | None = None
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -78,12 +85,55 @@ class LedgerStore:
         Raises:
             StoreError: the database cannot be reached or the lock not taken.
         """
+        with self._write_lock:
+            conn: Connection | None = None
+            committed = False
+            try:
+                conn, transaction = self._begin_append()
+                with transaction:
+                    yield conn
+                committed = True
+            except OperationalError as e:
+                raise StoreError(f"database error: {describe_error(e)}") from e
+            finally:
+                if committed:
+                    self._write_conn = conn
+                elif conn is not None:
+                    conn.close()
+
+    def _begin_append(self) -> tuple[Connection, RootTransaction]:
+        """Begin an append on the kept connection, or on a fresh one if the server dropped it.
+
+        The caller holds ``_write_lock``; the connection is the caller's until it gives
+        it back.
+        """
+        kept, self._write_conn = self._write_conn, None
+        if kept is not None:
+            try:
+                return kept, self._lock_transaction(kept)
+            except OperationalError as e:
+                kept.close()
+                if not e.connection_invalidated:
+                    raise
+        conn = self._writer.connect()
         try:
-            with self._writer.connect() as conn, conn.begin():
-                self._backend.lock_for_append(conn)
-                yield conn
-        except OperationalError as e:
-            raise StoreError(f"database error: {describe_error(e)}") from e
+            return conn, self._lock_transaction(conn)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _lock_transaction(self, conn: Connection) -> RootTransaction:
+        """Begin a transaction on ``conn`` that holds the append lock."""
+        transaction = conn.begin()
+        self._backend.lock_for_append(conn)
+        return transaction
+
+    def close(self) -> None:
+        """Close the connection kept for appends (the engine's pool keeps the others)."""
+        with self._write_lock:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
 
     # -- meta ---------------------------------------------------------------------------
 
