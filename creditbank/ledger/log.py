@@ -471,19 +471,7 @@ class Transaction:
         if wanted:
             self.accounts.update(ledger.store.account_tips(conn, wanted))
         payloads = self._check(entries)
-        leaves = self._sign_chain(entries, payloads)
-        written: list[Record] = []
-        rows: list[tuple[Any, ...]] = []
-        nodes: list[tuple[int, int, bytes]] = []
-        frontier, now = self.frontier, self.time
-        for entry, (seq, prev, link, leaf, digest) in zip(entries, leaves, strict=True):
-            record = Record(
-                seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
-            )
-            written.append(record)
-            rows.append(record_row(record, digest))
-            for level, node in frontier.append(digest):
-                nodes.append((seq, level, node))
+        written, rows, nodes = self._sign_chain(entries, payloads)
         ledger.store.add(conn, rows, nodes)
         new_keys = self.new_keys
         fresh = [k for k in new_keys if k not in self._stored_keys]
@@ -527,15 +515,18 @@ class Transaction:
 
     def _sign_chain(
         self, entries: Sequence[Entry], payloads: list[bytes]
-    ) -> list[tuple[int, bytes, AccountLink | None, bytes, bytes]]:
+    ) -> tuple[list[Record], list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
         """Second pass, the chain itself: encode, sign and hash each record in order.
 
-        Kept to the work each signature depends on, so signing runs close to its
-        tight-loop speed. Returns (seq, prev, account link, leaf, leaf hash) per entry.
+        Returns the records, their ``records`` rows and the Merkle node rows they
+        complete, built in the same loop so each record costs little beyond its
+        signature.
         """
-        accounts, cached = self.accounts, self.tip.accounts
-        seq, prev, now = self.frontier.size, self.prev, self.time
-        out: list[tuple[int, bytes, AccountLink | None, bytes, bytes]] = []
+        accounts, cached, frontier = self.accounts, self.tip.accounts, self.frontier
+        seq, prev, now = frontier.size, self.prev, self.time
+        written: list[Record] = []
+        rows: list[tuple[Any, ...]] = []
+        nodes: list[tuple[int, int, bytes]] = []
         for entry, payload in zip(entries, payloads, strict=True):
             link = None
             if entry.account is not None:
@@ -544,16 +535,21 @@ class Transaction:
                 )
                 link = AccountLink(entry.account, count, account_prev)
             key = entry.key
-            body = encode_body(seq, prev, entry.kind, now, key.public.key_id, payload, link)
+            signer = key.public.key_id
+            body = encode_body(seq, prev, entry.kind, now, signer, payload, link)
             leaf = body + key.sign(SIGNING_CONTEXT + body)
             digest = sha256(b"\x00" + leaf).digest()
             if link is not None:
                 accounts[link.account] = (link.seq + 1, digest)
-            out.append((seq, prev, link, leaf, digest))
+            record = Record(seq, prev, entry.kind, now, signer, entry.payload, link, leaf)
+            written.append(record)
+            rows.append(record_row(record, digest))
+            for level, node in frontier.append(digest):
+                nodes.append((seq, level, node))
             prev = digest
             seq += 1
         self.prev = prev
-        return out
+        return written, rows, nodes
 
     def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
         """A key introduced in the log or earlier in this transaction, with its seq."""
