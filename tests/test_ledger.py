@@ -136,6 +136,23 @@ def test_an_append_after_a_refused_one_starts_clean(
     assert bank.verify().ok
 
 
+def test_an_append_inside_an_open_append_transaction_is_refused(
+    bank: CreditBank, authority: SigningKey, db_url: str
+) -> None:
+    """A second transaction in the same thread would wait for the first for ever."""
+    introduce_school(bank, authority)
+    before = dump(db_url)
+    with (
+        pytest.raises(LedgerStateError, match="already open in this thread"),
+        bank.ledger.transaction() as tx,
+    ):
+        tx.append([Entry("sample.credit/1", {"n": 1}, SCHOOL, "learner-a")])
+        bank.ledger.append("sample.credit/1", {"n": 2}, SCHOOL, "learner-a")
+    assert dump(db_url) == before
+    assert bank.ledger.append("sample.credit/1", {"n": 3}, SCHOOL, "learner-a").seq == 2
+    assert bank.verify().ok
+
+
 def test_an_append_survives_the_server_dropping_the_kept_connection(
     bank: CreditBank, authority: SigningKey, db_url: str
 ) -> None:

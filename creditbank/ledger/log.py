@@ -209,7 +209,8 @@ class Ledger:
         written.
 
         Raises:
-            LedgerStateError: no ledger yet, or the clock is behind the last record.
+            LedgerStateError: no ledger yet, the clock is behind the last record, or
+                this thread already has a transaction open (append through it).
         """
         with self.store.appending() as conn:
             size, last_leaf, last_time = self.store.tip(conn)

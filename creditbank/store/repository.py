@@ -64,6 +64,7 @@ class LedgerStore:
         self._backend = backend_of(engine)
         self._write_lock = threading.Lock()
         self._write_conn: Connection | None = None
+        self._write_thread: int | None = None
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -84,8 +85,17 @@ class LedgerStore:
 
         Raises:
             StoreError: the database cannot be reached or the lock not taken.
+            LedgerStateError: this thread already has an append transaction open
+                (waiting for it would wait for ever).
         """
+        thread = threading.get_ident()
+        if self._write_thread == thread:
+            raise LedgerStateError(
+                "an append transaction is already open in this thread: "
+                "append through it instead of starting another"
+            )
         with self._write_lock:
+            self._write_thread = thread
             conn: Connection | None = None
             committed = False
             try:
@@ -96,6 +106,7 @@ class LedgerStore:
             except OperationalError as e:
                 raise StoreError(f"database error: {describe_error(e)}") from e
             finally:
+                self._write_thread = None
                 if committed:
                     self._write_conn = conn
                 elif conn is not None:
