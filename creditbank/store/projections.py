@@ -30,8 +30,12 @@ def _load(text: str | None) -> dict[str, Any] | None:
     return None if text is None else dict(json.loads(text))
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+"""One encoder for every row: ``json.dumps`` with options builds a new one per call."""
+
+
 def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return _ENCODER.encode(data)
 
 
 def _pk(table: Table) -> str:
