@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -121,35 +122,39 @@ def test_appends_reuse_one_connection(bank: CreditBank, authority: SigningKey) -
     assert bank.verify().ok
 
 
-def test_an_append_after_a_refused_one_starts_clean(
-    bank: CreditBank, authority: SigningKey, db_url: str
+def _changes_its_mind(bank: CreditBank) -> None:
+    raise RuntimeError("the caller changed its mind")
+
+
+def _appends_beside_it(bank: CreditBank) -> None:
+    """A second transaction in the same thread, which would wait for the first for ever."""
+    bank.ledger.append("sample.credit/1", {"n": 2}, SCHOOL, "learner-a")
+
+
+@pytest.mark.parametrize(
+    ("abandon", "error", "message"),
+    [
+        (_changes_its_mind, RuntimeError, "changed its mind"),
+        (_appends_beside_it, LedgerStateError, "already open in this thread"),
+    ],
+)
+def test_an_abandoned_append_transaction_leaves_nothing_and_the_next_starts_clean(
+    bank: CreditBank,
+    authority: SigningKey,
+    db_url: str,
+    abandon: Callable[[CreditBank], None],
+    error: type[Exception],
+    message: str,
 ) -> None:
-    """A transaction the caller abandons is rolled back; its connection is not reused."""
+    """The transaction rolls back whole and its connection is not reused."""
     introduce_school(bank, authority)
     before = dump(db_url)
-    with pytest.raises(RuntimeError), bank.ledger.transaction() as tx:
+    with pytest.raises(error, match=message), bank.ledger.transaction() as tx:
         tx.append([Entry("sample.credit/1", {"n": 1}, SCHOOL, "learner-a")])
-        raise RuntimeError("the caller changed its mind")
+        abandon(bank)
     assert dump(db_url) == before
-    record = bank.ledger.append("sample.credit/1", {"n": 2}, SCHOOL, "learner-a")
+    record = bank.ledger.append("sample.credit/1", {"n": 3}, SCHOOL, "learner-a")
     assert record.seq == 2 and record.account is not None and record.account.seq == 0
-    assert bank.verify().ok
-
-
-def test_an_append_inside_an_open_append_transaction_is_refused(
-    bank: CreditBank, authority: SigningKey, db_url: str
-) -> None:
-    """A second transaction in the same thread would wait for the first for ever."""
-    introduce_school(bank, authority)
-    before = dump(db_url)
-    with (
-        pytest.raises(LedgerStateError, match="already open in this thread"),
-        bank.ledger.transaction() as tx,
-    ):
-        tx.append([Entry("sample.credit/1", {"n": 1}, SCHOOL, "learner-a")])
-        bank.ledger.append("sample.credit/1", {"n": 2}, SCHOOL, "learner-a")
-    assert dump(db_url) == before
-    assert bank.ledger.append("sample.credit/1", {"n": 3}, SCHOOL, "learner-a").seq == 2
     assert bank.verify().ok
 
 
