@@ -5,19 +5,23 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields
 
 from creditbank.clock import format_time, parse_time
 from creditbank.errors import InputError
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
-_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
-
 
 class DecimalString(fields.Field[Decimal]):
     """A non-negative decimal, written as a JSON string (``"4.5"``); floats are refused."""
+
+    normal_text: ClassVar[re.Pattern[str]] = re.compile(
+        r"^(?=.{1,28}\Z)(?:0|[1-9][0-9]*)(?:\.[0-9]{0,3}[1-9])?\Z"
+    )
+    """The text this field writes for a value it accepts: no sign, exponent, leading
+    or trailing zeros, at most four decimal places; up to 28 characters, which the
+    decimal context's 28 digits always hold exactly."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool | float):
@@ -78,24 +82,31 @@ class Day(fields.Field[date]):
         return None if value is None else value.isoformat()
 
 
-class Hash(fields.String):
+class PatternString(fields.String):
+    """A string kept as given that must match ``pattern`` whole."""
+
+    pattern: ClassVar[re.Pattern[str]]
+    message: ClassVar[str]
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not self.pattern.match(text):
+            raise ValidationError(self.message)
+        return text
+
+
+class Hash(PatternString):
     """A SHA-256 digest as 64 lower-case hex digits."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not _HEX64.match(text):
-            raise ValidationError("expected 64 lower-case hex digits")
-        return text
+    pattern = re.compile(r"^[0-9a-f]{64}\Z")
+    message = "expected 64 lower-case hex digits"
 
 
-class Code(fields.String):
+class Code(PatternString):
     """An identifier: letters, digits and ``_.:-``, at most 64 characters."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not _CODE.match(text):
-            raise ValidationError("use 1-64 letters, digits and _.:- (a letter or digit first)")
-        return text
+    pattern = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
+    message = "use 1-64 letters, digits and _.:- (a letter or digit first)"
 
 
 class Choice(fields.String):

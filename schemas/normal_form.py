@@ -16,19 +16,24 @@ type it does not know, a value it cannot place) is a no, and the caller then ask
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from marshmallow import Schema, fields, missing
 
-from .fields import Choice, Code, Day, DecimalString, Hash, UtcTime
+from .fields import Choice, Code, Day, DecimalString, Hash, PatternString, UtcTime
 from .payloads import PAYLOAD_SCHEMAS, Condition, Strict
 
 _ROUND_TRIP: frozenset[type[fields.Field[Any]]] = frozenset(
     {fields.Integer, fields.Boolean, Choice, Code, Day, DecimalString, Hash, UtcTime, Condition}
 )
-"""Field types whose own ``_deserialize`` then ``_serialize`` decide normal form."""
+"""Field types whose own ``_deserialize`` then ``_serialize`` decide normal form.
+
+The commonest (codes, hashes, decimals, choices) are tested by the text they write
+instead, which gives the same verdicts without the round trip's calls."""
 
 
 class _NotNormalError(Exception):
@@ -146,6 +151,12 @@ def _base_check(field: fields.Field[Any]) -> Check | None:
         return compile_schema(nested)
     if type(field) is fields.String:
         return _plain_string
+    if type(field) in (Code, Hash) and isinstance(field, PatternString):
+        return _pattern_check(field.pattern)
+    if type(field) is DecimalString:
+        return _decimal_check
+    if type(field) is Choice:
+        return _choice_check(field)
     if type(field) in _ROUND_TRIP:
         return _round_trip(field)
     return None
@@ -168,6 +179,35 @@ def _plain_string(value: Any) -> str:
     if type(value) is not str:
         raise _NotNormalError
     return value
+
+
+def _pattern_check(pattern: re.Pattern[str]) -> Check:
+    """A :class:`PatternString` keeps any string that matches its pattern as it is."""
+
+    def check_pattern(value: Any) -> str:
+        if type(value) is not str or pattern.match(value) is None:
+            raise _NotNormalError
+        return value
+
+    return check_pattern
+
+
+def _decimal_check(value: Any) -> Decimal:
+    if type(value) is not str or DecimalString.normal_text.match(value) is None:
+        raise _NotNormalError
+    return Decimal(value)
+
+
+def _choice_check(field: Choice) -> Check:
+    """A choice is normal when it is one of the codes, not an alias, and unpadded."""
+    codes = frozenset(c for c in field.choices if c == c.strip() and field.aliases.get(c, c) == c)
+
+    def check_choice(value: Any) -> str:
+        if type(value) is not str or value not in codes:
+            raise _NotNormalError
+        return value
+
+    return check_choice
 
 
 def _round_trip(field: fields.Field[Any]) -> Check:
