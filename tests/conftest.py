@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 from creditbank.bank import CreditBank
@@ -84,6 +85,14 @@ def bank(
     created = CreditBank.create(db_url, ORIGIN, authority, log_key, clock)
     yield created
     created.close()
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner working in the test's own folder, with no ``$CREDITBANK_DB`` set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITBANK_DB", raising=False)
+    return CliRunner()
 
 
 def run_sql(url: str, sql: str, params: dict[str, object] | None = None) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -493,17 +494,11 @@ def test_the_report_is_signed_by_the_auditor(
 # -- the CLI ------------------------------------------------------------------------------
 
 
-def test_cli_audit_pins_reports_and_signs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
-) -> None:
+def test_cli_audit_pins_reports_and_signs(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     import json
-
-    from click.testing import CliRunner
 
     from .test_cli import one_line_error, run
 
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
     one_line_error(run(runner, db_url, "audit", "--report", "r.md"), 2, "--auditor-key")
     assert run(runner, db_url, "keys", "generate", "--out", "auditor.pem").exit_code == 0
@@ -545,15 +540,9 @@ def test_cli_audit_pins_reports_and_signs(
     one_line_error(run(runner, db_url, "audit", "--since", "state.json"), 2, "audit state")
 
 
-def test_cli_compare_checkpoints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
-) -> None:
-    from click.testing import CliRunner
-
+def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     from .test_cli import one_line_error, run
 
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "demo", "--learners", "2", "--records", "6").exit_code == 0
     (tmp_path / "a.note").write_text(run(runner, db_url, "checkpoint").stdout)
     assert run(runner, db_url, "demo", "--learners", "1", "--records", "3").exit_code == 0

@@ -15,13 +15,6 @@ from .conftest import fetch, run_sql
 PASS = {"CREDITBANK_PASSPHRASE": "test passphrase"}
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CREDITBANK_DB", raising=False)
-    return CliRunner()
-
-
 def run(runner: CliRunner, db_url: str, *args: str, env: dict[str, str] | None = None) -> Result:
     result = runner.invoke(
         cli, ["--db", db_url, *args], env={**PASS, **(env or {})}, catch_exceptions=False

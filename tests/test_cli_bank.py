@@ -13,13 +13,6 @@ from .conftest import fetch
 from .test_cli import one_line_error, run
 
 
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CREDITBANK_DB", raising=False)
-    return CliRunner()
-
-
 def j(runner: CliRunner, db_url: str, *args: str) -> dict[str, object]:
     result = run(runner, db_url, *args, "--json")
     assert result.exit_code == 0, result.stderr

@@ -89,12 +89,10 @@ def test_cli_rules_and_convert(
     learner: str,
     db_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    runner: CliRunner,
     authority: SigningKey,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     authority.save(tmp_path / "authority.pem", b"test passphrase")
-    runner = CliRunner()
     listed = json.loads(run(runner, db_url, "rules", "list", "--json").stdout)["rules"]
     assert [(r["rule"], r["version"], r["kind"]) for r in listed] == [
         ("R-IOT-EXEMPT", 1, "course_exemption")
@@ -143,7 +141,7 @@ def test_revoking_a_source_flags_and_cascades(
     authority: SigningKey,
     db_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    runner: CliRunner,
 ) -> None:
     _, records = bank.convert(learner, "P510201", authority)
     cert_seq = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
@@ -152,10 +150,9 @@ def test_revoking_a_source_flags_and_cascades(
     bank.revoke_outcome(cert_seq, "exam irregularity", ORG)
     assert {c["status"] for c in bank.conversions(learner)} == {"flagged"}
     assert bank.convert(learner, "P510201")[0].granted == ()
-    monkeypatch.chdir(tmp_path)
     authority.save(tmp_path / "authority.pem", b"test passphrase")
     result = run(
-        CliRunner(),
+        runner,
         db_url,
         "outcomes",
         "cascade",
@@ -168,7 +165,7 @@ def test_revoking_a_source_flags_and_cascades(
     assert json.loads(result.stdout)["revoked_conversions"] == [r.seq for r in records]
     assert {c["status"] for c in bank.conversions(learner)} == {"revoked"}
     again = run(
-        CliRunner(),
+        runner,
         db_url,
         "outcomes",
         "cascade",
@@ -264,13 +261,13 @@ def test_a_diploma_exempts_the_theory_module(
     ]
 
 
-def test_cli_eligibility(bank: CreditBank, learner: str, db_url: str) -> None:
-    result = run(CliRunner(), db_url, "eligibility", learner, "--programme", "P510201", "--json")
+def test_cli_eligibility(bank: CreditBank, learner: str, db_url: str, runner: CliRunner) -> None:
+    result = run(runner, db_url, "eligibility", learner, "--programme", "P510201", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["eligible"] is False and doc["total_required"] == "120"
     assert any(m.startswith("required course CS101") for m in doc["missing"])
-    text = run(CliRunner(), db_url, "eligibility", learner, "--programme", "P510201").stdout
+    text = run(runner, db_url, "eligibility", learner, "--programme", "P510201").stdout
     assert "not yet eligible" in text and "missing: total credits" in text
 
 
@@ -391,12 +388,10 @@ def test_revoke_with_cascade_from_the_cli(
     authority: SigningKey,
     db_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    runner: CliRunner,
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     authority.save(tmp_path / "authority.pem", b"test passphrase")
     ORG.save(tmp_path / "org.pem", b"test passphrase")
-    runner = CliRunner()
     done = json.loads(
         run(
             runner,

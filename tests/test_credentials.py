@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -254,16 +255,10 @@ def test_the_transcript_links_exemptions_to_their_certificates(
 # -- the CLI ------------------------------------------------------------------------------
 
 
-def test_cli_export_publish_and_verify(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
-) -> None:
-    from click.testing import CliRunner
-
+def test_cli_export_publish_and_verify(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     from .conftest import fetch
     from .test_cli import one_line_error, run
 
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
     cert, issuer = fetch(
         db_url,

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -162,16 +163,12 @@ def test_unknown_columns_and_missing_kind_are_refused(
         Importer(bank, SCHOOL, "course").run(tmp_path / "class.txt")
 
 
-def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+def test_cli_import(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     import json
-
-    from click.testing import CliRunner
 
     from .conftest import fetch
     from .test_cli import one_line_error, run
 
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "demo", "--learners", "3", "--records", "9").exit_code == 0
     accounts = [a for (a,) in fetch(db_url, "SELECT account FROM accounts ORDER BY 1")]
     path = write_csv(tmp_path / "c.csv", [course_row(a) for a in accounts] + [course_row("acct-x")])

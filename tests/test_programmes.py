@@ -82,10 +82,8 @@ def test_only_the_school_or_authority_publishes(bank: CreditBank, authority: Sig
 
 
 def test_cli_publish_show_list(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, authority: SigningKey
+    db_url: str, tmp_path: Path, runner: CliRunner, authority: SigningKey
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "init", "--origin", "city.example/bank").exit_code == 0
     key = run(runner, db_url, "keys", "generate", "--out", str(tmp_path / "school.pem"))
     assert key.exit_code == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from click.testing import CliRunner
 
 from creditbank.bank import CreditBank
 from creditbank.errors import RuleError
@@ -113,16 +114,10 @@ def test_search_columns_are_filled_in_for_outcomes_issued_before_them(
     assert bank.audit().ok
 
 
-def test_cli_lists_outcomes_by_certificate_and_programme(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
-) -> None:
+def test_cli_lists_outcomes_by_certificate_and_programme(runner: CliRunner, db_url: str) -> None:
     """The search filters reach the indexed columns from the command line."""
-    from click.testing import CliRunner
-
     from .test_cli import run
 
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
     details = [
         (seq, json.loads(str(data))["details"])
@@ -143,15 +138,9 @@ def test_cli_lists_outcomes_by_certificate_and_programme(
     assert none.exit_code == 0 and "no outcomes" in none.stdout
 
 
-def test_cli_transcript_and_trace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str
-) -> None:
-    from click.testing import CliRunner
-
+def test_cli_transcript_and_trace(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     from .test_cli import one_line_error, run
 
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
     assert run(runner, db_url, "demo", "--learners", "3", "--records", "12").exit_code == 0
     seq, account = fetch(db_url, "SELECT seq, account FROM outcomes ORDER BY seq LIMIT 1")[0]
     shown = run(runner, db_url, "transcript", str(account), "--html", "t.html")
