@@ -34,8 +34,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
-from multiprocessing.context import BaseContext
 from typing import Any
 
 from creditbank.errors import CreditBankError, InputError, IntegrityError
@@ -52,6 +50,7 @@ from creditbank.ledger.record import (
     Record,
     open_leaf,
 )
+from creditbank.ledger.workers import worker_context
 from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore
 
 CHUNK = 2048
@@ -196,15 +195,6 @@ def check_rows(
     return out
 
 
-def _pool_context() -> BaseContext:
-    """The start method for verification workers: ``fork`` where the platform has it.
-
-    Workers run only :func:`check_rows` (no I/O, no inherited connection used), and
-    unlike ``spawn`` a forked worker never re-imports the caller's ``__main__``.
-    """
-    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
-
-
 @dataclass
 class Position:
     """Where a verification pass starts: the state a pass over ``[0, size)`` ends in.
@@ -290,7 +280,7 @@ class _Verifier:
 
     def _parallel(self, conn: Any, chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[Problem]:
         workers = self.workers or os.cpu_count() or 1
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
         try:
             queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
             for rows in chunks:

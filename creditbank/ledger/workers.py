@@ -1,0 +1,18 @@
+"""How creditbank starts its helper processes (verification workers, the chain signer)."""
+
+from __future__ import annotations
+
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import ForkContext, SpawnContext
+
+
+def worker_context() -> ForkContext | SpawnContext:
+    """The start method for helper processes: ``fork`` where the platform has it.
+
+    Helpers run only pure functions on what they are sent (no I/O, no inherited
+    connection used), and unlike ``spawn`` a forked helper never re-imports the
+    caller's ``__main__``.
+    """
+    if "fork" in get_all_start_methods():
+        return get_context("fork")
+    return get_context("spawn")
