@@ -941,8 +941,8 @@ class CreditBank(_BankWrites):
         return bank
 
     def close(self) -> None:
-        """Release the database connections."""
-        self.store.close()
+        """Release the database connections and stop the ledger's signing process."""
+        self.ledger.close()
         self.engine.dispose()
 
     def checkpoint(self, log_key: SigningKey) -> CheckpointRow:

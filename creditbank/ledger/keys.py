@@ -152,6 +152,14 @@ class SigningKey:
         """Return the 64-byte Ed25519 signature of ``message``."""
         return self._key.sign(message)
 
+    def seed(self) -> bytes:
+        """The 32-byte private seed (secret: only for handing the key to a helper process)."""
+        return self._key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+
     def to_pem(self, passphrase: bytes) -> bytes:
         """Serialise as PKCS#8 PEM encrypted with ``passphrase``.
 

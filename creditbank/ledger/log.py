@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import sha256
 from itertools import islice
 from typing import Any
 
@@ -15,6 +14,15 @@ from sqlalchemy import Connection
 
 from creditbank.clock import Clock, SystemClock, format_time
 from creditbank.errors import InputError, LedgerStateError, ProofError
+from creditbank.ledger.chain import (
+    ChainItem,
+    ChainState,
+    Signed,
+    Tips,
+    account_link,
+    advance,
+    sign_chain,
+)
 from creditbank.ledger.checkpoint import Checkpoint
 from creditbank.ledger.keyring import introduced_keys, key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
@@ -30,14 +38,12 @@ from creditbank.ledger.merkle import (
 from creditbank.ledger.proof_file import TlogProof
 from creditbank.ledger.record import (
     GENESIS_PREV,
-    SIGNING_CONTEXT,
-    AccountLink,
     Record,
-    encode_body,
     open_leaf,
     prepare_payload,
     seal,
 )
+from creditbank.ledger.signer import SignerProcess
 from creditbank.store.repository import CheckpointRow, LedgerStore, MetaRow
 
 GENESIS_KIND = "ledger.genesis/1"
@@ -45,6 +51,8 @@ CACHED_LEVEL = 8
 """Subtrees of at least 2**8 leaves are cached by :meth:`Ledger._nodes`."""
 PROOF_GROUP = 64
 """Inclusion proofs whose stored nodes are fetched in one statement."""
+PIPELINE_THRESHOLD = 256
+"""Batches of at least this many entries are signed by the ledger's signing process."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,15 @@ class Ledger:
         self._meta: MetaRow | None = None
         self._lock = threading.Lock()
         self._node_cache: dict[Coord, bytes] = {}
+        self.signer = SignerProcess()
+
+    def close(self) -> None:
+        """Stop the signing process, if one runs, and close the connection kept for appends.
+
+        The ledger stays usable: both are opened again when next needed.
+        """
+        self.signer.close()
+        self.store.close()
 
     # -- creation and facts -------------------------------------------------------------
 
@@ -471,9 +488,7 @@ class Transaction:
         )
         if wanted:
             self.accounts.update(ledger.store.account_tips(conn, wanted))
-        payloads = self._check(entries)
-        written, rows, nodes = self._sign_chain(entries, payloads)
-        ledger.store.add(conn, rows, nodes)
+        written = self._write_chain(entries)
         new_keys = self.new_keys
         fresh = [k for k in new_keys if k not in self._stored_keys]
         ledger.store.add_keys(
@@ -484,15 +499,16 @@ class Transaction:
         self.written += len(written)
         return written
 
-    def _check(self, entries: Sequence[Entry]) -> list[bytes]:
-        """First pass, independent of the chain: signers, payloads, keys introduced.
+    def _checked(self, entries: Sequence[Entry], start: int) -> Iterator[ChainItem]:
+        """The first pass, independent of the chain: signers, payloads, keys introduced.
 
-        A key introduced by an entry may sign the entries after it.
+        Yields each entry ready to sign (its payload checked and canonical) as the
+        chain asks for it, so a long batch is checked while earlier chunks are
+        signed. A key introduced by an entry may sign the entries after it;
+        ``start`` is the seq of the first entry.
         """
         ledger, conn, new_keys = self.ledger, self.conn, self.new_keys
         known: set[str] = set()
-        payloads: list[bytes] = []
-        start = self.frontier.size
         for position, entry in enumerate(entries):
             where = _where(entries, position)
             if not isinstance(entry.key, SigningKey):
@@ -505,52 +521,65 @@ class Transaction:
                     )
                 known.add(key_id)
             try:
-                payloads.append(prepare_payload(entry.kind, entry.payload, entry.account))
+                payload = prepare_payload(entry.kind, entry.payload, entry.account)
                 keys = introduced_keys(entry.payload)
             except InputError as e:
                 raise InputError(f"{where}{e}") from e
             for key in keys:
                 if key.key_id not in new_keys and ledger._known_key(conn, key.key_id) is None:
                     new_keys[key.key_id] = (key, start + position)
-        return payloads
+            yield ChainItem(entry.kind, payload, entry.key, entry.account)
 
-    def _sign_chain(
-        self, entries: Sequence[Entry], payloads: list[bytes]
-    ) -> tuple[list[Record], list[tuple[Any, ...]], list[tuple[int, int, bytes]]]:
-        """Second pass, the chain itself: encode, sign and hash each record in order.
+    def _write_chain(self, entries: Sequence[Entry]) -> list[Record]:
+        """Check, sign, hash and store each entry in order.
 
-        Returns the records, their ``records`` rows and the Merkle node rows they
-        complete, built in the same loop so each record costs little beyond its
-        signature.
+        A batch of :data:`PIPELINE_THRESHOLD` entries or more is signed by the
+        ledger's signing process, chunk by chunk, while this process checks the
+        chunks to come and builds and inserts the rows and Merkle nodes of the
+        chunk signed before.
         """
         accounts, cached, frontier = self.accounts, self.tip.accounts, self.frontier
+        tips: Tips = {}
+        for entry in entries:
+            account = entry.account
+            if account is not None and account not in tips:
+                tip = accounts.get(account) or cached.get(account)
+                if tip is not None:
+                    tips[account] = tip
+        state = ChainState(frontier.size, self.prev, self.time, dict(tips))
+        items = self._checked(entries, frontier.size)
         seq, prev, now = frontier.size, self.prev, self.time
         written: list[Record] = []
-        rows: list[tuple[Any, ...]] = []
-        nodes: list[tuple[int, int, bytes]] = []
-        for entry, payload in zip(entries, payloads, strict=True):
-            link = None
-            if entry.account is not None:
-                count, account_prev = accounts.get(entry.account) or cached.get(
-                    entry.account, (0, GENESIS_PREV)
+
+        def store(chunk: list[Signed]) -> None:
+            nonlocal seq, prev
+            done = len(written)
+            rows: list[tuple[Any, ...]] = []
+            nodes: list[tuple[int, int, bytes]] = []
+            for (leaf, digest), entry in zip(chunk, entries[done : done + len(chunk)], strict=True):
+                link = account_link(tips, entry.account)
+                advance(tips, link, digest)
+                record = Record(
+                    seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
                 )
-                link = AccountLink(entry.account, count, account_prev)
-            key = entry.key
-            signer = key.public.key_id
-            body = encode_body(seq, prev, entry.kind, now, signer, payload, link)
-            leaf = body + key.sign(SIGNING_CONTEXT + body)
-            digest = sha256(b"\x00" + leaf).digest()
-            if link is not None:
-                accounts[link.account] = (link.seq + 1, digest)
-            record = Record(seq, prev, entry.kind, now, signer, entry.payload, link, leaf)
-            written.append(record)
-            rows.append(record_row(record, digest))
-            for level, node in frontier.append(digest):
-                nodes.append((seq, level, node))
-            prev = digest
-            seq += 1
+                written.append(record)
+                rows.append(record_row(record, digest))
+                for level, node in frontier.append(digest):
+                    nodes.append((seq, level, node))
+                prev = digest
+                seq += 1
+            self.ledger.store.add(self.conn, rows, nodes)
+
+        if len(entries) >= PIPELINE_THRESHOLD:
+            # Closed at once if storing fails, so the helper is back in step for the next batch.
+            with closing(self.ledger.signer.sign(state, items)) as chunks:
+                for chunk in chunks:
+                    store(chunk)
+        else:
+            store(sign_chain(state, list(items)))
+        accounts.update(tips)
         self.prev = prev
-        return written, rows, nodes
+        return written
 
     def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
         """A key introduced in the log or earlier in this transaction, with its seq."""

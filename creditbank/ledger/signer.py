@@ -1,0 +1,240 @@
+"""A helper process that signs a long batch's chain on a second core.
+
+A record's body commits to the leaf hash before it, so a batch's signatures are
+made one after another. Everything else an append does (checking payloads,
+building rows, the Merkle frontier, the inserts) can run beside them. For a long
+batch the append transaction sends the checked records to this helper in chunks
+and, while it signs one chunk, stores the chunk signed before it.
+
+The helper runs :func:`creditbank.ledger.chain.sign_chain` and nothing else: it
+never touches the database. It is started on first use, stays for the ledger's
+lifetime, is stopped by :meth:`SignerProcess.close` (or when its owner is
+collected), and exits by itself when its parent's end of the pipe closes (the
+parent died).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import weakref
+from collections.abc import Generator, Iterable, Sequence
+from itertools import islice
+from multiprocessing import current_process
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from creditbank.errors import LedgerStateError
+from creditbank.ledger.chain import ChainItem, ChainState, Signed, sign_chain
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.workers import worker_context
+
+CHUNK = 64
+"""Records per message; small enough that two requests in flight never fill the pipe."""
+DEPTH = 2
+"""Chunks sent ahead of the one being stored."""
+
+_Request = tuple[
+    tuple[int, bytes, str] | None,
+    list[tuple[str, bytes]],
+    dict[str, tuple[int, bytes]],
+    list[tuple[str, bytes, str, str | None]],
+]
+"""(chain start for a new batch or None to continue, new keys as (key id, seed),
+tips of accounts first seen in this chunk, items as (kind, payload, key id, account))."""
+
+
+def _serve(conn: Connection, parent_end: Connection) -> None:
+    """The helper's loop: sign each chunk it is sent and send back its leaves."""
+    parent_end.close()
+    keys: dict[str, SigningKey] = {}
+    state = ChainState(0, b"", "")
+    while True:
+        try:
+            request: _Request | None = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        start, new_keys, tips, items = request
+        reply: list[Signed] | str
+        try:
+            for key_id, seed in new_keys:
+                keys[key_id] = SigningKey.from_seed(seed)
+            if start is not None:
+                state = ChainState(*start)
+            state.tips.update(tips)
+            reply = sign_chain(state, [ChainItem(k, p, keys[i], a) for k, p, i, a in items])
+        except Exception as e:  # reported to the parent, which raises it
+            reply = f"{type(e).__name__}: {e}"
+        try:
+            conn.send(reply)
+        except OSError:
+            return
+
+
+def _stop(conn: Connection, process: BaseProcess, owner: int) -> None:
+    """Ask the helper to exit, then make sure it has (only in the process that started it)."""
+    if os.getpid() != owner:
+        return
+    with contextlib.suppress(OSError):
+        conn.send(None)
+    conn.close()
+    process.join(timeout=5)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
+class SignerProcess:
+    """The chain-signing helper process of one ledger (started on first use)."""
+
+    def __init__(self) -> None:
+        """Prepare a helper; no process starts until :meth:`sign` is first called."""
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self._process: BaseProcess | None = None
+        self._pid = 0
+        self._keys: set[str] = set()
+        self._finalizer: weakref.finalize[Any, SignerProcess] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The helper's process id while one runs for this process, else None."""
+        process = self._process
+        if process is None or self._pid != os.getpid() or not process.is_alive():
+            return None
+        return process.pid
+
+    def sign(
+        self, state: ChainState, items: Iterable[ChainItem]
+    ) -> Generator[list[Signed], None, None]:
+        """Sign ``items`` after ``state`` in the helper, yielding each chunk's leaves in order.
+
+        ``items`` is drawn a chunk at a time, a little ahead of what the helper has
+        signed, so an iterator that checks entries as it goes runs beside the
+        signatures; an error it raises ends the batch and leaves the helper ready
+        for the next. ``state.seq`` and ``state.prev`` advance with each chunk
+        yielded; ``state.tips`` must hold every account of ``items`` that already
+        has records (it is not changed).
+
+        Where no helper can start (in a daemonic process, or the system refuses a
+        new process) the chunks are signed in this process instead.
+
+        Raises:
+            LedgerStateError: the helper stopped or failed mid-batch (it is replaced
+                on the next call).
+        """
+        with self._lock:
+            pending = iter(items)
+            try:
+                conn = self._connection()
+            except LedgerStateError:
+                # No helper can run here: sign in this process instead.
+                chain = ChainState(state.seq, state.prev, state.time, dict(state.tips))
+                while chunk := list(islice(pending, CHUNK)):
+                    signed = sign_chain(chain, chunk)
+                    state.seq, state.prev = chain.seq, chain.prev
+                    yield signed
+                return
+            seen: set[str] = set()
+            outstanding = 0
+            first = True
+            try:
+                while True:
+                    while outstanding < DEPTH:
+                        chunk = list(islice(pending, CHUNK))
+                        if not chunk:
+                            break
+                        conn.send(self._request(state, first, chunk, seen))
+                        outstanding += 1
+                        first = False
+                    if not outstanding:
+                        return
+                    reply: list[Signed] | str = conn.recv()
+                    outstanding -= 1
+                    if isinstance(reply, str):
+                        raise LedgerStateError(f"the signing process failed: {reply}")
+                    state.seq += len(reply)
+                    state.prev = reply[-1][1]
+                    yield reply
+            except (EOFError, OSError) as e:
+                outstanding = 0
+                self._discard()
+                raise LedgerStateError(f"the signing process stopped during the batch: {e}") from e
+            finally:
+                if outstanding:
+                    self._drain(conn, outstanding)
+
+    def close(self) -> None:
+        """Stop the helper process, if one runs (it starts again when next needed)."""
+        with self._lock:
+            self._discard()
+
+    def _connection(self) -> Connection:
+        """The pipe to a running helper, started now if there is none.
+
+        Raises:
+            LedgerStateError: the helper process cannot be started.
+        """
+        if self._pid != os.getpid():
+            # A copy of this object in a forked child: the pipe belongs to the parent.
+            self._conn, self._process, self._finalizer = None, None, None
+        if self._conn is not None and self._process is not None:
+            if self._process.is_alive():
+                return self._conn
+            self._discard()
+        if current_process().daemon:
+            raise LedgerStateError("a daemonic process cannot start the signing process")
+        context = worker_context()
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=_serve, args=(theirs, ours), name="creditbank-signer", daemon=True
+        )
+        try:
+            process.start()
+        except OSError as e:
+            ours.close()
+            raise LedgerStateError(f"cannot start the signing process: {e}") from e
+        finally:
+            theirs.close()
+        self._conn, self._process, self._pid, self._keys = ours, process, os.getpid(), set()
+        self._finalizer = weakref.finalize(self, _stop, ours, process, os.getpid())
+        return ours
+
+    def _drain(self, conn: Connection, outstanding: int) -> None:
+        """Read and drop the replies still due after a batch ended early, to stay in step."""
+        try:
+            for _ in range(outstanding):
+                conn.recv()
+        except (EOFError, OSError):
+            self._discard()
+
+    def _discard(self) -> None:
+        """Stop the helper (when out of step with this process, or no longer wanted)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._conn, self._process, self._finalizer = None, None, None
+
+    def _request(
+        self, state: ChainState, first: bool, chunk: Sequence[ChainItem], seen: set[str]
+    ) -> _Request:
+        """The message for ``chunk``; the first of a batch carries the chain's start."""
+        new_keys: list[tuple[str, bytes]] = []
+        tips: dict[str, tuple[int, bytes]] = {}
+        items: list[tuple[str, bytes, str, str | None]] = []
+        known = state.tips
+        for kind, payload, key, account in chunk:
+            key_id = key.public.key_id
+            if key_id not in self._keys:
+                self._keys.add(key_id)
+                new_keys.append((key_id, key.seed()))
+            if account is not None and account not in seen:
+                seen.add(account)
+                if account in known:
+                    tips[account] = known[account]
+            items.append((kind, payload, key_id, account))
+        start = (state.seq, state.prev, state.time) if first else None
+        return start, new_keys, tips, items
