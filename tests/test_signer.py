@@ -147,7 +147,7 @@ def test_the_helper_continues_the_chain_state_it_is_given(
 ) -> None:
     monkeypatch.setattr(signer_module, "CHUNK", chunk)
     items = [
-        ChainItem(
+        (
             "sample.credit/1",
             prepare_payload("sample.credit/1", {"n": n}, f"a{n % 3}"),
             SCHOOL,
@@ -234,12 +234,12 @@ def test_a_failure_reported_by_the_helper_is_raised_and_the_helper_kept(
 ) -> None:
     """A chain the helper cannot sign (here a key it was never sent) is refused with
     the helper's own message, and the helper signs the next batch."""
-    item = ChainItem("sample.credit/1", b"{}", SCHOOL, None)
+    item: ChainItem = ("sample.credit/1", b"{}", SCHOOL, None)
     state = ChainState(1, GENESIS_PREV, "2026-09-01T00:00:00.000000Z")
     assert sum(len(c) for c in signer.sign(state, [item])) == 1
     helper = signer.pid
     signer._keys.add(LATE.key_id)  # as if the helper held a key it was never sent
-    stranger = ChainItem("sample.credit/1", b"{}", LATE, None)
+    stranger: ChainItem = ("sample.credit/1", b"{}", LATE, None)
     with pytest.raises(LedgerStateError, match="signing process failed: KeyError"):
         list(signer.sign(state, [item, stranger]))
     assert signer.pid == helper

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import NamedTuple
 
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import GENESIS_PREV, SIGNING_CONTEXT, AccountLink, encode_body
@@ -20,13 +19,9 @@ Tips = dict[str, tuple[int, bytes]]
 """Account id -> (its next account seq, its last leaf hash)."""
 
 
-class ChainItem(NamedTuple):
-    """One record to sign: its kind, canonical payload bytes, key and optional account."""
-
-    kind: str
-    payload: bytes
-    key: SigningKey
-    account: str | None
+ChainItem = tuple[str, bytes, SigningKey, str | None]
+"""One record to sign: its kind, canonical payload bytes, key and optional account
+(a plain tuple: one is made for every record appended)."""
 
 
 Signed = tuple[bytes, bytes]
@@ -56,12 +51,6 @@ def account_link(tips: Tips, account: str | None) -> AccountLink | None:
     return AccountLink(account, count, prev)
 
 
-def advance(tips: Tips, link: AccountLink | None, digest: bytes) -> None:
-    """Move the tip of ``link``'s account past the record whose leaf hash is ``digest``."""
-    if link is not None:
-        tips[link.account] = (link.seq + 1, digest)
-
-
 def sign_chain(state: ChainState, items: Sequence[ChainItem]) -> list[Signed]:
     """Encode, sign and hash ``items`` after ``state``, advancing it past them.
 
@@ -75,7 +64,8 @@ def sign_chain(state: ChainState, items: Sequence[ChainItem]) -> list[Signed]:
         body = encode_body(seq, prev, kind, time, key.public.key_id, payload, link)
         leaf = body + key.sign(SIGNING_CONTEXT + body)
         prev = sha256(b"\x00" + leaf).digest()
-        advance(tips, link, prev)
+        if link is not None:
+            tips[link.account] = (link.seq + 1, prev)
         out.append((leaf, prev))
         seq += 1
     state.seq, state.prev = seq, prev

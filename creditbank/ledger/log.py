@@ -20,7 +20,6 @@ from creditbank.ledger.chain import (
     Signed,
     Tips,
     account_link,
-    advance,
     sign_chain,
 )
 from creditbank.ledger.checkpoint import Checkpoint
@@ -528,7 +527,7 @@ class Transaction:
             for key in keys:
                 if key.key_id not in new_keys and ledger._known_key(conn, key.key_id) is None:
                     new_keys[key.key_id] = (key, start + position)
-            yield ChainItem(entry.kind, payload, entry.key, entry.account)
+            yield (entry.kind, payload, entry.key, entry.account)
 
     def _write_chain(self, entries: Sequence[Entry]) -> list[Record]:
         """Check, sign, hash and store each entry in order.
@@ -547,37 +546,46 @@ class Transaction:
                 if tip is not None:
                     tips[account] = tip
         state = ChainState(frontier.size, self.prev, self.time, dict(tips))
+        state = ChainState(frontier.size, self.prev, self.time, dict(tips))
         items = self._checked(entries, frontier.size)
-        seq, prev, now = frontier.size, self.prev, self.time
-        written: list[Record] = []
-
-        def store(chunk: list[Signed]) -> None:
-            nonlocal seq, prev
-            done = len(written)
-            rows: list[tuple[Any, ...]] = []
-            nodes: list[tuple[int, int, bytes]] = []
-            for (leaf, digest), entry in zip(chunk, entries[done : done + len(chunk)], strict=True):
-                link = account_link(tips, entry.account)
-                advance(tips, link, digest)
-                record = Record(
-                    seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
-                )
-                written.append(record)
-                rows.append(record_row(record, digest))
-                for level, node in frontier.append(digest):
-                    nodes.append((seq, level, node))
-                prev = digest
-                seq += 1
-            self.ledger.store.add(self.conn, rows, nodes)
-
-        if len(entries) >= PIPELINE_THRESHOLD:
+        if len(entries) < PIPELINE_THRESHOLD:
+            written = self._store(entries, 0, sign_chain(state, list(items)), tips)
+        else:
+            written = []
             # Closed at once if storing fails, so the helper is back in step for the next batch.
             with closing(self.ledger.signer.sign(state, items)) as chunks:
                 for chunk in chunks:
-                    store(chunk)
-        else:
-            store(sign_chain(state, list(items)))
+                    written += self._store(entries, len(written), chunk, tips)
         accounts.update(tips)
+        return written
+
+    def _store(
+        self, entries: Sequence[Entry], done: int, chunk: list[Signed], tips: Tips
+    ) -> list[Record]:
+        """Build and insert the records, rows and Merkle nodes of one signed chunk.
+
+        ``chunk`` holds the leaves of ``entries[done:]``, in order; ``tips`` is
+        advanced past them.
+        """
+        frontier, now = self.frontier, self.time
+        seq, prev = frontier.size, self.prev
+        written: list[Record] = []
+        rows: list[tuple[Any, ...]] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        for (leaf, digest), entry in zip(chunk, entries[done : done + len(chunk)], strict=True):
+            link = account_link(tips, entry.account)
+            if link is not None:
+                tips[link.account] = (link.seq + 1, digest)
+            record = Record(
+                seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
+            )
+            written.append(record)
+            rows.append(record_row(record, digest))
+            for level, node in frontier.append(digest):
+                nodes.append((seq, level, node))
+            prev = digest
+            seq += 1
+        self.ledger.store.add(self.conn, rows, nodes)
         self.prev = prev
         return written
 

@@ -66,7 +66,7 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
             if start is not None:
                 state = ChainState(*start)
             state.tips.update(tips)
-            reply = sign_chain(state, [ChainItem(k, p, keys[i], a) for k, p, i, a in items])
+            reply = sign_chain(state, [(k, p, keys[i], a) for k, p, i, a in items])
         except Exception as e:  # reported to the parent, which raises it
             reply = f"{type(e).__name__}: {e}"
         try:
