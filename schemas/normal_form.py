@@ -1,9 +1,10 @@
 """A fast test of whether a payload is already in its normal form.
 
-:func:`schemas.normalise_payload` loads a payload through its marshmallow schema
+:func:`schemas.round_trip_payload` loads a payload through its marshmallow schema
 and dumps it again; a payload is in normal form when that gives it back
-unchanged. The audit asks this of every record, and the marshmallow round trip
-costs about 40% of the record's signature check. This module compiles each payload
+unchanged. The audit asks this of every record, and every write normalises the
+payload it signs; the marshmallow round trip costs about 40% of a record's
+signature check. This module compiles each payload
 schema, once, into a plain function that walks the payload with the schema's own
 fields (their ``_deserialize``, validators and ``_serialize``) and its
 :meth:`Strict.cross_check`, without the schema machinery around them.
@@ -11,7 +12,7 @@ fields (their ``_deserialize``, validators and ``_serialize``) and its
 The fast test only ever says yes when the round trip would give the payload back
 unchanged (:func:`identical`: the same JSON, types included); any doubt (a field
 type it does not know, a value it cannot place) is a no, and the caller then asks
-:func:`schemas.normalise_payload`, whose verdict and message stand.
+:func:`schemas.round_trip_payload`, whose verdict and message stand.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def is_normal_payload(kind: str, data: Any) -> bool:
     """Whether ``data`` is a payload of ``kind`` that its schema accepts as it is.
 
     ``False`` means "not certainly": the kind has no compiled test, or the payload
-    is refused or not in normal form; :func:`schemas.normalise_payload` says which.
+    is refused or not in normal form; :func:`schemas.round_trip_payload` says which.
     Never raises.
     """
     check = _compiled(kind)

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
+from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload, round_trip_payload
 from creditbank.schemas.fields import Choice, Code, DecimalString, Hash
 from creditbank.schemas.normal_form import compile_schema, identical, is_normal_payload
 from creditbank.schemas.payloads import Strict
@@ -75,7 +75,7 @@ values = st.recursive(
 def slow_verdict(kind: str, payload: Any) -> bool:
     """What the schema's own round trip says: accepted and unchanged, types included."""
     try:
-        return identical(normalise_payload(kind, payload), payload)
+        return identical(round_trip_payload(kind, payload), payload)
     except InputError:
         return False
 
@@ -136,6 +136,33 @@ def test_a_payload_not_yet_normal_is_not_passed(kind: str) -> None:
 def test_the_fast_verdict_is_the_round_trips(case: tuple[str, Any]) -> None:
     kind, payload = case
     assert is_normal_payload(kind, payload) == slow_verdict(kind, payload)
+
+
+@settings(max_examples=500)
+@given(mutated())
+def test_normalising_gives_the_round_trips_result_and_a_copy(case: tuple[str, Any]) -> None:
+    """Whether it took the fast test or the round trip, ``normalise_payload`` returns
+    what the round trip returns (or refuses with its message), sharing nothing with
+    its input."""
+    kind, payload = case
+    try:
+        expected = round_trip_payload(kind, payload)
+    except InputError as e:
+        with pytest.raises(InputError) as refused:
+            normalise_payload(kind, payload)
+        assert str(refused.value) == str(e)
+        return
+    normal = normalise_payload(kind, payload)
+    assert identical(normal, expected)
+    inside = {id(c) for c in containers(payload)}
+    assert not inside & {id(c) for c in containers(normal)}
+
+
+@pytest.mark.parametrize("kind", sorted(NORMAL))
+def test_a_normal_payload_is_returned_as_a_copy(kind: str) -> None:
+    normal = normalise_payload(kind, NORMAL[kind])
+    assert identical(normal, NORMAL[kind])
+    assert not {id(c) for c in containers(NORMAL[kind])} & {id(c) for c in containers(normal)}
 
 
 @pytest.mark.parametrize(

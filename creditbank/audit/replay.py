@@ -33,7 +33,7 @@ from creditbank.ledger.log import GENESIS_KIND
 from creditbank.ledger.record import Record, decode_checked_leaf
 from creditbank.ledger.verify import Problem
 from creditbank.projector import Projector
-from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload
+from creditbank.schemas import PAYLOAD_SCHEMAS, round_trip_payload
 from creditbank.schemas.normal_form import identical, is_normal_payload
 from creditbank.store.projections import Projections
 from creditbank.store.tables import conversions, outcomes
@@ -71,7 +71,7 @@ def payload_problems(record: Record) -> list[tuple[str, str]]:
     if is_normal_payload(record.kind, record.payload):
         return []
     try:
-        normal = normalise_payload(record.kind, record.payload)
+        normal = round_trip_payload(record.kind, record.payload)
     except InputError as e:
         return [("malformed_payload", f"{record.kind}: {e}")]
     if not identical(normal, record.payload):
