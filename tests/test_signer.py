@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import creditbank.ledger.log as log_module
 import creditbank.ledger.signer as signer_module
+import creditbank.ledger.verify as verify_module
 from creditbank.bank import CreditBank
 from creditbank.clock import FixedClock
 from creditbank.errors import InputError, LedgerStateError
@@ -271,7 +272,9 @@ def test_short_batches_never_start_a_helper(bank: CreditBank, authority: Signing
     assert bank.ledger.signer.pid is None
 
 
-def append_in_this_process(url: str) -> tuple[int | None, bool, int]:
+def append_and_verify_here(url: str) -> tuple[int | None, bool, int]:
+    """A long batch and a verification large enough for worker processes."""
+    verify_module.PARALLEL_THRESHOLD = 10
     authority = SigningKey.from_seed(bytes(range(32)))
     bank = new_bank(url, authority, SigningKey.from_seed(bytes(range(32, 64))))
     introduce_school(bank, authority)
@@ -281,10 +284,10 @@ def append_in_this_process(url: str) -> tuple[int | None, bool, int]:
     return result
 
 
-def test_a_daemonic_process_signs_long_batches_itself(tmp_path: Path) -> None:
+def test_a_daemonic_process_signs_and_verifies_in_process(tmp_path: Path) -> None:
     """A daemonic process (a ``multiprocessing.Pool`` worker) may not start children."""
     with get_context("fork").Pool(1) as pool:
-        pid, ok, size = pool.apply(append_in_this_process, (f"sqlite:///{tmp_path / 'l.db'}",))
+        pid, ok, size = pool.apply(append_and_verify_here, (f"sqlite:///{tmp_path / 'l.db'}",))
     assert (pid, ok, size) == (None, True, 2 + THRESHOLD)
 
 

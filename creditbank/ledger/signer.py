@@ -21,7 +21,6 @@ import threading
 import weakref
 from collections.abc import Generator, Iterable, Sequence
 from itertools import islice
-from multiprocessing import current_process
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 from creditbank.errors import LedgerStateError
 from creditbank.ledger.chain import ChainItem, ChainState, Signed, sign_chain
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.workers import worker_context
+from creditbank.ledger.workers import may_start_workers, worker_context
 
 CHUNK = 64
 """Records per message; small enough that two requests in flight never fill the pipe."""
@@ -186,7 +185,7 @@ class SignerProcess:
             if self._process.is_alive():
                 return self._conn
             self._discard()
-        if current_process().daemon:
+        if not may_start_workers():
             raise LedgerStateError("a daemonic process cannot start the signing process")
         context = worker_context()
         ours, theirs = context.Pipe()

@@ -50,7 +50,7 @@ from creditbank.ledger.record import (
     Record,
     open_leaf,
 )
-from creditbank.ledger.workers import worker_context
+from creditbank.ledger.workers import may_start_workers, worker_context
 from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore
 
 CHUNK = 2048
@@ -256,7 +256,11 @@ class _Verifier:
                 self.store.checkpoints(conn), meta.origin, meta.log_key
             )
             size = self.store.tip(conn)[0] - self.expected
-            parallel = size >= PARALLEL_THRESHOLD and (self.workers or os.cpu_count() or 1) > 1
+            parallel = (
+                size >= PARALLEL_THRESHOLD
+                and (self.workers or os.cpu_count() or 1) > 1
+                and may_start_workers()
+            )
             chunks = self._chunks(conn)
             if parallel:
                 yield from self._parallel(conn, chunks)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from multiprocessing import get_all_start_methods, get_context
+from multiprocessing import current_process, get_all_start_methods, get_context
 from multiprocessing.context import ForkContext, SpawnContext
 
 
@@ -16,3 +16,12 @@ def worker_context() -> ForkContext | SpawnContext:
     if "fork" in get_all_start_methods():
         return get_context("fork")
     return get_context("spawn")
+
+
+def may_start_workers() -> bool:
+    """Whether this process may start helper processes at all.
+
+    A daemonic process (a ``multiprocessing.Pool`` worker, say) may not have
+    children; there the work runs in process instead.
+    """
+    return not current_process().daemon
