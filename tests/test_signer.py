@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -34,6 +38,7 @@ from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
 from creditbank.ledger.record import GENESIS_PREV, prepare_payload
 from creditbank.ledger.signer import SignerProcess
+from creditbank.ledger.workers import worker_context
 
 from .conftest import ORIGIN
 from .test_ledger import SCHOOL, dump, introduce_school
@@ -231,20 +236,75 @@ def test_a_helper_killed_during_a_batch_refuses_it_and_writes_nothing(
 
 
 def test_a_failure_reported_by_the_helper_is_raised_and_the_helper_kept(
-    signer: SignerProcess,
+    signer: SignerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A chain the helper cannot sign (here a key it was never sent) is refused with
-    the helper's own message, and the helper signs the next batch."""
+    the helper's own message, and the helper signs the next batches, including with
+    a key first sent in the refused batch after the failing chunk."""
+    monkeypatch.setattr(signer_module, "CHUNK", 1)
     item: ChainItem = ("sample.credit/1", b"{}", SCHOOL, None)
     state = ChainState(1, GENESIS_PREV, "2026-09-01T00:00:00.000000Z")
     assert sum(len(c) for c in signer.sign(state, [item])) == 1
     helper = signer.pid
     signer._keys.add(LATE.key_id)  # as if the helper held a key it was never sent
     stranger: ChainItem = ("sample.credit/1", b"{}", LATE, None)
+    other = SigningKey.from_seed(bytes([11]) * 32)
+    unsent: ChainItem = ("sample.credit/1", b"{}", other, None)
     with pytest.raises(LedgerStateError, match="signing process failed: KeyError"):
-        list(signer.sign(state, [item, stranger]))
+        list(signer.sign(state, [stranger, unsent]))
     assert signer.pid == helper
-    assert sum(len(c) for c in signer.sign(state, [item] * 3)) == 3
+    assert sum(len(c) for c in signer.sign(state, [item, unsent, item])) == 3
+    assert signer.pid == helper
+
+
+class _SmallPipes:
+    """A start context whose pipes hold about 4 KiB each way (as on some systems)."""
+
+    def __init__(self) -> None:
+        self.real = worker_context()
+
+    def Pipe(self) -> tuple[Connection, Connection]:  # noqa: N802 - the context's own name
+        ends = self.real.Pipe()
+        for end in ends:
+            sock = socket.socket(fileno=os.dup(end.fileno()))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.close()
+        return ends
+
+    def Process(self, **kwargs: Any) -> BaseProcess:  # noqa: N802 - the context's own name
+        return self.real.Process(**kwargs)
+
+
+def test_small_pipes_cannot_stall_a_batch(
+    bank: CreditBank, authority: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each message (64 records of 500 bytes) is far larger than the pipe: a second
+    request sent before the helper's reply was read would leave both sides waiting
+    for ever."""
+    monkeypatch.setattr(signer_module, "worker_context", _SmallPipes)
+
+    def stalled(*_: object) -> None:
+        helper = bank.ledger.signer.pid
+        if helper is not None:
+            os.kill(helper, signal.SIGKILL)  # unblocks whatever waits on the helper
+        raise TimeoutError("the batch stalled")
+
+    previous = signal.signal(signal.SIGALRM, stalled)
+    signal.alarm(60)
+    try:
+        introduce_school(bank, authority)
+        bank.ledger.append_batch(
+            [
+                Entry(e.kind, {**e.payload, "title": "x" * 500}, e.key, e.account)
+                for e in entries_for(4 * THRESHOLD)
+            ]
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert bank.ledger.size() == 2 + 4 * THRESHOLD
+    assert bank.verify().ok
 
 
 # -- the helper's lifetime ----------------------------------------------------------------

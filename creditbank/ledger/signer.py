@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import threading
 import weakref
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator
 from itertools import islice
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -31,9 +32,9 @@ from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.workers import may_start_workers, worker_context
 
 CHUNK = 64
-"""Records per message; small enough that two requests in flight never fill the pipe."""
-DEPTH = 2
-"""Chunks sent ahead of the one being stored."""
+"""Records per message."""
+DRAIN_SECONDS = 30
+"""How long a batch that ended early waits for the reply still due (one chunk's work)."""
 
 _Request = tuple[
     tuple[int, bytes, str] | None,
@@ -139,33 +140,37 @@ class SignerProcess:
                     yield signed
                 return
             seen: set[str] = set()
-            outstanding = 0
-            first = True
+            outstanding = False
             try:
-                while True:
-                    while outstanding < DEPTH:
-                        chunk = list(islice(pending, CHUNK))
-                        if not chunk:
-                            break
-                        conn.send(self._request(state, first, chunk, seen))
-                        outstanding += 1
-                        first = False
-                    if not outstanding:
-                        return
+                request = self._request(state, True, pending, seen)
+                if request is not None:
+                    self._send(conn, request)
+                    outstanding = True
+                    request = self._request(state, False, pending, seen)
+                while outstanding:
                     reply: list[Signed] | str = conn.recv()
-                    outstanding -= 1
+                    outstanding = False
+                    # One message in flight each way: the next request goes as soon as
+                    # a reply is read, so neither side can block the other whatever
+                    # the pipe holds, and the helper signs it while this chunk is
+                    # stored and the one after it is made.
+                    if request is not None:
+                        self._send(conn, request)
+                        outstanding = True
                     if isinstance(reply, str):
                         raise LedgerStateError(f"the signing process failed: {reply}")
                     state.seq += len(reply)
                     state.prev = reply[-1][1]
                     yield reply
+                    if outstanding:
+                        request = self._request(state, False, pending, seen)
             except (EOFError, OSError) as e:
-                outstanding = 0
+                outstanding = False
                 self._discard()
                 raise LedgerStateError(f"the signing process stopped during the batch: {e}") from e
             finally:
                 if outstanding:
-                    self._drain(conn, outstanding)
+                    self._drain(conn)
 
     def close(self) -> None:
         """Stop the helper process, if one runs (it starts again when next needed)."""
@@ -203,13 +208,32 @@ class SignerProcess:
         self._finalizer = weakref.finalize(self, _stop, ours, process, os.getpid())
         return ours
 
-    def _drain(self, conn: Connection, outstanding: int) -> None:
-        """Read and drop the replies still due after a batch ended early, to stay in step."""
+    def _send(self, conn: Connection, message: bytes) -> None:
+        """Send one message whole; one cut short (say by Ctrl-C) discards the helper.
+
+        Raises:
+            OSError: the pipe is broken.
+        """
+        sent = False
         try:
-            for _ in range(outstanding):
+            conn.send_bytes(message)
+            sent = True
+        finally:
+            if not sent:
+                self._discard()
+
+    def _drain(self, conn: Connection) -> None:
+        """Read and drop the reply still due after a batch ended early, to stay in step.
+
+        A helper that does not answer within :data:`DRAIN_SECONDS` is discarded.
+        """
+        try:
+            if conn.poll(DRAIN_SECONDS):
                 conn.recv()
+                return
         except (EOFError, OSError):
-            self._discard()
+            pass
+        self._discard()
 
     def _discard(self) -> None:
         """Stop the helper (when out of step with this process, or no longer wanted)."""
@@ -218,9 +242,17 @@ class SignerProcess:
         self._conn, self._process, self._finalizer = None, None, None
 
     def _request(
-        self, state: ChainState, first: bool, chunk: Sequence[ChainItem], seen: set[str]
-    ) -> _Request:
-        """The message for ``chunk``; the first of a batch carries the chain's start."""
+        self, state: ChainState, first: bool, pending: Iterator[ChainItem], seen: set[str]
+    ) -> bytes | None:
+        """The next chunk's message, pickled (None when ``pending`` is used up).
+
+        The first message of a batch carries the chain's start; a key's seed goes
+        with the first message that needs it. A message once made is always sent
+        (or the helper is discarded), so the keys marked here are the helper's.
+        """
+        chunk = list(islice(pending, CHUNK))
+        if not chunk:
+            return None
         new_keys: list[tuple[str, bytes]] = []
         tips: dict[str, tuple[int, bytes]] = {}
         items: list[tuple[str, bytes, str, str | None]] = []
@@ -236,4 +268,5 @@ class SignerProcess:
                     tips[account] = known[account]
             items.append((kind, payload, key_id, account))
         start = (state.seq, state.prev, state.time) if first else None
-        return start, new_keys, tips, items
+        message: _Request = (start, new_keys, tips, items)
+        return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
