@@ -3,7 +3,8 @@
 The helper (``creditbank.ledger.signer``) signs a batch's chain on a second core
 while the append transaction checks and stores the chunks around it. These tests
 hold it to the in-process chain byte for byte, and check what happens when a
-batch fails half-way, when the helper dies, and when its parent dies.
+batch fails half-way, when the helper dies, when its parent dies, when the pipe
+is smaller than a message, and in a daemonic process that may not start one.
 """
 
 from __future__ import annotations
@@ -235,17 +236,20 @@ def test_a_helper_killed_during_a_batch_refuses_it_and_writes_nothing(
     assert bank.verify().ok
 
 
+@pytest.mark.parametrize("ahead", ["pipe", "none"])
 def test_a_failure_reported_by_the_helper_is_raised_and_the_helper_kept(
-    signer: SignerProcess, monkeypatch: pytest.MonkeyPatch
+    signer: SignerProcess, monkeypatch: pytest.MonkeyPatch, ahead: str
 ) -> None:
     """A chain the helper cannot sign (here a key it was never sent) is refused with
     the helper's own message, and the helper signs the next batches, including with
-    a key first sent in the refused batch after the failing chunk."""
+    a key whose first message, after the failing one, was sent ahead or only made."""
     monkeypatch.setattr(signer_module, "CHUNK", 1)
     item: ChainItem = ("sample.credit/1", b"{}", SCHOOL, None)
     state = ChainState(1, GENESIS_PREV, "2026-09-01T00:00:00.000000Z")
     assert sum(len(c) for c in signer.sign(state, [item])) == 1
     helper = signer.pid
+    if ahead == "none":
+        signer._ahead = 0  # as over a pipe smaller than a message: one in flight
     signer._keys.add(LATE.key_id)  # as if the helper held a key it was never sent
     stranger: ChainItem = ("sample.credit/1", b"{}", LATE, None)
     other = SigningKey.from_seed(bytes([11]) * 32)
@@ -276,13 +280,18 @@ class _SmallPipes:
         return self.real.Process(**kwargs)
 
 
+@pytest.mark.parametrize("titles", [[500], [0, 4000]])
 def test_small_pipes_cannot_stall_a_batch(
-    bank: CreditBank, authority: SigningKey, monkeypatch: pytest.MonkeyPatch
+    bank: CreditBank,
+    authority: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+    titles: list[int],
 ) -> None:
-    """Each message (64 records of 500 bytes) is far larger than the pipe: a second
-    request sent before the helper's reply was read would leave both sides waiting
-    for ever."""
+    """Messages far larger than the pipe, from the start or after small ones that went
+    two at a time: a second request sent before the helper's reply was read would
+    leave both sides waiting for ever."""
     monkeypatch.setattr(signer_module, "worker_context", _SmallPipes)
+    monkeypatch.setattr(signer_module, "CHUNK", 8)
 
     def stalled(*_: object) -> None:
         helper = bank.ledger.signer.pid
@@ -290,14 +299,16 @@ def test_small_pipes_cannot_stall_a_batch(
             os.kill(helper, signal.SIGKILL)  # unblocks whatever waits on the helper
         raise TimeoutError("the batch stalled")
 
+    entries = entries_for(4 * THRESHOLD)
+    part = len(entries) // len(titles)
     previous = signal.signal(signal.SIGALRM, stalled)
     signal.alarm(60)
     try:
         introduce_school(bank, authority)
         bank.ledger.append_batch(
             [
-                Entry(e.kind, {**e.payload, "title": "x" * 500}, e.key, e.account)
-                for e in entries_for(4 * THRESHOLD)
+                Entry(e.kind, {**e.payload, "title": "x" * titles[n // part]}, e.key, e.account)
+                for n, e in enumerate(entries)
             ]
         )
     finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import socket
 import threading
 import weakref
 from collections.abc import Generator, Iterable, Iterator
@@ -33,6 +34,8 @@ from creditbank.ledger.workers import may_start_workers, worker_context
 
 CHUNK = 64
 """Records per message."""
+DEPTH = 2
+"""Messages in flight to the helper at most: the one it signs and the next."""
 DRAIN_SECONDS = 30
 """How long a batch that ended early waits for the reply still due (one chunk's work)."""
 
@@ -75,6 +78,15 @@ def _serve(conn: Connection, parent_end: Connection) -> None:
             return
 
 
+def _capacity(conn: Connection) -> int:
+    """Bytes the pipe takes from ``conn`` before a send waits for the reader (0: unknown)."""
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as end:
+            return int(end.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF))
+    except (OSError, ValueError):
+        return 0
+
+
 def _stop(conn: Connection, process: BaseProcess, owner: int) -> None:
     """Ask the helper to exit, then make sure it has (only in the process that started it)."""
     if os.getpid() != owner:
@@ -98,6 +110,7 @@ class SignerProcess:
         self._process: BaseProcess | None = None
         self._pid = 0
         self._keys: set[str] = set()
+        self._ahead = 0
         self._finalizer: weakref.finalize[Any, SignerProcess] | None = None
 
     @property
@@ -139,38 +152,40 @@ class SignerProcess:
                     state.seq, state.prev = chain.seq, chain.prev
                     yield signed
                 return
-            seen: set[str] = set()
-            outstanding = False
+            requests = self._requests(state, pending)
+            request = next(requests, None)
+            outstanding = 0
             try:
-                request = self._request(state, True, pending, seen)
-                if request is not None:
-                    self._send(conn, request)
-                    outstanding = True
-                    request = self._request(state, False, pending, seen)
-                while outstanding:
-                    reply: list[Signed] | str = conn.recv()
-                    outstanding = False
-                    # One message in flight each way: the next request goes as soon as
-                    # a reply is read, so neither side can block the other whatever
-                    # the pipe holds, and the helper signs it while this chunk is
-                    # stored and the one after it is made.
-                    if request is not None:
+                while True:
+                    while request is not None and self._may_send(request, outstanding):
                         self._send(conn, request)
-                        outstanding = True
+                        outstanding += 1
+                        request = next(requests, None)
+                    if not outstanding:
+                        return
+                    reply: list[Signed] | str = conn.recv()
+                    outstanding -= 1
                     if isinstance(reply, str):
                         raise LedgerStateError(f"the signing process failed: {reply}")
                     state.seq += len(reply)
                     state.prev = reply[-1][1]
+                    if request is not None and self._may_send(request, outstanding):
+                        # The helper signs it while this chunk is stored.
+                        self._send(conn, request)
+                        outstanding += 1
+                        request = next(requests, None)
                     yield reply
-                    if outstanding:
-                        request = self._request(state, False, pending, seen)
             except (EOFError, OSError) as e:
-                outstanding = False
+                outstanding = 0
                 self._discard()
                 raise LedgerStateError(f"the signing process stopped during the batch: {e}") from e
             finally:
+                requests.close()
+                if request is not None:
+                    # Made but never sent: the helper lacks any seed it carried.
+                    self._keys.clear()
                 if outstanding:
-                    self._drain(conn)
+                    self._drain(conn, outstanding)
 
     def close(self) -> None:
         """Stop the helper process, if one runs (it starts again when next needed)."""
@@ -205,8 +220,19 @@ class SignerProcess:
         finally:
             theirs.close()
         self._conn, self._process, self._pid, self._keys = ours, process, os.getpid(), set()
+        self._ahead = _capacity(ours) // 4
         self._finalizer = weakref.finalize(self, _stop, ours, process, os.getpid())
         return ours
+
+    def _may_send(self, message: bytes, outstanding: int) -> bool:
+        """Whether ``message`` may go with ``outstanding`` replies still due.
+
+        One message may always go. A second, so the helper has the next chunk
+        waiting, only if it fits the pipe whole: else this process could block
+        sending while the helper blocks sending its reply, each waiting for the
+        other.
+        """
+        return outstanding == 0 or (outstanding < DEPTH and len(message) <= self._ahead)
 
     def _send(self, conn: Connection, message: bytes) -> None:
         """Send one message whole; one cut short (say by Ctrl-C) discards the helper.
@@ -222,14 +248,17 @@ class SignerProcess:
             if not sent:
                 self._discard()
 
-    def _drain(self, conn: Connection) -> None:
-        """Read and drop the reply still due after a batch ended early, to stay in step.
+    def _drain(self, conn: Connection, outstanding: int) -> None:
+        """Read and drop the replies still due after a batch ended early, to stay in step.
 
         A helper that does not answer within :data:`DRAIN_SECONDS` is discarded.
         """
         try:
-            if conn.poll(DRAIN_SECONDS):
+            for _ in range(outstanding):
+                if not conn.poll(DRAIN_SECONDS):
+                    break
                 conn.recv()
+            else:
                 return
         except (EOFError, OSError):
             pass
@@ -241,32 +270,33 @@ class SignerProcess:
             self._finalizer()
         self._conn, self._process, self._finalizer = None, None, None
 
-    def _request(
-        self, state: ChainState, first: bool, pending: Iterator[ChainItem], seen: set[str]
-    ) -> bytes | None:
-        """The next chunk's message, pickled (None when ``pending`` is used up).
+    def _requests(
+        self, state: ChainState, pending: Iterator[ChainItem]
+    ) -> Generator[bytes, None, None]:
+        """The batch's messages, pickled, a chunk of ``pending`` each, made as asked for.
 
-        The first message of a batch carries the chain's start; a key's seed goes
-        with the first message that needs it. A message once made is always sent
-        (or the helper is discarded), so the keys marked here are the helper's.
+        The first carries the chain's start; a key's seed goes with the first
+        message that needs it, and the tips of accounts with the first that names
+        them. A batch that ends with a message made but not sent forgets which
+        keys the helper holds, so the next batch sends them again.
         """
-        chunk = list(islice(pending, CHUNK))
-        if not chunk:
-            return None
-        new_keys: list[tuple[str, bytes]] = []
-        tips: dict[str, tuple[int, bytes]] = {}
-        items: list[tuple[str, bytes, str, str | None]] = []
+        seen: set[str] = set()
         known = state.tips
-        for kind, payload, key, account in chunk:
-            key_id = key.public.key_id
-            if key_id not in self._keys:
-                self._keys.add(key_id)
-                new_keys.append((key_id, key.seed()))
-            if account is not None and account not in seen:
-                seen.add(account)
-                if account in known:
-                    tips[account] = known[account]
-            items.append((kind, payload, key_id, account))
-        start = (state.seq, state.prev, state.time) if first else None
-        message: _Request = (start, new_keys, tips, items)
-        return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        start: tuple[int, bytes, str] | None = (state.seq, state.prev, state.time)
+        while chunk := list(islice(pending, CHUNK)):
+            new_keys: list[tuple[str, bytes]] = []
+            tips: dict[str, tuple[int, bytes]] = {}
+            items: list[tuple[str, bytes, str, str | None]] = []
+            for kind, payload, key, account in chunk:
+                key_id = key.public.key_id
+                if key_id not in self._keys:
+                    self._keys.add(key_id)
+                    new_keys.append((key_id, key.seed()))
+                if account is not None and account not in seen:
+                    seen.add(account)
+                    if account in known:
+                        tips[account] = known[account]
+                items.append((kind, payload, key_id, account))
+            message: _Request = (start, new_keys, tips, items)
+            start = None
+            yield pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
