@@ -30,7 +30,7 @@ from typing import Any
 from creditbank.errors import LedgerStateError
 from creditbank.ledger.chain import ChainItem, ChainState, Signed, sign_chain
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.workers import may_start_workers, worker_context
+from creditbank.ledger.workers import ignore_interrupts, may_start_workers, worker_context
 
 CHUNK = 64
 """Records per message."""
@@ -51,6 +51,7 @@ tips of accounts first seen in this chunk, items as (kind, payload, key id, acco
 
 def _serve(conn: Connection, parent_end: Connection) -> None:
     """The helper's loop: sign each chunk it is sent and send back its leaves."""
+    ignore_interrupts()
     parent_end.close()
     keys: dict[str, SigningKey] = {}
     state = ChainState(0, b"", "")

@@ -50,7 +50,7 @@ from creditbank.ledger.record import (
     Record,
     open_leaf,
 )
-from creditbank.ledger.workers import may_start_workers, worker_context
+from creditbank.ledger.workers import ignore_interrupts, may_start_workers, worker_context
 from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore
 
 CHUNK = 2048
@@ -284,7 +284,9 @@ class _Verifier:
 
     def _parallel(self, conn: Any, chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[Problem]:
         workers = self.workers or os.cpu_count() or 1
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=worker_context())
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=worker_context(), initializer=ignore_interrupts
+        )
         try:
             queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
             for rows in chunks:

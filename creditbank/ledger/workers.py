@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from multiprocessing import current_process, get_all_start_methods, get_context
 from multiprocessing.context import ForkContext, SpawnContext
 
@@ -25,3 +26,12 @@ def may_start_workers() -> bool:
     children; there the work runs in process instead.
     """
     return not current_process().daemon
+
+
+def ignore_interrupts() -> None:
+    """Leave Ctrl-C to the parent: run first in every helper process.
+
+    A terminal sends SIGINT to the whole process group; the parent stops its
+    helpers itself, and a helper interrupted on its own would print a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

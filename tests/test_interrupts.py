@@ -1,0 +1,65 @@
+"""Ctrl-C during a long batch or a parallel verification: no traceback from helpers.
+
+A terminal sends SIGINT to the whole process group, helper processes included.
+The parent stops its helpers itself; a helper must not print a traceback of its
+own on the user's terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+WORK = """
+import sys
+import creditbank.ledger.verify as verify
+from creditbank.bank import CreditBank
+from creditbank.ledger.keys import SigningKey
+from tests.test_ledger import introduce_school
+from tests.test_signer import entries_for
+
+authority = SigningKey.from_seed(bytes(range(32)))
+bank = CreditBank.create(sys.argv[1], "test/ledger", authority,
+                         SigningKey.from_seed(bytes(range(32, 64))))
+introduce_school(bank, authority)
+entries = entries_for(1000)
+verify.PARALLEL_THRESHOLD = 10
+bank.ledger.append_batch(entries)
+print("ready", flush=True)
+try:
+    while True:
+        if sys.argv[2] == "append":
+            bank.ledger.append_batch(entries)
+        else:
+            assert bank.verify(workers=2).ok
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize("work", ["append", "verify"])
+def test_ctrl_c_reaches_only_the_parent(tmp_path: Path, work: str) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", WORK, f"sqlite:///{tmp_path / 'l.db'}", work],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    # Let the helpers start and get busy, then interrupt the whole group, as a terminal does.
+    subprocess.run(["sleep", "1.5"], check=True)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert out == "interrupted\n", err
+    assert "Traceback" not in err, err
+    assert process.returncode == 0
