@@ -195,6 +195,26 @@ def test_a_bad_entry_late_in_a_long_batch_writes_nothing_and_keeps_the_helper(
     assert bank.verify().ok
 
 
+@pytest.mark.parametrize("length", [20, 600])
+def test_a_failed_append_ends_its_transaction(
+    bank: CreditBank, authority: SigningKey, db_url: str, length: int
+) -> None:
+    """A long batch that fails late has written its first chunks inside the
+    transaction: a caller that catches the error cannot append on, nor commit them."""
+    introduce_school(bank, authority)
+    before = dump(db_url)
+    refused = pytest.raises(LedgerStateError, match="failed, so nothing was written")
+    with refused, bank.ledger.transaction() as tx:
+        with pytest.raises(InputError, match=f"^entry {length - 5}: "):
+            tx.append(entries_for(length, bad=length - 5))
+        with pytest.raises(LedgerStateError, match="earlier append in this transaction"):
+            tx.append(entries_for(1))
+    assert dump(db_url) == before
+    bank.ledger.append_batch(entries_for(length))
+    assert bank.ledger.size() == 2 + length
+    assert bank.verify().ok
+
+
 def test_a_helper_that_died_between_batches_is_replaced(
     bank: CreditBank, authority: SigningKey
 ) -> None:

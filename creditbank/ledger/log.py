@@ -225,8 +225,10 @@ class Ledger:
         written.
 
         Raises:
-            LedgerStateError: no ledger yet, the clock is behind the last record, or
-                this thread already has a transaction open (append through it).
+            LedgerStateError: no ledger yet, the clock is behind the last record,
+                this thread already has a transaction open (append through it), or
+                an append in the block failed and the block went on (it is rolled
+                back).
         """
         with self.store.appending() as conn:
             size, last_leaf, last_time = self.store.tip(conn)
@@ -238,6 +240,10 @@ class Ledger:
                     f"clock is behind the ledger: {tx.time} is before {last_time}"
                 )
             yield tx
+            if tx.failed is not None:
+                raise LedgerStateError(
+                    f"an append in this transaction failed, so nothing was written: {tx.failed}"
+                )
         with self._lock:
             cached = tx.tip.accounts if len(tx.tip.accounts) < ACCOUNT_CACHE_LIMIT else {}
             cached.update(tx.accounts)
@@ -462,6 +468,7 @@ class Transaction:
         self.new_keys: dict[str, tuple[VerifyKey, int]] = {}
         self._stored_keys: set[str] = set()
         self.written = 0
+        self.failed: str | None = None
 
     @property
     def size(self) -> int:
@@ -471,10 +478,24 @@ class Transaction:
     def append(self, entries: Sequence[Entry]) -> list[Record]:
         """Sign and write ``entries`` after everything appended so far.
 
+        An append that fails may have written part of a long batch, so it ends
+        the transaction: later appends in it are refused, and so is its commit
+        (nothing is written).
+
         Raises:
             InputError: a bad entry (names its position and field).
-            LedgerStateError: a signing key unknown to the log.
+            LedgerStateError: a signing key unknown to the log, or an earlier append
+                in this transaction failed.
         """
+        if self.failed is not None:
+            raise LedgerStateError(f"an earlier append in this transaction failed: {self.failed}")
+        try:
+            return self._append(entries)
+        except BaseException as e:
+            self.failed = str(e) or type(e).__name__
+            raise
+
+    def _append(self, entries: Sequence[Entry]) -> list[Record]:
         ledger, conn, tip = self.ledger, self.conn, self.tip
         # Membership tests, not set difference with the key views: that would walk the
         # whole account cache (up to ACCOUNT_CACHE_LIMIT entries) on every append.
@@ -545,7 +566,6 @@ class Transaction:
                 tip = accounts.get(account) or cached.get(account)
                 if tip is not None:
                     tips[account] = tip
-        state = ChainState(frontier.size, self.prev, self.time, dict(tips))
         state = ChainState(frontier.size, self.prev, self.time, dict(tips))
         items = self._checked(entries, frontier.size)
         if len(entries) < PIPELINE_THRESHOLD:
