@@ -4,7 +4,8 @@ A record's body commits to the leaf hash before it, so a batch's signatures are
 made one after another. Everything else an append does (checking payloads,
 building rows, the Merkle frontier, the inserts) can run beside them. For a long
 batch the append transaction sends the checked records to this helper in chunks
-and, while it signs one chunk, stores the chunk signed before it.
+and, while it signs one chunk, stores the chunk signed before it and checks the
+one after.
 
 The helper runs :func:`creditbank.ledger.chain.sign_chain` and nothing else: it
 never touches the database. It is started on first use, stays for the ledger's
@@ -37,7 +38,7 @@ CHUNK = 64
 DEPTH = 2
 """Messages in flight to the helper at most: the one it signs and the next."""
 DRAIN_SECONDS = 30
-"""How long a batch that ended early waits for the reply still due (one chunk's work)."""
+"""How long a batch that ended early waits for each reply still due (a chunk's work)."""
 
 _Request = tuple[
     tuple[int, bytes, str] | None,
