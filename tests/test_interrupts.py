@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ ROOT = Path(__file__).parent.parent
 
 WORK = """
 import sys
+import time
 import creditbank.ledger.verify as verify
 from creditbank.bank import CreditBank
 from creditbank.ledger.keys import SigningKey
@@ -57,7 +59,7 @@ def test_ctrl_c_reaches_only_the_parent(tmp_path: Path, work: str) -> None:
     assert process.stdout is not None
     assert process.stdout.readline() == "ready\n"
     # Let the helpers start and get busy, then interrupt the whole group, as a terminal does.
-    subprocess.run(["sleep", "1.5"], check=True)
+    time.sleep(1.5)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert out == "interrupted\n", err
