@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
 from creditbank.store.driver import driver_sql, query
@@ -113,7 +113,7 @@ class LedgerStore:
                     conn.close()
 
     def _begin_append(self) -> tuple[Connection, RootTransaction]:
-        """Begin an append on the kept connection, or on a fresh one if the server dropped it.
+        """Begin an append on the kept connection, or on a fresh one if it was lost.
 
         The caller holds ``_write_lock``; the connection is the caller's until it gives
         it back.
@@ -122,9 +122,12 @@ class LedgerStore:
         if kept is not None:
             try:
                 return kept, self._lock_transaction(kept)
-            except OperationalError as e:
+            except Exception as e:
+                dropped = self._dropped(e)
+                if dropped:
+                    kept.invalidate()
                 kept.close()
-                if not e.connection_invalidated:
+                if not dropped:
                     raise
         conn = self._writer.connect()
         try:
@@ -132,6 +135,19 @@ class LedgerStore:
         except BaseException:
             conn.close()
             raise
+
+    def _dropped(self, error: Exception) -> bool:
+        """Whether ``error`` says the connection is gone (closed, or dropped by the server).
+
+        Errors SQLAlchemy wrapped carry its verdict; a driver error raised outside it
+        (the SQLite backend begins through the driver's own cursor) asks the dialect.
+        """
+        if isinstance(error, DBAPIError):
+            return bool(error.connection_invalidated)
+        dialect = self._writer.dialect
+        return isinstance(error, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
+            error, None, None
+        )
 
     def _lock_transaction(self, conn: Connection) -> RootTransaction:
         """Begin a transaction on ``conn`` that holds the append lock."""
