@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import IntegrityError
 
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
 from creditbank.domain.issuers import ACCREDITATION_CHANGES, Accreditation, Issuer, IssuerKey
@@ -299,21 +300,28 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         "leaf_hash": record.leaf_hash.hex(),
         "details": record.payload,
     }
-    Projections.add(
-        p.conn,
-        outcomes,
-        record.seq,
-        document,
-        account=record.account.account,
-        kind=kind,
-        issuer=record.payload["issuer"],
-        accreditation=record.payload["accreditation"],
-        status="valid",
-        issued=record.time,
-        source_ref=record.payload.get("source_ref"),
-        certificate_code=record.payload.get("certificate_code"),
-        programme=record.payload.get("programme"),
-    )
+    source_ref = record.payload.get("source_ref")
+    try:
+        Projections.add(
+            p.conn,
+            outcomes,
+            record.seq,
+            document,
+            account=record.account.account,
+            kind=kind,
+            issuer=record.payload["issuer"],
+            accreditation=record.payload["accreditation"],
+            status="valid",
+            issued=record.time,
+            source_ref=source_ref,
+            certificate_code=record.payload.get("certificate_code"),
+            programme=record.payload.get("programme"),
+        )
+    except IntegrityError as e:
+        # The one constraint a record can break here: seqs are unique in the log.
+        raise RuleError(
+            f"source_ref: {record.payload['issuer']} already issued {source_ref}"
+        ) from e
     _use_quota(p, record)
 
 

@@ -641,3 +641,17 @@ def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
     assert current_revision(replay) == head_revision()
     replay.dispose()
+
+
+def test_a_reused_source_reference(bank: CreditBank, learner: str) -> None:
+    """A second outcome under a source reference its issuer already used is refused at its
+    seq; the replay goes on past it (the reference stays with the first outcome)."""
+    first = bank.issue("course", learner, {**COURSE, "source_ref": "row-1"}, SCHOOL)
+    with bank.ledger.transaction() as tx:
+        again = tx.append(
+            [Entry("outcome.course/1", {**first.payload, "course_code": "CS999"}, SCHOOL, learner)]
+        )[0]
+    report = bank.audit()
+    assert [(p.kind, p.seq) for p in report.problems] == [("rule_violation", again.seq)]
+    assert "source_ref: sch-szpt already issued row-1" in report.problems[0].detail
+

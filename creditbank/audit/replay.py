@@ -160,9 +160,11 @@ class Replay:
             return
         if record.account is not None and self.touched is not None:
             self.touched.add(record.account.account)
+        admitted = True
         try:
             admit(p, Proposal.of(record))
         except RuleError as e:
+            admitted = False
             yield Problem(e.kind, seq, str(e), evidence(record))
         if record.kind == "conversion.granted/1" and record.account is not None:
             refusal = conversion_refusal(p.conn, record)
@@ -171,7 +173,9 @@ class Replay:
         try:
             p.apply(record)
         except RuleError as e:
-            yield Problem("rule_violation", seq, str(e), evidence(record))
+            # A record admission refused is reported once, for the rule it broke first.
+            if admitted:
+                yield Problem("rule_violation", seq, str(e), evidence(record))
         if record.kind == "issuer.key_revoked/1":
             yield from self._compromised(record)
 

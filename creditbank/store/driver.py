@@ -13,6 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPIModule
+from sqlalchemy.exc import DBAPIError
 
 
 def driver_sql(conn: Connection, sql: str) -> str:
@@ -26,20 +28,64 @@ def _format_style(sql: str) -> str:
 
 
 def query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run one statement inside ``conn``'s transaction; return all rows (none for writes)."""
+    """Run one statement inside ``conn``'s transaction; return all rows (none for writes).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
+    """
     cursor = conn.connection.cursor()
     try:
         cursor.execute(driver_sql(conn, sql), tuple(params))
         return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise translated(conn, e, sql, params) from e
     finally:
         cursor.close()
 
 
 def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
-    """Run one write statement inside ``conn``'s transaction; return the rows it changed."""
+    """Run one write statement inside ``conn``'s transaction; return the rows it changed.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
+    """
     cursor = conn.connection.cursor()
     try:
         cursor.execute(driver_sql(conn, sql), tuple(params))
         return int(cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise translated(conn, e, sql, params) from e
     finally:
         cursor.close()
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run one write statement for each of ``rows`` inside ``conn``'s transaction.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(driver_sql(conn, sql), rows)
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise translated(conn, e, sql, rows) from e
+    finally:
+        cursor.close()
+
+
+def translated(conn: Connection, error: DBAPIModule.Error, sql: str, params: Any) -> BaseException:
+    """The SQLAlchemy exception for a driver's ``error`` raised by a statement run here.
+
+    ``IntegrityError``, ``OperationalError`` and the rest, marked invalidated when the
+    connection is gone, so callers handle these statements as they handle SQLAlchemy's.
+    """
+    dialect = conn.dialect
+    return DBAPIError.instance(
+        sql,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=dialect.is_disconnect(error, conn.connection.dbapi_connection, None),
+        dialect=dialect,
+    )

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
-from creditbank.store.driver import driver_sql, query
+from creditbank.store.driver import execute_many, query
 from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error
 from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta, merkle_nodes
 
@@ -222,14 +222,10 @@ class LedgerStore:
         ``(seq, level, hash)``. They go straight to the driver's executemany: this
         is the hot path of every append.
         """
-        cursor = conn.connection.cursor()
-        try:
-            if rows:
-                cursor.executemany(driver_sql(conn, _INSERT_RECORD), rows)
-            if nodes:
-                cursor.executemany(driver_sql(conn, _INSERT_NODE), nodes)
-        finally:
-            cursor.close()
+        if rows:
+            execute_many(conn, _INSERT_RECORD, rows)
+        if nodes:
+            execute_many(conn, _INSERT_NODE, nodes)
 
     @staticmethod
     def leaf(conn: Connection, seq: int) -> bytes | None:
