@@ -655,3 +655,27 @@ def test_a_reused_source_reference(bank: CreditBank, learner: str) -> None:
     assert [(p.kind, p.seq) for p in report.problems] == [("rule_violation", again.seq)]
     assert "source_ref: sch-szpt already issued row-1" in report.problems[0].detail
 
+
+def test_the_replay_goes_without_the_search_indexes(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
+) -> None:
+    """The replay database drops the indexes only searches read; the audit stays clean,
+    and so does the next one, which carries on in that database."""
+    import sqlalchemy
+
+    from creditbank.audit import AuditState
+    from creditbank.store.tables import SEARCH_INDEXES, outcomes
+
+    assert set(SEARCH_INDEXES) < {index.name for index in outcomes.indexes}
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    replay = sqlalchemy.create_engine(f"sqlite:///{AuditState.replay_path(state)}")
+    kept = {i["name"] for i in sqlalchemy.inspect(replay).get_indexes("outcomes")}
+    replay.dispose()
+    live = {i["name"] for i in sqlalchemy.inspect(bank.ledger.store.engine).get_indexes("outcomes")}
+    assert kept == live - set(SEARCH_INDEXES) and set(SEARCH_INDEXES) <= live
+    _more(bank, learner, 2)
+    bank.checkpoint(log_key)
+    report = bank.audit(state)
+    assert report.ok and report.mode == "incremental", report.problems

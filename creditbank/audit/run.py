@@ -25,8 +25,8 @@ from creditbank.audit.replay import Replay, payload_problems
 from creditbank.audit.report import AuditReport
 from creditbank.audit.state import (
     AuditState,
-    create_tables,
     load_position,
+    prepare_replay,
     save_position,
 )
 from creditbank.clock import Clock, format_time
@@ -145,7 +145,7 @@ class Audit:
         origin: str,
     ) -> AuditReport:
         upgrade(engine)
-        create_tables(engine)
+        prepare_replay(engine)
         if state is None:
             start, last_time = Position(), ""
         else:

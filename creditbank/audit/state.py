@@ -29,13 +29,14 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
 
 from creditbank.errors import InputError
 from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.merkle import CompactRange
 from creditbank.ledger.verify import Position
-from creditbank.store.tables import ledger_keys
+from creditbank.store.tables import SEARCH_INDEXES, ledger_keys
 
 FORMAT = "creditbank-audit-state/1"
 
@@ -129,13 +130,17 @@ class AuditState:
             raise InputError(f"cannot write audit state {path}: {e}") from e
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the audit's own table (account chain tips) in a replay database.
+def prepare_replay(engine: Engine) -> None:
+    """Make a replay database (already at the current schema) ready for a replay.
 
-    The keys the audited log introduced go in the replay database's own
-    ``ledger_keys`` table.
+    Creates the audit's own table (account chain tips); the keys the audited log
+    introduced go in the replay database's own ``ledger_keys`` table. Drops the
+    :data:`~creditbank.store.tables.SEARCH_INDEXES`, which a replay never reads.
     """
     _metadata.create_all(engine)
+    with engine.begin() as conn:
+        for index in SEARCH_INDEXES:
+            conn.execute(text(f"DROP INDEX IF EXISTS {index}"))
 
 
 _TIPS_BATCH = 5_000

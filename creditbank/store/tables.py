@@ -164,6 +164,17 @@ outcomes = Table(
     Index("ix_outcomes_programme", "programme", "seq"),
 )
 
+SEARCH_INDEXES = (
+    "ix_outcomes_issuer",
+    "ix_outcomes_accreditation",
+    "ix_outcomes_certificate_code",
+    "ix_outcomes_programme",
+)
+"""Indexes that serve the service's outcome searches only: replaying the log never reads
+by them, so an audit's replay database goes without them (each costs every outcome
+an insert into one more B-tree). A migration that drops or alters one must allow for
+its absence there."""
+
 programmes = Table(
     "programmes",
     metadata,
