@@ -313,3 +313,28 @@ def test_an_unwritable_output_file_is_one_line_naming_the_option(
         2,
         "--report: cannot write",
     )
+
+
+def test_a_write_lock_held_too_long_is_a_one_line_error(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding SQLite's write lock past the busy timeout: the command
+    stops with one line and exit 2, and the ledger is unchanged; it works once freed."""
+    import sqlite3
+
+    from creditbank.store import sqlite as sqlite_backend
+
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    assert run(runner, url, "init", "--origin", "city.example/credit-bank").exit_code == 0
+    before = path.read_bytes()
+    monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        one_line_error(run(runner, url, "checkpoint"), 2, "database is locked")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert path.read_bytes() == before
+    assert run(runner, url, "checkpoint").exit_code == 0

@@ -33,14 +33,15 @@ def query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[
     Raises:
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
-    cursor = conn.connection.cursor()
     try:
-        cursor.execute(driver_sql(conn, sql), tuple(params))
-        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(driver_sql(conn, sql), tuple(params))
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+        finally:
+            cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise translated(conn, e, sql, params) from e
-    finally:
-        cursor.close()
 
 
 def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
@@ -49,14 +50,15 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
     Raises:
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
-    cursor = conn.connection.cursor()
     try:
-        cursor.execute(driver_sql(conn, sql), tuple(params))
-        return int(cursor.rowcount)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(driver_sql(conn, sql), tuple(params))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise translated(conn, e, sql, params) from e
-    finally:
-        cursor.close()
 
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -65,13 +67,14 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> N
     Raises:
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
-    cursor = conn.connection.cursor()
     try:
-        cursor.executemany(driver_sql(conn, sql), rows)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(driver_sql(conn, sql), rows)
+        finally:
+            cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise translated(conn, e, sql, rows) from e
-    finally:
-        cursor.close()
 
 
 def translated(conn: Connection, error: DBAPIModule.Error, sql: str, params: Any) -> BaseException:

@@ -136,18 +136,10 @@ class LedgerStore:
             conn.close()
             raise
 
-    def _dropped(self, error: Exception) -> bool:
-        """Whether ``error`` says the connection is gone (closed, or dropped by the server).
-
-        Errors SQLAlchemy wrapped carry its verdict; a driver error raised outside it
-        (the SQLite backend begins through the driver's own cursor) asks the dialect.
-        """
-        if isinstance(error, DBAPIError):
-            return bool(error.connection_invalidated)
-        dialect = self._writer.dialect
-        return isinstance(error, dialect.loaded_dbapi.Error) and dialect.is_disconnect(
-            error, None, None
-        )
+    @staticmethod
+    def _dropped(error: Exception) -> bool:
+        """Whether ``error`` says the connection is gone (closed, or dropped by the server)."""
+        return isinstance(error, DBAPIError) and error.connection_invalidated
 
     def _lock_transaction(self, conn: Connection) -> RootTransaction:
         """Begin a transaction on ``conn`` that holds the append lock."""

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
+from creditbank.store.driver import execute
+
 BUSY_TIMEOUT_MS = 60_000
 SYNCHRONOUS = "FULL"
 """Each commit is fsynced: an append that returned survives a crash of the process or machine."""
@@ -30,9 +32,7 @@ def configure(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         writing = conn.get_execution_options().get("creditbank_write", False)
-        cursor = conn.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
-        cursor.close()
+        execute(conn, "BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 def lock_for_append(conn: Connection) -> None:
