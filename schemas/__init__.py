@@ -17,12 +17,30 @@ from .normal_form import is_normal_payload
 from .payloads import OUTCOME_SCHEMAS, PAYLOAD_SCHEMAS
 
 __all__ = [
+    "ACCOUNT_FAMILIES",
     "OUTCOME_SCHEMAS",
     "PAYLOAD_SCHEMAS",
+    "account_link_error",
     "load_payload",
     "normalise_payload",
     "round_trip_payload",
 ]
+
+
+ACCOUNT_FAMILIES = ("account.", "outcome.", "conversion.")
+"""Record kinds of these families belong to a learner's account: each record of them
+carries an account link, and no record of another kind does."""
+
+
+def account_link_error(kind: str, linked: bool) -> str | None:
+    """What is wrong with whether a record of ``kind`` carries an account link.
+
+    ``linked`` says whether it does. Returns a message naming the field, or None
+    when that is as its kind requires.
+    """
+    if kind.startswith(ACCOUNT_FAMILIES):
+        return None if linked else "account: records of this kind belong to an account"
+    return "account: records of this kind belong to no account" if linked else None
 
 
 def load_payload(kind: str, data: Any) -> dict[str, Any]:

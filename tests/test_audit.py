@@ -40,6 +40,7 @@ from .bank_fixtures import (
     national_id,
 )
 from .conftest import fetch, migrate, run_sql
+from .test_schemas import EXAMPLES
 
 
 def forge(
@@ -306,6 +307,29 @@ def test_a_malformed_payload_and_an_unknown_kind(bank: CreditBank, learner: str)
         ("unknown_kind", unknown.seq),
         ("malformed_payload", numeric.seq),
     }
+
+
+def test_a_record_with_or_without_an_account_against_its_kind(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Account records need an account link and others may not have one; either way
+    the record is reported and not replayed (so its projection handler never sees it)."""
+    unlinked = bank.ledger.append(
+        "account.suspended/1", {"reason": "innovation_entrepreneurship"}, authority
+    )
+    linked = bank.ledger.append(
+        "accreditation.suspended/1",
+        {"accreditation": "acc-iot", "reason": "review"},
+        authority,
+        learner,
+    )
+    report = bank.audit()
+    assert found(report) == {("malformed_payload", unlinked.seq), ("malformed_payload", linked.seq)}
+    details = sorted(p.detail for p in report.problems)
+    assert details == [
+        "account.suspended/1: account: records of this kind belong to an account",
+        "accreditation.suspended/1: account: records of this kind belong to no account",
+    ]
 
 
 def test_integrity_problems_come_first(bank: CreditBank, learner: str, db_url: str) -> None:
@@ -679,3 +703,59 @@ def test_the_replay_goes_without_the_search_indexes(
     bank.checkpoint(log_key)
     report = bank.audit(state)
     assert report.ok and report.mode == "incremental", report.problems
+
+
+_REFERENCES = {
+    "issuer": st.sampled_from(["sch-szpt", "org-iot", "authority", "s1"]),
+    "accreditation": st.sampled_from(["acc-szpt", "acc-iot", "a1"]),
+    "programme": st.sampled_from([PROGRAMME, "P1"]),
+    "key": st.sampled_from([SCHOOL.key_id, ORG.key_id, "1" * 32]),
+    "replaces": st.sampled_from([SCHOOL.key_id, ORG.key_id, "1" * 32]),
+    "outcome": st.integers(0, 40),
+    "conversion": st.integers(0, 40),
+    "rule": st.sampled_from(["R-IOT-EXEMPT", "R1"]),
+    "code": st.sampled_from([PROGRAMME, "P1"]),
+    "version": st.integers(1, 3),
+    "rule_version": st.integers(1, 3),
+    "programme_version": st.integers(1, 3),
+    "inputs": st.lists(
+        st.builds(lambda seq: {"seq": seq, "hash": "e" * 64}, st.integers(0, 40)),
+        min_size=1,
+        max_size=2,
+    ),
+}
+
+
+@st.composite
+def _forgery(draw: st.DrawFn) -> tuple[str, dict[str, Any], int, int]:
+    """A schema-valid record of any kind, naming entities that may or may not exist."""
+    kind = draw(st.sampled_from(sorted(EXAMPLES)))
+    payload = dict(EXAMPLES[kind])
+    for name, values in _REFERENCES.items():
+        if name in payload and draw(st.booleans()):
+            payload[name] = draw(values)
+    return kind, payload, draw(st.integers(0, 2)), draw(st.integers(0, 2))
+
+
+@settings(max_examples=15)
+@given(st.lists(_forgery(), min_size=1, max_size=6))
+def test_the_audit_runs_whatever_validly_signed_records_the_log_holds(
+    bank: CreditBank,
+    authority: SigningKey,
+    forgeries: list[tuple[str, dict[str, Any], int, int]],
+) -> None:
+    """Records signed by a known key and accepted by their schema, written without any
+    admission check or projection: the audit reports what it finds and never fails."""
+    if bank.ledger.size() == 1:
+        learner = converting_bank(bank, authority)
+        bank.issue("certificate", learner, CERTIFICATE, ORG)
+    accounts = [bank.accounts()[0]["account"], "acct-0000000000000000", None]
+    for kind, payload, signer, account in forgeries:
+        key = (authority, SCHOOL, ORG)[signer]
+        try:
+            bank.ledger.append(kind, payload, key, accounts[account])
+        except InputError:
+            continue
+    report = bank.audit()
+    assert report.records == bank.ledger.size()
+    assert sum(report.counts["records"].values()) == report.records

@@ -4,7 +4,8 @@ The replay keeps its own projections in a scratch database the auditor owns, so
 each record is judged on the state the log itself implies just before it, never
 on the tables under audit. For each record it checks, in order:
 
-- the payload is what its schema accepts (``malformed_payload``, ``unknown_kind``);
+- the payload is what its schema accepts, and the record carries an account link
+  exactly when its kind belongs to an account (``malformed_payload``, ``unknown_kind``);
 - time never goes backwards (``time_backwards``), and no record is dated after the
   signing of a checkpoint that covers it (``dated_after_checkpoint``);
 - :func:`creditbank.admission.admit` allows it (the kinds listed there);
@@ -33,7 +34,7 @@ from creditbank.ledger.log import GENESIS_KIND
 from creditbank.ledger.record import Record, decode_checked_leaf
 from creditbank.ledger.verify import Problem
 from creditbank.projector import Projector
-from creditbank.schemas import PAYLOAD_SCHEMAS, round_trip_payload
+from creditbank.schemas import PAYLOAD_SCHEMAS, account_link_error, round_trip_payload
 from creditbank.schemas.normal_form import identical, is_normal_payload
 from creditbank.store.projections import Projections
 from creditbank.store.tables import conversions, outcomes
@@ -59,7 +60,8 @@ def evidence(record: Record, **more: Any) -> dict[str, Any]:
 def payload_problems(record: Record) -> list[tuple[str, str]]:
     """Problems with a record's payload: ``unknown_kind`` or ``malformed_payload``.
 
-    A payload must be one its kind's schema accepts, in its normal form: the fast
+    A record must carry an account link exactly when its kind belongs to an account,
+    and a payload must be one its kind's schema accepts, in its normal form: the fast
     test of :mod:`creditbank.schemas.normal_form` first, the schema's own round
     trip (for the verdict and its message) when that is in doubt. Runs in the
     verification workers.
@@ -68,6 +70,9 @@ def payload_problems(record: Record) -> list[tuple[str, str]]:
         return []
     if record.kind not in PAYLOAD_SCHEMAS:
         return [("unknown_kind", f"no schema for {record.kind}")]
+    link = account_link_error(record.kind, record.account is not None)
+    if link is not None:
+        return [("malformed_payload", f"{record.kind}: {link}")]
     if is_normal_payload(record.kind, record.payload):
         return []
     try:
