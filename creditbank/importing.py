@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -128,12 +130,7 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
-            from openpyxl import load_workbook  # type: ignore[import-untyped]
-
-            book = load_workbook(path, read_only=True, data_only=True)
-            sheet = book.worksheets[0]
-            table = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            book.close()
+            table = _read_workbook(path)
         elif path.suffix.lower() == ".csv":
             with path.open(encoding="utf-8-sig", newline="") as f:
                 table = [[c.strip() for c in row] for row in csv.reader(f)]
@@ -145,6 +142,29 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise InputError(f"{path}: no header row")
     header = [HEADER_ALIASES.get(h, h) for h in table[0]]
     return header, [(n, row) for n, row in enumerate(table[1:], start=2) if any(row)]
+
+
+def _read_workbook(path: Path) -> list[list[str]]:
+    """The cells of an XLSX workbook's first sheet, as text.
+
+    Raises:
+        InputError: the file is not a workbook openpyxl can read (a damaged archive
+            or damaged XML inside it).
+        OSError: the file cannot be read.
+    """
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
+    from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheet = book.worksheets[0]
+            return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        finally:
+            book.close()
+    except (InvalidFileException, zipfile.BadZipFile, zlib.error, SyntaxError, IndexError) as e:
+        # SyntaxError covers the XML parsers' errors (ElementTree's and lxml's).
+        raise InputError(f"{path}: not a readable XLSX workbook ({e})") from e
 
 
 def _reference(kind: str, account: str, details: dict[str, Any]) -> str:

@@ -201,3 +201,84 @@ def test_a_spreadsheet_number_reads_as_the_decimal_typed(value: Decimal) -> None
 
     assert Decimal(_cell(float(value))) == value
     assert _cell(None) == "" and _cell(" A ") == "A"
+
+
+def _workbook_bytes() -> bytes:
+    import io
+
+    from openpyxl import Workbook  # type: ignore[import-untyped]
+
+    book = Workbook()
+    book.active.append(COLUMNS)
+    book.active.append(["acct-1", "CS301", "数据结构", "P510201", "3", "90", "2026-1"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+WORKBOOK = _workbook_bytes()
+
+
+def _members_damaged(how: str) -> list[tuple[str, bytes]]:
+    """The workbook with each archive member in turn replaced by bad XML or left out."""
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(WORKBOOK))
+    damaged = []
+    for victim in source.namelist():
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            for name in source.namelist():
+                if name != victim:
+                    archive.writestr(name, source.read(name))
+                elif how == "garbled":
+                    archive.writestr(name, b"<unclosed")
+        damaged.append((victim, out.getvalue()))
+    return damaged
+
+
+@pytest.mark.parametrize("how", ["garbled", "missing"])
+def test_a_damaged_workbook_member_is_an_input_error(tmp_path: Path, how: str) -> None:
+    from creditbank.importing import read_table
+
+    path = tmp_path / "class.xlsx"
+    for _victim, blob in _members_damaged(how):
+        path.write_bytes(blob)
+        try:
+            header, _rows = read_table(path)
+        except InputError as e:
+            assert str(e).startswith(f"{path}: ")
+        else:
+            assert header == COLUMNS
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, len(WORKBOOK) - 1), st.integers(0, 255)), max_size=6),
+    st.integers(1, len(WORKBOOK)),
+)
+def test_a_corrupted_workbook_reads_or_is_an_input_error(
+    tmp_path_factory: pytest.TempPathFactory, flips: list[tuple[int, int]], length: int
+) -> None:
+    """Bytes changed or cut anywhere: the table reads, or one InputError names the file."""
+    from creditbank.importing import read_table
+
+    blob = bytearray(WORKBOOK)
+    for position, value in flips:
+        blob[position] = value
+    path = tmp_path_factory.mktemp("xlsx") / "class.xlsx"
+    path.write_bytes(bytes(blob[:length]))
+    try:
+        read_table(path)
+    except InputError as e:
+        assert str(e).startswith(f"{path}: ")
+
+
+def test_cli_import_of_a_damaged_workbook(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
+    from .test_cli import one_line_error, run
+
+    assert run(runner, db_url, "demo", "--learners", "2", "--records", "4").exit_code == 0
+    (tmp_path / "class.xlsx").write_bytes(WORKBOOK[: len(WORKBOOK) // 2])
+    key = "demo-keys/sch-szpt.pem"
+    result = run(runner, db_url, "import", "class.xlsx", "--kind", "course", "--key", key)
+    one_line_error(result, 2, "class.xlsx: not a readable XLSX workbook")
