@@ -759,3 +759,22 @@ def test_the_audit_runs_whatever_validly_signed_records_the_log_holds(
     report = bank.audit()
     assert report.records == bank.ledger.size()
     assert sum(report.counts["records"].values()) == report.records
+
+
+def test_records_written_while_an_audit_runs_are_left_to_the_next(
+    bank: CreditBank, learner: str
+) -> None:
+    """The audit reads one snapshot of the database: records the bank writes meanwhile
+    (and the projection rows they change) are neither replayed nor taken for drift."""
+    size = bank.ledger.size()
+    written: list[int] = []
+
+    def meanwhile(_records: int) -> None:
+        if not written:
+            course = {**COURSE, "course_code": "CS998"}
+            written.append(bank.issue("course", learner, course, SCHOOL).seq)
+
+    report = bank.audit(progress=meanwhile)
+    assert report.ok, report.problems
+    assert written == [size] and report.records == size
+    assert bank.audit().records == size + 1

@@ -131,18 +131,19 @@ def _merge(
 
 
 def drift(
-    replay: Engine, stored: Engine, touched: Sequence[str] | None = None
+    replay: Engine, theirs: Connection, touched: Sequence[str] | None = None
 ) -> Iterator[Problem]:
     """Every difference between the replayed and the stored projections.
 
-    With ``touched`` (an incremental audit), the per-account tables are compared
-    for those accounts only.
+    ``theirs`` reads the stored tables (in the snapshot the replayed records were
+    read from). With ``touched`` (an incremental audit), the per-account tables are
+    compared for those accounts only.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: a database cannot be read (the caller
             turns it into a StoreError).
     """
-    with replay.connect() as ours, stored.connect() as theirs:
+    with replay.connect() as ours:
         for table in (*WHOLE, *PER_ACCOUNT):
             only = touched if table in PER_ACCOUNT else None
             yield from _merge(

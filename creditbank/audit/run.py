@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank.audit.drift import drift
@@ -120,16 +120,17 @@ class Audit:
                 {"expected": pinned, "actual": log_vkey},
             )
             return self._report(meta.origin, "full", 0, 0, None)
-        checkpoints = self.ledger.checkpoints()
-        latest = checkpoints[-1] if checkpoints else None
-        with tempfile.TemporaryDirectory(prefix="creditbank-audit-") as work:
+        with (
+            tempfile.TemporaryDirectory(prefix="creditbank-audit-") as work,
+            self.ledger.store.reading() as live,
+        ):
             scratch = Path(work) / "replay.db"
             if state is not None:
                 shutil.copyfile(AuditState.replay_path(self.state_path or Path()), scratch)
             engine = open_engine(f"sqlite:///{scratch}")
             unsynced(engine)
             try:
-                return self._audit(state, scratch, engine, checkpoints, latest, meta.origin)
+                return self._audit(state, scratch, engine, live, meta.origin)
             except SQLAlchemyError as e:
                 raise StoreError(f"audit: {describe_error(e)}") from e
             finally:
@@ -140,23 +141,29 @@ class Audit:
         state: AuditState | None,
         scratch: Path,
         engine: Engine,
-        checkpoints: list[CheckpointRow],
-        latest: CheckpointRow | None,
+        live: Connection,
         origin: str,
     ) -> AuditReport:
+        """Audit the records, checkpoints and projections ``live`` reads.
+
+        ``live`` is one snapshot: what the bank writes meanwhile is left to the next audit.
+        """
+        store = self.ledger.store
+        checkpoints = store.checkpoints(live)
+        latest = checkpoints[-1] if checkpoints else None
         upgrade(engine)
         prepare_replay(engine)
         if state is None:
             start, last_time = Position(), ""
         else:
-            if not self._consistent(state, latest, origin):
+            if not self._consistent(state, latest, origin, live):
                 return self._report(origin, "incremental", state.size, state.size, latest)
             start, last_time = load_position(engine, state), state.last_time
         mode = "full" if state is None else "incremental"
         replay = Replay(
             engine,
             [(c.size, c.created) for c in checkpoints],
-            self._signed_between,
+            lambda key, since, before: store.signed_between(live, key, since, before),
             last_time,
             incremental=state is not None,
         )
@@ -169,10 +176,10 @@ class Audit:
                 return replay.observe(rows, unfit)
 
         audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems)
-        self.found.add(audit_pass.problems())
+        self.found.add(audit_pass.problems(live))
         self.found.add(replay.cascades())
         touched = None if replay.touched is None else sorted(replay.touched)
-        self.found.add(drift(engine, self.engine, touched))
+        self.found.add(drift(engine, live, touched))
         end = audit_pass.position
         saved = False
         if self.state_path is not None and not self.found.problems:
@@ -203,17 +210,15 @@ class Audit:
         }
         return self._report(origin, mode, start.size, end.size, latest, counts, saved)
 
-    def _signed_between(self, key: str, since: str, before: int) -> list[tuple[int, str, str]]:
-        with self.ledger.store.reading() as conn:
-            return self.ledger.store.signed_between(conn, key, since, before)
-
-    def _consistent(self, state: AuditState, latest: CheckpointRow | None, origin: str) -> bool:
+    def _consistent(
+        self, state: AuditState, latest: CheckpointRow | None, origin: str, live: Connection
+    ) -> bool:
         """Whether the latest checkpoint follows on from the pinned one (else report why)."""
         _, key = parse_vkey(state.vkey)
         pinned = (
             None if state.checkpoint is None else open_checkpoint(state.checkpoint, origin, key)
         )
-        size = self.ledger.size()
+        size = self.ledger.store.tip(live)[0]
         evidence = {
             "pinned_checkpoint": state.checkpoint,
             "latest_checkpoint": None if latest is None else latest.note,
@@ -227,7 +232,7 @@ class Audit:
             )
             return False
         if pinned is None:
-            return self._same_start(state)
+            return self._same_start(state, live)
         if latest is None or latest.size < pinned.size:
             have = 0 if latest is None else latest.size
             self.found.one(
@@ -249,14 +254,13 @@ class Audit:
                 evidence,
             )
             return False
-        return self._same_start(state)
+        return self._same_start(state, live)
 
-    def _same_start(self, state: AuditState) -> bool:
+    def _same_start(self, state: AuditState, live: Connection) -> bool:
         """The record before the new ones must still be the one the pinned audit saw."""
         if state.size == 0:
             return True
-        with self.ledger.store.reading() as conn:
-            leaf = self.ledger.store.leaf(conn, state.size - 1)
+        leaf = self.ledger.store.leaf(live, state.size - 1)
         digest = None if leaf is None else leaf_hash(leaf)
         if digest == state.prev:
             return True

@@ -36,6 +36,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from creditbank.errors import CreditBankError, InputError, IntegrityError
 from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
@@ -51,7 +53,7 @@ from creditbank.ledger.record import (
     open_leaf,
 )
 from creditbank.ledger.workers import ignore_interrupts, may_start_workers, worker_context
-from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore
+from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore, MetaRow
 
 CHUNK = 2048
 PARALLEL_THRESHOLD = 20_000
@@ -246,31 +248,36 @@ class _Verifier:
         """The state after the records followed so far."""
         return Position(self.expected, self.prev, self.tree, self.keys, self.accounts)
 
-    def run(self) -> Iterator[Problem]:
-        with self.store.reading() as conn:
-            meta = self.store.meta(conn)
-            if meta is None:
-                yield Problem("genesis_mismatch", None, "the database has no ledger meta row")
-                return
-            yield from self._load_checkpoints(
-                self.store.checkpoints(conn), meta.origin, meta.log_key
-            )
-            size = self.store.tip(conn)[0] - self.expected
-            parallel = (
-                size >= PARALLEL_THRESHOLD
-                and (self.workers or os.cpu_count() or 1) > 1
-                and may_start_workers()
-            )
-            chunks = self._chunks(conn)
-            if parallel:
-                yield from self._parallel(conn, chunks)
-            else:
-                for rows in chunks:
-                    results = check_rows(rows, self._raw_keys(), self.inspect)
-                    yield from self._follow(conn, rows, results)
-            yield from self._finish(conn, meta)
+    def run(self, conn: Connection | None = None) -> Iterator[Problem]:
+        """Check everything in one read transaction: ``conn``'s, else one of its own."""
+        if conn is not None:
+            yield from self._run(conn)
+            return
+        with self.store.reading() as own:
+            yield from self._run(own)
 
-    def _chunks(self, conn: Any) -> Iterator[list[tuple[Any, ...]]]:
+    def _run(self, conn: Connection) -> Iterator[Problem]:
+        meta = self.store.meta(conn)
+        if meta is None:
+            yield Problem("genesis_mismatch", None, "the database has no ledger meta row")
+            return
+        yield from self._load_checkpoints(self.store.checkpoints(conn), meta.origin, meta.log_key)
+        size = self.store.tip(conn)[0] - self.expected
+        parallel = (
+            size >= PARALLEL_THRESHOLD
+            and (self.workers or os.cpu_count() or 1) > 1
+            and may_start_workers()
+        )
+        chunks = self._chunks(conn)
+        if parallel:
+            yield from self._parallel(conn, chunks)
+        else:
+            for rows in chunks:
+                results = check_rows(rows, self._raw_keys(), self.inspect)
+                yield from self._follow(conn, rows, results)
+        yield from self._finish(conn, meta)
+
+    def _chunks(self, conn: Connection) -> Iterator[list[tuple[Any, ...]]]:
         start = self.expected
         while True:
             rows = self.store.record_rows(conn, start, CHUNK)
@@ -282,7 +289,9 @@ class _Verifier:
     def _raw_keys(self) -> dict[str, bytes]:
         return {k: raw for k, (raw, _) in self.keys.items()}
 
-    def _parallel(self, conn: Any, chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[Problem]:
+    def _parallel(
+        self, conn: Connection, chunks: Iterator[list[tuple[Any, ...]]]
+    ) -> Iterator[Problem]:
         workers = self.workers or os.cpu_count() or 1
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=worker_context(), initializer=ignore_interrupts
@@ -301,7 +310,7 @@ class _Verifier:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _follow(
-        self, conn: Any, rows: list[tuple[Any, ...]], results: list[_Result]
+        self, conn: Connection, rows: list[tuple[Any, ...]], results: list[_Result]
     ) -> Iterator[Problem]:
         """Follow the chains, the tree and the checkpoints through one chunk's results."""
         stored_nodes: dict[int, list[tuple[int, bytes]]] = {}
@@ -419,7 +428,7 @@ class _Verifier:
                     {"checkpoint": row.id, "size": size},
                 )
 
-    def _finish(self, conn: Any, meta: Any) -> Iterator[Problem]:
+    def _finish(self, conn: Connection, meta: MetaRow) -> Iterator[Problem]:
         for _, row, signed in reversed(self.checkpoints):
             if signed is not None and signed.size > self.expected:
                 yield Problem(
@@ -445,7 +454,7 @@ class _Verifier:
                 "key_projection", seq, f"stored keys differ from the log for {', '.join(differing)}"
             )
 
-    def _check_genesis(self, conn: Any, meta: Any) -> Iterator[Problem]:
+    def _check_genesis(self, conn: Connection, meta: MetaRow) -> Iterator[Problem]:
         leaf = self.store.leaf(conn, 0)
         if leaf is None:
             return
@@ -489,13 +498,16 @@ class Pass:
         """Prepare a pass over ``store`` from ``start`` (the beginning by default)."""
         self._verifier = _Verifier(store, workers, start, observer, inspect)
 
-    def problems(self) -> Iterator[Problem]:
+    def problems(self, conn: Connection | None = None) -> Iterator[Problem]:
         """Stream the problems found, in log order (checkpoint problems first).
+
+        The pass reads in ``conn``'s transaction (so a caller can read more from the
+        same snapshot), else in one of its own.
 
         Raises:
             StoreError: the database cannot be read.
         """
-        return self._verifier.run()
+        return self._verifier.run(conn)
 
     @property
     def position(self) -> Position:

@@ -11,6 +11,15 @@ def configure(engine: Engine) -> None:
     """Nothing to install: PostgreSQL's defaults (READ COMMITTED, durable commits) serve."""
 
 
+def reader(engine: Engine) -> Engine:
+    """``engine`` for read transactions that see one snapshot: REPEATABLE READ.
+
+    Only readers: an append's first statement waits for the append lock, and a
+    snapshot taken before that wait would miss the records written meanwhile.
+    """
+    return engine.execution_options(isolation_level="REPEATABLE READ")
+
+
 def lock_for_append(conn: Connection) -> None:
     """Take the ledger's append lock for the rest of the transaction.
 

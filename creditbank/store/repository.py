@@ -62,19 +62,20 @@ class LedgerStore:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._backend = backend_of(engine)
+        self._reader = self._backend.reader(engine)
         self._write_lock = threading.Lock()
         self._write_conn: Connection | None = None
         self._write_thread: int | None = None
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A read transaction over one consistent snapshot.
+        """A read transaction over one consistent snapshot, taken at its first read.
 
         Raises:
             StoreError: the database cannot be reached.
         """
         try:
-            with self.engine.connect() as conn, conn.begin():
+            with self._reader.connect() as conn, conn.begin():
                 yield conn
         except OperationalError as e:
             raise StoreError(f"database error: {describe_error(e)}") from e

@@ -35,6 +35,11 @@ def configure(engine: Engine) -> None:
         execute(conn, "BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
+def reader(engine: Engine) -> Engine:
+    """``engine`` itself: a deferred transaction reads one WAL snapshot from its first read."""
+    return engine
+
+
 def lock_for_append(conn: Connection) -> None:
     """Nothing more to do: BEGIN IMMEDIATE already holds the write lock."""
 
