@@ -778,3 +778,60 @@ def test_records_written_while_an_audit_runs_are_left_to_the_next(
     assert report.ok, report.problems
     assert written == [size] and report.records == size
     assert bank.audit().records == size + 1
+
+
+@settings(max_examples=10)
+@given(st.lists(_forgery(), min_size=1, max_size=5))
+def test_an_incremental_audit_finds_what_a_full_one_finds(
+    backend: str,
+    authority: SigningKey,
+    log_key: SigningKey,
+    tmp_path_factory: pytest.TempPathFactory,
+    forgeries: list[tuple[str, dict[str, Any], int, int]],
+) -> None:
+    """Forged records after a clean pinned audit: the incremental audit reports exactly
+    the problems a full audit of the same ledger reports (on a fresh bank each time)."""
+    from datetime import UTC, datetime
+
+    from creditbank.clock import FixedClock
+
+    from .conftest import ORIGIN, fresh_database
+
+    folder = tmp_path_factory.mktemp("incremental")
+    clock = FixedClock(datetime(2026, 9, 1, tzinfo=UTC), timedelta(seconds=1))
+    with fresh_database(backend, folder) as url:
+        _audit_forgeries_both_ways(
+            CreditBank.create(url, ORIGIN, authority, log_key, clock),
+            authority,
+            log_key,
+            folder,
+            forgeries,
+        )
+
+
+def _audit_forgeries_both_ways(
+    bank: CreditBank,
+    authority: SigningKey,
+    log_key: SigningKey,
+    folder: Path,
+    forgeries: list[tuple[str, dict[str, Any], int, int]],
+) -> None:
+    try:
+        learner = converting_bank(bank, authority)
+        bank.issue("certificate", learner, CERTIFICATE, ORG)
+        bank.checkpoint(log_key)
+        state = folder / "audit.json"
+        assert bank.audit(state, vkey=bank.ledger.vkey()).ok
+        accounts = [learner, "acct-0000000000000000", None]
+        for kind, payload, signer, account in forgeries:
+            key = (authority, SCHOOL, ORG)[signer]
+            try:
+                bank.ledger.append(kind, payload, key, accounts[account])
+            except InputError:
+                continue
+        bank.checkpoint(log_key)
+        full, incremental = bank.audit(), bank.audit(state)
+        assert incremental.mode == "incremental"
+        assert found(incremental) == found(full), (incremental.problems, full.problems)
+    finally:
+        bank.close()
