@@ -318,7 +318,7 @@ def _outcome_issued(p: Projector, record: Record) -> None:
             programme=record.payload.get("programme"),
         )
     except IntegrityError as e:
-        # The one constraint a record can break here: seqs are unique in the log.
+        # Only the unique (issuer, source_ref) index can refuse it: seqs are unique in the log.
         raise RuleError(
             f"source_ref: {record.payload['issuer']} already issued {source_ref}"
         ) from e

@@ -41,7 +41,7 @@ def query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[
         finally:
             cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
-        raise translated(conn, e, sql, params) from e
+        raise _translated(conn, e, sql, params) from e
 
 
 def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
@@ -58,7 +58,7 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
         finally:
             cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
-        raise translated(conn, e, sql, params) from e
+        raise _translated(conn, e, sql, params) from e
 
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -74,10 +74,10 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> N
         finally:
             cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
-        raise translated(conn, e, sql, rows) from e
+        raise _translated(conn, e, sql, rows) from e
 
 
-def translated(conn: Connection, error: DBAPIModule.Error, sql: str, params: Any) -> BaseException:
+def _translated(conn: Connection, error: DBAPIModule.Error, sql: str, params: Any) -> BaseException:
     """The SQLAlchemy exception for a driver's ``error`` raised by a statement run here.
 
     ``IntegrityError``, ``OperationalError`` and the rest, marked invalidated when the
