@@ -13,7 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditbank.errors import CanonicalizationError
-from creditbank.ledger.canonical import MAX_SAFE_INTEGER, canonicalize, record_bytes
+from creditbank.ledger.canonical import (
+    MAX_DEPTH,
+    MAX_SAFE_INTEGER,
+    canonicalize,
+    nests_deeper,
+    record_bytes,
+)
 
 VECTORS = Path(__file__).parent / "data" / "rfc8785"
 NAMES = sorted(p.name for p in (VECTORS / "input").glob("*.json"))
@@ -96,3 +102,38 @@ def test_non_ascii_keys_sort_by_utf16_code_units() -> None:
     assert record_bytes(value).index("\U0001f600".encode()) < record_bytes(value).index(
         "\ue000".encode()
     )
+
+
+def _depth(value: object) -> int:
+    """Levels of arrays and objects, counted recursively (the reference for the walk)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+@given(float_free, st.integers(0, 8))
+def test_nesting_depth_matches_a_recursive_count(value: object, limit: int) -> None:
+    assert nests_deeper(value, limit) == (_depth(value) > limit)
+
+
+def _nested(depth: int, key: str) -> dict[str, object]:
+    """An object ``depth`` levels deep: itself, then arrays."""
+    inner: list[object] = []
+    for _ in range(depth - 2):
+        inner = [inner]
+    return {key: inner}
+
+
+@pytest.mark.parametrize("key", ["a", "课程"])
+@given(extra=st.integers(1, 5_000))
+def test_payloads_nest_at_most_the_encoders_limit(key: str, extra: int) -> None:
+    """Exactly :data:`MAX_DEPTH` levels encode on both paths (orjson, and the reference
+    for non-ASCII keys); any deeper is refused by name, never a RecursionError."""
+    deepest = _nested(MAX_DEPTH, key)
+    assert record_bytes(deepest) == rfc8785.dumps(deepest) == canonicalize(deepest)
+    too_deep = _nested(MAX_DEPTH + extra, key)
+    for encode in (record_bytes, canonicalize):
+        with pytest.raises(CanonicalizationError, match=rf"^\$: .* more than {MAX_DEPTH} levels"):
+            encode(too_deep)

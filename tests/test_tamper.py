@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from creditbank.bank import CreditBank
 from creditbank.errors import IntegrityError
 from creditbank.ledger import account_tips as account_tips_module
+from creditbank.ledger.canonical import MAX_DEPTH
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
@@ -102,6 +103,25 @@ def test_payload_edited_with_leaf_hash_recomputed(filled: CreditBank, db_url: st
         {"l": edited, "h": leaf_hash(edited)},
     )
     assert first(db_url) == ("bad_signature", 25)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 1_000])
+def test_payload_nested_past_the_encoder_limit(filled: CreditBank, db_url: str, depth: int) -> None:
+    """A leaf whose payload nests deeper than any record may (within what the JSON parser
+    reads, or past the interpreter's recursion limit) is reported, not a crash."""
+    from creditbank.ledger.merkle import leaf_hash
+
+    nested = b"[" * depth + b"]" * depth
+    edited = leaf(db_url, 25).replace(b'"2.5"', nested)
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 25",
+        {"l": edited, "h": leaf_hash(edited)},
+    )
+    problem = report_of(db_url).problems[0]
+    assert (problem.kind, problem.seq) == ("malformed", 25)
+    assert f"nest more than {MAX_DEPTH} levels deep" in problem.detail
+    assert ("malformed", 25) in {(p.kind, p.seq) for p in filled.audit().problems}
 
 
 def rewrite_suffix(url: str, start: int, key: SigningKey | None) -> None:

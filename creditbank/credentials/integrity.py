@@ -19,7 +19,7 @@ from pyld import jsonld  # type: ignore[import-untyped]
 
 from creditbank.credentials.documents import load_document
 from creditbank.errors import InputError, ProofError
-from creditbank.ledger.canonical import canonicalize
+from creditbank.ledger.canonical import MAX_DEPTH, canonicalize, nests_deeper
 from creditbank.ledger.encoding import b58decode, b58encode
 from creditbank.ledger.keys import SigningKey, VerifyKey
 
@@ -32,8 +32,11 @@ def rdfc(document: Mapping[str, Any]) -> bytes:
     """RDFC-1.0 canonical N-Quads of a JSON-LD document, against the bundled contexts only.
 
     Raises:
-        InputError: a context that is not bundled, or a document JSON-LD cannot expand.
+        InputError: a context that is not bundled, a document JSON-LD cannot expand,
+            or one nesting deeper than :data:`MAX_DEPTH`.
     """
+    if nests_deeper(document, MAX_DEPTH):
+        raise InputError(f"JSON-LD: arrays and objects nest more than {MAX_DEPTH} levels deep")
     try:
         text: str = jsonld.normalize(
             dict(document),

@@ -28,6 +28,9 @@ from creditbank.errors import CanonicalizationError
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """Largest integer a record payload may hold (I-JSON, RFC 7493)."""
+MAX_DEPTH = 254
+"""Deepest nesting of arrays and objects a record payload may have, the payload
+object itself being the first level (orjson encodes no deeper)."""
 
 JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
 
@@ -37,11 +40,43 @@ def canonicalize(value: Any) -> bytes:
 
     Raises:
         CanonicalizationError: a non-JSON value, a non-string key, NaN or infinity,
-            or a string holding a lone surrogate.
+            a string holding a lone surrogate, or nesting deeper than
+            :data:`MAX_DEPTH`.
     """
+    _check_depth(value)
+    return _encode(value)
+
+
+def _encode(value: Any) -> bytes:
+    """RFC 8785 bytes of a value already known to nest no deeper than :data:`MAX_DEPTH`."""
     parts: list[str] = []
     _emit(value, parts, "$")
     return "".join(parts).encode("utf-8")
+
+
+def nests_deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` levels deep.
+
+    Walks the value without recursion, so any depth is safe to ask about.
+    """
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _check_depth(value: Any) -> None:
+    if nests_deeper(value, MAX_DEPTH):
+        raise CanonicalizationError(f"$: arrays and objects nest more than {MAX_DEPTH} levels deep")
 
 
 def record_bytes(payload: Any, trusted: tuple[str, ...] = ()) -> bytes:
@@ -52,8 +87,9 @@ def record_bytes(payload: Any, trusted: tuple[str, ...] = ()) -> bytes:
 
     Raises:
         CanonicalizationError: a float, Decimal, naive datetime, integer outside
-            ±(2**53-1), non-string key, lone surrogate or other non-JSON value; the
-            message names the path of the offending field (``$.payload.credits``).
+            ±(2**53-1), non-string key, lone surrogate or other non-JSON value, or
+            nesting deeper than :data:`MAX_DEPTH`; the message names the path of the
+            offending field (``$.payload.credits``).
 
     ``trusted`` names top-level members the caller built itself from checked
     values (a record envelope's seq, hashes, kind...); the fast scan skips them.
@@ -66,18 +102,20 @@ def record_bytes(payload: Any, trusted: tuple[str, ...] = ()) -> bytes:
                     flags |= _scan(item)
         else:
             flags = _scan(payload)
-    except _RefusedError:
+    except (_RefusedError, RecursionError):
         flags = _NON_ASCII_KEY
     if flags & _DATETIME or flags & _NON_ASCII_KEY:
+        _check_depth(payload)
         clean, ascii_keys = _prepare(payload, "$")
         if not ascii_keys:
-            return canonicalize(clean)
+            return _encode(clean)
         payload = clean
     try:
         return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError as e:
+        _check_depth(payload)
         _prepare(payload, "$")
-        raise CanonicalizationError(f"cannot encode record: {e}") from e
+        raise CanonicalizationError(f"$: cannot encode: {e}") from e
 
 
 _NON_ASCII_KEY = 1
