@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from creditbank.documents import parse_json, read_json
 from creditbank.errors import InputError
 from creditbank.ledger.keys import VerifyKey
 
@@ -71,20 +72,17 @@ def parse_fields(pairs: tuple[str, ...], data: str | None) -> dict[str, Any]:
     """Outcome fields from ``--data JSON|@FILE`` and repeated ``-f name=value``.
 
     Raises:
-        click.BadParameter: malformed JSON or a pair without ``=``.
+        click.BadParameter: ``--data`` is not a JSON object or names a file that
+            does not hold one (unreadable, not UTF-8, not JSON), or a pair without ``=``.
     """
-    import json
-
     fields: dict[str, Any] = {}
     if data:
-        text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
         try:
-            loaded = json.loads(text)
-        except ValueError as e:
-            raise click.BadParameter(f"not JSON: {e}", param_hint="--data") from e
-        if not isinstance(loaded, dict):
-            raise click.BadParameter("must be a JSON object", param_hint="--data")
-        fields.update(loaded)
+            fields.update(
+                read_json(Path(data[1:])) if data.startswith("@") else parse_json(data, "value")
+            )
+        except InputError as e:
+            raise click.BadParameter(str(e), param_hint="--data") from e
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:

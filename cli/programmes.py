@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,27 +9,11 @@ from typing import Any
 import click
 from creditbank.schemas.fields import decimal_text
 
+from creditbank.documents import read_document
+
 from .context import AppContext, pass_app, signing_key
-from .output import BadInputError, emit, json_option
+from .output import emit, json_option
 from .params import KEY_FILE
-
-
-def read_document(path: Path) -> dict[str, Any]:
-    """A TOML (``.toml``) or JSON file as a dict.
-
-    Raises:
-        BadInputError: unreadable, not TOML/JSON, or not a table/object at the top.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInputError(f"{path}: cannot read: {e}") from e
-    except (tomllib.TOMLDecodeError, ValueError) as e:
-        raise BadInputError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {e}") from e
-    if not isinstance(data, dict):
-        raise BadInputError(f"{path}: expected a table/object at the top level")
-    return data
 
 
 def _plain(value: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from creditbank.schemas.fields import decimal_text
 
+from creditbank.documents import read_document
 from creditbank.domain.conversion import Evaluation
 from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
@@ -16,7 +17,6 @@ from creditbank.ledger.record import Record
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
 from .params import KEY_FILE
-from .programmes import read_document
 
 
 @click.group()

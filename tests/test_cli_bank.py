@@ -285,6 +285,49 @@ def test_refusals_are_one_line_and_change_nothing(
     assert dump(db_url) == before
 
 
+_DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+_DEEP_TOML = b"a = " + b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "content", "fragment"),
+    [
+        (["programmes", "publish"], "p.toml", _DEEP_TOML, "p.toml: not valid TOML: nested too"),
+        (["programmes", "publish"], "p.json", _DEEP_JSON, "p.json: not valid JSON: nested too"),
+        (["rules", "load"], "r.json", b"\xff", "r.json: cannot read: 'utf-8' codec"),
+        (["rules", "load"], "r.toml", b'a = "', "r.toml: not valid TOML"),
+        (["rules", "load"], "r.json", b"[]", "r.json: expected a JSON object"),
+        (["outcomes", "issue", "course", "ACCOUNT", "--data"], "@d.json", _DEEP_JSON, "nested"),
+        (["outcomes", "issue", "course", "ACCOUNT", "--data"], "@d.json", b"\xfe", "utf-8"),
+        (["outcomes", "issue", "course", "ACCOUNT", "--data"], "@none.json", None, "No such"),
+        (["outcomes", "issue", "course", "ACCOUNT", "--data"], "[1]", None, "--data: value:"),
+        (["audit", "--since"], "s.json", _DEEP_JSON, "audit state: s.json: not valid JSON"),
+    ],
+)
+def test_damaged_documents_are_one_line_and_change_nothing(
+    runner: CliRunner,
+    db_url: str,
+    tmp_path: Path,
+    school_bank: str,
+    command: list[str],
+    name: str,
+    content: bytes | None,
+    fragment: str,
+) -> None:
+    """Every file of JSON or TOML the CLI reads: unreadable, not UTF-8, not valid, too
+    deeply nested for the parser, or not an object, is a one-line error (exit 2)."""
+    if content is not None:
+        (tmp_path / name.lstrip("@")).write_bytes(content)
+    args = [*(a.replace("ACCOUNT", school_bank) for a in command), name]
+    if "issue" in command:
+        args += ["--key", str(tmp_path / "school.pem")]
+    before = dump(db_url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        one_line_error(run(runner, db_url, *args), 2, fragment)
+    assert dump(db_url) == before
+
+
 def test_key_rotation_and_revocation_from_the_cli(
     runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
 ) -> None:

@@ -191,7 +191,7 @@ def test_cli_publish_show_list(
     one_line_error(
         run(runner, db_url, "programmes", "publish", str(tmp_path / "bad.toml")),
         2,
-        "not valid toml",
+        "not valid TOML",
     )
     one_line_error(run(runner, db_url, "programmes", "show", "NOPE"), 1, "no programme NOPE")
 

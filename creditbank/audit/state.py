@@ -32,6 +32,7 @@ from sqlalchemy import (
     text,
 )
 
+from creditbank.documents import read_json
 from creditbank.errors import InputError
 from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.merkle import CompactRange
@@ -78,10 +79,10 @@ class AuditState:
                 database is missing.
         """
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"--since: cannot read audit state {path}: {e}") from e
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            data = read_json(path)
+        except InputError as e:
+            raise InputError(f"--since: cannot read the audit state: {e}") from e
+        if data.get("format") != FORMAT:
             raise InputError(f"--since: {path} is not a creditbank audit state ({FORMAT})")
         try:
             state = cls(
