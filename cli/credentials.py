@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +13,7 @@ from creditbank.bank import CreditBank
 from creditbank.clock import SystemClock
 from creditbank.credentials.integrity import JCS, RDFC
 from creditbank.credentials.verify import Verifier
+from creditbank.documents import read_json
 from creditbank.errors import StoreError
 from creditbank.ledger.canonical import canonicalize
 from creditbank.ledger.keys import SigningKey
@@ -189,22 +189,13 @@ def credential_verify(
 
         creditbank credential verify c42.json --vkey "$(creditbank vkey)" --status-dir public/status
     """
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInputError(f"cannot read {file}: {e}") from e
-    if not isinstance(document, dict):
-        raise BadInputError(f"{file}: not a credential (a JSON object)")
+    document = read_json(file)
 
     def lists(url: str) -> dict[str, Any] | None:
         if status_dir is None:
             return None
         path = status_dir / f"{url.rstrip('/').rsplit('/', 1)[-1]}.json"
-        try:
-            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-        return loaded
+        return read_json(path) if path.is_file() else None
 
     verifier = Verifier(SystemClock().now(), vkey, None, lists)
     if not offline:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +20,7 @@ from creditbank.credentials import integrity, status
 from creditbank.credentials.openbadges import json_number
 from creditbank.credentials.verify import Verifier
 from creditbank.errors import InputError, ProofError, RuleError
-from creditbank.ledger.canonical import canonicalize
+from creditbank.ledger.canonical import MAX_DEPTH, canonicalize
 from creditbank.ledger.encoding import b58decode
 from creditbank.ledger.keys import SigningKey
 
@@ -252,6 +254,127 @@ def test_the_transcript_links_exemptions_to_their_certificates(
         bank.export_transcript(learner, authority, (integrity.RDFC,))
 
 
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every place in a JSON document below its top, as the keys and indexes leading there."""
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in children:
+        yield (*path, key)
+        yield from _paths(child, (*path, key))
+
+
+@st.composite
+def _misshapen(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with one to three fields replaced, deleted, wrapped in a list or stringified."""
+    changed = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(list(_paths(changed))))
+        parent: Any = changed
+        for key in path[:-1]:
+            parent = parent[key]
+        action = draw(st.sampled_from(["replace", "delete", "wrap", "stringify"]))
+        if action == "replace":
+            parent[path[-1]] = draw(_json_values)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif action == "wrap":
+            parent[path[-1]] = [parent[path[-1]]]
+        else:
+            parent[path[-1]] = str(parent[path[-1]])
+    return changed
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_a_misshapen_credential_gets_a_report_naming_what_failed(
+    bank: CreditBank, learner: str, authority: SigningKey, data: st.DataObject
+) -> None:
+    """Fields of any credential the bank exports (and of the status list it is checked
+    against) replaced, deleted, wrapped or stringified: verifying never raises, and a
+    change to what the JCS proof signs fails the report."""
+    credentials = [
+        bank.export_credential(
+            _seq(bank, learner, "certificate"), ORG, (integrity.JCS, integrity.RDFC)
+        ),
+        bank.export_credential(_seq(bank, learner, "conversion"), authority),
+        bank.export_transcript(learner, authority),
+    ]
+    (listed,) = bank.publish_status_lists(authority).values()
+    original = data.draw(st.sampled_from([*credentials, listed]))
+    document = data.draw(_misshapen(original))
+    status_list = data.draw(_misshapen(listed)) if data.draw(st.booleans()) else listed
+    online = data.draw(st.booleans())
+    verifier = (
+        bank.credential_verifier(status_lists=lambda _url: status_list)
+        if online
+        else Verifier(bank.clock.now(), bank.ledger.vkey(), None, lambda _url: status_list)
+    )
+    report = verifier.verify(document)
+    checked = json.loads(json.dumps(report.to_dict()))
+    assert {c["outcome"] for c in checked["checks"]} <= {"pass", "fail", "skip"}
+
+    def unsecured(credential: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in credential.items() if k != "proof"}, sort_keys=True)
+
+    if integrity.JCS in str(original["proof"]) and unsecured(document) != unsecured(original):
+        assert not report.ok, checked
+
+
+def test_misshapen_fields_are_named_and_status_entries_may_be_a_list(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    credential = bank.export_credential(_seq(bank, learner, "certificate"), ORG)
+    verifier = bank.credential_verifier(status_lists=_lists(bank, authority))
+    entries = {**credential, "credentialStatus": [credential["credentialStatus"]] * 2}
+    proof = credential["proof"]
+    resigned = integrity.sign(
+        entries, ORG, (integrity.JCS,), proof["verificationMethod"], proof["created"]
+    )
+    report = verifier.verify(resigned)
+    assert report.ok and report.checks[3].detail.count("not revoked") == 2, report.to_dict()
+    for field, value, check, message in [
+        ("evidence", ["a string"], "ledger", "evidence: not a list of objects"),
+        ("credentialStatus", "a string", "status", "credentialStatus: not a list of objects"),
+        (
+            "issuer",
+            {**credential["issuer"], "otherIdentifier": [1]},
+            "issuer_key",
+            "issuer.otherIdentifier: not a list of objects",
+        ),
+    ]:
+        misshapen = {**credential, field: value}
+        report = verifier.verify(misshapen)
+        failed = {c.name: c.detail for c in report.checks if c.outcome == "fail"}
+        assert message in failed[check], failed
+
+
+@pytest.mark.parametrize("suite", [integrity.JCS, integrity.RDFC])
+def test_a_credential_nested_past_the_limit_fails_its_proof_check(
+    bank: CreditBank, learner: str, authority: SigningKey, suite: str
+) -> None:
+    credential = bank.export_credential(_seq(bank, learner, "conversion"), authority, (suite,))
+    deep: list[Any] = []
+    for _ in range(1_000):
+        deep = [deep]
+    report = bank.credential_verifier().verify({**credential, "credentialSubject": deep})
+    failed = {c.name: c.detail for c in report.checks if c.outcome == "fail"}
+    assert f"nest more than {MAX_DEPTH} levels deep" in failed["proofs"], failed
+
+
 # -- the CLI ------------------------------------------------------------------------------
 
 
@@ -327,8 +450,18 @@ def test_cli_export_publish_and_verify(tmp_path: Path, runner: CliRunner, db_url
         1,
         "is not a key of",
     )
-    (tmp_path / "bad.json").write_text("[1]")
-    one_line_error(run(runner, db_url, "credential", "verify", "bad.json"), 2, "not a credential")
+    for status_list in (tmp_path / "status").glob("*.json"):
+        status_list.write_bytes(b"\xff")
+    damaged = run(runner, db_url, "credential", "verify", "c.json", "--status-dir", "status")
+    assert damaged.exit_code == 1 and "FAIL status:" in damaged.stdout
+    assert "cannot read: 'utf-8' codec" in damaged.stdout
+    for text, message in [
+        ("[1]", "bad.json: expected a JSON object at the top level"),
+        ("[" * 100_000 + "]" * 100_000, "bad.json: not valid JSON: nested too deeply"),
+        ("{", "bad.json: not valid JSON: Expecting property name"),
+    ]:
+        (tmp_path / "bad.json").write_text(text)
+        one_line_error(run(runner, db_url, "credential", "verify", "bad.json"), 2, message)
     account = fetch(db_url, "SELECT account FROM outcomes WHERE seq = :s", {"s": cert})[0][0]
     transcript = run(runner, db_url, "export", "transcript", str(account), "-o", "t.json")
     assert transcript.exit_code == 0, transcript.stderr

@@ -2,7 +2,7 @@
 
 Checks, each reported with its outcome (``pass``, ``fail`` or ``skip``) and reason:
 
-- ``proof``: every Data Integrity proof verifies with the key its verification
+- ``proofs``: every Data Integrity proof verifies with the key its verification
   method names, and that key is the issuer's ``did:key``;
 - ``ledger``: the embedded tlog-proof of the credential's record verifies against
   a checkpoint signed by the log key, and the record is the one the credential
@@ -10,11 +10,13 @@ Checks, each reported with its outcome (``pass``, ``fail`` or ``skip``) and reas
 - ``issuer_key``: the signing key was registered to the issuer and valid when the
   proof was made — from the ledger when one is at hand, else from the embedded
   proof of the record that registered it;
-- ``status``: the status list credential verifies, is the bank authority's, and
-  the credential's bit is not set;
+- ``status``: for each status entry (one, or a list), the status list credential
+  verifies, is the bank authority's, and the credential's bit is not set;
 - ``validity``: ``validFrom`` <= now < ``validUntil``.
 
-A ``ClrCredential`` is checked, then every credential inside it.
+A ``ClrCredential`` is checked, then every credential inside it. A field of the
+wrong shape (a string where an object belongs, say) fails the check that reads it,
+naming the field.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from creditbank.clock import format_time, parse_time
 from creditbank.credentials import integrity, status
 from creditbank.credentials.openbadges import LEDGER_PROOF_GENRE, credential_id
-from creditbank.errors import CreditBankError
+from creditbank.errors import CreditBankError, InputError
 from creditbank.ledger.keys import VerifyKey, parse_vkey
 from creditbank.ledger.proof_file import verify_proof_file
 from creditbank.ledger.record import Record, open_leaf
@@ -87,13 +89,21 @@ class Verifier:
     status_lists: StatusSource | None = None
 
     def verify(self, document: Mapping[str, Any]) -> CredentialReport:
-        """Run every check on ``document`` (and on the credentials inside a CLR)."""
+        """Run every check on ``document`` (and on the credentials inside a CLR).
+
+        A document of the wrong shape fails the checks that read the misshapen
+        field, each naming it; nothing is raised.
+        """
         report = CredentialReport(str(document.get("id")))
         self._check(document, report, "")
         subject = document.get("credentialSubject")
         if isinstance(subject, dict) and isinstance(subject.get("verifiableCredential"), list):
-            for inner in subject["verifiableCredential"]:
-                self._check(inner, report, f"{inner.get('id')}: ")
+            for position, inner in enumerate(subject["verifiableCredential"]):
+                if isinstance(inner, dict):
+                    self._check(inner, report, f"{inner.get('id')}: ")
+                else:
+                    where = f"credentialSubject.verifiableCredential[{position}]"
+                    report.add("credential", "fail", f"{where}: not a credential (an object)")
         return report
 
     def _check(self, document: Mapping[str, Any], report: CredentialReport, prefix: str) -> None:
@@ -123,7 +133,7 @@ class Verifier:
     def _issuer_code(document: Mapping[str, Any]) -> str | None:
         issuer = document.get("issuer")
         if isinstance(issuer, dict):
-            for entry in issuer.get("otherIdentifier", []):
+            for entry in _objects(issuer, "issuer.otherIdentifier"):
                 if entry.get("identifierType") == "identifier":
                     return str(entry["identifier"])
         return None
@@ -140,7 +150,7 @@ class Verifier:
         return "pass", f"{', '.join(suites)} by {self._issuer_id(document)}"
 
     def _evidence(self, document: Mapping[str, Any], part: str) -> tuple[str, str] | None:
-        for item in document.get("evidence", []):
+        for item in _objects(document, "evidence"):
             if item.get("genre") == LEDGER_PROOF_GENRE and str(item.get("id")).endswith(part):
                 return str(item["narrative"]), str(item.get("description", ""))
         return None
@@ -203,7 +213,7 @@ class Verifier:
             return "pass", f"key {key.key_id} of {code} was valid at {created} (ledger)"
         part = (
             "#authority-key"
-            if "BitstringStatusListCredential" in document.get("type", [])
+            if "BitstringStatusListCredential" in _types(document)
             else "#signing-key"
         )
         proven = self._proven_record(document, part)
@@ -220,18 +230,29 @@ class Verifier:
         )
 
     def _status(self, document: Mapping[str, Any]) -> tuple[str, str]:
-        entry = document.get("credentialStatus")
-        if entry is None:
+        entries = _objects(document, "credentialStatus")
+        if not entries:
             container = _container(document)
             if container:
                 return "skip", f"{container}: no status of its own"
             return "fail", "the credential carries no status entry"
+        found = [self._status_entry(entry) for entry in entries]
+        for outcome in ("fail", "skip"):
+            details = [detail for result, detail in found if result == outcome]
+            if details:
+                return outcome, "; ".join(details)
+        return "pass", "; ".join(detail for _, detail in found)
+
+    def _status_entry(self, entry: Mapping[str, Any]) -> tuple[str, str]:
+        """One ``credentialStatus`` entry: its list verifies and its bit is clear."""
         if entry.get("type") != "BitstringStatusListEntry":
             return "fail", f"status type {entry.get('type')!r} is not BitstringStatusListEntry"
         url = str(entry["statusListCredential"])
         listed = None if self.status_lists is None else self.status_lists(url)
         if listed is None:
             return "skip", f"status list {url} not available (give --status-dir)"
+        if not isinstance(listed, dict):
+            return "fail", f"status list {url}: not a credential (an object)"
         inner = Verifier(self.now, self.vkey, self.keys, None).verify(listed)
         if not inner.ok:
             failed = next(c for c in inner.checks if c.outcome == "fail")
@@ -256,9 +277,29 @@ class Verifier:
 
 def _container(document: Mapping[str, Any]) -> str | None:
     """What a credential that stands for no single record is: a status list or transcript."""
-    types = document.get("type", [])
+    types = _types(document)
     if "BitstringStatusListCredential" in types:
         return "a status list"
     if "ClrCredential" in types:
         return "a transcript, checked through the credentials it holds"
     return None
+
+
+def _types(document: Mapping[str, Any]) -> list[str]:
+    """The document's ``type``: one name or a list of names (anything else names none)."""
+    found = document.get("type", [])
+    names = [found] if isinstance(found, str) else found if isinstance(found, list) else []
+    return [name for name in names if isinstance(name, str)]
+
+
+def _objects(document: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:
+    """The objects in the field ``where`` ends with: a list of them, or one (absent: none).
+
+    Raises:
+        InputError: the field holds anything else (the message names it).
+    """
+    found = document.get(where.rsplit(".", 1)[-1], [])
+    items = [found] if isinstance(found, dict) else found
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise InputError(f"{where}: not a list of objects")
+    return items
