@@ -12,7 +12,7 @@ from creditbank.domain.vocab import ACCOUNT_STATUSES, SUSPENSION_REASONS
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE, Day
+from .params import KEY_FILE, VERSION, Day
 
 KEY_OPTION = click.option(
     "--key", type=KEY_FILE, help="Registrar key file (default: authority key)."
@@ -222,9 +222,7 @@ for _command in (
         "account.programme_moved/1",
         [
             click.option("--programme", required=True),
-            click.option(
-                "--version", "programme_version", type=click.IntRange(min=1), required=True
-            ),
+            click.option("--version", "programme_version", type=VERSION, required=True),
             click.option("--reason", required=True),
         ],
         lambda v: {

@@ -20,6 +20,7 @@ from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
 from .output import BadInputError, emit, json_option, write_file
+from .params import SEQ
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,7 +65,7 @@ def export() -> None:
 
 
 @export.command("credential")
-@click.argument("seq", type=click.IntRange(min=0))
+@click.argument("seq", type=SEQ)
 @suite_option("jcs")
 @click.option("--key", type=FILE, help="Issuer key (default: the authority key beside the db).")
 @click.option("-o", "--out", type=FILE, required=True, help="Where to write the credential.")

@@ -16,6 +16,7 @@ from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option, progress, write_file
+from .params import SEQ
 
 KEY_PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -128,7 +129,7 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("seq", type=click.IntRange(min=0))
+@click.argument("seq", type=SEQ)
 @click.option("-o", "--output", type=KEY_PATH, required=True, help="Where to write the proof.")
 @click.option("--log-key", type=KEY_PATH, help="Log key, used if a new checkpoint is needed.")
 @json_option
@@ -239,7 +240,7 @@ def log() -> None:
 
 
 @log.command("show")
-@click.argument("seq", type=click.IntRange(min=0), required=False)
+@click.argument("seq", type=SEQ, required=False)
 @click.option("--tail", type=click.IntRange(min=1), help="Show the last N records.")
 @json_option
 @pass_app

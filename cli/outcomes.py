@@ -11,7 +11,7 @@ from creditbank.domain.vocab import OUTCOME_KINDS
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE, UtcDateTime, parse_fields
+from .params import KEY_FILE, SEQ, UtcDateTime, parse_fields
 
 
 @click.group()
@@ -53,7 +53,7 @@ def issue(
 
 
 @outcomes.command()
-@click.argument("seq", type=click.IntRange(min=0))
+@click.argument("seq", type=SEQ)
 @click.option("--reason", required=True)
 @click.option("--key", type=KEY_FILE, help="The issuer's key file (default: authority key).")
 @click.option(
@@ -134,7 +134,7 @@ def list_(
 
 
 @outcomes.command()
-@click.argument("seq", type=click.IntRange(min=0))
+@click.argument("seq", type=SEQ)
 @click.option("--key", type=KEY_FILE, help="Registrar (authority) key file.")
 @json_option
 @pass_app

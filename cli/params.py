@@ -10,9 +10,14 @@ import click
 
 from creditbank.documents import parse_json, read_json
 from creditbank.errors import InputError
+from creditbank.ledger.canonical import MAX_SAFE_INTEGER
 from creditbank.ledger.keys import VerifyKey
 
 KEY_FILE = click.Path(dir_okay=False, path_type=Path)
+SEQ = click.IntRange(0, MAX_SAFE_INTEGER)
+"""A record's seq: from 0 up to the largest integer a record may hold."""
+VERSION = click.IntRange(1, MAX_SAFE_INTEGER)
+"""A programme's or rule's version number."""
 
 
 class UtcDateTime(click.ParamType[datetime]):

@@ -13,7 +13,7 @@ from creditbank.documents import read_document
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE
+from .params import KEY_FILE, VERSION
 
 
 def _plain(value: Any) -> Any:
@@ -57,7 +57,7 @@ def publish(app: AppContext, file: Path, key: Path | None, as_json: bool) -> Non
 
 @programmes.command()
 @click.argument("code")
-@click.option("--version", type=click.IntRange(min=1), help="A given version (default: newest).")
+@click.option("--version", type=VERSION, help="A given version (default: newest).")
 @json_option
 @pass_app
 def show(app: AppContext, code: str, version: int | None, as_json: bool) -> None:

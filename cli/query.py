@@ -11,6 +11,7 @@ from creditbank.transcript import render_html
 
 from .context import AppContext, pass_app
 from .output import emit, json_option, write_file
+from .params import SEQ
 
 
 def register(group: click.Group) -> None:
@@ -77,7 +78,7 @@ def _table(document: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("seq", type=click.IntRange(min=0))
+@click.argument("seq", type=SEQ)
 @json_option
 @pass_app
 def trace(app: AppContext, seq: int, as_json: bool) -> None:

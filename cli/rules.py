@@ -16,7 +16,7 @@ from creditbank.ledger.record import Record
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE
+from .params import KEY_FILE, VERSION
 
 
 @click.group()
@@ -76,7 +76,7 @@ def list_(app: AppContext, programme: str | None, as_json: bool) -> None:
 
 @rules.command()
 @click.argument("rule")
-@click.option("--version", type=click.IntRange(min=1), help="A given version (default: newest).")
+@click.option("--version", type=VERSION, help="A given version (default: newest).")
 @json_option
 @pass_app
 def show(app: AppContext, rule: str, version: int | None, as_json: bool) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from creditbank.ledger.canonical import MAX_SAFE_INTEGER
+
 from .bank_fixtures import national_id
 from .conftest import fetch
 from .test_cli import one_line_error, run
@@ -326,6 +328,34 @@ def test_damaged_documents_are_one_line_and_change_nothing(
         patch.chdir(tmp_path)
         one_line_error(run(runner, db_url, *args), 2, fragment)
     assert dump(db_url) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["log", "show", "N"],
+        ["trace", "N"],
+        ["proof", "N", "-o", "p.txt"],
+        ["export", "credential", "N", "-o", "c.json"],
+        ["outcomes", "revoke", "N", "--reason", "x"],
+        ["programmes", "show", "P1", "--version", "N"],
+        ["rules", "show", "R1", "--version", "N"],
+    ],
+)
+def test_seqs_and_versions_past_what_a_record_holds_are_usage_errors(
+    runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str, command: list[str]
+) -> None:
+    """The largest integer a record holds is looked up (and not found); one more is
+    refused by the option itself, before any query (SQLite binds 64-bit integers only)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        for value, code, fragment in [
+            (MAX_SAFE_INTEGER, 1, str(MAX_SAFE_INTEGER)),
+            (MAX_SAFE_INTEGER + 1, 2, f"not in the range {int('--version' in command)}<=x<="),
+            (10**30, 2, "not in the range"),
+        ]:
+            args = [str(value) if a == "N" else a for a in command]
+            one_line_error(run(runner, db_url, *args), code, fragment)
 
 
 def test_key_rotation_and_revocation_from_the_cli(
