@@ -53,18 +53,20 @@ class AppContext:
     def passphrase(self, purpose: str, confirm: bool = False) -> bytes:
         """The passphrase: ``--passphrase-file``, else ``$CREDITBANK_PASSPHRASE``, else a prompt.
 
+        A passphrase is the bytes given, UTF-8 or not (the file's first line, the
+        variable's value, what was typed).
+
         Raises:
             KeyFileError: the file cannot be read, or no source is available.
         """
         if self.passphrase_file is not None:
             try:
-                text = self.passphrase_file.read_text(encoding="utf-8").rstrip("\r\n")
+                return self.passphrase_file.read_bytes().rstrip(b"\r\n")
             except OSError as e:
                 raise KeyFileError(f"--passphrase-file: cannot read {self.passphrase_file}") from e
-            return text.encode("utf-8")
         env = os.environ.get(PASSPHRASE_ENV)
         if env:
-            return env.encode("utf-8")
+            return env.encode("utf-8", "surrogateescape")
         if not sys.stdin.isatty():
             raise KeyFileError(
                 f"no passphrase for the {purpose}: use --passphrase-file or ${PASSPHRASE_ENV}"
@@ -72,7 +74,7 @@ class AppContext:
         value: str = click.prompt(
             f"Passphrase for the {purpose}", hide_input=True, confirmation_prompt=confirm, err=True
         )
-        return value.encode("utf-8")
+        return value.encode("utf-8", "surrogateescape")
 
     def load_key(self, path: Path | None, default: Path, purpose: str) -> SigningKey:
         """Load a signing key from ``path`` (or ``default``), asking for its passphrase.

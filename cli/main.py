@@ -37,6 +37,23 @@ from .rules import convert, eligibility, rules
 class CreditBankGroup(click.Group):
     """A group that turns library errors into one-line messages and exit codes."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse an argument that is not valid UTF-8 before any command sees it.
+
+        Python hands such bytes on as lone surrogates, which no database, file or
+        record of the bank can hold.
+
+        Raises:
+            BadInputError: an argument holds bytes that are not UTF-8 (it is named).
+        """
+        for position, arg in enumerate(args, start=1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError as e:
+                shown = arg.encode("utf-8", "surrogateescape")
+                raise BadInputError(f"argument {position} ({shown!r}) is not UTF-8 text") from e
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; map library errors to exit 1 or 2 and usage errors to one line."""
         try:

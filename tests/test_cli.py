@@ -121,6 +121,27 @@ def test_passphrase_file(runner: CliRunner, db_url: str, tmp_path: Path) -> None
     assert result.exit_code == 0
 
 
+def test_a_passphrase_is_the_bytes_given_utf8_or_not(
+    runner: CliRunner, db_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "pass.bin").write_bytes(b"\xff\xfe caf\xe9\r\n")
+    from_file = ["--db", db_url, "--passphrase-file", str(tmp_path / "pass.bin")]
+    result = runner.invoke(cli, [*from_file, "init", "--origin", "x.example/log"])
+    assert result.exit_code == 0, result.stderr
+    same_bytes = "\udcff\udcfe caf\udce9"
+    assert (
+        run(runner, db_url, "checkpoint", env={"CREDITBANK_PASSPHRASE": same_bytes}).exit_code == 0
+    )
+    one_line_error(run(runner, db_url, "checkpoint"), 2, "wrong passphrase")
+
+
+def test_an_argument_that_is_not_utf8_is_named(runner: CliRunner, db_url: str) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which no query or
+    record can hold: refused before any command runs."""
+    result = run(runner, db_url, "accounts", "show", "acct-\udcff")
+    one_line_error(result, 2, "argument 5 (b'acct-\\xff') is not UTF-8 text")
+
+
 def test_missing_database(runner: CliRunner, tmp_path: Path) -> None:
     result = run(runner, f"sqlite:///{tmp_path / 'nothing.db'}", "verify")
     one_line_error(result, 2, "no ledger at")
