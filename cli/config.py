@@ -8,9 +8,11 @@ environment variables, which win over the file.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
+
+from creditbank.documents import read_toml
+from creditbank.errors import InputError
 
 from .output import BadInputError
 
@@ -32,9 +34,9 @@ def load_config() -> dict[str, Any]:
             raise BadInputError(f"${CONFIG_ENV}: no file {path}")
         return {}
     try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise BadInputError(f"{path}: cannot read the configuration: {e}") from e
+        config = read_toml(path)
+    except InputError as e:
+        raise BadInputError(f"cannot read the configuration: {e}") from e
     for key, value in config.items():
         if key not in KEYS:
             raise BadInputError(f"{path}: unknown setting {key!r} (known: {', '.join(KEYS)})")

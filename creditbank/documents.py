@@ -28,7 +28,7 @@ def parse_json(text: str, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: not valid JSON: {e}") from e
     except RecursionError as e:
         raise InputError(f"{where}: not valid JSON: nested too deeply") from e
-    return _object(data, where, "a JSON object")
+    return _object(data, where)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -41,23 +41,30 @@ def read_json(path: Path) -> dict[str, Any]:
     return parse_json(_text(path), str(path))
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document in the file at ``path``, as a dict.
+
+    Raises:
+        InputError: unreadable, not UTF-8, not TOML, or nested too deeply (the
+            message names the file).
+    """
+    text = _text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: not valid TOML: {e}") from e
+    except RecursionError as e:
+        raise InputError(f"{path}: not valid TOML: nested too deeply") from e
+
+
 def read_document(path: Path) -> dict[str, Any]:
     """The TOML table (a ``.toml`` file) or JSON object (any other) in ``path``.
 
     Raises:
         InputError: unreadable, not UTF-8, not valid TOML or JSON, nested too deeply,
-            or not a table or object at the top level (the message names the file).
+            or not an object at the top level (the message names the file).
     """
-    if path.suffix.lower() != ".toml":
-        return read_json(path)
-    text = _text(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{path}: not valid TOML: {e}") from e
-    except RecursionError as e:
-        raise InputError(f"{path}: not valid TOML: nested too deeply") from e
-    return _object(data, str(path), "a TOML table")
+    return read_toml(path) if path.suffix.lower() == ".toml" else read_json(path)
 
 
 def _text(path: Path) -> str:
@@ -67,7 +74,7 @@ def _text(path: Path) -> str:
         raise InputError(f"{path}: cannot read: {e}") from e
 
 
-def _object(data: Any, where: str, what: str) -> dict[str, Any]:
+def _object(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise InputError(f"{where}: expected {what} at the top level")
+        raise InputError(f"{where}: expected a JSON object at the top level")
     return data

@@ -298,6 +298,8 @@ def test_a_config_file_sets_the_database_and_passphrase_file(
     one_line_error(runner.invoke(cli, ["vkey"]), 2, "unknown setting 'database'")
     missing = runner.invoke(cli, ["vkey"], env={"CREDITBANK_CONFIG": str(tmp_path / "nope.toml")})
     one_line_error(missing, 2, "CREDITBANK_CONFIG")
+    (tmp_path / "creditbank.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000)
+    one_line_error(runner.invoke(cli, ["vkey"]), 2, "creditbank.toml: not valid TOML: nested too")
 
 
 def test_every_command_explains_itself_with_an_example_and_takes_json() -> None:
