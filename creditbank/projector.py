@@ -20,7 +20,13 @@ from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
 from creditbank.kinds import KindTable
 from creditbank.ledger.record import Record
-from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
+from creditbank.store.projections import (
+    ConversionRows,
+    ProgrammeRows,
+    Projections,
+    RuleRows,
+    damaged,
+)
 from creditbank.store.tables import accounts, accreditations, issuer_keys, issuers, outcomes
 
 AUTHORITY = "authority"
@@ -55,7 +61,11 @@ class Projector:
         slot = (table.name, key)
         if slot not in self._cache:
             data = Projections.get(self.conn, table, key)
-            self._remember(slot, None if data is None else build(data))
+            try:
+                item = None if data is None else build(data)
+            except (KeyError, TypeError, ValueError) as e:
+                raise damaged(table, key, str(e)) from e
+            self._remember(slot, item)
         return self._cache[slot]
 
     def _remember(self, slot: tuple[str, str], item: Any) -> None:

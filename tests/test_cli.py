@@ -276,6 +276,16 @@ def test_db_upgrade_is_idempotent(runner: CliRunner, db_url: str, initialised: s
     assert result.exit_code == 0 and result.stdout == "schema is current\n"
 
 
+def test_a_schema_revision_this_version_does_not_know(
+    runner: CliRunner, db_url: str, initialised: str
+) -> None:
+    """A database a newer creditbank upgraded (or whose version row was edited) is a
+    one-line error for every command and for ``db upgrade``, not Alembic's traceback."""
+    run_sql(db_url, "UPDATE alembic_version SET version_num = '0999'")
+    for command in (["verify"], ["db", "upgrade"]):
+        one_line_error(run(runner, db_url, *command), 2, "Can't locate revision identified by")
+
+
 def test_help_explains_commands(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+from creditbank.schemas.payloads import PAYLOAD_SCHEMAS
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Table
 
+from creditbank.bank import CreditBank
+from creditbank.domain.accounts import Account
+from creditbank.domain.issuers import Accreditation, Issuer, IssuerKey
+from creditbank.errors import StoreError
+from creditbank.ledger.keys import SigningKey
 from creditbank.store.projections import _dump, _load
+from creditbank.store.tables import (
+    accounts,
+    accreditations,
+    issuer_keys,
+    issuers,
+    metadata,
+    outcomes,
+    programmes,
+    rules,
+)
+
+from .bank_fixtures import CERTIFICATE, ORG, PROGRAMME, converting_bank
+from .conftest import fetch, run_sql
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
@@ -23,4 +46,95 @@ def test_rows_are_written_as_earlier_versions_wrote_them(data: dict[str, Any]) -
     compares stored text, so a bank's rows must not change form between versions."""
     text = _dump(data)
     assert text == json.dumps(data, ensure_ascii=False, sort_keys=True)
-    assert _load(text) == data
+    document = {**data, **dict.fromkeys(accounts.info["document"], "x")}
+    assert _load(_dump(document), accounts, "acct-1") == document
+
+
+@given(st.one_of(st.text(), JSON.map(json.dumps)), st.integers(0, 2**53))
+def test_a_row_that_is_not_its_tables_document_is_reported_by_key(text: str, seq: int) -> None:
+    """Text edited past the bank (not JSON, not an object, a member missing) is one
+    StoreError naming the table and the row; a well-formed document reads back."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    members = outcomes.info["document"]
+    if isinstance(data, dict) and all(m in data for m in members):
+        assert _load(text, outcomes, seq) == data
+    else:
+        with pytest.raises(StoreError, match=f"^the outcomes row {seq} is damaged"):
+            _load(text, outcomes, seq)
+
+
+# -- projection rows edited past the bank, on SQLite and PostgreSQL ------------------------
+
+DOCUMENT_TABLES = [t for t in metadata.sorted_tables if "document" in t.info]
+
+
+def test_each_tables_members_are_what_every_version_wrote() -> None:
+    """The members a row must hold are the fields the domain has always written (the
+    account's programme version came later and is read with a default) and the fields
+    the signed payload schemas require."""
+    assert {t.name for t in DOCUMENT_TABLES} == {
+        "accounts", "issuers", "issuer_keys", "accreditations",
+        "outcomes", "programmes", "rules", "conversions",
+    }  # fmt: skip
+    for table, domain in [
+        (accounts, Account),
+        (issuers, Issuer),
+        (issuer_keys, IssuerKey),
+        (accreditations, Accreditation),
+    ]:
+        fields = {f.name for f in dataclasses.fields(domain)} - {"programme_version"}
+        assert set(table.info["document"]) == fields, table.name
+    for table, kind in [(programmes, "programme.published/1"), (rules, "rule.loaded/1")]:
+        schema = PAYLOAD_SCHEMAS[kind]._declared_fields
+        assert set(table.info["document"]) == {n for n, f in schema.items() if f.required}
+
+
+@pytest.fixture
+def converted(bank: CreditBank, authority: SigningKey) -> str:
+    """A bank with a row in every projection table: an account with a conversion."""
+    account = converting_bank(bank, authority)
+    bank.issue("certificate", account, CERTIFICATE, ORG)
+    bank.convert(account, PROGRAMME, authority)
+    return account
+
+
+def test_every_row_the_bank_writes_holds_its_tables_members(
+    bank: CreditBank, converted: str, db_url: str
+) -> None:
+    for table in DOCUMENT_TABLES:
+        rows = fetch(db_url, f"SELECT data FROM {table.name}")
+        assert rows, table.name
+        for (text,) in rows:
+            assert set(table.info["document"]) <= set(json.loads(text)), table.name
+
+
+_READERS: dict[str, Callable[[CreditBank, str], object]] = {
+    "accounts": lambda bank, account: bank.account(account),
+    "issuers": lambda bank, _: bank.issuers(),
+    "issuer_keys": lambda bank, _: bank.issuers(),
+    "accreditations": lambda bank, _: bank.issuers(),
+    "outcomes": lambda bank, account: bank.outcomes(account=account),
+    "programmes": lambda bank, _: bank.programme(PROGRAMME),
+    "rules": lambda bank, _: bank.rules(),
+    "conversions": lambda bank, account: bank.conversions(account),
+}
+
+
+@pytest.mark.parametrize("table", DOCUMENT_TABLES, ids=lambda t: t.name)
+@pytest.mark.parametrize("text", ["{", "[1]", "{}", '"text"'])
+def test_a_damaged_row_is_one_store_error_naming_it_and_the_audit_reports_it(
+    bank: CreditBank, converted: str, db_url: str, table: Table, text: str
+) -> None:
+    key = ", ".join(c.name for c in table.primary_key.columns)
+    first = fetch(db_url, f"SELECT {key} FROM {table.name} ORDER BY {key} LIMIT 1")[0]
+    where = " AND ".join(f"{c.name} = :{c.name}" for c in table.primary_key.columns)
+    values = dict(zip((c.name for c in table.primary_key.columns), first, strict=True))
+    run_sql(db_url, f"UPDATE {table.name} SET data = :d WHERE {where}", {**values, "d": text})
+    shown = " ".join(map(str, first))
+    with pytest.raises(StoreError, match=f"^the {table.name} row {shown} is damaged"):
+        _READERS[table.name](bank, converted)
+    drift = [p for p in bank.audit().problems if p.kind == "projection_drift"]
+    assert any(table.name in p.detail for p in drift), drift

@@ -12,8 +12,9 @@ import secrets
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, delete, func, insert, select, update
 
+from creditbank.errors import StoreError
 from creditbank.store.driver import execute, query
 from creditbank.store.tables import (
     bank_secrets,
@@ -26,8 +27,42 @@ from creditbank.store.tables import (
 )
 
 
-def _load(text: str | None) -> dict[str, Any] | None:
-    return None if text is None else dict(json.loads(text))
+def _load(text: str, table: Table, key: Any) -> dict[str, Any]:
+    """The JSON document of ``table``'s row ``key``, holding the members its table names.
+
+    Raises:
+        StoreError: the row is not such a document (edited past the bank); the audit
+            reports how it differs from the log.
+    """
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        data = None
+    members: tuple[str, ...] = table.info["document"]
+    if isinstance(data, dict) and all(member in data for member in members):
+        return data
+    raise damaged(table, key, f"not a JSON object with {', '.join(members)}")
+
+
+def damaged(table: Table, key: Any, why: str) -> StoreError:
+    """The error for a projection row that does not read as this version writes it."""
+    shown = key if isinstance(key, str | int) else " ".join(map(str, key))
+    return StoreError(
+        f"the {table.name} row {shown} is damaged ({why}): "
+        "run 'creditbank audit' to compare the tables with the log"
+    )
+
+
+def _documents(conn: Connection, table: Table, query: Select[Any]) -> list[dict[str, Any]]:
+    """The documents of the rows ``query`` selects (primary key columns, then ``data``)."""
+    keys = len(table.primary_key.columns)
+    return [_load(row[-1], table, row[0] if keys == 1 else row[:-1]) for row in conn.execute(query)]
+
+
+def _select(table: Table) -> Select[Any]:
+    """Rows of ``table`` as :func:`_documents` reads them, in primary-key order."""
+    columns = list(table.primary_key.columns)
+    return select(*columns, table.c.data).order_by(*columns)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
@@ -68,7 +103,7 @@ class Projections:
     def get(conn: Connection, table: Table, key: str | int) -> dict[str, Any] | None:
         """The JSON document of one row by primary key, or None."""
         rows = query(conn, _select_sql(table), (key,))
-        return _load(rows[0][0]) if rows else None
+        return _load(rows[0][0], table, key) if rows else None
 
     @staticmethod
     def put(
@@ -90,12 +125,11 @@ class Projections:
     @staticmethod
     def all(conn: Connection, table: Table, **where: Any) -> list[dict[str, Any]]:
         """Every document in ``table`` matching equality filters, in primary-key order."""
-        pk = next(iter(table.primary_key.columns))
-        query = select(table.c.data).order_by(pk)
+        query = _select(table)
         for name, value in where.items():
             if value is not None:
                 query = query.where(table.c[name] == value)
-        return [dict(json.loads(text)) for (text,) in conn.execute(query)]
+        return _documents(conn, table, query)
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -153,7 +187,7 @@ class Projections:
         ``since``/``until`` bound the issue time; ``certificate_code`` and
         ``programme`` are indexed copies of those details of the signed payload.
         """
-        query = select(outcomes.c.data).order_by(outcomes.c.seq)
+        query = _select(outcomes)
         for column, value in (
             ("account", account),
             ("issuer", issuer),
@@ -167,7 +201,7 @@ class Projections:
             query = query.where(outcomes.c.issued >= since)
         if until is not None:
             query = query.where(outcomes.c.issued < until)
-        return [dict(json.loads(text)) for (text,) in conn.execute(query)]
+        return _documents(conn, outcomes, query)
 
     # -- secrets and personal data (off the log) ---------------------------------------
 
@@ -228,9 +262,12 @@ class Projections:
 
 
 _PROGRAMME_NEWEST = (
-    "SELECT data, published_seq FROM programmes WHERE code = ? ORDER BY version DESC LIMIT 1"
+    "SELECT data, published_seq, version FROM programmes WHERE code = ? "
+    "ORDER BY version DESC LIMIT 1"
 )
-_PROGRAMME_VERSION = "SELECT data, published_seq FROM programmes WHERE code = ? AND version = ?"
+_PROGRAMME_VERSION = (
+    "SELECT data, published_seq, version FROM programmes WHERE code = ? AND version = ?"
+)
 
 
 class ProgrammeRows:
@@ -274,7 +311,10 @@ class ProgrammeRows:
             rows = query(conn, _PROGRAMME_NEWEST, (code,))
         else:
             rows = query(conn, _PROGRAMME_VERSION, (code, version))
-        return None if not rows else (dict(json.loads(rows[0][0])), int(rows[0][1]))
+        if not rows:
+            return None
+        text, seq, found = rows[0]
+        return _load(text, programmes, (code, found)), int(seq)
 
     @staticmethod
     def codes(conn: Connection) -> list[tuple[str, int, str]]:
@@ -315,12 +355,12 @@ class RuleRows:
         conn: Connection, programme: str | None = None, before: int | None = None
     ) -> list[dict[str, Any]]:
         """Every loaded version (of one programme's rules; loaded before seq ``before``)."""
-        query = select(rules.c.data).order_by(rules.c.rule, rules.c.version)
+        query = _select(rules)
         if programme is not None:
             query = query.where(rules.c.programme == programme)
         if before is not None:
             query = query.where(rules.c.loaded_seq < before)
-        return [dict(json.loads(text)) for (text,) in conn.execute(query)]
+        return _documents(conn, rules, query)
 
 
 class ConversionRows:
@@ -342,12 +382,10 @@ class ConversionRows:
     @staticmethod
     def of(conn: Connection, account: str, programme: str | None = None) -> list[dict[str, Any]]:
         """An account's conversions (optionally for one programme), in log order."""
-        query = select(conversions.c.data).where(conversions.c.account == account)
+        query = _select(conversions).where(conversions.c.account == account)
         if programme is not None:
             query = query.where(conversions.c.programme == programme)
-        return [
-            dict(json.loads(text)) for (text,) in conn.execute(query.order_by(conversions.c.seq))
-        ]
+        return _documents(conn, conversions, query)
 
     @staticmethod
     def set_status(conn: Connection, seq: int, document: dict[str, Any]) -> None:

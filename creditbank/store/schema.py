@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -56,6 +57,8 @@ def upgrade(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as e:
         raise StoreError(f"cannot migrate the database: {describe_error(e)}") from e
+    except CommandError as e:
+        raise StoreError(f"cannot migrate the database: {_unknown(e)}") from e
 
 
 def require_current(engine: Engine) -> None:
@@ -70,7 +73,15 @@ def require_current(engine: Engine) -> None:
         raise StoreError("the database holds no creditbank ledger: run 'creditbank init' first")
     head = head_revision()
     if revision != head:
-        script = ScriptDirectory.from_config(_config())
-        if script.get_revision(revision) is None:
+        try:
+            known = ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+        except CommandError as e:
+            raise StoreError(_unknown(e)) from e
+        if not known:
             raise StoreError(f"the database schema {revision} is newer than this creditbank")
         raise StoreError(f"the database schema {revision} is old: run 'creditbank db upgrade'")
+
+
+def _unknown(error: CommandError) -> str:
+    """Alembic's refusal of a revision it does not know, as the bank explains it."""
+    return f"{error} (a newer creditbank's schema, or a database edited by hand)"

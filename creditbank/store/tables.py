@@ -6,6 +6,9 @@ every complete subtree hash of level >= 1, keyed by the seq of the append that
 completed it, so proofs need O(log n) reads and a verifier can compare them in
 log order. ``ledger_keys`` is a projection of the keys records introduced (rebuilt
 and compared by verification). ``checkpoints`` keeps every signed checkpoint.
+
+Each projection table's ``info["document"]`` names the members every row's JSON
+document holds; a row read without them is reported as damaged.
 """
 
 from __future__ import annotations
@@ -115,6 +118,22 @@ accounts = Table(
     Column("status", String(16), nullable=False),
     Column("opened_seq", BigInteger, nullable=False),
     Column("data", Text, nullable=False),
+    info={
+        "document": (
+            "account",
+            "status",
+            "opened_seq",
+            "opened_at",
+            "programme",
+            "school",
+            "enrolled_on",
+            "max_study_years",
+            "suspended_days",
+            "suspended_since",
+            "identities",
+            "erased",
+        )
+    },
 )
 
 issuers = Table(
@@ -124,6 +143,7 @@ issuers = Table(
     Column("kind", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("data", Text, nullable=False),
+    info={"document": ("issuer", "kind", "name_zh", "name_en", "registered_seq", "school_level")},
 )
 
 issuer_keys = Table(
@@ -132,6 +152,18 @@ issuer_keys = Table(
     Column("key_id", String(32), primary_key=True),
     Column("issuer", String(64), nullable=False, index=True),
     Column("data", Text, nullable=False),
+    info={
+        "document": (
+            "key_id",
+            "issuer",
+            "public",
+            "registered_at",
+            "registered_seq",
+            "retired_at",
+            "revoked_at",
+            "revoke_reason",
+        )
+    },
 )
 
 accreditations = Table(
@@ -140,6 +172,22 @@ accreditations = Table(
     Column("accreditation", String(64), primary_key=True),
     Column("issuer", String(64), nullable=False, index=True),
     Column("data", Text, nullable=False),
+    info={
+        "document": (
+            "accreditation",
+            "issuer",
+            "outcome_kinds",
+            "valid_from",
+            "valid_until",
+            "granted_seq",
+            "programmes",
+            "certificate_categories",
+            "levels",
+            "quota_count",
+            "quota_period",
+            "changes",
+        )
+    },
 )
 
 outcomes = Table(
@@ -162,6 +210,20 @@ outcomes = Table(
     Index("ix_outcomes_accreditation", "accreditation", "issued"),
     Index("ix_outcomes_certificate_code", "certificate_code", "seq"),
     Index("ix_outcomes_programme", "programme", "seq"),
+    info={
+        "document": (
+            "seq",
+            "account",
+            "kind",
+            "issuer",
+            "accreditation",
+            "status",
+            "issued",
+            "signer",
+            "leaf_hash",
+            "details",
+        )
+    },
 )
 
 SEARCH_INDEXES = (
@@ -183,6 +245,19 @@ programmes = Table(
     Column("school", String(64), nullable=False),
     Column("published_seq", BigInteger, nullable=False),
     Column("data", Text, nullable=False),
+    info={
+        "document": (
+            "code",
+            "version",
+            "name",
+            "level",
+            "school",
+            "total_credits",
+            "max_study_years",
+            "max_converted_share",
+            "required",
+        )
+    },
 )
 """Every published version of every programme (the payload as signed)."""
 
@@ -195,6 +270,7 @@ rules = Table(
     Column("programme", String(64), nullable=True, index=True),
     Column("loaded_seq", BigInteger, nullable=False),
     Column("data", Text, nullable=False),
+    info={"document": ("id", "version", "kind", "title", "effective_from", "when", "grant")},
 )
 """Every loaded version of every conversion rule (the payload as signed)."""
 
@@ -207,6 +283,22 @@ conversions = Table(
     Column("status", String(16), nullable=False),
     Column("data", Text, nullable=False),
     Index("ix_conversions_account", "account", "programme"),
+    info={
+        "document": (
+            "seq",
+            "status",
+            "granted",
+            "leaf_hash",
+            "programme",
+            "programme_version",
+            "rule",
+            "rule_version",
+            "requirement",
+            "credits",
+            "inputs",
+            "title",
+        )
+    },
 )
 """Granted exemptions and conversions, with their status."""
 
