@@ -7,17 +7,21 @@ lacked the authority (a rogue writer holding a key, bypassing the bank's checks)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditbank import projector
 from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
+from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.demo_bank import build as build_demo
@@ -419,6 +423,34 @@ def test_incremental_drift_in_a_touched_account(
     assert found(bank.audit(state)) == {("projection_drift", cert)}
 
 
+def test_an_edited_replay_database_is_refused_and_an_older_state_still_runs(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
+) -> None:
+    """The replay database decides what the next audit accepts (an accreditation widened
+    there would pass a record a full audit refuses), so the state pins its digest."""
+    state = tmp_path / "audit.json"
+    bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    replay = AuditState.replay_path(state)
+    saved = replay.read_bytes()
+    document = json.loads(state.read_text(encoding="utf-8"))
+    assert document["replay_sha256"] == hashlib.sha256(saved).hexdigest()
+    _more(bank, learner, 1)
+    engine = sqlalchemy.create_engine(f"sqlite:///{replay}")
+    with engine.begin() as conn:
+        widened = "UPDATE accreditations SET data = replace(data, '2030-', '2099-')"
+        assert conn.exec_driver_sql(widened).rowcount > 0
+    engine.dispose()
+    with pytest.raises(InputError, match="changed since the audit that saved"):
+        bank.audit(state)
+    replay.write_bytes(saved)
+    del document["replay_sha256"]
+    state.write_text(json.dumps(document), encoding="utf-8")
+    again = bank.audit(state)
+    assert again.ok and again.mode == "incremental", again.problems
+    assert "replay_sha256" in json.loads(state.read_text(encoding="utf-8"))
+
+
 def test_a_rolled_back_log_is_caught_against_the_pin(
     bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path, db_url: str
 ) -> None:
@@ -649,6 +681,8 @@ def test_quota_usage_is_counted_into_an_upgraded_database(
 def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
 ) -> None:
+    """A state an older creditbank saved (a replay database at an older schema, and no
+    digest of it) carries on: the replay database is upgraded in the audit's copy."""
     from creditbank.audit import AuditState
     from creditbank.store.engine import open_engine
     from creditbank.store.schema import current_revision, head_revision
@@ -659,6 +693,9 @@ def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
     migrate(replay, "0006", down=True)
     replay.dispose()
+    older = json.loads(state.read_text(encoding="utf-8"))
+    del older["replay_sha256"]
+    state.write_text(json.dumps(older), encoding="utf-8")
     _more(bank, learner, 2)
     report = bank.audit(state)
     assert report.ok and report.mode == "incremental", report.problems

@@ -11,7 +11,6 @@ position with only the new records.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,7 +125,7 @@ class Audit:
         ):
             scratch = Path(work) / "replay.db"
             if state is not None:
-                shutil.copyfile(AuditState.replay_path(self.state_path or Path()), scratch)
+                state.copy_replay(self.state_path or Path(), scratch)
             engine = open_engine(f"sqlite:///{scratch}")
             unsynced(engine)
             try:

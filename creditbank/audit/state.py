@@ -10,13 +10,14 @@ from which the next audit carries on with only the new records.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import (
     BigInteger,
@@ -64,6 +65,8 @@ class AuditState:
     frontier: tuple[tuple[int, bytes], ...]
     last_time: str
     audited_at: str
+    replay_sha256: str | None = None
+    """SHA-256 of the replay database as saved (None in states saved before it was kept)."""
 
     @staticmethod
     def replay_path(path: Path) -> Path:
@@ -94,6 +97,7 @@ class AuditState:
                 tuple((int(lvl), bytes.fromhex(h)) for lvl, h in data["frontier"]),
                 data["last_time"],
                 data["audited_at"],
+                _digest_text(data.get("replay_sha256")),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"--since: {path} is a damaged audit state: {e}") from e
@@ -125,10 +129,53 @@ class AuditState:
             shutil.move(str(replay_db), self.replay_path(path))
             with self.replay_path(path).open("rb+") as file:
                 os.fsync(file.fileno())
+                document["replay_sha256"] = _copy(file, None).hex()
             temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
             os.replace(temporary, path)
         except OSError as e:
             raise InputError(f"cannot write audit state {path}: {e}") from e
+
+    def copy_replay(self, path: Path, target: Path) -> None:
+        """Copy the replay database of the state file ``path`` to ``target``, checked.
+
+        The copy must be the replay database this state saved.
+
+        Raises:
+            InputError: it cannot be read, or it changed since it was saved (damaged,
+                or edited: what it holds would decide what the next audit accepts).
+        """
+        source = self.replay_path(path)
+        try:
+            with source.open("rb") as file, target.open("wb") as out:
+                digest = _copy(file, out).hex()
+        except OSError as e:
+            raise InputError(f"--since: cannot read the replay database {source}: {e}") from e
+        if self.replay_sha256 is not None and digest != self.replay_sha256:
+            raise InputError(
+                f"--since: the replay database {source} changed since the audit that saved "
+                f"{path}: remove both to audit the whole log again"
+            )
+
+
+def _copy(file: BinaryIO, out: BinaryIO | None) -> bytes:
+    """SHA-256 of the rest of ``file``, copied to ``out`` on the way when one is given."""
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+        if out is not None:
+            out.write(chunk)
+    return digest.digest()
+
+
+def _digest_text(value: Any) -> str | None:
+    """A stored SHA-256 in hex, or None when the state has none.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if value is None or (isinstance(value, str) and len(bytes.fromhex(value)) == 32):
+        return value
+    raise ValueError(f"replay_sha256: {value!r} is not a SHA-256 in hex")
 
 
 def prepare_replay(engine: Engine) -> None:
