@@ -210,6 +210,23 @@ def test_a_tampered_or_misissued_credential_fails(
         bank.export_credential(0, authority)
 
 
+@pytest.mark.parametrize("linked", [True, False])
+def test_a_record_written_past_the_bank_is_not_exported(
+    bank: CreditBank, learner: str, log_key: SigningKey, linked: bool
+) -> None:
+    """An outcome signed by a registered key but appended straight to the log (never
+    admitted, so in no state table, and perhaps in no account) is not a credential."""
+    from creditbank.ledger.log import Entry
+
+    cert = bank.ledger.record(_seq(bank, learner, "certificate"))
+    with bank.ledger.transaction() as tx:
+        entry = Entry(cert.kind, cert.payload, ORG, learner if linked else None)
+        forged = tx.append([entry])[0]
+    bank.checkpoint(log_key)
+    with pytest.raises(RuleError, match=f"record {forged.seq} is not an outcome or conversion"):
+        bank.export_credential(forged.seq, ORG)
+
+
 def test_a_key_revoked_before_signing_fails_the_issuer_key_check(
     bank: CreditBank, learner: str, authority: SigningKey
 ) -> None:

@@ -54,10 +54,11 @@ class Exporter:
         return format_time(self.bank.clock.now())
 
     def _record(self, seq: int) -> Record:
-        """An exportable record (an outcome or a conversion).
+        """An exportable record: an outcome or a conversion the bank admitted.
 
         Raises:
-            RuleError: no such record, or one of another kind.
+            RuleError: no such record, one of another kind, or one the bank's state
+                tables do not hold (written to the log past the bank).
         """
         try:
             record = self.bank.ledger.record(seq)
@@ -66,6 +67,13 @@ class Exporter:
         outcome = record.kind.startswith("outcome.") and record.kind != "outcome.revoked/1"
         if not outcome and record.kind != CONVERSION:
             raise RuleError(f"record {seq} is a {record.kind} record, not an outcome or conversion")
+        with self.bank.ledger.store.reading() as conn:
+            held = Projections.get(conn, outcomes if outcome else conversions, seq) is not None
+        if not held or record.account is None:
+            raise RuleError(
+                f"record {seq} is not an outcome or conversion the bank admitted: "
+                "run 'creditbank audit'"
+            )
         return record
 
     def _signer(self, issuer: str, key: SigningKey) -> IssuerProfile:
