@@ -252,6 +252,9 @@ class Importer:
             raise InputError(
                 f"column {unknown[0]!r} is not an outcome field (see docs/import-columns.md)"
             )
+        twice = sorted({h for h in header if h and header.count(h) > 1})
+        if twice:
+            raise InputError(f"column {twice[0]!r} appears twice (under its own or another name)")
         if "account" not in header and "national_id" not in header:
             raise InputError("the file needs an account or a national_id column")
         if self.kind is None and "kind" not in header:

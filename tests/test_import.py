@@ -161,6 +161,9 @@ def test_unknown_columns_and_missing_kind_are_refused(
         Importer(bank, SCHOOL).run(write_csv(tmp_path / "y.csv", [course_row(learners[0])]))
     with pytest.raises(InputError, match=r"\.csv or \.xlsx"):
         Importer(bank, SCHOOL, "course").run(tmp_path / "class.txt")
+    both = write_csv(tmp_path / "z.csv", [[*course_row(learners[0]), "5"]], [*COLUMNS, "学分"])
+    with pytest.raises(InputError, match="column 'credits' appears twice"):
+        Importer(bank, SCHOOL, "course").run(both)
 
 
 def test_cli_import(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
