@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -545,6 +546,26 @@ def test_the_report_is_signed_by_the_auditor(
         verify_report(text.replace("projection_drift", "nothing", 1), vkey)
     with pytest.raises(ProofError):
         verify_report(text, SigningKey.from_seed(bytes([56]) * 32).public.vkey("audit.example.org"))
+
+
+def test_text_from_the_log_is_literal_in_the_report(
+    bank: CreditBank, learner: str, log_key: SigningKey
+) -> None:
+    """A validly signed record the schema refuses still names its issuer, which reaches
+    the report's tables: Markdown and HTML in it must render as the text it is."""
+    hostile = "<img src=https://x.example/p.png>[board](https://x.example)|`"
+    with bank.ledger.transaction() as tx:
+        forged = tx.append(
+            [Entry("outcome.course/1", {**COURSE, "issuer": hostile}, SCHOOL, learner)]
+        )[0]
+    bank.checkpoint(log_key)
+    report = bank.audit()
+    assert ("malformed_payload", forged.seq) in found(report)
+    text = report.markdown()
+    outside_code = re.sub(r"`[^`\n]*`", "", text)
+    assert not re.search(r"(?<!\\)[<\[]", outside_code), outside_code
+    escaped = r"\<img src=https://x.example/p.png\>\[board\](https://x.example)\|\`"
+    assert f"| {escaped} | 1 |" in text
 
 
 # -- the CLI ------------------------------------------------------------------------------

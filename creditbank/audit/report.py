@@ -120,14 +120,27 @@ class AuditReport:
             where = "—" if problem.seq is None else f"seq {problem.seq}"
             lines.append(f"- **{problem.kind}** at {where}: {_cell(problem.detail)}")
             for key, value in sorted(problem.extra.items()):
-                lines.append(f"  - {key}: `{_cell(str(value))}`")
+                lines.append(f"  - {_cell(key)}: `{_code(str(value))}`")
         if self.more_problems:
             lines.append(f"- … and {self.more_problems} more problems")
         return "\n".join(lines) + "\n"
 
 
+_LITERAL = str.maketrans({**{c: "\\" + c for c in "\\`*[]<>|!"}, "\n": " ", "\r": " "})
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    """``text`` (which may come from a forged record) as literal Markdown on one line.
+
+    Raw HTML, links, images, emphasis, code spans and table pipes are escaped, so a
+    review board's viewer shows the text rather than rendering it.
+    """
+    return text.translate(_LITERAL)
+
+
+def _code(text: str) -> str:
+    """``text`` inside a code span (already literal): one line, no backtick to end it."""
+    return text.replace("`", "'").replace("\n", " ").replace("\r", " ")
 
 
 def _table(header: tuple[str, str], rows: list[tuple[str, int]]) -> list[str]:
