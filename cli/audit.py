@@ -17,7 +17,7 @@ from creditbank.errors import CreditBankError
 from creditbank.ledger.keys import parse_vkey
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option, progress, write_file
+from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -87,7 +87,7 @@ def audit(
     if as_json:
         emit(True, result.to_dict())
     else:
-        click.echo(_summary(result))
+        click.echo(shown(_summary(result)))
     if not result.ok:
         raise SystemExit(1)
 
@@ -174,10 +174,10 @@ def compare_checkpoints_command(
     if as_json:
         emit(True, result.to_dict())
     elif result.consistent:
-        click.echo(f"CONSISTENT: {result.reason}")
+        click.echo(shown(f"CONSISTENT: {result.reason}"))
     else:
-        click.echo(f"SPLIT VIEW: {result.reason}\n\nEvidence (both signed by the log key):")
+        click.echo(shown(f"SPLIT VIEW: {result.reason}\n\nEvidence (both signed by the log key):"))
         for note in result.notes:
-            click.echo(f"\n{note.rstrip()}")
+            click.echo(shown(f"\n{note.rstrip()}"))
     if not result.consistent:
         raise SystemExit(1)

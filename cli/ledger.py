@@ -15,7 +15,7 @@ from creditbank.store.engine import open_engine
 from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option, progress, write_file
+from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
 from .params import SEQ
 
 KEY_PATH = click.Path(dir_okay=False, path_type=Path)
@@ -224,7 +224,7 @@ def verify(app: AppContext, workers: int | None, as_json: bool) -> None:
         emit(True, report.to_dict())
     else:
         for problem in report.problems:
-            click.echo(f"PROBLEM {problem}")
+            click.echo(shown(f"PROBLEM {problem}"))
         state = "OK" if report.ok else f"{len(report.problems) + report.more_problems} problem(s)"
         click.echo(
             f"{state}: {report.records} records, {report.checkpoints} checkpoints, "

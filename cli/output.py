@@ -22,12 +22,27 @@ def json_option(func: F) -> F:
     )(func)
 
 
+_CONTROL = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))
+}
+
+
+def shown(text: str) -> str:
+    r"""``text`` safe for a terminal: control characters escaped as ``\xNN``.
+
+    Newline and tab stay; the rest (escape sequences among them) would let text from
+    the ledger move the cursor, retitle the window or hide what is printed after it.
+    """
+    return text.translate(_CONTROL)
+
+
 def emit(as_json: bool, document: dict[str, Any], text: str | None = None) -> None:
     """Print ``document`` as JSON, or ``text`` (default: the document as JSON)."""
     if as_json or text is None:
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
     else:
-        click.echo(text)
+        click.echo(shown(text))
 
 
 class CommandError(click.ClickException):
@@ -36,8 +51,8 @@ class CommandError(click.ClickException):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
-        """Carry ``message``, folded onto one line."""
-        super().__init__(" ".join(message.split()))
+        """Carry ``message``, folded onto one line, control characters escaped."""
+        super().__init__(shown(" ".join(message.split())))
 
     def show(self, file: Any = None) -> None:
         """Print the one-line error."""

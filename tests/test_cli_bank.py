@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from creditbank.cli.output import shown
+from hypothesis import given
+from hypothesis import strategies as st
 
 from creditbank.ledger.canonical import MAX_SAFE_INTEGER
 
@@ -356,6 +360,32 @@ def test_seqs_and_versions_past_what_a_record_holds_are_usage_errors(
         ]:
             args = [str(value) if a == "N" else a for a in command]
             one_line_error(run(runner, db_url, *args), code, fragment)
+
+
+def test_text_from_the_ledger_reaches_the_terminal_escaped(
+    runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
+) -> None:
+    """A course title holding escape sequences (a school may write any text) is printed
+    with its control characters as ``\\xNN``; so is an argument echoed in an error."""
+    title = "\x1b]0;pwned\x07\x1b[2J程序设计\r"
+    fields = {"course_code": "C1", "course_title": title, "programme": "P1", "credits": "4"}
+    data = json.dumps({**fields, "term": "2026-2027-1"})
+    key = str(tmp_path / "school.pem")
+    j(runner, db_url, "outcomes", "issue", "course", school_bank, "--key", key, "--data", data)
+    for command in (["accounts", "show", school_bank], ["transcript", school_bank]):
+        text = run(runner, db_url, *command).stdout
+        assert "\\x1b]0;pwned\\x07\\x1b[2J程序设计\\x0d" in text and "\x1b" not in text, text
+    listed = j(runner, db_url, "outcomes", "list")["outcomes"]
+    assert [o["details"]["course_title"] for o in listed] == [title]  # type: ignore[index]
+    error = run(runner, db_url, "accounts", "show", "acct-\x1b[2J")
+    one_line_error(error, 1, "no account acct-\\x1b[2J")
+
+
+@given(st.text())
+def test_shown_text_holds_no_control_character_but_newline_and_tab(text: str) -> None:
+    printed = shown(text)
+    assert all(c in "\n\t" or unicodedata.category(c) != "Cc" for c in printed)
+    assert printed == text or any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def test_key_rotation_and_revocation_from_the_cli(
