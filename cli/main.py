@@ -50,8 +50,8 @@ class CreditBankGroup(click.Group):
             try:
                 arg.encode("utf-8")
             except UnicodeEncodeError as e:
-                shown = arg.encode("utf-8", "surrogateescape")
-                raise BadInputError(f"argument {position} ({shown!r}) is not UTF-8 text") from e
+                raw = arg.encode("utf-8", "surrogateescape")
+                raise BadInputError(f"argument {position} ({raw!r}) is not UTF-8 text") from e
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
