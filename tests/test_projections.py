@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from creditbank.schemas.payloads import PAYLOAD_SCHEMAS
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ from creditbank.store.tables import (
 
 from .bank_fixtures import CERTIFICATE, ORG, PROGRAMME, converting_bank
 from .conftest import fetch, run_sql
+from .test_cli import one_line_error, run
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
@@ -138,3 +140,11 @@ def test_a_damaged_row_is_one_store_error_naming_it_and_the_audit_reports_it(
         _READERS[table.name](bank, converted)
     drift = [p for p in bank.audit().problems if p.kind == "projection_drift"]
     assert any(table.name in p.detail for p in drift), drift
+
+
+def test_a_damaged_row_is_one_line_from_the_cli(
+    runner: CliRunner, bank: CreditBank, converted: str, db_url: str
+) -> None:
+    run_sql(db_url, "UPDATE accounts SET data = '{}' WHERE account = :a", {"a": converted})
+    for command in (["accounts", "show", converted], ["transcript", converted]):
+        one_line_error(run(runner, db_url, *command), 2, f"the accounts row {converted} is damaged")
