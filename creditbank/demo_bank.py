@@ -284,6 +284,61 @@ def _name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice([1, 2])))
 
 
+CURRICULA: list[tuple[str, str, str, str, str, int, list[str], tuple[str, list[str]]]] = [
+    (
+        "sch-szpt",
+        "P510201",
+        "计算机应用技术 Computer Applications Technology",
+        "高职",
+        "120",
+        5,
+        ["CS101", "NET110", "IOT210", "MTH100"],
+        ("6", ["CS205", "ROB220"]),
+    ),
+    (
+        "sch-szpt",
+        "P460305",
+        "工业机器人技术 Industrial Robotics Technology",
+        "高职",
+        "120",
+        5,
+        ["CS101", "ROB220", "MTH100"],
+        ("3", ["IOT210", "NET110"]),
+    ),
+    (
+        "sch-bjzz",
+        "P710201",
+        "计算机应用 Computer Use (short programme)",
+        "中职",
+        "14",
+        3,
+        ["CS101", "NET110", "IOT210"],
+        ("3", ["CS205"]),
+    ),
+    (
+        "sch-bjzz",
+        "P730301",
+        "会计事务 Accounting",
+        "中职",
+        "60",
+        3,
+        ["CS101", "MTH100"],
+        ("3", ["CS205"]),
+    ),
+    (
+        "sch-tjut",
+        "P080703",
+        "通信工程 Communication Engineering",
+        "本科",
+        "160",
+        6,
+        ["CS101", "NET110", "MTH100"],
+        ("4", ["IOT210", "CS205"]),
+    ),
+]
+"""The programmes the demo publishes: school, code, name, level, total credits,
+maximum study years, required courses, and the elective group's minimum and courses."""
+
 RULED = ("P510201", "P710201")
 """Programmes the demo loads a conversion rule for."""
 
@@ -291,57 +346,41 @@ RULED = ("P510201", "P710201")
 def _programmes_and_rules(
     bank: CreditBank, authority: SigningKey, keys: dict[str, SigningKey]
 ) -> None:
-    """Publish two programmes and their IoT-certificate exemption rules (once)."""
-    if {code for code, _, _ in bank.programmes()} >= set(RULED):
-        return
+    """Publish the demo's programmes and two IoT-certificate exemption rules, each once."""
+    published = {code for code, _, _ in bank.programmes()}
     courses = {code: (title, credits) for code, title, credits in COURSES}
 
     def course(code: str) -> dict[str, str]:
         return {"course_code": code, "title": courses[code][0], "credits": courses[code][1]}
 
-    bank.publish_programme(
-        {
-            "code": "P510201",
-            "name": "计算机应用技术 Computer Applications Technology",
-            "level": "高职",
-            "school": "sch-szpt",
-            "total_credits": "120",
-            "max_study_years": 5,
-            "max_converted_share": "0.5",
-            "required": [course("CS101"), course("NET110"), course("IOT210"), course("MTH100")],
-            "electives": [
-                {
-                    "group": "E1",
-                    "title": "专业选修 Specialist electives",
-                    "min_credits": "6",
-                    "courses": [course("CS205"), course("ROB220")],
-                }
-            ],
-        },
-        keys["sch-szpt"],
-    )
-    bank.publish_programme(
-        {
-            "code": "P710201",
-            "name": "计算机应用 Computer Use (short programme)",
-            "level": "中职",
-            "school": "sch-bjzz",
-            "total_credits": "14",
-            "max_study_years": 3,
-            "max_converted_share": "0.5",
-            "required": [course("CS101"), course("NET110"), course("IOT210")],
-            "electives": [
-                {
-                    "group": "E1",
-                    "title": "选修 Electives",
-                    "min_credits": "3",
-                    "courses": [course("CS205")],
-                }
-            ],
-        },
-        keys["sch-bjzz"],
-    )
+    for school, code, name, level, total, years, required, electives in CURRICULA:
+        if code in published:
+            continue
+        bank.publish_programme(
+            {
+                "code": code,
+                "name": name,
+                "level": level,
+                "school": school,
+                "total_credits": total,
+                "max_study_years": years,
+                "max_converted_share": "0.5",
+                "required": [course(c) for c in required],
+                "electives": [
+                    {
+                        "group": "E1",
+                        "title": "选修 Electives",
+                        "min_credits": electives[0],
+                        "courses": [course(c) for c in electives[1]],
+                    }
+                ],
+            },
+            keys[school],
+        )
+    loaded = {rule["id"] for rule in bank.rules()}
     for programme in RULED:
+        if f"R-IOT-{programme}" in loaded:
+            continue
         bank.load_rule(
             {
                 "id": f"R-IOT-{programme}",

@@ -262,6 +262,11 @@ def test_demo_creates_a_ledger_when_there_is_none(runner: CliRunner, db_url: str
     assert run(runner, db_url, "verify").exit_code == 0
     accounts = json.loads(run(runner, db_url, "accounts", "list", "--json").stdout)["accounts"]
     assert len(accounts) == 11 and {a["status"] for a in accounts} == {"enrolled"}
+    published = json.loads(run(runner, db_url, "programmes", "list", "--json").stdout)
+    assert {a["programme"] for a in accounts} <= {p["programme"] for p in published["programmes"]}
+    for account in accounts:
+        asked = ["eligibility", account["account"], "--programme", account["programme"]]
+        assert run(runner, db_url, *asked).exit_code == 0
     again = json.loads(
         run(runner, db_url, "demo", "--records", "10", "--learners", "2", "--json").stdout
     )
