@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from creditbank.bank import CreditBank
 from creditbank.errors import IntegrityError
 from creditbank.ledger import account_tips as account_tips_module
+from creditbank.ledger import verify as verify_module
 from creditbank.ledger.canonical import MAX_DEPTH
 from creditbank.ledger.keyring import key_entry
-from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.log import Entry
-from creditbank.ledger.merkle import CompactRange
-from creditbank.ledger.record import GENESIS_PREV, AccountLink, seal
+from creditbank.ledger.merkle import CompactRange, leaf_hash
+from creditbank.ledger.record import GENESIS_PREV, SIGNING_CONTEXT, AccountLink, seal
 from creditbank.ledger.verify import VerificationReport, verify_ledger
 
 from .conftest import fetch, run_sql
@@ -393,3 +394,70 @@ def test_any_single_change_is_detected_at_the_right_seq(
             db_url, f"UPDATE {table} SET {name} = :v WHERE {new_where}", {"v": original, **new_keys}
         )
     assert report_of(db_url).ok
+
+
+# -- verification spread over worker processes --------------------------------------
+
+
+def in_small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verification over worker processes, eight rows a chunk, from a ledger of any size."""
+    monkeypatch.setattr(verify_module, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(verify_module, "CHUNK", 8)
+    monkeypatch.setattr(verify_module, "FIRST_CHUNK", 4)
+
+
+def checked_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the record signatures this process checks itself (not the workers', and
+    not the checkpoints' signed notes)."""
+    calls: list[int] = []
+    real = VerifyKey.is_valid
+
+    def counted(self: VerifyKey, signature: bytes, message: bytes) -> bool:
+        if message.startswith(SIGNING_CONTEXT):
+            calls.append(1)
+        return real(self, signature, message)
+
+    monkeypatch.setattr(VerifyKey, "is_valid", counted)
+    return calls
+
+
+def test_workers_check_every_signature_once_the_first_keys_are_known(
+    filled: CreditBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first chunk (the genesis and the school's key) is followed before more are
+    sent, so no later chunk comes back with its signatures left to this process."""
+    in_small_chunks(monkeypatch)
+    here = checked_here(monkeypatch)
+    report = filled.verify(workers=2)
+    assert report.ok and report.records == SIZE
+    assert here == []
+
+
+def test_workers_report_what_one_process_reports(
+    filled: CreditBank, authority: SigningKey, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key introduced mid-log signs records in chunks sent before it was known; those
+    come back for this process to check. Every problem is found at the same seq."""
+    late = SigningKey.from_seed(bytes([6]) * 32)
+    filled.ledger.append(
+        "ledger.key/1", {"keys": [key_entry(late.public, owner="school-2")]}, authority
+    )
+    filled.ledger.append_batch(
+        [Entry("sample.credit/1", {"course": f"L{i:03d}", "credits": "1"}, late) for i in range(30)]
+    )
+    target, other = leaf(db_url, SIZE + 5), leaf(db_url, SIZE + 6)
+    swapped = target[:-64] + other[-64:]
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = :s",
+        {"l": swapped, "h": leaf_hash(swapped), "s": SIZE + 5},
+    )
+    run_sql(db_url, "DELETE FROM records WHERE seq = 17")
+    alone = filled.verify(workers=1)
+    in_small_chunks(monkeypatch)
+    here = checked_here(monkeypatch)
+    spread = filled.verify(workers=2)
+    assert [(p.kind, p.seq) for p in spread.problems] == [(p.kind, p.seq) for p in alone.problems]
+    assert ("gap", 17) in [(p.kind, p.seq) for p in spread.problems]
+    assert ("bad_signature", SIZE + 5) in [(p.kind, p.seq) for p in spread.problems]
+    assert 0 < len(here) <= 30

@@ -56,6 +56,11 @@ from creditbank.ledger.workers import ignore_interrupts, may_start_workers, work
 from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore, MetaRow
 
 CHUNK = 2048
+FIRST_CHUNK = 256
+"""The chunk read while no key is known yet (a pass from the genesis record).
+
+Its records introduce the log's first keys: the workers check the chunks after it
+with those keys, so they must wait for it (see ``_Verifier._parallel``)."""
 PARALLEL_THRESHOLD = 20_000
 """Ledgers with fewer records are checked in-process (a pool costs more than it saves)."""
 MAX_PROBLEMS = 1000
@@ -280,7 +285,7 @@ class _Verifier:
     def _chunks(self, conn: Connection) -> Iterator[list[tuple[Any, ...]]]:
         start = self.expected
         while True:
-            rows = self.store.record_rows(conn, start, CHUNK)
+            rows = self.store.record_rows(conn, start, CHUNK if self.keys else FIRST_CHUNK)
             if not rows:
                 return
             yield rows
@@ -300,7 +305,9 @@ class _Verifier:
             queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
             for rows in chunks:
                 queue.append((rows, pool.submit(check_rows, rows, self._raw_keys(), self.inspect)))
-                while len(queue) > 2 * workers:
+                # A chunk sent before any key is known would come back with every
+                # signature left for this process to check: follow it first.
+                while len(queue) > (2 * workers if self.keys else 0):
                     done_rows, future = queue.popleft()
                     yield from self._follow(conn, done_rows, future.result())
             while queue:
