@@ -150,6 +150,8 @@ def convert(
     lines += [
         f"not granted: rule {r['rule']} v{r['version']}: {r['reason']}" for r in document["refused"]
     ]
+    if not lines:
+        lines.append(f"no conversion rule is loaded for {programme}: 'creditbank rules list'")
     lines.append(f"cap {document['cap']} credits; {document['converted_before']} converted before")
     emit(as_json, document, "\n".join(lines))
 

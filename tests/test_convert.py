@@ -92,6 +92,7 @@ def test_cli_rules_and_convert(
     runner: CliRunner,
     authority: SigningKey,
 ) -> None:
+    bank.publish_programme({**document("P510201.toml"), "code": "P510202"}, SCHOOL)
     authority.save(tmp_path / "authority.pem", b"test passphrase")
     listed = json.loads(run(runner, db_url, "rules", "list", "--json").stdout)["rules"]
     assert [(r["rule"], r["version"], r["kind"]) for r in listed] == [
@@ -132,6 +133,10 @@ def test_cli_rules_and_convert(
     assert all(isinstance(g["seq"], int) for g in granted) and len(granted) == 2
     text = run(runner, db_url, "convert", learner, "--programme", "P510201", "--what-if").stdout
     assert "not granted: rule R-IOT-EXEMPT v2: exempt IOT210" in text
+    ruleless = run(runner, db_url, "convert", learner, "--programme", "P510202", "--what-if")
+    assert ruleless.stdout.splitlines()[0] == (
+        "no conversion rule is loaded for P510202: 'creditbank rules list'"
+    )
     assert run(runner, db_url, "verify").exit_code == 0
 
 
