@@ -241,7 +241,9 @@ for _command in (
             click.option("--on", "graduated_on", type=Day(), required=True),
         ],
         lambda v: {"programme": v["programme"], "graduated_on": _day(v["graduated_on"])},
-        "Record that ACCOUNT completed its programme.\n\nFor example:\n\n"
+        "Record that ACCOUNT completed its programme: refused unless the account is\n"
+        "enrolled in it and, on the day given, meets its diploma's conditions (see\n"
+        "'creditbank eligibility').\n\nFor example:\n\n"
         "    creditbank accounts graduate ACCOUNT --programme P510201 --on 2029-06-30",
     ),
     _status_command(

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any
 
-from creditbank.domain.accounts import ACCOUNT_CHANGES
+from creditbank.decisions import standing
+from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
 from creditbank.domain.issuers import ACCREDITATION_CHANGES, IssuerKey, check_outcome
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
@@ -195,13 +197,38 @@ def _account_opened(p: Projector, proposal: Proposal, _: dict[str, int]) -> None
 def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
     authority_key(p, proposal.signer, proposal.time)
     payload = dict(proposal.payload)
-    _account(p, proposal).after(proposal.kind, payload, proposal.time)
+    account = _account(p, proposal)
+    account.after(proposal.kind, payload, proposal.time)
+    if proposal.kind == "account.graduated/1":
+        _graduation(p, account, payload)
     if proposal.kind == "account.enrolled/1":
         school = p.issuer(payload["school"])
         if school is None or school.kind != "school":
             raise RuleError(f"school: {payload['school']} is not a registered school")
     if proposal.kind in ("account.enrolled/1", "account.programme_moved/1"):
         _programme_version(p, payload)
+
+
+def _graduation(p: Projector, account: Account, payload: Mapping[str, Any]) -> None:
+    """A graduation must follow the enrolment in its programme and meet the diploma's conditions.
+
+    Credits count as the log stands before the record; the study period is judged on
+    the graduation day.
+    """
+    code, on = payload["programme"], payload["graduated_on"]
+    if code != account.programme:
+        raise RuleError(
+            f"programme: {account.account} is enrolled in {account.programme}, not {code}"
+        )
+    if account.enrolled_on is not None and on < account.enrolled_on:
+        raise RuleError(f"graduated_on: {on} is before the enrolment on {account.enrolled_on}")
+    day = datetime.combine(date.fromisoformat(on), time(), UTC)
+    found = standing(p.conn, account.to_dict(), code, day)
+    if not found.eligible:
+        raise RuleError(
+            f"{account.account} does not meet the conditions of {code}'s diploma: "
+            + "; ".join(found.missing)
+        )
 
 
 def _programme_version(p: Projector, payload: Mapping[str, Any]) -> None:

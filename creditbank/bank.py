@@ -22,19 +22,25 @@ from creditbank.clock import Clock, SystemClock, format_time
 from creditbank.credentials.export import Exporter
 from creditbank.credentials.integrity import JCS
 from creditbank.credentials.verify import StatusSource, Verifier
-from creditbank.decisions import conversion_refusal, grant_of, outcome_facts, standing_grants
+from creditbank.decisions import (
+    conversion_refusal,
+    grant_of,
+    held_programme,
+    outcome_facts,
+    standing,
+    standing_grants,
+)
 from creditbank.domain.conversion import (
     Evaluation,
     ExamExemption,
     Grant,
-    OutcomeFact,
     Refusal,
     Rule,
     evaluate,
     exam_exemptions,
     rules_in_force,
 )
-from creditbank.domain.eligibility import Assessment, assess
+from creditbank.domain.eligibility import Assessment
 from creditbank.domain.identity import (
     lookup_key,
     normalise_name,
@@ -750,22 +756,16 @@ class _BankWrites:
             raise IntegrityError(f"conversion {seq}: {refusal[1]}")
         return grant_of(record.payload)
 
-    def _facts(
-        self, conn: Connection, account: str, code: str
-    ) -> tuple[dict[str, Any], Programme, list[OutcomeFact]]:
-        """The account, the programme version it is held to (else the newest), its outcomes.
+    def _account_state(self, conn: Connection, account: str) -> dict[str, Any]:
+        """The projected account ``account``.
 
         Raises:
-            RuleError: no such account or programme.
+            RuleError: no such account.
         """
         state = Projections.get(conn, accounts_table, account)
         if state is None:
             raise RuleError(f"no account {account}")
-        pinned = state.get("programme_version") if state.get("programme") == code else None
-        found = ProgrammeRows.get(conn, code, pinned)
-        if found is None:
-            raise RuleError(f"no programme {code}")
-        return state, Programme.from_payload(*found), outcome_facts(conn, account)
+        return state
 
     def eligibility(self, account: str, programme: str) -> Assessment:
         """Credits toward ``programme`` with provenance, and what the diploma still needs.
@@ -774,9 +774,7 @@ class _BankWrites:
             RuleError: no such account or programme.
         """
         with self.ledger.store.reading() as conn:
-            state, found, outcomes = self._facts(conn, account, programme)
-            conversions = ConversionRows.of(conn, account, programme)
-        return assess(found, outcomes, conversions, state, self.clock.now())
+            return standing(conn, self._account_state(conn, account), programme, self.clock.now())
 
     def exam_exemptions(
         self, account: str
@@ -787,8 +785,7 @@ class _BankWrites:
             RuleError: no such account.
         """
         with self.ledger.store.reading() as conn:
-            if Projections.get(conn, accounts_table, account) is None:
-                raise RuleError(f"no account {account}")
+            self._account_state(conn, account)
             facts = outcome_facts(conn, account)
             found = [
                 Rule.from_payload(r) for r in RuleRows.all(conn) if r["kind"] == "exam_exemption"
@@ -799,7 +796,8 @@ class _BankWrites:
         self, conn: Connection, account: str, code: str, at: datetime
     ) -> tuple[Evaluation, int]:
         """The engine's inputs from the projections, and its answer (no writes)."""
-        _, programme, outcomes = self._facts(conn, account, code)
+        programme = held_programme(conn, self._account_state(conn, account), code)
+        outcomes = outcome_facts(conn, account)
         earlier = standing_grants(conn, account, code)
         in_force = rules_in_force(RuleRows.all(conn, code), at)
         return evaluate(in_force, programme, outcomes, earlier, at), programme.version

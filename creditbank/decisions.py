@@ -21,13 +21,16 @@ A refusal is ``(kind, detail)``, kind one of:
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from creditbank.domain.conversion import Grant, OutcomeFact, evaluate, rules_in_force
+from creditbank.domain.eligibility import Assessment, assess
 from creditbank.domain.programmes import Programme
+from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
 
@@ -47,6 +50,35 @@ def outcome_facts(conn: Connection, account: str, before: int | None = None) -> 
         for o in Projections.outcome_rows(conn, account=account)
         if before is None or o["seq"] < before
     ]
+
+
+def held_programme(conn: Connection, account: dict[str, Any], code: str) -> Programme:
+    """Programme ``code`` as a projected ``account`` is held to it (enrolled version, else newest).
+
+    Raises:
+        RuleError: no such programme (or version).
+    """
+    pinned = account.get("programme_version") if account.get("programme") == code else None
+    found = ProgrammeRows.get(conn, code, pinned)
+    if found is None:
+        raise RuleError(f"no programme {code}")
+    return Programme.from_payload(*found)
+
+
+def standing(conn: Connection, account: dict[str, Any], code: str, at: datetime) -> Assessment:
+    """What a projected ``account`` has toward programme ``code`` at ``at``, and still needs.
+
+    Raises:
+        RuleError: no such programme (or version).
+    """
+    name = account["account"]
+    return assess(
+        held_programme(conn, account, code),
+        outcome_facts(conn, name),
+        ConversionRows.of(conn, name, code),
+        account,
+        at,
+    )
 
 
 def standing_grants(

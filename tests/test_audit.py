@@ -256,6 +256,25 @@ def test_a_revocation_without_its_cascade(
     assert bank.audit().ok
 
 
+def test_a_graduation_without_the_diplomas_conditions(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Signed by the authority, so only the replayed eligibility can tell it was not allowed."""
+    record = forge(
+        bank,
+        "account.graduated/1",
+        {"programme": "P510201", "graduated_on": "2029-06-30"},
+        authority,
+        learner,
+    )
+    report = bank.audit()
+    assert found(report) == {("rule_violation", record.seq)}
+    assert "does not meet the conditions of P510201's diploma: required course NET110" in (
+        report.problems[0].detail
+    )
+    assert report.problems[0].extra["account"] == learner
+
+
 def test_time_going_backwards(bank: CreditBank, learner: str) -> None:
     last = bank.ledger.record(bank.ledger.size() - 1)
     earlier = format_time(last.timestamp - timedelta(milliseconds=500))

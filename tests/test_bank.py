@@ -297,6 +297,27 @@ def test_duplicate_account_and_identity_linking(
     assert bank.account(account)["identities"] == 3
 
 
+def graduation_refused(
+    bank: CreditBank,
+    account: str,
+    authority: SigningKey,
+    db_url: str,
+    programme: str = PROGRAMME,
+    on: str = "2029-06-30",
+) -> str:
+    """Why the bank refuses to graduate ``account`` (the database left unchanged)."""
+    before = dump(db_url)
+    with pytest.raises(RuleError) as refused:
+        bank.change_account(
+            account,
+            "account.graduated/1",
+            {"programme": programme, "graduated_on": on},
+            authority,
+        )
+    assert dump(db_url) == before
+    return str(refused.value)
+
+
 def test_account_status_transitions(
     bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
 ) -> None:
@@ -321,10 +342,41 @@ def test_account_status_transitions(
     bank.change_account(account, "account.resumed/1", {}, authority)
     state = bank.account(account)
     assert state["status"] == "enrolled" and state["suspended_days"] == 200
+    assert graduation_refused(bank, account, authority, db_url) == f"no programme {PROGRAMME}"
+    bank.publish_programme(
+        {
+            "code": PROGRAMME,
+            "name": "计算机应用技术 Computer Applications Technology",
+            "level": "高职",
+            "school": "sch-szpt",
+            "total_credits": "4",
+            "max_study_years": 5,
+            "max_converted_share": "0.5",
+            "required": [{"course_code": "CS101", "title": "程序设计基础", "credits": "4"}],
+            "electives": [],
+        },
+        SCHOOL,
+    )
+    assert graduation_refused(bank, account, authority, db_url) == (
+        f"{account} does not meet the conditions of {PROGRAMME}'s diploma: required course "
+        "CS101 程序设计基础: 0 of 4 credits; total credits: 0 of 4"
+    )
+    bank.issue("course", account, COURSE, SCHOOL)
+    assert graduation_refused(bank, account, authority, db_url, programme="P999999") == (
+        f"programme: {account} is enrolled in {PROGRAMME}, not P999999"
+    )
+    assert graduation_refused(bank, account, authority, db_url, on="2026-08-31") == (
+        "graduated_on: 2026-08-31 is before the enrolment on 2026-09-01"
+    )
+    # Five years from 2026-09-01, plus the 200 days suspended.
+    assert graduation_refused(bank, account, authority, db_url, on="2032-03-20") == (
+        f"{account} does not meet the conditions of {PROGRAMME}'s diploma: "
+        "the maximum study period ended on 2032-03-19"
+    )
     bank.change_account(
         account,
         "account.graduated/1",
-        {"programme": PROGRAMME, "graduated_on": "2029-06-30"},
+        {"programme": PROGRAMME, "graduated_on": "2032-03-19"},
         authority,
     )
     assert bank.account(account)["status"] == "graduated"

@@ -291,6 +291,43 @@ def test_refusals_are_one_line_and_change_nothing(
     assert dump(db_url) == before
 
 
+def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
+    runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
+) -> None:
+    account, key = school_bank, str(tmp_path / "school.pem")
+    enrol = ["accounts", "enroll", account, "--programme", "P1", "--school", "sch-1"]
+    j(runner, db_url, *enrol, "--on", "2026-09-01", "--max-years", "3")
+    graduate = ["accounts", "graduate", account, "--programme", "P1", "--on", "2029-06-30"]
+    before = dump(db_url)
+    one_line_error(run(runner, db_url, *graduate), 1, "no programme P1")
+    assert dump(db_url) == before
+    programme = {
+        "code": "P1",
+        "name": "计算机应用 Computer Use",
+        "level": "中职",
+        "school": "sch-1",
+        "total_credits": "4",
+        "max_study_years": 3,
+        "max_converted_share": "0.5",
+        "required": [{"course_code": "C1", "title": "程序设计 Programming", "credits": "4"}],
+        "electives": [],
+    }
+    (tmp_path / "p1.json").write_text(json.dumps(programme), encoding="utf-8")
+    j(runner, db_url, "programmes", "publish", str(tmp_path / "p1.json"), "--key", key)
+    before = dump(db_url)
+    one_line_error(
+        run(runner, db_url, *graduate),
+        1,
+        f"{account} does not meet the conditions of P1's diploma: required course C1",
+    )
+    assert dump(db_url) == before
+    course = {"course_code": "C1", "course_title": "程序设计", "programme": "P1", "credits": "4"}
+    issue = ["outcomes", "issue", "course", account, "--key", key]
+    j(runner, db_url, *issue, "--data", json.dumps({**course, "term": "2026-2027-1"}))
+    assert j(runner, db_url, *graduate)["kind"] == "account.graduated/1"
+    assert j(runner, db_url, "accounts", "show", account)["status"] == "graduated"
+
+
 _DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 _DEEP_TOML = b"a = " + b"[" * 100_000 + b"]" * 100_000
 
