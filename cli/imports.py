@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from creditbank.domain.vocab import OUTCOME_KINDS
-from creditbank.importing import Importer, read_table, write_rejected
+from creditbank.importing import ENCODINGS, Importer, read_table, write_rejected
 
 from .context import AppContext, pass_app, signing_key
 from .output import BadInputError, emit, json_option, progress
@@ -30,6 +30,13 @@ def register(group: click.Group) -> None:
     "--skip-invalid", is_flag=True, help="Import the good rows; report and skip the rest."
 )
 @click.option("--rejected", type=FILE, help="With --skip-invalid: write refused rows here (CSV).")
+@click.option(
+    "--encoding",
+    type=click.Choice(list(ENCODINGS)),
+    default="utf-8",
+    show_default=True,
+    help="A CSV file's text encoding (gbk: as Excel on Chinese Windows saves CSV).",
+)
 @json_option
 @pass_app
 def import_file(
@@ -39,6 +46,7 @@ def import_file(
     kind: str | None,
     skip_invalid: bool,
     rejected: Path | None,
+    encoding: str,
     as_json: bool,
 ) -> None:
     """Issue the outcomes in a CSV or XLSX file (see docs/import-columns.md).
@@ -54,11 +62,11 @@ def import_file(
         raise BadInputError("--rejected needs --skip-invalid")
     bank = app.bank()
     importer = Importer(bank, signing_key(app, key, f"key {key}"), kind)
-    header, table = read_table(file)
+    header, table = read_table(file, encoding)
     with progress(len(table), "Importing", as_json) as advance:
         report = importer.run_table(header, table, skip_invalid, advance)
     if rejected is not None and report.rejected:
-        write_rejected(rejected, header, table, report.rejected)
+        write_rejected(rejected, header, table, report.rejected, encoding)
     lines = [f"REFUSED {e}" for e in report.rejected]
     lines.append(
         f"{len(report.issued)} issued, {report.already} already imported, "

@@ -120,23 +120,38 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the non-empty rows of a CSV (UTF-8) or XLSX file (first sheet).
+ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030", "gb18030": "gb18030"}
+"""The text encodings a CSV file may be read in, and the codec that reads each.
 
-    Rows are numbered as in the file (the header is row 1).
+GB18030 contains GBK and GB2312, so it reads what Excel on Chinese Windows saves
+as "CSV"; a UTF-8 file may start with a byte order mark."""
+
+
+def read_table(
+    path: Path, encoding: str = "utf-8"
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-empty rows of a CSV or XLSX file (first sheet).
+
+    A CSV file is read in ``encoding`` (one of :data:`ENCODINGS`). Rows are numbered
+    as in the file (the header is row 1).
 
     Raises:
-        InputError: unreadable, not CSV or XLSX, or empty.
+        InputError: unreadable, not in ``encoding``, not CSV or XLSX, or empty.
     """
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             table = _read_workbook(path)
         elif path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as f:
+            with path.open(encoding=ENCODINGS[encoding], newline="") as f:
                 table = [[c.strip() for c in row] for row in csv.reader(f)]
         else:
             raise InputError(f"{path}: import reads .csv or .xlsx files")
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError, KeyError) as e:
+    except UnicodeDecodeError as e:
+        hint = " (--encoding gbk reads the GBK that Excel saves)" if encoding == "utf-8" else ""
+        raise InputError(
+            f"{path}: not {encoding} text: byte {e.object[e.start]:#04x} at offset {e.start}{hint}"
+        ) from e
+    except (OSError, csv.Error, ValueError, KeyError) as e:
         raise InputError(f"{path}: cannot read ({e})") from e
     if not table or not any(table[0]):
         raise InputError(f"{path}: no header row")
@@ -201,14 +216,17 @@ class Importer:
         path: Path,
         skip_invalid: bool = False,
         progress: Callable[[int], None] | None = None,
+        encoding: str = "utf-8",
     ) -> ImportReport:
         """Import ``path``; with ``skip_invalid``, issue the good rows and report the rest.
+
+        A CSV file is read in ``encoding`` (see :func:`read_table`).
 
         Raises:
             InputError: the file cannot be read, or a column is unknown.
             RuleError: the key is not a valid issuer key.
         """
-        return self.run_table(*read_table(path), skip_invalid, progress)
+        return self.run_table(*read_table(path, encoding), skip_invalid, progress)
 
     def run_table(
         self,
@@ -317,15 +335,19 @@ def write_rejected(
     header: list[str],
     table: list[tuple[int, list[str]]],
     errors: Sequence[RowError],
+    encoding: str = "utf-8",
 ) -> None:
     """Write the rejected rows of a table to ``path`` (CSV) with an ``error`` column.
+
+    The file is written in the ``encoding`` the table was read in (see
+    :data:`ENCODINGS`), so it opens as the original did.
 
     Raises:
         InputError: the file cannot be written.
     """
     by_row = {e.row: str(e) for e in errors}
     try:
-        with path.open("w", encoding="utf-8", newline="") as f:
+        with path.open("w", encoding=ENCODINGS[encoding], newline="") as f:
             writer = csv.writer(f)
             writer.writerow([*header, "error"])
             for number, values in table:

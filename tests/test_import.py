@@ -29,8 +29,10 @@ def learners(bank: CreditBank, authority: SigningKey) -> list[str]:
     return [first, *others]
 
 
-def write_csv(path: Path, rows: list[list[str]], header: list[str] = COLUMNS) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as f:
+def write_csv(
+    path: Path, rows: list[list[str]], header: list[str] = COLUMNS, encoding: str = "utf-8"
+) -> Path:
+    with path.open("w", encoding=encoding, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
@@ -196,6 +198,67 @@ def test_cli_import(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     assert ok.exit_code == 0 and json.loads(ok.stdout)["issued"] == len(accounts)
     assert "acct-x" in (tmp_path / "bad.csv").read_text()
     assert path.exists() and run(runner, db_url, "audit").exit_code == 0
+
+
+CHINESE_COLUMNS = ["账户", "课程代码", "课程名称", "专业", "学分", "成绩", "学期"]
+
+
+def test_cli_import_of_a_gbk_file(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
+    """As Excel on Chinese Windows saves CSV: refused as UTF-8 with a hint, read with
+    --encoding gbk, and the refused rows written back in GBK."""
+    import json
+
+    from .conftest import fetch
+    from .test_cli import one_line_error, run
+
+    assert run(runner, db_url, "demo", "--learners", "2", "--records", "6").exit_code == 0
+    accounts = [a for (a,) in fetch(db_url, "SELECT account FROM accounts ORDER BY 1")]
+    rows = [CHINESE_COLUMNS, *(course_row(a) for a in accounts), course_row("acct-x")]
+    (tmp_path / "c.csv").write_bytes("".join(",".join(r) + "\r\n" for r in rows).encode("gbk"))
+    args = ["import", "c.csv", "--kind", "course", "--key", "demo-keys/sch-szpt.pem"]
+    before = dump(db_url)
+    one_line_error(
+        run(runner, db_url, *args),
+        2,
+        "c.csv: not utf-8 text: byte 0xd5 at offset 0 (--encoding gbk",
+    )
+    assert dump(db_url) == before
+    more = ["--encoding", "gbk", "--skip-invalid", "--rejected", "bad.csv", "--json"]
+    done = run(runner, db_url, *args, *more)
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["issued"] == len(accounts)
+    titles = {t for (t,) in fetch(db_url, "SELECT data FROM outcomes") if "软件工程" in t}
+    assert len(titles) == len(accounts)
+    rejected = list(csv.reader((tmp_path / "bad.csv").read_text(encoding="gbk").splitlines()))
+    assert rejected[0] == [*COLUMNS, "error"] and rejected[1][:3] == ["acct-x", "CS301", "软件工程"]
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8),
+            min_size=len(COLUMNS),
+            max_size=len(COLUMNS),
+        ),
+        max_size=4,
+    )
+)
+def test_a_csv_reads_back_the_same_in_either_encoding(rows: list[list[str]]) -> None:
+    """Any text a cell holds (stripped, as the reader strips it) reads back as written,
+    from UTF-8 (with or without a byte order mark) and from GB18030."""
+    import tempfile
+
+    from creditbank.importing import read_table
+
+    cells = [[c.strip() or "x" for c in row] for row in rows]
+    with tempfile.TemporaryDirectory() as folder:
+        for encoding, codec in (("utf-8", "utf-8"), ("utf-8", "utf-8-sig"), ("gbk", "gb18030")):
+            path = Path(folder) / f"{codec}.csv"
+            write_csv(path, cells, CHINESE_COLUMNS, codec)
+            header, table = read_table(path, encoding)
+            assert header == COLUMNS
+            assert [row for _, row in table] == cells
+            assert [n for n, _ in table] == list(range(2, len(cells) + 2))
 
 
 @given(st.decimals(min_value=0, max_value=60, places=2, allow_nan=False, allow_infinity=False))
