@@ -53,7 +53,9 @@ def _rows(
 ) -> Iterator[tuple[Any, ...]]:
     query = select(*table.columns)
     if accounts_only is None:
-        yield from conn.execute(_ordered(conn, table, query))
+        # In batches from a server-side cursor where the database has one (PostgreSQL):
+        # a plain query would bring the whole table into memory before the first row.
+        yield from conn.execute(_ordered(conn, table, query).execution_options(yield_per=_BATCH))
         return
     chosen = sorted(accounts_only)
     found = [
