@@ -11,7 +11,7 @@ import click
 from creditbank.domain.vocab import ACCOUNT_STATUSES, SUSPENSION_REASONS
 
 from .context import AppContext, pass_app, signing_key
-from .output import emit, json_option
+from .output import emit, emit_page, json_option, page_options
 from .params import KEY_FILE, VERSION, Day
 
 KEY_OPTION = click.option(
@@ -93,20 +93,21 @@ def _title(details: dict[str, Any]) -> str:
 
 @accounts.command("list")
 @click.option("--status", type=click.Choice(ACCOUNT_STATUSES))
+@page_options(click.STRING, "accounts")
 @json_option
 @pass_app
-def list_(app: AppContext, status: str | None, as_json: bool) -> None:
-    """List accounts (optionally by status).
+def list_(
+    app: AppContext, status: str | None, after: str | None, limit: int, as_json: bool
+) -> None:
+    """List accounts (optionally by status), by id, a page at a time.
 
     For example:
 
         creditbank accounts list --status suspended
     """
-    found = app.bank().accounts(status)
-    emit(
-        as_json,
-        {"accounts": found},
-        "\n".join(f"{a['account']}  {a['status']}" for a in found) or "no accounts",
+    found = app.bank().accounts(status, after, limit + 1)
+    emit_page(
+        as_json, "accounts", found, limit, "account", lambda a: f"{a['account']}  {a['status']}"
     )
 
 

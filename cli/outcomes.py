@@ -10,7 +10,7 @@ import click
 from creditbank.domain.vocab import OUTCOME_KINDS
 
 from .context import AppContext, pass_app, signing_key
-from .output import emit, json_option
+from .output import emit, emit_page, json_option, page_options
 from .params import KEY_FILE, SEQ, UtcDateTime, parse_fields
 
 
@@ -106,6 +106,7 @@ def revoke(
 @click.option("--until", type=UtcDateTime(), help="Issued before this time.")
 @click.option("--certificate", help="A certificate code, e.g. IOT-INST.")
 @click.option("--programme", help="A programme code, e.g. P510201.")
+@page_options(SEQ, "outcomes")
 @json_option
 @pass_app
 def list_(
@@ -117,20 +118,29 @@ def list_(
     until: datetime | None,
     certificate: str | None,
     programme: str | None,
+    after: int | None,
+    limit: int,
     as_json: bool,
 ) -> None:
     """List outcomes by account, issuer, kind, issue time, certificate or programme.
 
-    For example, the 2026 IoT certificates:
+    In log order, a page at a time. For example, the 2026 IoT certificates:
 
         creditbank outcomes list --certificate IOT-INST --since 2026-01-01T00:00:00Z
     """
-    found = app.bank().outcomes(account, issuer, kind, since, until, certificate, programme)
-    text = "\n".join(
-        f"#{o['seq']:<6} {o['account']:<22} {o['kind']:<12} {o['issuer']:<14} {o['status']}"
-        for o in found
+    found = app.bank().outcomes(
+        account, issuer, kind, since, until, certificate, programme, after, limit + 1
     )
-    emit(as_json, {"outcomes": found}, text or "no outcomes")
+    emit_page(
+        as_json,
+        "outcomes",
+        found,
+        limit,
+        "seq",
+        lambda o: (
+            f"#{o['seq']:<6} {o['account']:<22} {o['kind']:<12} {o['issuer']:<14} {o['status']}"
+        ),
+    )
 
 
 @outcomes.command()

@@ -22,6 +22,50 @@ def json_option(func: F) -> F:
     )(func)
 
 
+PAGE = 1000
+"""How many items a listing shows unless ``--limit`` says otherwise."""
+
+
+def page_options(after: click.ParamType[Any], what: str) -> Callable[[F], F]:
+    """Add ``--after`` (a key of type ``after``) and ``--limit``, to list ``what`` in pages."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--limit",
+            type=click.IntRange(1, 1_000_000),
+            default=PAGE,
+            show_default=True,
+            help=f"Show at most this many {what}.",
+        )(func)
+        return click.option(
+            "--after", type=after, help="Start after this one (the key the last page gave)."
+        )(func)
+
+    return decorate
+
+
+def emit_page(
+    as_json: bool,
+    name: str,
+    found: list[dict[str, Any]],
+    limit: int,
+    key: str,
+    line: Callable[[dict[str, Any]], str],
+) -> None:
+    """Print one page of a listing read with ``limit + 1`` items.
+
+    The JSON document holds the page under ``name`` and ``next_after``, the
+    ``--after`` that shows the next page (null on the last one); the text, one
+    ``line`` an item and the command's continuation when there is more.
+    """
+    shown_items, more = found[:limit], len(found) > limit
+    following = shown_items[-1][key] if more else None
+    lines = [line(item) for item in shown_items] or [f"no {name}"]
+    if more:
+        lines.append(f"... more {name}: add --after {following}")
+    emit(as_json, {name: shown_items, "next_after": following}, "\n".join(lines))
+
+
 _CONTROL = {
     code: f"\\x{code:02x}"
     for code in (*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))

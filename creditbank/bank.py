@@ -816,10 +816,16 @@ class _BankWrites:
                 ]
         return found
 
-    def accounts(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Every account (optionally with one status), by id."""
+    def accounts(
+        self, status: str | None = None, after: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every account (optionally with one status), by id.
+
+        ``after`` and ``limit`` page through them: the accounts whose ids come after
+        ``after``, ``limit`` at most.
+        """
         with self.ledger.store.reading() as conn:
-            return Projections.all(conn, accounts_table, status=status)
+            return Projections.all(conn, accounts_table, after=after, limit=limit, status=status)
 
     def account(self, account: str) -> dict[str, Any]:
         """One account: status, study period, outcomes (with revocations), personal data.
@@ -849,11 +855,14 @@ class _BankWrites:
         until: datetime | None = None,
         certificate: str | None = None,
         programme: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Outcomes by account, issuer, kind, issue time, certificate code and programme.
 
         In log order. ``certificate`` matches a certificate's code; ``programme`` the
-        programme a course or diploma belongs to.
+        programme a course or diploma belongs to. ``after`` and ``limit`` page through
+        them: the outcomes of seqs after ``after``, ``limit`` at most.
         """
         with self.ledger.store.reading() as conn:
             return Projections.outcome_rows(
@@ -865,6 +874,8 @@ class _BankWrites:
                 None if until is None else format_time(until),
                 certificate,
                 programme,
+                after,
+                limit,
             )
 
     def find_account(self, national_id: str) -> str | None:

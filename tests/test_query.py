@@ -138,6 +138,37 @@ def test_cli_lists_outcomes_by_certificate_and_programme(runner: CliRunner, db_u
     assert none.exit_code == 0 and "no outcomes" in none.stdout
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_cli_lists_walk_in_pages(runner: CliRunner, db_url: str, limit: int) -> None:
+    """Following ``next_after`` page by page lists every item once, in order; the text
+    says how to go on. On both backends, whose string orders must agree for accounts."""
+    from .test_cli import run
+
+    assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
+    for command, key, query in (
+        ("outcomes", "seq", "SELECT seq FROM outcomes ORDER BY seq"),
+        ("accounts", "account", "SELECT account FROM accounts"),
+    ):
+        every = [row[0] for row in fetch(db_url, query)]
+        if command == "accounts":
+            every.sort(key=lambda a: str(a).encode())
+        walked: list[object] = []
+        after: list[str] = []
+        while True:
+            page = json.loads(
+                run(runner, db_url, command, "list", "--limit", str(limit), *after, "--json").stdout
+            )
+            assert 0 < len(page[command]) <= limit
+            walked += [item[key] for item in page[command]]
+            if page["next_after"] is None:
+                break
+            assert page["next_after"] == walked[-1]
+            after = ["--after", str(page["next_after"])]
+        assert walked == every and len(every) > limit
+        text = run(runner, db_url, command, "list", "--limit", str(limit)).stdout
+        assert text.splitlines()[-1] == f"... more {command}: add --after {every[limit - 1]}"
+
+
 def test_cli_transcript_and_trace(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
     from .test_cli import one_line_error, run
 

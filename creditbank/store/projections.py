@@ -65,6 +65,13 @@ def _select(table: Table) -> Select[Any]:
     return select(*columns, table.c.data).order_by(*columns)
 
 
+def _paged(table: Table, query: Select[Any], after: Any, limit: int | None) -> Select[Any]:
+    """``query`` from the row after the primary key ``after`` on, ``limit`` rows at most."""
+    if after is not None:
+        query = query.where(next(iter(table.primary_key.columns)) > after)
+    return query if limit is None else query.limit(limit)
+
+
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 """One encoder for every row: ``json.dumps`` with options builds a new one per call."""
 
@@ -123,13 +130,24 @@ class Projections:
         execute(conn, _insert_sql(table, tuple(columns)), (key, _dump(data), *columns.values()))
 
     @staticmethod
-    def all(conn: Connection, table: Table, **where: Any) -> list[dict[str, Any]]:
-        """Every document in ``table`` matching equality filters, in primary-key order."""
+    def all(
+        conn: Connection,
+        table: Table,
+        *,
+        after: Any = None,
+        limit: int | None = None,
+        **where: Any,
+    ) -> list[dict[str, Any]]:
+        """Every document in ``table`` matching equality filters, in primary-key order.
+
+        With ``after`` (a primary key), only the rows after it; with ``limit``, that
+        many at most: a page of a long table.
+        """
         query = _select(table)
         for name, value in where.items():
             if value is not None:
                 query = query.where(table.c[name] == value)
-        return _documents(conn, table, query)
+        return _documents(conn, table, _paged(table, query, after, limit))
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -181,11 +199,15 @@ class Projections:
         until: str | None = None,
         certificate_code: str | None = None,
         programme: str | None = None,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Outcome documents in seq order, filtered by any of the columns named.
 
         ``since``/``until`` bound the issue time; ``certificate_code`` and
         ``programme`` are indexed copies of those details of the signed payload.
+        ``after`` and ``limit`` page through them (seqs after ``after``, ``limit``
+        documents at most).
         """
         query = _select(outcomes)
         for column, value in (
@@ -201,7 +223,7 @@ class Projections:
             query = query.where(outcomes.c.issued >= since)
         if until is not None:
             query = query.where(outcomes.c.issued < until)
-        return _documents(conn, outcomes, query)
+        return _documents(conn, outcomes, _paged(outcomes, query, after, limit))
 
     # -- secrets and personal data (off the log) ---------------------------------------
 
