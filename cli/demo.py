@@ -75,8 +75,8 @@ def demo(app: AppContext, learners: int, records: int, seed: int, as_json: bool)
         f"{report.conversions} exemptions granted by conversion rules",
         *(
             [
-                f"{report.eligible} completes programme P710201 through exemptions "
-                f"(creditbank eligibility {report.eligible} --programme P710201)"
+                f"{report.eligible} completed programme P710201 through exemptions and "
+                f"graduated (creditbank eligibility {report.eligible} --programme P710201)"
             ]
             if report.eligible
             else []

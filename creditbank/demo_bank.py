@@ -221,6 +221,12 @@ def build(
             )
         except CreditBankError as e:
             report.refused.append(f"org-iot issuing a welding certificate: {e}")
+        try:
+            bank.change_account(
+                account, "account.graduated/1", _graduation(programme, bank), authority
+            )
+        except CreditBankError as e:
+            report.refused.append(f"graduating a learner who is not eligible: {e}")
     return report
 
 
@@ -403,7 +409,7 @@ def _programmes_and_rules(
 def _eligible_learner(
     bank: CreditBank, authority: SigningKey, keys: dict[str, SigningKey], n: int
 ) -> str:
-    """A learner of the short programme who completes it only thanks to the exemptions."""
+    """A learner of the short programme who completes it through exemptions and graduates."""
     account, _ = bank.open_account(_national_id(n), "林晓梅", authority)
     bank.enroll(account, "P710201", "sch-bjzz", date(2025, 9, 1), 3, authority)
     for code, title, credits in COURSES:
@@ -438,4 +444,14 @@ def _eligible_learner(
         keys["org-iot"],
     )
     bank.convert(account, "P710201", authority)
+    bank.change_account(account, "account.graduated/1", _graduation("P710201", bank), authority)
     return account
+
+
+def _graduation(programme: str, bank: CreditBank) -> dict[str, str]:
+    """A graduation from ``programme`` today, or on 2028-06-30 once that is past.
+
+    The demo's short programme ends on 2028-09-01.
+    """
+    on = min(bank.clock.now().date(), date(2028, 6, 30))
+    return {"programme": programme, "graduated_on": on.isoformat()}

@@ -261,7 +261,11 @@ def test_demo_creates_a_ledger_when_there_is_none(runner: CliRunner, db_url: str
     assert doc["vkey"].startswith("demo.creditbank.example/ledger+")
     assert run(runner, db_url, "verify").exit_code == 0
     accounts = json.loads(run(runner, db_url, "accounts", "list", "--json").stdout)["accounts"]
-    assert len(accounts) == 11 and {a["status"] for a in accounts} == {"enrolled"}
+    assert len(accounts) == 11
+    assert {a["account"]: a["status"] for a in accounts if a["status"] != "enrolled"} == {
+        doc["eligible_learner"]: "graduated"
+    }
+    assert "graduating a learner who is not eligible" in doc["refused"][1]
     published = json.loads(run(runner, db_url, "programmes", "list", "--json").stdout)
     assert {a["programme"] for a in accounts} <= {p["programme"] for p in published["programmes"]}
     for account in accounts:
