@@ -44,6 +44,10 @@ def transcript(app: AppContext, account: str, html_file: Path | None, as_json: b
     emit(as_json, document, _table(document))
 
 
+_GRANTED = {"course_exemption": "exemption", "credit_conversion": "conversion"}
+"""How the transcript's kind column names a conversion record's rule kind."""
+
+
 def _table(document: dict[str, Any]) -> str:
     lines = [
         f"account {document['account']} ({document['status']}), programme "
@@ -58,7 +62,8 @@ def _table(document: dict[str, Any]) -> str:
         )
     for c in document["conversions"]:
         lines.append(
-            f"{c['seq']:>6}  {c['kind'][:11]:<11} {c['credits']:>7}  {'':<5} {c['status']:<8} "
+            f"{c['seq']:>6}  {_GRANTED.get(c['kind'], c['kind']):<11} {c['credits']:>7}  "
+            f"{'':<5} {c['status']:<8} "
             f"{c['title']} by rule {c['rule']} from {', '.join(map(str, c['from']))}"
         )
     for p in document["programmes"]:

@@ -182,5 +182,8 @@ def test_cli_transcript_and_trace(tmp_path: Path, runner: CliRunner, db_url: str
     assert document["account"] == account and document["outcomes"][0]["seq"] == seq
     traced = run(runner, db_url, "trace", str(seq))
     assert traced.exit_code == 0 and "inclusion proof:\nc2sp.org/tlog-proof@v1" in traced.stdout
+    converted, granted = fetch(db_url, "SELECT account, seq FROM conversions ORDER BY seq")[0]
+    lines = run(runner, db_url, "transcript", str(converted)).stdout.splitlines()
+    assert any(line.startswith(f"{granted:>6}  exemption ") for line in lines), lines
     one_line_error(run(runner, db_url, "trace", "99999"), 1, "no record 99999")
     one_line_error(run(runner, db_url, "transcript", "acct-x"), 1, "no account acct-x")
