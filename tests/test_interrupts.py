@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from creditbank.ledger.workers import ignore_interrupts, interrupts_held, worker_context
+
 ROOT = Path(__file__).parent.parent
 
 WORK = """
@@ -65,3 +67,22 @@ def test_ctrl_c_reaches_only_the_parent(tmp_path: Path, work: str) -> None:
     assert out == "interrupted\n", err
     assert "Traceback" not in err, err
     assert process.returncode == 0
+
+
+def _slow_to_start() -> None:
+    """A helper that takes a second to reach :func:`ignore_interrupts`."""
+    time.sleep(1.0)
+    ignore_interrupts()
+    time.sleep(0.1)
+
+
+def test_a_helper_interrupted_before_it_ignores_ctrl_c_is_not_interrupted() -> None:
+    """Ctrl-C held back while a helper starts waits in it until it ignores Ctrl-C."""
+    helper = worker_context().Process(target=_slow_to_start)
+    with interrupts_held():
+        helper.start()
+    time.sleep(0.3)
+    assert helper.pid is not None
+    os.kill(helper.pid, signal.SIGINT)
+    helper.join(30)
+    assert helper.exitcode == 0

@@ -31,7 +31,12 @@ from typing import Any
 from creditbank.errors import LedgerStateError
 from creditbank.ledger.chain import ChainItem, ChainState, Signed, sign_chain
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.workers import ignore_interrupts, may_start_workers, worker_context
+from creditbank.ledger.workers import (
+    ignore_interrupts,
+    interrupts_held,
+    may_start_workers,
+    worker_context,
+)
 
 CHUNK = 64
 """Records per message."""
@@ -215,7 +220,8 @@ class SignerProcess:
             target=_serve, args=(theirs, ours), name="creditbank-signer", daemon=True
         )
         try:
-            process.start()
+            with interrupts_held():
+                process.start()
         except OSError as e:
             ours.close()
             raise LedgerStateError(f"cannot start the signing process: {e}") from e

@@ -52,7 +52,12 @@ from creditbank.ledger.record import (
     Record,
     open_leaf,
 )
-from creditbank.ledger.workers import ignore_interrupts, may_start_workers, worker_context
+from creditbank.ledger.workers import (
+    ignore_interrupts,
+    interrupts_held,
+    may_start_workers,
+    worker_context,
+)
 from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore, MetaRow
 
 CHUNK = 2048
@@ -304,7 +309,10 @@ class _Verifier:
         try:
             queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
             for rows in chunks:
-                queue.append((rows, pool.submit(check_rows, rows, self._raw_keys(), self.inspect)))
+                # A submit may start the workers.
+                with interrupts_held():
+                    future = pool.submit(check_rows, rows, self._raw_keys(), self.inspect)
+                queue.append((rows, future))
                 # A chunk sent before any key is known would come back with every
                 # signature left for this process to check: follow it first.
                 while len(queue) > (2 * workers if self.keys else 0):

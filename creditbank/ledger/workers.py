@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing import current_process, get_all_start_methods, get_context
 from multiprocessing.context import ForkContext, SpawnContext
 
@@ -33,5 +35,29 @@ def ignore_interrupts() -> None:
 
     A terminal sends SIGINT to the whole process group; the parent stops its
     helpers itself, and a helper interrupted on its own would print a traceback.
+    A helper started under :func:`interrupts_held` receives Ctrl-C only from here
+    on, ignored.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C back from this thread while it starts helper processes.
+
+    A helper inherits the blocked signal and gets it only once
+    :func:`ignore_interrupts` has run in it: otherwise a Ctrl-C between its start
+    and that call interrupts the helper, which prints a traceback. This process
+    gets a Ctrl-C that came meanwhile when the block ends. Where signal masks do
+    not exist, nothing is held.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
