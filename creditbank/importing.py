@@ -136,8 +136,11 @@ def read_table(
     as in the file (the header is row 1).
 
     Raises:
-        InputError: unreadable, not in ``encoding``, not CSV or XLSX, or empty.
+        InputError: unreadable, not in ``encoding``, not CSV or XLSX, or empty; or
+            ``encoding`` is none of :data:`ENCODINGS`.
     """
+    if encoding not in ENCODINGS:
+        raise InputError(f"encoding: {encoding!r} is not one of {', '.join(ENCODINGS)}")
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             table = _read_workbook(path)

@@ -259,6 +259,8 @@ def test_a_csv_reads_back_the_same_in_either_encoding(rows: list[list[str]]) -> 
             assert header == COLUMNS
             assert [row for _, row in table] == cells
             assert [n for n, _ in table] == list(range(2, len(cells) + 2))
+        with pytest.raises(InputError, match="encoding: 'latin-1' is not one of utf-8, gbk"):
+            read_table(path, "latin-1")
 
 
 @given(st.decimals(min_value=0, max_value=60, places=2, allow_nan=False, allow_infinity=False))
