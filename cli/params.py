@@ -84,7 +84,9 @@ def parse_fields(pairs: tuple[str, ...], data: str | None) -> dict[str, Any]:
     if data:
         try:
             fields.update(
-                read_json(Path(data[1:])) if data.startswith("@") else parse_json(data, "value")
+                read_json(Path(data[1:]))
+                if data.startswith("@")
+                else parse_json(data, "the text given")
             )
         except InputError as e:
             raise click.BadParameter(str(e), param_hint="--data") from e

@@ -343,7 +343,12 @@ _DEEP_TOML = b"a = " + b"[" * 100_000 + b"]" * 100_000
         (["outcomes", "issue", "course", "ACCOUNT", "--data"], "@d.json", _DEEP_JSON, "nested"),
         (["outcomes", "issue", "course", "ACCOUNT", "--data"], "@d.json", b"\xfe", "utf-8"),
         (["outcomes", "issue", "course", "ACCOUNT", "--data"], "@none.json", None, "No such"),
-        (["outcomes", "issue", "course", "ACCOUNT", "--data"], "[1]", None, "--data: value:"),
+        (
+            ["outcomes", "issue", "course", "ACCOUNT", "--data"],
+            "[1]",
+            None,
+            "--data: the text given: expected a JSON object",
+        ),
         (["audit", "--since"], "s.json", _DEEP_JSON, "audit state: s.json: not valid JSON"),
     ],
 )
