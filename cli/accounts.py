@@ -44,7 +44,7 @@ def open_(app: AppContext, national_id: str, name: str, key: Path | None, as_jso
 @json_option
 @pass_app
 def show(app: AppContext, account: str, as_json: bool) -> None:
-    """Show ACCOUNT: status, study period and outcomes (revoked ones marked).
+    """Show ACCOUNT: status, study period, outcomes (revoked ones marked) and history.
 
     For example:
 
@@ -68,6 +68,11 @@ def show(app: AppContext, account: str, as_json: bool) -> None:
         lines.append(
             f"  #{o['seq']:<6} {o['kind']:<12} {o['issuer']:<14} {_title(o['details'])}{mark}"
         )
+    lines.append("  history:")
+    for h in data["history"]:
+        change = h["kind"].removeprefix("account.").split("/")[0]
+        details = " ".join(f"{k}={v}" for k, v in sorted(h["details"].items()))
+        lines.append(f"  #{h['seq']:<6} {h['time'][:10]}  {change} {details}".rstrip())
     emit(as_json, data, "\n".join(lines))
 
 

@@ -828,10 +828,15 @@ class _BankWrites:
             return Projections.all(conn, accounts_table, after=after, limit=limit, status=status)
 
     def account(self, account: str) -> dict[str, Any]:
-        """One account: status, study period, outcomes (with revocations), personal data.
+        """One account: status, study period, outcomes, personal data and history.
+
+        Outcomes carry their revocations; the history is each record that opened or
+        changed the account, read from the log: its ``seq``, ``kind``, ``time`` and
+        ``details`` (without the salted identity hashes, which say nothing to a reader).
 
         Raises:
             RuleError: no such account.
+            InputError: one of its records in the log does not decode.
         """
         with self.ledger.store.reading() as conn:
             data = Projections.get(conn, accounts_table, account)
@@ -844,6 +849,16 @@ class _BankWrites:
                 else {"name": personal["name"], "national_id": personal["national_id"]}
             )
             data["outcomes"] = Projections.outcome_rows(conn, account=account)
+            leaves = self.ledger.store.account_leaves(conn, account, "account.")
+        data["history"] = [
+            {
+                "seq": record.seq,
+                "kind": record.kind,
+                "time": record.time,
+                "details": {k: v for k, v in record.payload.items() if not k.endswith("_hash")},
+            }
+            for record in map(open_leaf, leaves)
+        ]
         return data
 
     def outcomes(

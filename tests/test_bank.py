@@ -379,7 +379,30 @@ def test_account_status_transitions(
         {"programme": PROGRAMME, "graduated_on": "2032-03-19"},
         authority,
     )
-    assert bank.account(account)["status"] == "graduated"
+    state = bank.account(account)
+    assert state["status"] == "graduated"
+    assert [(h["kind"], h["details"]) for h in state["history"]] == [
+        ("account.opened/1", {}),
+        (
+            "account.enrolled/1",
+            {
+                "programme": PROGRAMME,
+                "school": "sch-szpt",
+                "enrolled_on": "2026-09-01",
+                "max_study_years": 5,
+            },
+        ),
+        (
+            "account.suspended/1",
+            {"reason": "innovation_entrepreneurship", "note": "保留学籍休学创新创业"},
+        ),
+        ("account.resumed/1", {}),
+        ("account.graduated/1", {"programme": PROGRAMME, "graduated_on": "2032-03-19"}),
+    ]
+    seqs = [h["seq"] for h in state["history"]]
+    assert seqs == sorted(seqs) and [h["time"] for h in state["history"]] == [
+        bank.ledger.record(seq).time for seq in seqs
+    ]
     with pytest.raises(RuleError, match="not a registered school"):
         bank.enroll(account, PROGRAMME, "org-iot", date(2030, 9, 1), 3, authority)
     assert [a["status"] for a in bank.accounts("graduated")] == ["graduated"]

@@ -326,6 +326,9 @@ def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
     j(runner, db_url, *issue, "--data", json.dumps({**course, "term": "2026-2027-1"}))
     assert j(runner, db_url, *graduate)["kind"] == "account.graduated/1"
     assert j(runner, db_url, "accounts", "show", account)["status"] == "graduated"
+    history = run(runner, db_url, "accounts", "show", account).stdout.split("  history:\n")[1]
+    assert [line.split()[2] for line in history.splitlines()] == ["opened", "enrolled", "graduated"]
+    assert history.splitlines()[-1].endswith("graduated graduated_on=2029-06-30 programme=P1")
 
 
 _DEEP_JSON = b"[" * 100_000 + b"]" * 100_000

@@ -227,6 +227,19 @@ class LedgerStore:
         return bytes(rows[0][0]) if rows else None
 
     @staticmethod
+    def account_leaves(conn: Connection, account: str, kind_prefix: str) -> list[bytes]:
+        """The leaves of ``account``'s records of kinds starting ``kind_prefix``, in order.
+
+        ``kind_prefix`` holds no ``%`` or ``_`` (it is matched with ``LIKE``).
+        """
+        rows = query(
+            conn,
+            "SELECT leaf FROM records WHERE account = ? AND kind LIKE ? ORDER BY account_seq",
+            (account, kind_prefix + "%"),
+        )
+        return [bytes(row[0]) for row in rows]
+
+    @staticmethod
     def record_rows(conn: Connection, start: int, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` record rows with ``seq >= start``, in seq order.
 
