@@ -196,7 +196,8 @@ def test_cli_import(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
         "--json",
     )
     assert ok.exit_code == 0 and json.loads(ok.stdout)["issued"] == len(accounts)
-    assert "acct-x" in (tmp_path / "bad.csv").read_text()
+    rejected = (tmp_path / "bad.csv").read_bytes()
+    assert rejected.startswith(b"\xef\xbb\xbf") and b"acct-x" in rejected
     assert path.exists() and run(runner, db_url, "audit").exit_code == 0
 
 
