@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from creditbank.bank import CreditBank
 from creditbank.domain.identity import national_id_check_digit
@@ -52,14 +52,84 @@ ISSUERS = [
         "Industrial Robot Evaluation Organisation",
     ),
 ]
+
+
+class Curriculum(NamedTuple):
+    """A programme the demo publishes and enrols learners in (one elective group)."""
+
+    school: str
+    code: str
+    name: str
+    level: str
+    total_credits: str
+    max_study_years: int
+    required: tuple[str, ...]
+    elective_credits: str
+    electives: tuple[str, ...]
+
+
+CURRICULA = (
+    Curriculum(
+        "sch-szpt",
+        "P510201",
+        "计算机应用技术 Computer Applications Technology",
+        "高职",
+        "120",
+        5,
+        ("CS101", "NET110", "IOT210", "MTH100"),
+        "6",
+        ("CS205", "ROB220"),
+    ),
+    Curriculum(
+        "sch-szpt",
+        "P460305",
+        "工业机器人技术 Industrial Robotics Technology",
+        "高职",
+        "120",
+        5,
+        ("CS101", "ROB220", "MTH100"),
+        "3",
+        ("IOT210", "NET110"),
+    ),
+    Curriculum(
+        "sch-bjzz",
+        "P710201",
+        "计算机应用 Computer Use (short programme)",
+        "中职",
+        "14",
+        3,
+        ("CS101", "NET110", "IOT210"),
+        "3",
+        ("CS205",),
+    ),
+    Curriculum(
+        "sch-bjzz",
+        "P730301",
+        "会计事务 Accounting",
+        "中职",
+        "60",
+        3,
+        ("CS101", "MTH100"),
+        "3",
+        ("CS205",),
+    ),
+    Curriculum(
+        "sch-tjut",
+        "P080703",
+        "通信工程 Communication Engineering",
+        "本科",
+        "160",
+        6,
+        ("CS101", "NET110", "MTH100"),
+        "4",
+        ("IOT210", "CS205"),
+    ),
+)
 PROGRAMMES = {
-    "sch-szpt": [
-        ("P510201", "计算机应用技术 Computer Applications"),
-        ("P460305", "工业机器人技术 Industrial Robotics"),
-    ],
-    "sch-bjzz": [("P710201", "计算机应用 Computer Use"), ("P730301", "会计事务 Accounting")],
-    "sch-tjut": [("P080703", "通信工程 Communication Engineering")],
+    school: [(c.code, c.name) for c in CURRICULA if c.school == school]
+    for school in dict.fromkeys(c.school for c in CURRICULA)
 }
+"""Each school's programmes as (code, name), in the order the demo draws from."""
 COURSES = [
     ("CS101", "程序设计基础 Programming Fundamentals", "4"),
     ("CS205", "数据库应用 Database Applications", "3.5"),
@@ -290,61 +360,6 @@ def _name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice([1, 2])))
 
 
-CURRICULA: list[tuple[str, str, str, str, str, int, list[str], tuple[str, list[str]]]] = [
-    (
-        "sch-szpt",
-        "P510201",
-        "计算机应用技术 Computer Applications Technology",
-        "高职",
-        "120",
-        5,
-        ["CS101", "NET110", "IOT210", "MTH100"],
-        ("6", ["CS205", "ROB220"]),
-    ),
-    (
-        "sch-szpt",
-        "P460305",
-        "工业机器人技术 Industrial Robotics Technology",
-        "高职",
-        "120",
-        5,
-        ["CS101", "ROB220", "MTH100"],
-        ("3", ["IOT210", "NET110"]),
-    ),
-    (
-        "sch-bjzz",
-        "P710201",
-        "计算机应用 Computer Use (short programme)",
-        "中职",
-        "14",
-        3,
-        ["CS101", "NET110", "IOT210"],
-        ("3", ["CS205"]),
-    ),
-    (
-        "sch-bjzz",
-        "P730301",
-        "会计事务 Accounting",
-        "中职",
-        "60",
-        3,
-        ["CS101", "MTH100"],
-        ("3", ["CS205"]),
-    ),
-    (
-        "sch-tjut",
-        "P080703",
-        "通信工程 Communication Engineering",
-        "本科",
-        "160",
-        6,
-        ["CS101", "NET110", "MTH100"],
-        ("4", ["IOT210", "CS205"]),
-    ),
-]
-"""The programmes the demo publishes: school, code, name, level, total credits,
-maximum study years, required courses, and the elective group's minimum and courses."""
-
 RULED = ("P510201", "P710201")
 """Programmes the demo loads a conversion rule for."""
 
@@ -359,29 +374,29 @@ def _programmes_and_rules(
     def course(code: str) -> dict[str, str]:
         return {"course_code": code, "title": courses[code][0], "credits": courses[code][1]}
 
-    for school, code, name, level, total, years, required, electives in CURRICULA:
-        if code in published:
+    for c in CURRICULA:
+        if c.code in published:
             continue
         bank.publish_programme(
             {
-                "code": code,
-                "name": name,
-                "level": level,
-                "school": school,
-                "total_credits": total,
-                "max_study_years": years,
+                "code": c.code,
+                "name": c.name,
+                "level": c.level,
+                "school": c.school,
+                "total_credits": c.total_credits,
+                "max_study_years": c.max_study_years,
                 "max_converted_share": "0.5",
-                "required": [course(c) for c in required],
+                "required": [course(code) for code in c.required],
                 "electives": [
                     {
                         "group": "E1",
                         "title": "选修 Electives",
-                        "min_credits": electives[0],
-                        "courses": [course(c) for c in electives[1]],
+                        "min_credits": c.elective_credits,
+                        "courses": [course(code) for code in c.electives],
                     }
                 ],
             },
-            keys[school],
+            keys[c.school],
         )
     loaded = {rule["id"] for rule in bank.rules()}
     for programme in RULED:
