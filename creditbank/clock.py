@@ -72,8 +72,10 @@ def format_time(value: datetime) -> str:
     Raises:
         InputError: ``value`` is naive.
     """
-    utc = ensure_utc(value, "time")
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not UTC:
+        value = ensure_utc(value, "time")
+    # An aware UTC time's ISO form ends "+00:00": the fixed-width form puts Z there.
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str, field: str = "time") -> datetime:

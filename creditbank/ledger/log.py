@@ -510,12 +510,13 @@ class Transaction:
             self.accounts.update(ledger.store.account_tips(conn, wanted))
         written = self._write_chain(entries)
         new_keys = self.new_keys
-        fresh = [k for k in new_keys if k not in self._stored_keys]
-        ledger.store.add_keys(
-            conn,
-            [{"key_id": k, "public": new_keys[k][0].raw, "seq": new_keys[k][1]} for k in fresh],
-        )
-        self._stored_keys.update(fresh)
+        if len(new_keys) > len(self._stored_keys):
+            fresh = [k for k in new_keys if k not in self._stored_keys]
+            ledger.store.add_keys(
+                conn,
+                [{"key_id": k, "public": new_keys[k][0].raw, "seq": new_keys[k][1]} for k in fresh],
+            )
+            self._stored_keys.update(fresh)
         self.written += len(written)
         return written
 

@@ -17,6 +17,13 @@ from sqlalchemy.engine.interfaces import DBAPIModule
 from sqlalchemy.exc import DBAPIError
 
 
+def driver_connection(conn: Connection) -> Any:
+    """The database driver's own connection under ``conn`` (``sqlite3`` or ``psycopg``)."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None, "a connection in use has its driver connection"
+    return raw
+
+
 def driver_sql(conn: Connection, sql: str) -> str:
     """``sql`` (written with ``?`` markers) in the driver's own parameter style."""
     return sql if conn.dialect.paramstyle == "qmark" else _format_style(sql)
@@ -34,7 +41,7 @@ def query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
     try:
-        cursor = conn.connection.cursor()
+        cursor = driver_connection(conn).cursor()
         try:
             cursor.execute(driver_sql(conn, sql), tuple(params))
             return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
@@ -51,7 +58,7 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
     try:
-        cursor = conn.connection.cursor()
+        cursor = driver_connection(conn).cursor()
         try:
             cursor.execute(driver_sql(conn, sql), tuple(params))
             return int(cursor.rowcount)
@@ -68,7 +75,7 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> N
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
     try:
-        cursor = conn.connection.cursor()
+        cursor = driver_connection(conn).cursor()
         try:
             cursor.executemany(driver_sql(conn, sql), rows)
         finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, RootTransaction, text
 
 APPEND_LOCK = 0x6372_6564_6974  # "credit"
 
@@ -18,6 +18,17 @@ def reader(engine: Engine) -> Engine:
     snapshot taken before that wait would miss the records written meanwhile.
     """
     return engine.execution_options(isolation_level="REPEATABLE READ")
+
+
+def begin_append(conn: Connection) -> RootTransaction:
+    """Begin an append transaction on ``conn``, holding the append lock.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the lock could not be taken.
+    """
+    transaction = conn.begin()
+    lock_for_append(conn)
+    return transaction
 
 
 def lock_for_append(conn: Connection) -> None:

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, RootTransaction, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
@@ -32,6 +32,16 @@ Coord = tuple[int, int]
 RECORD_COLUMNS = ("seq", "leaf", "leaf_hash", "kind", "time", "signer", "account", "account_seq")
 _INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
 _INSERT_NODE = "INSERT INTO merkle_nodes (seq, level, hash) VALUES (?, ?, ?)"
+
+
+class AppendTransaction(Protocol):
+    """What a backend's ``begin_append`` returns: an open transaction to end one way."""
+
+    def commit(self) -> None:
+        """Commit everything written in the transaction."""
+
+    def rollback(self) -> None:
+        """Discard everything written in the transaction."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,12 @@ class LedgerStore:
             committed = False
             try:
                 conn, transaction = self._begin_append()
-                with transaction:
+                try:
                     yield conn
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                transaction.commit()
                 committed = True
             except OperationalError as e:
                 raise StoreError(f"database error: {describe_error(e)}") from e
@@ -113,7 +127,7 @@ class LedgerStore:
                 elif conn is not None:
                     conn.close()
 
-    def _begin_append(self) -> tuple[Connection, RootTransaction]:
+    def _begin_append(self) -> tuple[Connection, AppendTransaction]:
         """Begin an append on the kept connection, or on a fresh one if it was lost.
 
         The caller holds ``_write_lock``; the connection is the caller's until it gives
@@ -142,10 +156,9 @@ class LedgerStore:
         """Whether ``error`` says the connection is gone (closed, or dropped by the server)."""
         return isinstance(error, DBAPIError) and error.connection_invalidated
 
-    def _lock_transaction(self, conn: Connection) -> RootTransaction:
+    def _lock_transaction(self, conn: Connection) -> AppendTransaction:
         """Begin a transaction on ``conn`` that holds the append lock."""
-        transaction = conn.begin()
-        self._backend.lock_for_append(conn)
+        transaction: AppendTransaction = self._backend.begin_append(conn)
         return transaction
 
     def close(self) -> None:
@@ -190,6 +203,17 @@ class LedgerStore:
     def account_tips(conn: Connection, accounts: Sequence[str]) -> dict[str, tuple[int, bytes]]:
         """For each account that has records: (its number of records, its last leaf hash)."""
         found: dict[str, tuple[int, bytes]] = {}
+        if len(accounts) == 1:
+            # The common case of a single append: one index seek, no join.
+            rows = query(
+                conn,
+                "SELECT account_seq, leaf_hash FROM records WHERE account = ? "
+                "ORDER BY account_seq DESC LIMIT 1",
+                accounts,
+            )
+            if rows:
+                found[accounts[0]] = (rows[0][0] + 1, bytes(rows[0][1]))
+            return found
         for start in range(0, len(accounts), 500):
             chunk = accounts[start : start + 500]
             marks = ", ".join("?" * len(chunk))

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-from creditbank.store.driver import execute
+from creditbank.store.driver import driver_connection, execute
 
 BUSY_TIMEOUT_MS = 60_000
 SYNCHRONOUS = "FULL"
@@ -31,6 +31,8 @@ def configure(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        if driver_connection(conn).in_transaction:
+            return  # a DriverTransaction began it
         writing = conn.get_execution_options().get("creditbank_write", False)
         execute(conn, "BEGIN IMMEDIATE" if writing else "BEGIN")
 
@@ -40,8 +42,54 @@ def reader(engine: Engine) -> Engine:
     return engine
 
 
-def lock_for_append(conn: Connection) -> None:
-    """Nothing more to do: BEGIN IMMEDIATE already holds the write lock."""
+class DriverTransaction:
+    """An append transaction begun and ended on the driver connection itself.
+
+    SQLAlchemy's transaction bookkeeping (its objects and its begin and commit
+    events) costs more than a single append's own SQL. Statements the service
+    layer runs through SQLAlchemy inside it join it: the ``begin`` listener finds
+    the driver already in a transaction, and the end commits SQLAlchemy's too.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        """``BEGIN IMMEDIATE`` on ``conn``'s driver: it holds the write lock.
+
+        Raises:
+            sqlalchemy.exc.OperationalError: the lock was not had within the busy timeout.
+        """
+        self.conn = conn
+        execute(conn, "BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit (through SQLAlchemy if statements made it begin a transaction too).
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the commit failed.
+        """
+        if self.conn.in_transaction():
+            self.conn.commit()
+        else:
+            execute(self.conn, "COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back whatever the transaction wrote.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the rollback failed.
+        """
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        elif driver_connection(self.conn).in_transaction:
+            execute(self.conn, "ROLLBACK")
+
+
+def begin_append(conn: Connection) -> DriverTransaction:
+    """Begin an append transaction on ``conn``, holding the write lock.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the lock was not had within the busy timeout.
+    """
+    return DriverTransaction(conn)
 
 
 def unsynced(engine: Engine) -> None:
