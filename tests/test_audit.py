@@ -514,7 +514,6 @@ def test_a_rolled_back_log_is_caught_against_the_pin(
     # Restore an older state of the database: the last records and checkpoint vanish.
     for sql in (
         "DELETE FROM records WHERE seq >= :n",
-        "DELETE FROM merkle_nodes WHERE seq >= :n",
         "DELETE FROM checkpoints WHERE size > :n",
     ):
         run_sql(db_url, sql, {"n": size})
@@ -536,7 +535,6 @@ def test_a_forked_log_is_caught_with_both_checkpoints(
     assert bank.audit(state).ok
     for sql in (
         "DELETE FROM records WHERE seq >= :n",
-        "DELETE FROM merkle_nodes WHERE seq >= :n",
         "DELETE FROM checkpoints WHERE size > :n",
         "DELETE FROM outcomes WHERE seq >= :n",
     ):

@@ -25,7 +25,6 @@ from .conftest import fetch
 
 TABLES = (
     "records",
-    "merkle_nodes",
     "ledger_keys",
     "checkpoints",
     "accounts",

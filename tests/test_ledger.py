@@ -34,7 +34,7 @@ def introduce_school(bank: CreditBank, authority: SigningKey) -> None:
 def dump(url: str) -> list[list[tuple[object, ...]]]:
     return [
         fetch(url, f"SELECT * FROM {table} ORDER BY 1, 2")
-        for table in ("records", "merkle_nodes", "checkpoints", "ledger_keys", "ledger_meta")
+        for table in ("records", "checkpoints", "ledger_keys", "ledger_meta")
     ]
 
 
@@ -321,9 +321,7 @@ def test_refuses_to_sign_inconsistent_checkpoint(
 
     bank.ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(5)])
     bank.checkpoint(log_key)
-    run_sql(
-        db_url, "UPDATE merkle_nodes SET hash = :h WHERE seq = 3 AND level = 2", {"h": bytes(32)}
-    )
+    run_sql(db_url, "UPDATE records SET nodes = :n WHERE seq = 3", {"n": bytes(64)})
     reopened = CreditBank.open(db_url)
     with pytest.raises(LedgerStateError, match="inconsistent"):
         reopened.checkpoint(log_key)
@@ -371,23 +369,43 @@ def test_migrations_match_table_definitions(
 def test_upgrade_from_the_first_schema_keeps_the_ledger(
     db_url: str, authority: SigningKey, log_key: SigningKey
 ) -> None:
-    """A ledger created at migration 0001 upgrades to head with its records untouched."""
+    """A ledger taken back to migration 0001 (its Merkle nodes in a table of their own)
+    upgrades to head with its records untouched and the nodes back in their rows."""
     from creditbank.ledger.log import Ledger
     from creditbank.store.engine import open_engine
     from creditbank.store.repository import LedgerStore
     from creditbank.store.schema import require_current, upgrade
 
     engine = open_engine(db_url)
-    migrate(engine, "0001")
+    upgrade(engine)
     ledger = Ledger.initialise(LedgerStore(engine), ORIGIN, log_key.public, authority)
-    ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(5)])
-    before = fetch(db_url, "SELECT seq, leaf FROM records ORDER BY seq")
+    ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(7)])
+    ledger.close()
+    before = fetch(db_url, "SELECT seq, leaf, nodes FROM records ORDER BY seq")
+    nodes = {seq: bytes(stored) for seq, _, stored in before if stored is not None}
+    migrate(engine, "0001", down=True)
+    assert fetch(db_url, "SELECT seq, level, hash FROM merkle_nodes ORDER BY seq, level") == [
+        (1, 1, nodes[1]),
+        (3, 1, nodes[3][:32]),
+        (3, 2, nodes[3][32:]),
+        (5, 1, nodes[5]),
+        (7, 1, nodes[7][:32]),
+        (7, 2, nodes[7][32:64]),
+        (7, 3, nodes[7][64:]),
+    ]
     with pytest.raises(StoreError, match="db upgrade"):
         require_current(engine)
     upgrade(engine)
     require_current(engine)
-    assert fetch(db_url, "SELECT seq, leaf FROM records ORDER BY seq") == before
+    assert fetch(db_url, "SELECT seq, leaf, nodes FROM records ORDER BY seq") == before
     engine.dispose()
     reopened = CreditBank.open(db_url)
     assert reopened.verify().ok
+    # Record 2's path in the tree of 8: leaf 3, the subtree of leaves 0-1 (completed by
+    # record 1), the subtree of leaves 4-7 (level 2, completed by record 7).
+    assert reopened.ledger.inclusion_proof(2, 8) == [
+        reopened.ledger.record(3).leaf_hash,
+        nodes[1],
+        nodes[7][32:64],
+    ]
     reopened.close()

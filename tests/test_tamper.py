@@ -14,7 +14,7 @@ from creditbank.ledger import verify as verify_module
 from creditbank.ledger.canonical import MAX_DEPTH
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
-from creditbank.ledger.log import Entry
+from creditbank.ledger.log import Entry, stored_nodes
 from creditbank.ledger.merkle import CompactRange, leaf_hash
 from creditbank.ledger.record import GENESIS_PREV, SIGNING_CONTEXT, AccountLink, seal
 from creditbank.ledger.verify import VerificationReport, verify_ledger
@@ -141,7 +141,6 @@ def rewrite_suffix(url: str, start: int, key: SigningKey | None) -> None:
             account_tips[r.account.account] = (r.account.seq, r.leaf_hash)
     engine = sqlalchemy.create_engine(url)
     with engine.begin() as conn:
-        conn.execute(sqlalchemy.text("DELETE FROM merkle_nodes WHERE seq >= :s"), {"s": start})
         for r in records[start:]:
             link = None
             if r.account:
@@ -161,16 +160,16 @@ def rewrite_suffix(url: str, start: int, key: SigningKey | None) -> None:
 
             digest = leaf_hash(new_leaf)
             conn.execute(
-                sqlalchemy.text("UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = :s"),
-                {"l": new_leaf, "h": digest, "s": r.seq},
+                sqlalchemy.text(
+                    "UPDATE records SET leaf = :l, leaf_hash = :h, nodes = :n WHERE seq = :s"
+                ),
+                {
+                    "l": new_leaf,
+                    "h": digest,
+                    "n": stored_nodes(frontier.append(digest)),
+                    "s": r.seq,
+                },
             )
-            for level, h in frontier.append(digest):
-                conn.execute(
-                    sqlalchemy.text(
-                        "INSERT INTO merkle_nodes (seq, level, hash) VALUES (:s, :l, :h)"
-                    ),
-                    {"s": r.seq, "l": level, "h": h},
-                )
             if link:
                 account_tips[link.account] = (link.seq, digest)
             prev = digest
@@ -203,7 +202,6 @@ def test_row_deleted_mid_log(filled: CreditBank, db_url: str) -> None:
 
 def test_tail_truncated_below_a_checkpoint(filled: CreditBank, db_url: str) -> None:
     run_sql(db_url, "DELETE FROM records WHERE seq >= 33")
-    run_sql(db_url, "DELETE FROM merkle_nodes WHERE seq >= 33")
     assert first(db_url) == ("truncated", 33)
 
 
@@ -281,10 +279,28 @@ def test_checkpoint_root_column_edited(filled: CreditBank, db_url: str) -> None:
 
 
 def test_merkle_node_edited(filled: CreditBank, db_url: str) -> None:
-    run_sql(
-        db_url, "UPDATE merkle_nodes SET hash = :h WHERE seq = 15 AND level = 4", {"h": bytes(32)}
-    )
+    """Record 15 completes the subtrees of levels 1 to 4; its level-4 node is zeroed."""
+    nodes = fetch(db_url, "SELECT nodes FROM records WHERE seq = 15")[0][0]
+    assert isinstance(nodes, bytes)
+    assert len(nodes) == 4 * 32
+    run_sql(db_url, "UPDATE records SET nodes = :n WHERE seq = 15", {"n": nodes[:96] + bytes(32)})
     assert first(db_url) == ("node_mismatch", 15)
+
+
+@pytest.mark.parametrize("nodes", [None, b"", bytes(32)])
+def test_merkle_nodes_dropped_or_cut_short(
+    filled: CreditBank, db_url: str, nodes: bytes | None
+) -> None:
+    """Nodes taken out of a record's row (or cut to fewer levels) are missed at that seq."""
+    run_sql(db_url, "UPDATE records SET nodes = :n WHERE seq = 23", {"n": nodes})
+    assert first(db_url) == ("node_mismatch", 23)
+
+
+def test_merkle_nodes_added_to_a_record_that_completes_none(
+    filled: CreditBank, db_url: str
+) -> None:
+    run_sql(db_url, "UPDATE records SET nodes = :n WHERE seq = 22", {"n": bytes(32)})
+    assert first(db_url) == ("node_mismatch", 22)
 
 
 def test_account_chain_broken(filled: CreditBank, db_url: str) -> None:
@@ -309,9 +325,7 @@ COLUMNS = [
     ("records", "account"),
     ("records", "account_seq"),
     ("records", "seq"),
-    ("merkle_nodes", "hash"),
-    ("merkle_nodes", "level"),
-    ("merkle_nodes", "seq"),
+    ("records", "nodes"),
     ("ledger_keys", "public"),
     ("ledger_keys", "key_id"),
     ("ledger_keys", "seq"),
@@ -321,7 +335,6 @@ COLUMNS = [
 ]
 KEYS = {
     "records": ["seq"],
-    "merkle_nodes": ["seq", "level"],
     "ledger_keys": ["key_id"],
     "checkpoints": ["id"],
 }
@@ -375,11 +388,6 @@ def test_any_single_change_is_detected_at_the_right_seq(
                 min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
             )
             assert problem.seq == expected, (column, problem)
-        elif table == "merkle_nodes":
-            expected = (
-                min(int(key_values["seq"]), int(changed)) if name == "seq" else key_values["seq"]
-            )
-            assert problem.kind == "node_mismatch" and problem.seq == expected, (column, problem)
         elif table == "ledger_keys":
             assert problem.kind == "key_projection", problem
             introduced = 0 if key_values["key_id"] != SCHOOL.key_id else 1

@@ -143,8 +143,9 @@ class Ledger:
                 raise LedgerStateError("the database already holds a ledger")
             store.put_meta(conn, MetaRow(origin, log_key.raw, format_time(now)))
             frontier = CompactRange()
-            store.add(conn, [record_row(record, record.leaf_hash)], [])
-            frontier.append(record.leaf_hash)
+            store.add(
+                conn, [record_row(record, record.leaf_hash, frontier.append(record.leaf_hash))]
+            )
             store.add_keys(
                 conn, [{"key_id": authority.key_id, "public": authority.public.raw, "seq": 0}]
             )
@@ -583,7 +584,7 @@ class Transaction:
     def _store(
         self, entries: Sequence[Entry], done: int, chunk: list[Signed], tips: Tips
     ) -> list[Record]:
-        """Build and insert the records, rows and Merkle nodes of one signed chunk.
+        """Build and insert the records and rows (with their Merkle nodes) of one signed chunk.
 
         ``chunk`` holds the leaves of ``entries[done:]``, in order; ``tips`` is
         advanced past them.
@@ -592,7 +593,6 @@ class Transaction:
         seq, prev = frontier.size, self.prev
         written: list[Record] = []
         rows: list[tuple[Any, ...]] = []
-        nodes: list[tuple[int, int, bytes]] = []
         for (leaf, digest), entry in zip(chunk, entries[done : done + len(chunk)], strict=True):
             link = account_link(tips, entry.account)
             if link is not None:
@@ -601,12 +601,10 @@ class Transaction:
                 seq, prev, entry.kind, now, entry.key.public.key_id, entry.payload, link, leaf
             )
             written.append(record)
-            rows.append(record_row(record, digest))
-            for level, node in frontier.append(digest):
-                nodes.append((seq, level, node))
+            rows.append(record_row(record, digest, frontier.append(digest)))
             prev = digest
             seq += 1
-        self.ledger.store.add(self.conn, rows, nodes)
+        self.ledger.store.add(self.conn, rows)
         self.prev = prev
         return written
 
@@ -620,8 +618,14 @@ def _where(entries: Sequence[Entry], position: int) -> str:
     return f"entry {position}: " if len(entries) > 1 else ""
 
 
-def record_row(record: Record, digest: bytes) -> tuple[Any, ...]:
-    """The ``records`` row of a record, in the store's column order."""
+def record_row(
+    record: Record, digest: bytes, completed: Sequence[tuple[int, bytes]]
+) -> tuple[Any, ...]:
+    """The ``records`` row of a record, in the store's column order.
+
+    ``completed`` are the ``(level, hash)`` of the subtrees its append completed
+    (:meth:`CompactRange.append`); the row holds their hashes in level order.
+    """
     account = record.account
     return (
         record.seq,
@@ -632,4 +636,10 @@ def record_row(record: Record, digest: bytes) -> tuple[Any, ...]:
         record.signer,
         None if account is None else account.account,
         None if account is None else account.seq,
+        stored_nodes(completed),
     )
+
+
+def stored_nodes(completed: Sequence[tuple[int, bytes]]) -> bytes | None:
+    """How a record row holds the subtrees its append completed: hashes, level 1 first."""
+    return b"".join(node for _, node in completed) if completed else None

@@ -43,7 +43,7 @@ from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
 from creditbank.ledger.keyring import introduced_keys
 from creditbank.ledger.keys import VerifyKey
-from creditbank.ledger.log import GENESIS_KIND, record_row
+from creditbank.ledger.log import GENESIS_KIND, record_row, stored_nodes
 from creditbank.ledger.merkle import CompactRange, leaf_hash
 from creditbank.ledger.record import (
     GENESIS_PREV,
@@ -58,7 +58,7 @@ from creditbank.ledger.workers import (
     may_start_workers,
     worker_context,
 )
-from creditbank.store.repository import RECORD_COLUMNS, CheckpointRow, LedgerStore, MetaRow
+from creditbank.store.repository import LEAF_COLUMNS, CheckpointRow, LedgerStore, MetaRow
 
 CHUNK = 2048
 FIRST_CHUNK = 256
@@ -150,15 +150,16 @@ def check_rows(
 ) -> list[_Result]:
     """Check each record row on its own: decoding, columns, leaf hash, signature.
 
-    ``rows`` are ``(seq, leaf, leaf_hash, kind, time, signer, account, account_seq)``;
-    ``keys`` maps key ids introduced before the first row to raw public keys. Keys
-    introduced inside ``rows`` are learnt on the way; a record whose signer is still
-    unknown is handed back (its leaf in the last field) for the caller to settle.
+    ``rows`` are ``(seq, leaf, leaf_hash, kind, time, signer, account, account_seq,
+    nodes)``, the nodes left for the caller to check against the tree; ``keys`` maps
+    key ids introduced before the first row to raw public keys. Keys introduced
+    inside ``rows`` are learnt on the way; a record whose signer is still unknown is
+    handed back (its leaf in the last field) for the caller to settle.
     ``inspect`` adds its own problems for each decoded record.
     """
     known = {k: VerifyKey(v) for k, v in keys.items()}
     out: list[_Result] = []
-    for seq, leaf, stored_hash, kind, time, signer, account, account_seq in rows:
+    for seq, leaf, stored_hash, kind, time, signer, account, account_seq, _ in rows:
         leaf = bytes(leaf)
         digest = leaf_hash(leaf)
         problems: list[tuple[str, str]] = []
@@ -169,9 +170,9 @@ def check_rows(
             continue
         link = record.account
         stored = (seq, leaf, bytes(stored_hash), kind, time, signer, account, account_seq)
-        actual = record_row(record, digest)
+        actual = record_row(record, digest, ())[: len(LEAF_COLUMNS)]
         if stored != actual:
-            wrong = [n for n, s, a in zip(RECORD_COLUMNS, stored, actual, strict=True) if s != a]
+            wrong = [n for n, s, a in zip(LEAF_COLUMNS, stored, actual, strict=True) if s != a]
             problems.append(("content_mismatch", f"stored {', '.join(wrong)} differ from the leaf"))
         if inspect is not None:
             problems.extend(inspect(record))
@@ -280,11 +281,11 @@ class _Verifier:
         )
         chunks = self._chunks(conn)
         if parallel:
-            yield from self._parallel(conn, chunks)
+            yield from self._parallel(chunks)
         else:
             for rows in chunks:
                 results = check_rows(rows, self._raw_keys(), self.inspect)
-                yield from self._follow(conn, rows, results)
+                yield from self._follow(rows, results)
         yield from self._finish(conn, meta)
 
     def _chunks(self, conn: Connection) -> Iterator[list[tuple[Any, ...]]]:
@@ -299,9 +300,7 @@ class _Verifier:
     def _raw_keys(self) -> dict[str, bytes]:
         return {k: raw for k, (raw, _) in self.keys.items()}
 
-    def _parallel(
-        self, conn: Connection, chunks: Iterator[list[tuple[Any, ...]]]
-    ) -> Iterator[Problem]:
+    def _parallel(self, chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[Problem]:
         workers = self.workers or os.cpu_count() or 1
         pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=worker_context(), initializer=ignore_interrupts
@@ -317,22 +316,17 @@ class _Verifier:
                 # signature left for this process to check: follow it first.
                 while len(queue) > (2 * workers if self.keys else 0):
                     done_rows, future = queue.popleft()
-                    yield from self._follow(conn, done_rows, future.result())
+                    yield from self._follow(done_rows, future.result())
             while queue:
                 done_rows, future = queue.popleft()
-                yield from self._follow(conn, done_rows, future.result())
+                yield from self._follow(done_rows, future.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _follow(
-        self, conn: Connection, rows: list[tuple[Any, ...]], results: list[_Result]
-    ) -> Iterator[Problem]:
+    def _follow(self, rows: list[tuple[Any, ...]], results: list[_Result]) -> Iterator[Problem]:
         """Follow the chains, the tree and the checkpoints through one chunk's results."""
-        stored_nodes: dict[int, list[tuple[int, bytes]]] = {}
-        for seq, level, digest in self.store.node_rows(conn, rows[0][0], rows[-1][0]):
-            stored_nodes.setdefault(seq, []).append((level, bytes(digest)))
         unfit: set[int] = set()
-        for (
+        for row, (
             seq,
             digest,
             prev,
@@ -343,7 +337,7 @@ class _Verifier:
             new_keys,
             signer,
             pending,
-        ) in results:
+        ) in zip(rows, results, strict=True):
             if seq != self.expected:
                 yield Problem(
                     "gap", self.expected, f"records {self.expected}..{seq - 1} are missing"
@@ -386,9 +380,10 @@ class _Verifier:
             for key_id, raw in new_keys:
                 self.keys.setdefault(key_id, (raw, seq))
             if not self.after_gap:
-                completed = self.tree.append(digest)
-                stored = stored_nodes.get(seq, [])
-                if stored != completed:
+                stored = row[-1]
+                if (None if stored is None else bytes(stored)) != stored_nodes(
+                    self.tree.append(digest)
+                ):
                     yield Problem(
                         "node_mismatch", seq, "stored Merkle nodes differ from the recomputed ones"
                     )
@@ -453,11 +448,6 @@ class _Verifier:
                     f"but the log has {self.expected}",
                     {"checkpoint": row.id, "size": signed.size},
                 )
-        stray = self.store.count_nodes_after(conn, self.expected - 1)
-        if stray:
-            yield Problem(
-                "node_mismatch", self.expected, f"{stray} Merkle nodes lie beyond the log's end"
-            )
         yield from self._check_genesis(conn, meta)
         stored = self.store.keys(conn)
         differing = sorted(

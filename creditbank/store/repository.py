@@ -19,19 +19,35 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
 from creditbank.store.driver import execute_many, query
 from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error
-from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta, merkle_nodes
+from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta
 
 Coord = tuple[int, int]
+NODE_SIZE = 32
+"""Bytes of one stored Merkle node (a SHA-256 hash)."""
 
-RECORD_COLUMNS = ("seq", "leaf", "leaf_hash", "kind", "time", "signer", "account", "account_seq")
-_INSERT_RECORD = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * 8)})"
-_INSERT_NODE = "INSERT INTO merkle_nodes (seq, level, hash) VALUES (?, ?, ?)"
+RECORD_COLUMNS = (
+    "seq",
+    "leaf",
+    "leaf_hash",
+    "kind",
+    "time",
+    "signer",
+    "account",
+    "account_seq",
+    "nodes",
+)
+LEAF_COLUMNS = RECORD_COLUMNS[:-1]
+"""The record columns a leaf determines (``nodes`` depends on the tree before it)."""
+_INSERT_RECORD = (
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+)
 
 
 class AppendTransaction(Protocol):
@@ -230,19 +246,14 @@ class LedgerStore:
         return found
 
     @staticmethod
-    def add(
-        conn: Connection, rows: Sequence[tuple[Any, ...]], nodes: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Insert record rows and the Merkle node rows they complete.
+    def add(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert record rows, tuples in :data:`RECORD_COLUMNS` order.
 
-        ``rows`` are tuples in :data:`RECORD_COLUMNS` order, ``nodes`` are
-        ``(seq, level, hash)``. They go straight to the driver's executemany: this
-        is the hot path of every append.
+        They go straight to the driver's executemany: this is the hot path of every
+        append.
         """
         if rows:
             execute_many(conn, _INSERT_RECORD, rows)
-        if nodes:
-            execute_many(conn, _INSERT_NODE, nodes)
 
     @staticmethod
     def leaf(conn: Connection, seq: int) -> bytes | None:
@@ -290,48 +301,34 @@ class LedgerStore:
             (signer, since, before),
         )
 
-    @staticmethod
-    def node_rows(conn: Connection, first: int, last: int) -> list[tuple[int, int, bytes]]:
-        """``(seq, level, hash)`` of nodes completed by appends ``first..last``, in order."""
-        return query(
-            conn,
-            "SELECT seq, level, hash FROM merkle_nodes WHERE seq BETWEEN ? AND ? "
-            "ORDER BY seq, level",
-            (first, last),
-        )
-
-    @staticmethod
-    def count_nodes_after(conn: Connection, last: int) -> int:
-        """How many Merkle node rows claim a seq beyond ``last`` (none should)."""
-        return int(
-            conn.execute(
-                select(func.count()).select_from(merkle_nodes).where(merkle_nodes.c.seq > last)
-            ).scalar_one()
-        )
-
     # -- Merkle nodes -------------------------------------------------------------------
 
     @staticmethod
     def nodes(conn: Connection, coords: Sequence[Coord]) -> dict[Coord, bytes]:
         """Fetch complete-subtree hashes by (level, index); level 0 is the leaf hash.
 
-        A node is stored under the seq of the append that completed it, so every
-        lookup is a primary-key point lookup: O(log n) rows in one round trip per
-        proof. This is the hot path of proofs, so it goes straight to the driver.
+        A node is stored in the row of the append that completed it, so every lookup
+        is a primary-key point lookup: O(log n) rows in one round trip per proof. A
+        node missing from what was read (a row missing, or a short ``nodes``) is left
+        out. This is the hot path of proofs, so it goes straight to the driver.
         """
-        leaves = [i for lvl, i in coords if lvl == 0]
-        inner = [(((i + 1) << lvl) - 1, lvl) for lvl, i in coords if lvl > 0]
-        if not leaves and not inner:
+        wanted = {(((i + 1) << lvl) - 1) for lvl, i in coords}
+        if not wanted:
             return {}
-        leaves += leaves[-1:] * (_padded(len(leaves)) - len(leaves))
-        inner += inner[-1:] * (_padded(len(inner)) - len(inner))
-        params: list[int] = []
-        for pair in inner:
-            params.extend(pair)
-        params.extend(leaves)
-        sql = _node_lookup_sql(len(leaves), len(inner))
-        rows = query(conn, sql, tuple(params))
-        return {(level, seq >> level): bytes(digest) for seq, level, digest in rows}
+        seqs = sorted(wanted)
+        seqs += seqs[-1:] * (_padded(len(seqs)) - len(seqs))
+        rows = query(conn, _node_lookup_sql(len(seqs)), seqs)
+        found = {seq: (bytes(digest), nodes) for seq, digest, nodes in rows}
+        out: dict[Coord, bytes] = {}
+        for lvl, i in coords:
+            row = found.get(((i + 1) << lvl) - 1)
+            if row is None:
+                continue
+            if lvl == 0:
+                out[(lvl, i)] = row[0]
+            elif row[1] is not None and len(row[1]) >= NODE_SIZE * lvl:
+                out[(lvl, i)] = bytes(row[1][NODE_SIZE * (lvl - 1) : NODE_SIZE * lvl])
+        return out
 
     # -- keys -------------------------------------------------------------------------
 
@@ -385,21 +382,6 @@ def _padded(count: int) -> int:
 
 
 @lru_cache(maxsize=256)
-def _node_lookup_sql(leaves: int, inner: int) -> str:
-    """One statement fetching ``inner`` (seq, level) nodes, then ``leaves`` leaf hashes.
-
-    Parameters: the ``inner`` (seq, level) pairs first, then the leaf seqs.
-    """
-    parts = []
-    prefix = ""
-    if inner:
-        rows = ", ".join(["(?, ?)"] * inner)
-        prefix = f"WITH want (seq, level) AS (VALUES {rows}) "
-        parts.append(
-            "SELECT n.seq, n.level, n.hash FROM want "
-            "JOIN merkle_nodes n ON n.seq = want.seq AND n.level = want.level"
-        )
-    if leaves:
-        marks = ", ".join(["?"] * leaves)
-        parts.append(f"SELECT seq, 0 AS level, leaf_hash FROM records WHERE seq IN ({marks})")
-    return prefix + " UNION ALL ".join(parts)
+def _node_lookup_sql(count: int) -> str:
+    """One statement fetching the leaf hash and completed nodes of ``count`` records."""
+    return f"SELECT seq, leaf_hash, nodes FROM records WHERE seq IN ({', '.join('?' * count)})"

@@ -1,11 +1,12 @@
 """The ledger's tables (SQLAlchemy Core).
 
 ``records`` holds the leaf bytes and, for queries, columns copied from the leaf;
-verification checks every copied column against the leaf. ``merkle_nodes`` holds
-every complete subtree hash of level >= 1, keyed by the seq of the append that
-completed it, so proofs need O(log n) reads and a verifier can compare them in
-log order. ``ledger_keys`` is a projection of the keys records introduced (rebuilt
-and compared by verification). ``checkpoints`` keeps every signed checkpoint.
+verification checks every copied column against the leaf. Its ``nodes`` column
+holds the hashes of the complete subtrees (level 1 up) the record's append
+completed, so proofs need O(log n) reads, a verifier compares them in log order,
+and an append writes one row. ``ledger_keys`` is a projection of the keys records
+introduced (rebuilt and compared by verification). ``checkpoints`` keeps every
+signed checkpoint.
 
 Each projection table's ``info["document"]`` names the members every row's JSON
 document holds; a row read without them is reported as damaged.
@@ -20,7 +21,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    SmallInteger,
     String,
     Table,
     Text,
@@ -51,17 +51,11 @@ records = Table(
     Column("signer", String(32), nullable=False),
     Column("account", String(64), nullable=True),
     Column("account_seq", BigInteger, nullable=True),
+    Column("nodes", LargeBinary, nullable=True),
     Index("ix_records_account", "account", "account_seq", unique=True),
 )
-
-merkle_nodes = Table(
-    "merkle_nodes",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary, nullable=False),
-    sqlite_with_rowid=False,
-)
+"""``nodes``: the 32-byte hashes of the subtrees the append of ``seq`` completed, level 1
+first (as many as ``seq`` has trailing one bits); NULL when it completed none."""
 
 ledger_keys = Table(
     "ledger_keys",
