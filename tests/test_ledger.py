@@ -314,6 +314,24 @@ def test_proof_signs_a_checkpoint_when_needed(
         bank.proof(5, log_key)
 
 
+def test_many_proofs_at_once_are_the_proofs_one_at_a_time(
+    bank: CreditBank, authority: SigningKey
+) -> None:
+    """Proofs served together (sharing the folded hashes of the tree's right edge) are the
+    ones served alone, and each verifies against the root."""
+    bank.ledger.append_batch([Entry("sample.x/1", {"n": i}, authority) for i in range(299)])
+    size = bank.ledger.size()
+    root = bank.ledger.root(size)
+    indexes = [*range(0, size, 3), size - 1, 0, 5, 5]  # two groups of proofs
+    together = list(bank.ledger.inclusion_proofs(indexes, size))
+    assert together == [bank.ledger.inclusion_proof(i, size) for i in indexes]
+    for index, proof in zip(indexes, together, strict=True):
+        verify_inclusion(bank.ledger.record(index).leaf_hash, index, size, proof, root)
+    assert list(bank.ledger.inclusion_proofs(indexes[:3], 77)) == [
+        bank.ledger.inclusion_proof(i, 77) for i in indexes[:3]
+    ]
+
+
 def test_refuses_to_sign_inconsistent_checkpoint(
     bank: CreditBank, authority: SigningKey, log_key: SigningKey, db_url: str
 ) -> None:

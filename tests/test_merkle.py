@@ -13,6 +13,7 @@ from creditbank.ledger import merkle
 from creditbank.ledger.merkle import (
     CompactRange,
     consistency_plan,
+    inclusion_parts,
     inclusion_plan,
     leaf_hash,
     node_hash,
@@ -58,6 +59,19 @@ def ref_subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
     if m <= k:
         return [*ref_subproof(m, leaves[:k], complete), mth(leaves[k:])]
     return [*ref_subproof(m - k, leaves[k:], False), mth(leaves[:k])]
+
+
+def ref_ranges(m: int, start: int, end: int) -> list[tuple[int, int]]:
+    """The leaf ranges of PATH(m, D[start:end]), leaf's sibling first, from the definition."""
+    n = end - start
+    if n == 1:
+        return []
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    if m < start + k:
+        return [*ref_ranges(m, start, start + k), (start + k, end)]
+    return [*ref_ranges(m, start + k, end), (start, start + k)]
 
 
 class Tree:
@@ -186,6 +200,16 @@ def test_every_consistency_mutation_fails(case: tuple[int, int]) -> None:
             continue
         with pytest.raises(ProofError):
             verify_consistency(m_old, m_new, old_root, new_root, m_proof)
+
+
+@given(st.integers(1, 1 << 40).flatmap(lambda n: st.tuples(st.integers(0, n - 1), st.just(n))))
+def test_inclusion_parts_are_the_complete_subtrees_of_the_paths_ranges(
+    case: tuple[int, int],
+) -> None:
+    index, size = case
+    ranges = ref_ranges(index, 0, size)
+    assert inclusion_plan(index, size) == ranges
+    assert inclusion_parts(index, size) == [tuple(merkle.subtrees(s, e)) for s, e in ranges]
 
 
 def test_wrong_roots_fail_consistency() -> None:

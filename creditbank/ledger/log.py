@@ -30,9 +30,9 @@ from creditbank.ledger.merkle import (
     Coord,
     consistency_plan,
     fold,
+    inclusion_parts,
     inclusion_plan,
     prove,
-    subtrees,
 )
 from creditbank.ledger.proof_file import TlogProof
 from creditbank.ledger.record import (
@@ -344,15 +344,25 @@ class Ledger:
             if size is None:
                 size = self.store.tip(conn)[0]
             pending = iter(indexes)
+            # A range on the tree's right edge is in many proofs: fold it once.
+            edges: dict[tuple[Coord, ...], bytes] = {}
             while group := list(islice(pending, PROOF_GROUP)):
-                plans = [inclusion_plan(index, size) for index in group]
-                parts = [[subtrees(s, e) for s, e in plan] for plan in plans]
-                nodes = self._nodes(conn, {c for part in parts for sub in part for c in sub})
-                for part in parts:
-                    try:
-                        yield [fold([nodes[c] for c in sub]) for sub in part]
-                    except KeyError as e:
-                        raise ProofError(f"size {size} is beyond the ledger") from e
+                proofs = [inclusion_parts(index, size) for index in group]
+                nodes = self._nodes(conn, {c for parts in proofs for part in parts for c in part})
+                try:
+                    for parts in proofs:
+                        proof = []
+                        for part in parts:
+                            if len(part) == 1:
+                                proof.append(nodes[part[0]])
+                            elif part in edges:
+                                proof.append(edges[part])
+                            else:
+                                edges[part] = fold([nodes[c] for c in part])
+                                proof.append(edges[part])
+                        yield proof
+                except KeyError as e:
+                    raise ProofError(f"size {size} is beyond the ledger") from e
 
     def _nodes(self, conn: Connection, coords: set[Coord]) -> dict[Coord, bytes]:
         """Stored subtree hashes; high ones come from memory after their first read.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 
 from creditbank.errors import ProofError
 
@@ -78,20 +79,49 @@ def inclusion_plan(index: int, size: int) -> list[Range]:
     Raises:
         ProofError: ``index`` is not below ``size``.
     """
+    return [
+        (part[0][1] << part[0][0], (part[-1][1] + 1) << part[-1][0])
+        for part in inclusion_parts(index, size)
+    ]
+
+
+def inclusion_parts(index: int, size: int) -> list[tuple[Coord, ...]]:
+    """The complete subtrees of each hash of the inclusion proof of ``index`` in ``size``.
+
+    One tuple per hash of the proof, ordered as :func:`inclusion_plan` orders its
+    ranges: one subtree, except on the tree's right edge, where a range of leaves
+    is made of several (folded into the proof's hash). The edge ranges are the same
+    for every index of a tree, so they are split once.
+
+    Raises:
+        ProofError: ``index`` is not below ``size``.
+    """
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
-    ranges: list[Range] = []
+    parts: list[tuple[Coord, ...]] = []
     start, end = 0, size
     while end - start > 1:
-        k = 1 << ((end - start - 1).bit_length() - 1)
-        if index < start + k:
-            ranges.append((start + k, end))
-            end = start + k
+        level = (end - start - 1).bit_length() - 1
+        half = start + (1 << level)
+        if index < half:
+            # The right part: a complete subtree too when [start, end) is one.
+            if end - start == 2 << level:
+                parts.append(((level, half >> level),))
+            else:
+                parts.append(_edge(half, end))
+            end = half
         else:
-            ranges.append((start, start + k))
-            start += k
-    ranges.reverse()
-    return ranges
+            # The left part of a range always starts on a multiple of its size.
+            parts.append(((level, start >> level),))
+            start = half
+    parts.reverse()
+    return parts
+
+
+@lru_cache(maxsize=1024)
+def _edge(start: int, end: int) -> tuple[Coord, ...]:
+    """:func:`subtrees` of a range on the right edge of a tree (a few recur very often)."""
+    return tuple(subtrees(start, end))
 
 
 def consistency_plan(old_size: int, new_size: int) -> list[Range]:
