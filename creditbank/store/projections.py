@@ -7,11 +7,11 @@ and compares them.
 
 from __future__ import annotations
 
-import json
 import secrets
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Select, Table, delete, func, insert, select, update
 
 from creditbank.errors import StoreError
@@ -35,7 +35,7 @@ def _load(text: str, table: Table, key: Any) -> dict[str, Any]:
             reports how it differs from the log.
     """
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)
     except (TypeError, ValueError):
         data = None
     members: tuple[str, ...] = table.info["document"]
@@ -72,12 +72,25 @@ def _paged(table: Table, query: Select[Any], after: Any, limit: int | None) -> S
     return query if limit is None else query.limit(limit)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
-"""One encoder for every row: ``json.dumps`` with options builds a new one per call."""
-
-
 def _dump(data: dict[str, Any]) -> str:
-    return _ENCODER.encode(data)
+    """A document's stored text: compact JSON, members sorted, non-ASCII as is."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def same_document(stored: str, other: str) -> bool:
+    """Whether two stored texts hold the same document, however each was spelt.
+
+    Earlier versions wrote documents with a space after each separator; a row
+    they wrote holds the same document as this version's compact text. Values must
+    match in type as well (``1`` is not ``true``), so both are compared in this
+    version's spelling. Text that is not JSON is the same only as itself.
+    """
+    if stored == other:
+        return True
+    try:
+        return _dump(orjson.loads(stored)) == _dump(orjson.loads(other))
+    except (TypeError, ValueError):
+        return False
 
 
 def _pk(table: Table) -> str:
