@@ -18,6 +18,8 @@ from creditbank.ledger.log import Entry, stored_nodes
 from creditbank.ledger.merkle import CompactRange, leaf_hash
 from creditbank.ledger.record import GENESIS_PREV, SIGNING_CONTEXT, AccountLink, seal
 from creditbank.ledger.verify import VerificationReport, verify_ledger
+from creditbank.store.engine import open_engine
+from creditbank.store.repository import RECORD_COLUMNS, LedgerStore
 
 from .conftest import fetch, run_sql
 
@@ -469,3 +471,72 @@ def test_workers_report_what_one_process_reports(
     assert ("gap", 17) in [(p.kind, p.seq) for p in spread.problems]
     assert ("bad_signature", SIZE + 5) in [(p.kind, p.seq) for p in spread.problems]
     assert 0 < len(here) <= 30
+
+
+def test_workers_read_their_chunks_themselves_from_a_ledger_file_or_server(
+    filled: CreditBank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker is sent where its chunk starts, not the chunk's leaves, and reads the
+    rows in a transaction of its own; in-memory SQLite, which no other process can
+    open, is sent the rows."""
+    in_small_chunks(monkeypatch)
+    sent: list[object] = []
+    submit = verify_module.ProcessPoolExecutor.submit
+
+    def recorded(pool: object, fn: object, /, *args: object, **kwargs: object) -> object:
+        sent.append(fn)
+        return submit(pool, fn, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verify_module.ProcessPoolExecutor, "submit", recorded)
+    assert filled.verify(workers=2).ok
+    assert sent and set(sent) == {verify_module.check_stored_rows}
+    assert LedgerStore(open_engine("sqlite://")).location() is None
+
+
+def test_a_worker_reading_other_rows_than_the_snapshot_is_not_believed(
+    filled: CreditBank, db_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results count only for the rows this process read: a worker that reads a clean
+    copy while the audited database holds a forged record (a commit between the two
+    reads, or a database swapped under the audit) has its chunk checked here again."""
+    copy = f"sqlite:///{tmp_path}/copy.db"
+    clean = CreditBank.create(copy, "copy.example", SigningKey.generate(), SigningKey.generate())
+    try:
+        with clean.store.appending() as conn:
+            conn.exec_driver_sql("DELETE FROM records")
+            rows = fetch(db_url, f"SELECT {', '.join(RECORD_COLUMNS)} FROM records ORDER BY seq")
+            type(clean.store).add(conn, [tuple(r) for r in rows])
+    finally:
+        clean.close()
+    target, other = leaf(db_url, 25), leaf(db_url, 26)
+    forged = target[:-64] + other[-64:]
+    run_sql(
+        db_url,
+        "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 25",
+        {"l": forged, "h": leaf_hash(forged)},
+    )
+    alone = [(p.kind, p.seq) for p in filled.verify(workers=1).problems]
+    assert ("bad_signature", 25) in alone
+    in_small_chunks(monkeypatch)
+    monkeypatch.setattr(LedgerStore, "location", lambda self: copy)
+    spread = [(p.kind, p.seq) for p in filled.verify(workers=2).problems]
+    assert spread == alone
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), max_size=12), st.data())
+def test_results_of_other_rows_are_told_apart(leaves: list[bytes], data: st.DataObject) -> None:
+    """Results match rows only with the same seqs, in order, and each leaf's hash the
+    row's stored hash: any seq or hash changed, or a row missing or added, fails."""
+    rows = [(seq, leaf_, leaf_hash(leaf_)) for seq, leaf_ in enumerate(leaves)]
+    results = verify_module.check_rows(
+        [(s, lf, h, "", "", "", None, 0, None) for s, lf, h in rows], {}
+    )
+    assert verify_module.same_rows(rows, results)
+    if not rows:
+        return
+    i = data.draw(st.integers(0, len(rows) - 1))
+    seq, leaf_, digest = rows[i]
+    for changed in ((seq + 1, leaf_, digest), (seq, leaf_, leaf_hash(leaf_ + b"x"))):
+        assert not verify_module.same_rows([*rows[:i], changed, *rows[i + 1 :]], results)
+    assert not verify_module.same_rows(rows[:-1], results)
+    assert not verify_module.same_rows([*rows, (len(rows), b"x", leaf_hash(b"x"))], results)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank.errors import CreditBankError, InputError, IntegrityError
 from creditbank.ledger.account_tips import AccountTips
@@ -58,6 +59,7 @@ from creditbank.ledger.workers import (
     may_start_workers,
     worker_context,
 )
+from creditbank.store.engine import open_engine
 from creditbank.store.repository import LEAF_COLUMNS, CheckpointRow, LedgerStore, MetaRow
 
 CHUNK = 2048
@@ -208,6 +210,44 @@ def check_rows(
     return out
 
 
+_OPENED: dict[str, LedgerStore] = {}
+"""The ledgers a worker process has opened, by URL (one engine each for its lifetime)."""
+
+
+def check_stored_rows(
+    location: str, start: int, count: int, keys: dict[str, bytes], inspect: Inspector | None
+) -> list[_Result]:
+    """:func:`check_rows` on rows a worker reads itself: ``count`` from seq ``start`` on.
+
+    Sending a worker only where its chunk starts spares both processes pickling,
+    piping and unpickling every leaf. The worker reads in a transaction of its own,
+    so its results count only where each row's seq and leaf hash are those of the
+    caller's snapshot (:func:`same_rows`). A worker that cannot open or read the
+    ledger returns no results, which leaves the chunk to the caller.
+    """
+    try:
+        store = _OPENED.get(location)
+        if store is None:
+            store = _OPENED[location] = LedgerStore(open_engine(location, must_exist=True))
+        with store.reading() as conn:
+            rows = store.record_rows(conn, start, count)
+    except (CreditBankError, SQLAlchemyError):
+        return []
+    return check_rows(rows, keys, inspect)
+
+
+def same_rows(rows: Sequence[tuple[Any, ...]], results: Sequence[_Result]) -> bool:
+    """Whether ``results`` are of ``rows``: the same seqs, each leaf hashing to its stored hash.
+
+    A row whose stored hash differs from its leaf's hash (tampered) fails this too,
+    so such a chunk is checked again from the caller's own rows.
+    """
+    return len(rows) == len(results) and all(
+        row[0] == result[0] and bytes(row[2]) == result[1]
+        for row, result in zip(rows, results, strict=True)
+    )
+
+
 @dataclass
 class Position:
     """Where a verification pass starts: the state a pass over ``[0, size)`` ends in.
@@ -307,21 +347,35 @@ class _Verifier:
         )
         try:
             queue: deque[tuple[list[tuple[Any, ...]], Future[list[_Result]]]] = deque()
+            location = self.store.location()
             for rows in chunks:
+                keys = self._raw_keys()
                 # A submit may start the workers.
                 with interrupts_held():
-                    future = pool.submit(check_rows, rows, self._raw_keys(), self.inspect)
+                    if location is None:
+                        future = pool.submit(check_rows, rows, keys, self.inspect)
+                    else:
+                        future = pool.submit(
+                            check_stored_rows, location, rows[0][0], len(rows), keys, self.inspect
+                        )
                 queue.append((rows, future))
                 # A chunk sent before any key is known would come back with every
                 # signature left for this process to check: follow it first.
                 while len(queue) > (2 * workers if self.keys else 0):
-                    done_rows, future = queue.popleft()
-                    yield from self._follow(done_rows, future.result())
+                    yield from self._follow_checked(*queue.popleft())
             while queue:
-                done_rows, future = queue.popleft()
-                yield from self._follow(done_rows, future.result())
+                yield from self._follow_checked(*queue.popleft())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _follow_checked(
+        self, rows: list[tuple[Any, ...]], future: Future[list[_Result]]
+    ) -> Iterator[Problem]:
+        """Follow a chunk a worker checked; check it here if the worker read other rows."""
+        results = future.result()
+        if not same_rows(rows, results):
+            results = check_rows(rows, self._raw_keys(), self.inspect)
+        yield from self._follow(rows, results)
 
     def _follow(self, rows: list[tuple[Any, ...]], results: list[_Result]) -> Iterator[Problem]:
         """Follow the chains, the tree and the checkpoints through one chunk's results."""

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
 from creditbank.store.driver import execute_many, query
-from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error
+from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error, sqlite_path
 from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta
 
 Coord = tuple[int, int]
@@ -92,6 +92,18 @@ class LedgerStore:
         self._write_lock = threading.Lock()
         self._write_conn: Connection | None = None
         self._write_thread: int | None = None
+
+    def location(self) -> str | None:
+        """A URL another process can open to read this ledger, or None where none can.
+
+        None for in-memory SQLite and a SQLite file that does not exist (yet).
+        """
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite":
+            path = sqlite_path(url.render_as_string(hide_password=False))
+            if path is None or not path.is_file():
+                return None
+        return url.render_as_string(hide_password=False)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
