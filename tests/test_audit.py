@@ -22,12 +22,14 @@ from hypothesis import strategies as st
 
 from creditbank import projector
 from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
+from creditbank.audit import replay as replay_module
 from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.demo_bank import build as build_demo
 from creditbank.errors import InputError, ProofError
 from creditbank.ledger import account_tips
+from creditbank.ledger import verify as verify_module
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
@@ -93,7 +95,7 @@ def test_a_working_bank_audits_clean(
     assert report.checkpoint is not None and report.checkpoint["size"] == report.records
 
 
-@pytest.mark.parametrize("cache_limit", [None, 3])
+@pytest.mark.parametrize(("cache_limit", "commit_every"), [(None, None), (3, 1), (None, 7)])
 def test_the_demo_bank_audits_clean(
     bank: CreditBank,
     authority: SigningKey,
@@ -101,12 +103,17 @@ def test_the_demo_bank_audits_clean(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     cache_limit: int | None,
+    commit_every: int | None,
 ) -> None:
-    """Also with the replay's cache emptied every few records: it only saves reads."""
+    """Also with the replay's cache emptied every few records (it only saves reads),
+    and with its scratch database committed every chunk or every few chunks."""
     build_demo(bank, authority, 6, 40, tmp_path / "keys", b"pw")
     bank.checkpoint(log_key)
     if cache_limit is not None:
         monkeypatch.setattr(projector, "CACHE_LIMIT", cache_limit)
+    if commit_every is not None:
+        monkeypatch.setattr(verify_module, "CHUNK", 5)
+        monkeypatch.setattr(replay_module, "COMMIT_EVERY", commit_every)
     report = bank.audit()
     assert report.ok, report.problems
     assert sum(report.counts["records"].values()) == bank.ledger.size()
@@ -947,3 +954,38 @@ def _audit_forgeries_both_ways(
         assert found(incremental) == found(full), (incremental.problems, full.problems)
     finally:
         bank.close()
+
+
+def test_the_replay_keeps_only_what_it_committed(
+    bank: CreditBank, learner: str, tmp_path: Path
+) -> None:
+    """Chunks replayed since the last commit are rolled back when the audit stops, and
+    kept once it finishes; the scratch database keeps no journal file beside it."""
+    from creditbank.audit.replay import Replay
+    from creditbank.audit.state import prepare_replay
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import upgrade
+    from creditbank.store.sqlite import scratch_settings
+
+    with bank.ledger.store.reading() as live:
+        rows = bank.ledger.store.record_rows(live, 0, bank.ledger.size())
+    (tmp_path / "scratch").mkdir()
+    path = tmp_path / "scratch" / "replay.db"
+    engine = open_engine(f"sqlite:///{path}")
+    scratch_settings(engine)
+    upgrade(engine)
+    prepare_replay(engine)
+    try:
+        replay = Replay(engine, [], lambda *_: [])
+        assert list(replay.observe(rows, set())) == []
+        replay.abandon()
+        assert fetch(f"sqlite:///{path}", "SELECT COUNT(*) FROM accounts") == [(0,)]
+        replay = Replay(engine, [], lambda *_: [])
+        assert list(replay.observe(rows, set())) == []
+        replay.finish()
+        assert fetch(f"sqlite:///{path}", "SELECT account FROM accounts") == [(learner,)]
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "memory"
+    finally:
+        engine.dispose()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["replay.db"]

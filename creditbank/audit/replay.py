@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 
 from creditbank.admission import Proposal, admit
 from creditbank.decisions import conversion_refusal
@@ -40,6 +40,13 @@ from creditbank.store.projections import Projections
 from creditbank.store.tables import conversions, outcomes
 
 SignedBetween = Callable[[str, str, int], list[tuple[int, str, str]]]
+
+COMMIT_EVERY = 32_768
+"""Records replayed per transaction of the scratch database.
+
+Each commit writes every page the transaction dirtied; the indexes and account
+rows are written at random places, so a long transaction writes each such page
+once for many records (with the scratch page cache holding them)."""
 
 
 def evidence(record: Record, **more: Any) -> dict[str, Any]:
@@ -109,6 +116,8 @@ class Replay:
         self.last_time = last_time
         self.touched: set[str] | None = set() if incremental else None
         self._cache: dict[tuple[str, str], Any] = {}
+        self._open: tuple[Connection, RootTransaction] | None = None
+        self._pending = 0
         self.by_kind: Counter[str] = Counter()
         self.by_issuer: Counter[str] = Counter()
         self.by_rule: Counter[str] = Counter()
@@ -128,15 +137,46 @@ class Replay:
         :func:`payload_problems` reported) are only counted and dated.
         """
         found: list[Problem] = []
-        with self.engine.begin() as conn:
-            projector = Projector(conn, self._cache)
-            for row in rows:
-                try:
-                    record = decode_checked_leaf(bytes(row[1]))
-                except InputError:
-                    continue
-                found.extend(self._check(projector, record, record.seq in unfit))
+        if self._open is None:
+            conn = self.engine.connect()
+            self._open = (conn, conn.begin())
+        projector = Projector(self._open[0], self._cache)
+        for row in rows:
+            try:
+                record = decode_checked_leaf(bytes(row[1]))
+            except InputError:
+                continue
+            found.extend(self._check(projector, record, record.seq in unfit))
+        self._pending += len(rows)
+        if self._pending >= COMMIT_EVERY:
+            self.finish()
         return iter(found)
+
+    def finish(self) -> None:
+        """Commit what was replayed so far (the scratch database then holds it all).
+
+        Call it once the last chunk is observed, before reading the scratch
+        database on another connection; observing more starts a new transaction.
+        """
+        if self._open is None:
+            return
+        conn, transaction = self._open
+        self._open, self._pending = None, 0
+        try:
+            transaction.commit()
+        finally:
+            conn.close()
+
+    def abandon(self) -> None:
+        """Roll back what was replayed since the last commit (the audit stopped)."""
+        if self._open is None:
+            return
+        conn, transaction = self._open
+        self._open, self._pending = None, 0
+        try:
+            transaction.rollback()
+        finally:
+            conn.close()
 
     def _check(self, p: Projector, record: Record, unfit: bool) -> Iterator[Problem]:
         seq = record.seq
@@ -211,7 +251,11 @@ class Replay:
             self.by_rule[f"{payload.get('rule')} v{payload.get('rule_version')}"] += 1
 
     def cascades(self) -> Iterator[Problem]:
-        """Conversions still standing on an outcome revoked before the end (no cascade)."""
+        """Conversions still standing on an outcome revoked before the end (no cascade).
+
+        Commits the replay first (:meth:`finish`).
+        """
+        self.finish()
         with self.engine.connect() as conn:
             for conversion in Projections.all(conn, conversions, status="flagged"):
                 yield from self._missing_cascade(conn, conversion)

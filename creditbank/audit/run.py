@@ -38,7 +38,7 @@ from creditbank.ledger.verify import MAX_PROBLEMS, Pass, Position, Problem
 from creditbank.store.engine import describe_error, open_engine
 from creditbank.store.repository import CheckpointRow
 from creditbank.store.schema import upgrade
-from creditbank.store.sqlite import unsynced
+from creditbank.store.sqlite import scratch_settings
 
 Progress = Callable[[int], None]
 
@@ -127,7 +127,7 @@ class Audit:
             if state is not None:
                 state.copy_replay(self.state_path or Path(), scratch)
             engine = open_engine(f"sqlite:///{scratch}")
-            unsynced(engine)
+            scratch_settings(engine)
             try:
                 return self._audit(state, scratch, engine, live, meta.origin)
             except SQLAlchemyError as e:
@@ -175,7 +175,11 @@ class Audit:
                 return replay.observe(rows, unfit)
 
         audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems)
-        self.found.add(audit_pass.problems(live))
+        try:
+            self.found.add(audit_pass.problems(live))
+        except BaseException:
+            replay.abandon()
+            raise
         self.found.add(replay.cascades())
         touched = None if replay.touched is None else sorted(replay.touched)
         self.found.add(drift(engine, live, touched))

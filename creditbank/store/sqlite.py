@@ -92,14 +92,25 @@ def begin_append(conn: Connection) -> DriverTransaction:
     return DriverTransaction(conn)
 
 
-def unsynced(engine: Engine) -> None:
-    """Commit without waiting for the disk, for a working database whose loss costs a rerun.
+SCRATCH_CACHE_MIB = 64
+"""The page cache of a working database (the audit's replay): its indexes are
+written at random places, and a transaction of many records dirties each of their
+pages many times over; with the cache holding them, each is written once a commit."""
 
-    The caller makes the file durable itself (``os.fsync``) once its work is done.
+
+def scratch_settings(engine: Engine) -> None:
+    """Set ``engine`` up for a working database whose loss costs a rerun.
+
+    Commits do not wait for the disk, the rollback journal is kept in memory (no
+    file is written twice, as a WAL would be) and the page cache is
+    :data:`SCRATCH_CACHE_MIB`. The caller makes the file durable itself
+    (``os.fsync``) once its work is done, and keeps it to one connection at a time.
     """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA synchronous = OFF")
+        cursor.execute("PRAGMA journal_mode = MEMORY")
+        cursor.execute(f"PRAGMA cache_size = -{SCRATCH_CACHE_MIB * 1024}")
         cursor.close()
