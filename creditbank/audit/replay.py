@@ -158,23 +158,22 @@ class Replay:
         Call it once the last chunk is observed, before reading the scratch
         database on another connection; observing more starts a new transaction.
         """
-        if self._open is None:
-            return
-        conn, transaction = self._open
-        self._open, self._pending = None, 0
-        try:
-            transaction.commit()
-        finally:
-            conn.close()
+        self._end(commit=True)
 
     def abandon(self) -> None:
         """Roll back what was replayed since the last commit (the audit stopped)."""
+        self._end(commit=False)
+
+    def _end(self, *, commit: bool) -> None:
         if self._open is None:
             return
         conn, transaction = self._open
         self._open, self._pending = None, 0
         try:
-            transaction.rollback()
+            if commit:
+                transaction.commit()
+            else:
+                transaction.rollback()
         finally:
             conn.close()
 
