@@ -11,12 +11,14 @@ and written to ``benchmarks/results/latest.json``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
 import resource
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -250,6 +252,8 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    if importlib.util.find_spec("pymerkle") is None:
+        sys.exit("benchmarks.run compares against pymerkle: .venv/bin/pip install -e '.[bench]'")
     records = 5_000 if args.quick else args.records
     n = 500 if args.quick else 20_000
     bodies = sample_bodies(n)
