@@ -131,8 +131,10 @@ class Replay:
         self._bound.reverse()
 
     def observe(self, rows: list[tuple[Any, ...]], unfit: set[int]) -> Iterator[Problem]:
-        """Check and apply one chunk of record rows (``seq, leaf, ...``), in one transaction.
+        """Check and apply one chunk of record rows (``seq, leaf, ...``).
 
+        The chunk joins the open transaction of the scratch database, which is
+        committed every :data:`COMMIT_EVERY` records and by :meth:`finish`.
         Records in ``unfit`` (undecodable, or payloads their schema refuses, as
         :func:`payload_problems` reported) are only counted and dated.
         """

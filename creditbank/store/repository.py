@@ -98,12 +98,12 @@ class LedgerStore:
 
         None for in-memory SQLite and a SQLite file that does not exist (yet).
         """
-        url = self.engine.url
-        if url.get_backend_name() == "sqlite":
-            path = sqlite_path(url.render_as_string(hide_password=False))
+        url = self.engine.url.render_as_string(hide_password=False)
+        if self.engine.dialect.name == "sqlite":
+            path = sqlite_path(url)
             if path is None or not path.is_file():
                 return None
-        return url.render_as_string(hide_password=False)
+        return url
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
