@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, Table, select
 
 from creditbank.ledger.verify import Problem
+from creditbank.store.driver import stream
 from creditbank.store.projections import same_document
 from creditbank.store.tables import (
     accounts,
@@ -54,9 +55,11 @@ def _rows(
 ) -> Iterator[tuple[Any, ...]]:
     query = select(*table.columns)
     if accounts_only is None:
-        # In batches from a server-side cursor where the database has one (PostgreSQL):
-        # a plain query would bring the whole table into memory before the first row.
-        yield from conn.execute(_ordered(conn, table, query).execution_options(yield_per=_BATCH))
+        # Straight from the driver (SQLAlchemy's result rows cost more than comparing
+        # them), from a server-side cursor on PostgreSQL: a plain query would bring
+        # the whole table into memory before the first row.
+        sql = str(_ordered(conn, table, query).compile(dialect=conn.dialect))
+        yield from stream(conn, sql, _BATCH)
         return
     chosen = sorted(accounts_only)
     found = [
@@ -163,8 +166,4 @@ def drift(
     with replay.connect() as ours:
         for table in (*WHOLE, *PER_ACCOUNT):
             only = touched if table in PER_ACCOUNT else None
-            yield from _merge(
-                table,
-                (tuple(r) for r in _rows(ours, table, only)),
-                (tuple(r) for r in _rows(theirs, table, only)),
-            )
+            yield from _merge(table, _rows(ours, table, only), _rows(theirs, table, only))

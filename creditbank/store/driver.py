@@ -8,8 +8,9 @@ inside the caller's SQLAlchemy transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
+from itertools import count
 from typing import Any
 
 from sqlalchemy import Connection
@@ -66,6 +67,36 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> int:
             cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
         raise _translated(conn, e, sql, params) from e
+
+
+_CURSOR_NAMES = count()
+"""Numbers for the names of server-side cursors (unique within a process)."""
+
+
+def stream(conn: Connection, sql: str, batch: int) -> Iterator[tuple[Any, ...]]:
+    """Run one query (no parameters) inside ``conn``'s transaction and yield its rows.
+
+    The rows come from the driver ``batch`` at a time, as plain tuples: on
+    PostgreSQL from a server-side cursor, so a long table is never held in memory
+    whole; SQLite steps through its result as it is read.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
+    """
+    raw = driver_connection(conn)
+    try:
+        if conn.dialect.name == "postgresql":
+            cursor = raw.cursor(name=f"creditbank_stream_{next(_CURSOR_NAMES)}")
+        else:
+            cursor = raw.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise _translated(conn, e, sql, ()) from e
 
 
 def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
