@@ -25,6 +25,7 @@ from creditbank.ledger.encoding import b58decode
 from creditbank.ledger.keys import SigningKey
 
 from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
+from .conftest import fresh_database
 
 VECTORS = Path(__file__).parent / "data" / "vc-di-eddsa"
 
@@ -533,3 +534,45 @@ def test_a_cascaded_conversion_is_revoked_in_the_status_list(
     bank.cascade(cert, authority)
     report = bank.credential_verifier(status_lists=_lists(bank, authority)).verify(conversion)
     assert [c.name for c in report.checks if c.outcome == "fail"] == ["status"]
+
+
+@settings(max_examples=4, deadline=None)
+@given(exported=st.lists(st.booleans(), min_size=4, max_size=4), revoked=st.sets(st.integers(0, 3)))
+def test_a_status_list_sets_exactly_the_exported_records_now_revoked(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, exported: list[bool], revoked: set[int]
+) -> None:
+    """Bits are set for exported outcomes revoked since, and for nothing else: not for an
+    exported outcome still standing, nor for a revoked outcome that was never exported."""
+    authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
+    with fresh_database(backend, tmp_path_factory.mktemp("status")) as url:
+        bank = CreditBank.create(url, "status.example", authority, log_key)
+        try:
+            account = converting_bank(bank, authority)
+            seqs = [
+                bank.issue(
+                    "certificate", account, {**CERTIFICATE, "issued_on": f"2026-10-1{i}"}, ORG
+                ).seq
+                for i in range(4)
+            ]
+            bank.checkpoint(log_key)
+            positions = {}
+            for i, seq in enumerate(seqs):
+                if exported[i]:
+                    credential = bank.export_credential(seq, ORG)
+                    entry = credential["credentialStatus"]
+                    positions[seq] = (entry["statusListCredential"], int(entry["statusListIndex"]))
+            for i in sorted(revoked):
+                bank.revoke_outcome(seqs[i], "issued in error", ORG)
+            published = bank.publish_status_lists(authority)
+            for seq, (url_, index) in positions.items():
+                listed = published[url_.rsplit("/", 1)[-1]]
+                bits = status.decode(listed["credentialSubject"]["encodedList"])
+                assert status.is_set(bits, index) == (seqs.index(seq) in revoked)
+            set_bits = sum(
+                bin(byte).count("1")
+                for listed in published.values()
+                for byte in status.decode(listed["credentialSubject"]["encodedList"])
+            )
+            assert set_bits == sum(1 for i in revoked if exported[i])
+        finally:
+            bank.close()

@@ -206,17 +206,13 @@ class Exporter:
         """
         profile = self._signer(AUTHORITY, key)
         with self.bank.ledger.store.reading() as conn:
-            lists = StatusRows.lists(conn)
-            revoked = {o["seq"] for o in Projections.all(conn, outcomes, status="revoked")}
-            revoked |= {c["seq"] for c in Projections.all(conn, conversions, status="revoked")}
+            numbers = StatusRows.numbers(conn)
+            revoked = StatusRows.revoked(conn)
         published = {}
-        for number, entries in sorted(lists.items()):
+        for number in numbers:
             url = f"{self.status_base}{number}"
             document = status.list_credential(
-                url,
-                profile.did,
-                self._now(),
-                [position for position, seq in entries if seq in revoked],
+                url, profile.did, self._now(), sorted(revoked.get(number, ()))
             )
             document["evidence"] = [
                 ledger_evidence(

@@ -468,11 +468,27 @@ class StatusRows:
                 return number, position
 
     @staticmethod
-    def lists(conn: Connection) -> dict[int, list[tuple[int, int]]]:
-        """Every list's (position, seq) entries, by list number."""
-        found: dict[int, list[tuple[int, int]]] = {}
-        for number, position, seq in query(
-            conn, "SELECT list, position, seq FROM status_entries ORDER BY list, position"
+    def numbers(conn: Connection) -> list[int]:
+        """The numbers of the lists that hold at least one entry, in order."""
+        return [
+            int(n) for (n,) in query(conn, "SELECT DISTINCT list FROM status_entries ORDER BY list")
+        ]
+
+    @staticmethod
+    def revoked(conn: Connection) -> dict[int, list[int]]:
+        """The positions of exported outcomes and conversions now revoked, by list number.
+
+        Only exported records are looked at (each by its primary key), whatever the
+        size of the bank's other state.
+        """
+        found: dict[int, list[int]] = {}
+        for number, position in query(
+            conn,
+            "SELECT e.list, e.position FROM status_entries e JOIN outcomes o ON o.seq = e.seq"
+            " WHERE o.status = 'revoked'"
+            " UNION ALL "
+            "SELECT e.list, e.position FROM status_entries e JOIN conversions c ON c.seq = e.seq"
+            " WHERE c.status = 'revoked'",
         ):
-            found.setdefault(int(number), []).append((int(position), int(seq)))
+            found.setdefault(int(number), []).append(int(position))
         return found
