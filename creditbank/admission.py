@@ -17,9 +17,8 @@ follow, a version out of order).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple
 
 from creditbank.decisions import standing
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
@@ -32,9 +31,11 @@ from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections
 
 
-@dataclass(frozen=True)
-class Proposal:
-    """A record as admission sees it: kind, payload, signer key id, account, time."""
+class Proposal(NamedTuple):
+    """A record as admission sees it: kind, payload, signer key id, account, time.
+
+    A named tuple, not a dataclass: the audit builds one for every record it replays.
+    """
 
     kind: str
     payload: Mapping[str, Any]
@@ -270,7 +271,7 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
         count = Projections.quota_used(p.conn, accreditation.accreditation, window[0])
         count += issued.get(accreditation.accreditation, 0)
     kind = proposal.kind.split(".")[1][:-2]
-    check_outcome(issuer, signing, accreditation, kind, dict(payload), proposal.time, count)
+    check_outcome(issuer, signing, accreditation, kind, payload, proposal.time, count)
     issued[accreditation.accreditation] = issued.get(accreditation.accreditation, 0) + 1
 
 

@@ -77,10 +77,9 @@ class Account:
         if target is None:
             action = kind.split(".")[1].split("/")[0]
             raise RuleError(f"account {self.account} is {self.status}; it cannot be {action}")
-        changed = replace(self, status=target)
+        changes: dict[str, Any] = {"status": target}
         if kind == "account.enrolled/1":
-            changed = replace(
-                changed,
+            changes.update(
                 programme=payload["programme"],
                 programme_version=payload.get("programme_version"),
                 school=payload["school"],
@@ -90,22 +89,25 @@ class Account:
                 suspended_since=None,
             )
         elif kind == "account.suspended/1":
-            changed = replace(changed, suspended_since=time)
+            changes["suspended_since"] = time
         elif kind == "account.resumed/1" and self.suspended_since is not None:
-            days = _days_between(self.suspended_since, time)
-            changed = replace(
-                changed, suspended_days=self.suspended_days + days, suspended_since=None
+            changes["suspended_days"] = self.suspended_days + _days_between(
+                self.suspended_since, time
             )
-        return changed
+            changes["suspended_since"] = None
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (every field is a plain value)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _ACCOUNT_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Account:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
+
+
+_ACCOUNT_FIELDS = tuple(f.name for f in fields(Account))
 
 
 def _days_between(start: str, end: str) -> int:

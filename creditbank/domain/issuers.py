@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -120,7 +121,7 @@ class Accreditation:
             )
         return replace(self, changes=(*self.changes, (time, status)))
 
-    def refusal(self, kind: str, details: dict[str, Any], time: str) -> str | None:
+    def refusal(self, kind: str, details: Mapping[str, Any], time: str) -> str | None:
         """Why this accreditation does not cover an outcome issued at ``time``, or None."""
         name = self.accreditation
         if kind not in self.outcome_kinds:
@@ -183,7 +184,7 @@ def check_outcome(
     key: IssuerKey,
     accreditation: Accreditation,
     kind: str,
-    details: dict[str, Any],
+    details: Mapping[str, Any],
     time: str,
     issued_in_window: int,
 ) -> None:
