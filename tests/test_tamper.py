@@ -493,12 +493,18 @@ def test_workers_read_their_chunks_themselves_from_a_ledger_file_or_server(
     assert LedgerStore(open_engine("sqlite://")).location() is None
 
 
+@pytest.mark.parametrize("rehashed", [True, False], ids=["hash-rewritten", "hash-kept"])
 def test_a_worker_reading_other_rows_than_the_snapshot_is_not_believed(
-    filled: CreditBank, db_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    filled: CreditBank,
+    db_url: str,
+    tmp_path: object,
+    monkeypatch: pytest.MonkeyPatch,
+    rehashed: bool,
 ) -> None:
     """Results count only for the rows this process read: a worker that reads a clean
     copy while the audited database holds a forged record (a commit between the two
-    reads, or a database swapped under the audit) has its chunk checked here again."""
+    reads, or a database swapped under the audit) has its chunk checked here again,
+    whether the forger rewrote the stored leaf hash or kept the clean one."""
     copy = f"sqlite:///{tmp_path}/copy.db"
     clean = CreditBank.create(copy, "copy.example", SigningKey.generate(), SigningKey.generate())
     try:
@@ -513,10 +519,11 @@ def test_a_worker_reading_other_rows_than_the_snapshot_is_not_believed(
     run_sql(
         db_url,
         "UPDATE records SET leaf = :l, leaf_hash = :h WHERE seq = 25",
-        {"l": forged, "h": leaf_hash(forged)},
+        {"l": forged, "h": leaf_hash(forged if rehashed else target)},
     )
     alone = [(p.kind, p.seq) for p in filled.verify(workers=1).problems]
     assert ("bad_signature", 25) in alone
+    assert (("content_mismatch", 25) in alone) is not rehashed
     in_small_chunks(monkeypatch)
     monkeypatch.setattr(LedgerStore, "location", lambda self: copy)
     spread = [(p.kind, p.seq) for p in filled.verify(workers=2).problems]

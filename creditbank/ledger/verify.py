@@ -237,13 +237,17 @@ def check_stored_rows(
 
 
 def same_rows(rows: Sequence[tuple[Any, ...]], results: Sequence[_Result]) -> bool:
-    """Whether ``results`` are of ``rows``: the same seqs, each leaf hashing to its stored hash.
+    """Whether ``results`` are of ``rows``: the same seqs, the same leaf hashes.
 
-    A row whose stored hash differs from its leaf's hash (tampered) fails this too,
-    so such a chunk is checked again from the caller's own rows.
+    Each row's stored hash must be its result's leaf hash, and so must the hash of
+    its leaf. The leaf is hashed here, not only its stored hash compared: a worker that read
+    another leaf under the same stored hash (the database changed between the two
+    reads) must not vouch for this one. A row whose stored hash differs from its
+    leaf's (tampered) fails this too, so such a chunk is checked again from the
+    caller's own rows.
     """
     return len(rows) == len(results) and all(
-        row[0] == result[0] and bytes(row[2]) == result[1]
+        row[0] == result[0] and bytes(row[2]) == result[1] and leaf_hash(bytes(row[1])) == result[1]
         for row, result in zip(rows, results, strict=True)
     )
 
