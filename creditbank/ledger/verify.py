@@ -240,11 +240,10 @@ def same_rows(rows: Sequence[tuple[Any, ...]], results: Sequence[_Result]) -> bo
     """Whether ``results`` are of ``rows``: the same seqs, the same leaf hashes.
 
     Each row's stored hash must be its result's leaf hash, and so must the hash of
-    its leaf. The leaf is hashed here, not only its stored hash compared: a worker that read
-    another leaf under the same stored hash (the database changed between the two
-    reads) must not vouch for this one. A row whose stored hash differs from its
-    leaf's (tampered) fails this too, so such a chunk is checked again from the
-    caller's own rows.
+    its leaf: a worker that read another leaf under the same stored hash (the
+    database changed between the two reads) must not vouch for this one. A row whose
+    stored hash differs from its leaf's (tampered) fails this too, so such a chunk
+    is checked again from the caller's own rows.
     """
     return len(rows) == len(results) and all(
         row[0] == result[0] and bytes(row[2]) == result[1] and leaf_hash(bytes(row[1])) == result[1]
