@@ -33,6 +33,7 @@ from creditbank.ledger import verify as verify_module
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
+from creditbank.ledger.merkle import leaf_hash
 from creditbank.ledger.record import Record
 from creditbank.projector import Projector
 
@@ -349,6 +350,18 @@ def test_projection_drift_is_reported_with_its_row(
     assert tables == {"outcomes", "accounts"}
     run_sql(db_url, "DELETE FROM outcomes WHERE seq = :s", {"s": cert})
     assert ("projection_drift", cert) in found(bank.audit())
+
+
+def test_a_stored_leaf_hash_edited_is_a_content_mismatch_and_nothing_else(
+    bank: CreditBank, learner: str, db_url: str
+) -> None:
+    """The replay takes each record's leaf hash from its leaf, not from the stored
+    column: an outcome row whose stored hash was edited is reported once, at its seq,
+    and the outcome document the replay builds (which holds the leaf hash) still
+    matches the stored one."""
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    run_sql(db_url, "UPDATE records SET leaf_hash = :h WHERE seq = :s", {"h": bytes(32), "s": cert})
+    assert found(bank.audit()) == {("content_mismatch", cert)}
 
 
 def test_a_malformed_payload_and_an_unknown_kind(bank: CreditBank, learner: str) -> None:
@@ -969,6 +982,7 @@ def test_the_replay_keeps_only_what_it_committed(
 
     with bank.ledger.store.reading() as live:
         rows = bank.ledger.store.record_rows(live, 0, bank.ledger.size())
+    hashes = [leaf_hash(bytes(row[1])) for row in rows]
     (tmp_path / "scratch").mkdir()
     path = tmp_path / "scratch" / "replay.db"
     engine = open_engine(f"sqlite:///{path}")
@@ -977,11 +991,11 @@ def test_the_replay_keeps_only_what_it_committed(
     prepare_replay(engine)
     try:
         replay = Replay(engine, [], lambda *_: [])
-        assert list(replay.observe(rows, set())) == []
+        assert list(replay.observe(rows, hashes, set())) == []
         replay.abandon()
         assert fetch(f"sqlite:///{path}", "SELECT COUNT(*) FROM accounts") == [(0,)]
         replay = Replay(engine, [], lambda *_: [])
-        assert list(replay.observe(rows, set())) == []
+        assert list(replay.observe(rows, hashes, set())) == []
         replay.finish()
         assert fetch(f"sqlite:///{path}", "SELECT account FROM accounts") == [(learner,)]
         with engine.connect() as conn:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from creditbank.errors import InputError
 from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.merkle import leaf_hash
 from creditbank.ledger.record import (
     GENESIS_PREV,
     SIGNING_CONTEXT,
@@ -43,6 +44,9 @@ def test_seal_open_round_trip(payload: dict[str, object], seq: int, with_account
     KEY.public.verify(record.signature, SIGNING_CONTEXT + record.body)
     assert record.body + record.signature == record.leaf
     assert decode_checked_leaf(record.leaf) == again
+    known = decode_checked_leaf(record.leaf, leaf_hash(record.leaf))
+    assert known.leaf_hash == again.leaf_hash == leaf_hash(record.leaf)
+    assert known._replace(known_hash=None) == again
 
 
 def test_the_second_pass_decoder_refuses_what_is_not_a_record() -> None:

@@ -130,8 +130,10 @@ class Replay:
             self._bound.append(latest)
         self._bound.reverse()
 
-    def observe(self, rows: list[tuple[Any, ...]], unfit: set[int]) -> Iterator[Problem]:
-        """Check and apply one chunk of record rows (``seq, leaf, ...``).
+    def observe(
+        self, rows: list[tuple[Any, ...]], hashes: list[bytes], unfit: set[int]
+    ) -> Iterator[Problem]:
+        """Check and apply one chunk of record rows (``seq, leaf, ...``) with their leaf hashes.
 
         The chunk joins the open transaction of the scratch database, which is
         committed every :data:`COMMIT_EVERY` records and by :meth:`finish`.
@@ -143,9 +145,9 @@ class Replay:
             conn = self.engine.connect()
             self._open = (conn, conn.begin())
         projector = Projector(self._open[0], self._cache)
-        for row in rows:
+        for row, digest in zip(rows, hashes, strict=True):
             try:
-                record = decode_checked_leaf(bytes(row[1]))
+                record = decode_checked_leaf(bytes(row[1]), digest)
             except InputError:
                 continue
             found.extend(self._check(projector, record, record.seq in unfit))

@@ -170,9 +170,11 @@ class Audit:
         if self.progress is not None:
             progress = self.progress
 
-            def observe(rows: list[tuple[Any, ...]], unfit: set[int]) -> Iterator[Problem]:
+            def observe(
+                rows: list[tuple[Any, ...]], hashes: list[bytes], unfit: set[int]
+            ) -> Iterator[Problem]:
                 progress(len(rows))
-                return replay.observe(rows, unfit)
+                return replay.observe(rows, hashes, unfit)
 
         audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems)
         try:

@@ -60,6 +60,10 @@ class Record(NamedTuple):
     payload: dict[str, Any]
     account: AccountLink | None
     leaf: bytes
+    known_hash: bytes | None = None
+    """The leaf hash, where the audit's replay already computed it from the leaf
+    (:func:`decode_checked_leaf`); :attr:`leaf_hash` computes it otherwise. Only
+    the replay sets it, so records read or written elsewhere compare as before."""
 
     @property
     def body(self) -> bytes:
@@ -74,7 +78,7 @@ class Record(NamedTuple):
     @property
     def leaf_hash(self) -> bytes:
         """The RFC 6962 leaf hash of the leaf bytes."""
-        return leaf_hash(self.leaf)
+        return leaf_hash(self.leaf) if self.known_hash is None else self.known_hash
 
     @property
     def timestamp(self) -> datetime:
@@ -299,10 +303,12 @@ def open_leaf(leaf: bytes) -> Record:
     return Record(seq, prev, kind, time, signer, payload, account, bytes(leaf))  # type: ignore[arg-type]
 
 
-def decode_checked_leaf(leaf: bytes) -> Record:
+def decode_checked_leaf(leaf: bytes, digest: bytes | None = None) -> Record:
     """Decode a leaf that :func:`open_leaf` has already accepted, without checking it again.
 
-    For a second pass over verified leaves (the audit's replay).
+    For a second pass over verified leaves (the audit's replay). ``digest``, if
+    given, must be the leaf's hash as computed from these very bytes; the record
+    then answers :attr:`Record.leaf_hash` with it.
 
     Raises:
         InputError: the leaf is not one :func:`open_leaf` would accept after all.
@@ -324,6 +330,7 @@ def decode_checked_leaf(leaf: bytes) -> Record:
             obj["payload"],
             account,
             bytes(leaf),
+            digest,
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
         raise InputError(f"leaf: not a verified record ({e})") from e

@@ -267,9 +267,10 @@ class Position:
     accounts: AccountTips = field(default_factory=AccountTips)
 
 
-Observer = Callable[[list[tuple[Any, ...]], set[int]], Iterator[Problem]]
-"""Called with each chunk of record rows after its integrity checks, and the seqs among
-them found unfit to interpret (:data:`SKIP_KINDS`); yields its own problems."""
+Observer = Callable[[list[tuple[Any, ...]], list[bytes], set[int]], Iterator[Problem]]
+"""Called with each chunk of record rows after its integrity checks, each row's leaf hash
+(computed from its leaf, whatever the stored column holds), and the seqs among them
+found unfit to interpret (:data:`SKIP_KINDS`); yields its own problems."""
 
 
 class _Verifier:
@@ -448,7 +449,7 @@ class _Verifier:
             self.prev = digest
             self.expected = seq + 1
         if self.observer is not None:
-            yield from self.observer(rows, unfit)
+            yield from self.observer(rows, [result[1] for result in results], unfit)
 
     def _load_checkpoints(
         self, rows: list[CheckpointRow], origin: str, log_key: bytes
@@ -590,7 +591,9 @@ def check_ledger(
         StoreError: the database cannot be read.
     """
 
-    def observe(rows: list[tuple[Any, ...]], _unfit: set[int]) -> Iterator[Problem]:
+    def observe(
+        rows: list[tuple[Any, ...]], _hashes: list[bytes], _unfit: set[int]
+    ) -> Iterator[Problem]:
         if progress is not None:
             progress(len(rows))
         return iter(())
