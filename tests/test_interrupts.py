@@ -7,6 +7,7 @@ own on the user's terminal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,12 +59,18 @@ def test_ctrl_c_reaches_only_the_parent(tmp_path: Path, work: str) -> None:
         cwd=ROOT,
         start_new_session=True,
     )
-    assert process.stdout is not None
-    assert process.stdout.readline() == "ready\n"
-    # Let the helpers start and get busy, then interrupt the whole group, as a terminal does.
-    time.sleep(1.5)
-    os.killpg(process.pid, signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        # Let the helpers start and get busy, then interrupt the whole group, as a terminal does.
+        time.sleep(1.5)
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        # Whatever failed, leave no process of the group behind (it has a session of its own).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     assert out == "interrupted\n", err
     assert "Traceback" not in err, err
     assert process.returncode == 0
