@@ -23,6 +23,7 @@ from creditbank.errors import InputError, ProofError, RuleError
 from creditbank.ledger.canonical import MAX_DEPTH, canonicalize
 from creditbank.ledger.encoding import b58decode
 from creditbank.ledger.keys import SigningKey
+from creditbank.store.projections import StatusRows
 
 from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
 from .conftest import fresh_database
@@ -574,5 +575,39 @@ def test_a_status_list_sets_exactly_the_exported_records_now_revoked(
                 for byte in status.decode(listed["credentialSubject"]["encodedList"])
             )
             assert set_bits == sum(1 for i in revoked if exported[i])
+        finally:
+            bank.close()
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    batches=st.lists(st.lists(st.integers(1, 12), max_size=6), min_size=1, max_size=5),
+    fill_limit=st.integers(1, 4),
+)
+def test_status_entries_are_allocated_once_each_and_fill_one_list_after_another(
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    batches: list[list[int]],
+    fill_limit: int,
+) -> None:
+    """Each record keeps the entry it got first; a batch may repeat records or hold ones
+    already exported; no two records share a bit; a list is only started once the one
+    before holds ``fill_limit`` entries."""
+    authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
+    with fresh_database(backend, tmp_path_factory.mktemp("entries")) as url:
+        bank = CreditBank.create(url, "entries.example", authority, log_key)
+        try:
+            given_out: dict[int, tuple[int, int]] = {}
+            for batch in batches:
+                with bank.ledger.store.appending() as conn:
+                    found = StatusRows.allocate(conn, batch, fill_limit, 2 * fill_limit)
+                assert set(found) == set(batch)
+                for seq, entry in found.items():
+                    assert given_out.setdefault(seq, entry) == entry
+            assert len(set(given_out.values())) == len(given_out)
+            per_list = [list(e[0] for e in given_out.values()).count(n) for n in range(1, 99)]
+            used = [n for n in per_list if n]
+            assert per_list[: len(used)] == used
+            assert all(n == fill_limit for n in used[:-1]) and all(n <= fill_limit for n in used)
         finally:
             bank.close()

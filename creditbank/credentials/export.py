@@ -109,12 +109,14 @@ class Exporter:
             self.bank.ledger.vkey(),
         )
 
-    def _status(self, seq: int) -> dict[str, Any]:
+    def _statuses(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
+        """The status list entry of each record in ``seqs``, allocated in one transaction."""
         with self.bank.ledger.store.appending() as conn:
-            found = StatusRows.of(conn, seq) or StatusRows.allocate(
-                conn, seq, status.FILL_LIMIT, status.LIST_SIZE
-            )
-        return status.entry(f"{self.status_base}{found[0]}", found[1])
+            found = StatusRows.allocate(conn, seqs, status.FILL_LIMIT, status.LIST_SIZE)
+        return {
+            seq: status.entry(f"{self.status_base}{number}", position)
+            for seq, (number, position) in found.items()
+        }
 
     def _identities(self, account: str) -> list[dict[str, Any]]:
         with self.bank.ledger.store.reading() as conn:
@@ -147,7 +149,7 @@ class Exporter:
             record,
             profile,
             self._identities(record.account.account),
-            self._status(seq),
+            self._statuses([seq])[seq],
             evidence,
         )
         return integrity.sign(document, key, suites, _method(key), self._now())
@@ -169,6 +171,7 @@ class Exporter:
         seqs += [c["seq"] for c in self.bank.conversions(account)]
         records = [self._record(seq) for seq in sorted(seqs)]
         origin = self.bank.ledger.origin
+        entries = self._statuses([record.seq for record in records])
         badges = []
         for record in records:
             cid = credential_id(origin, record.seq)
@@ -177,7 +180,7 @@ class Exporter:
                 record,
                 profile,
                 [account_identity(account)],
-                self._status(record.seq),
+                entries[record.seq],
                 [
                     ledger_evidence(
                         cid,

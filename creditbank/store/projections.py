@@ -8,6 +8,7 @@ and compares them.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -442,30 +443,50 @@ class StatusRows:
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     @staticmethod
-    def allocate(conn: Connection, seq: int, fill_limit: int, size: int) -> tuple[int, int]:
-        """Give record ``seq`` a random free position; return (list, position).
+    def allocate(
+        conn: Connection, seqs: Sequence[int], fill_limit: int, size: int
+    ) -> dict[int, tuple[int, int]]:
+        """The entry of each record in ``seqs``: its own, else a random free position.
 
-        The position is in the newest list, or a new one once the newest holds
-        ``fill_limit`` entries.
+        New positions go in the newest list, or in a new one once the newest holds
+        ``fill_limit`` entries. Only the newest list is counted (by its key range),
+        once for the whole batch, however many entries the older lists hold.
+        Returns ``{seq: (list, position)}``.
         """
-        rows = query(
-            conn, "SELECT list, COUNT(*) FROM status_entries GROUP BY list ORDER BY list DESC"
+        found: dict[int, tuple[int, int]] = {}
+        for seq in seqs:
+            known = StatusRows.of(conn, seq)
+            if known is not None:
+                found[seq] = known
+        fresh = [seq for seq in dict.fromkeys(seqs) if seq not in found]
+        if not fresh:
+            return found
+        newest = query(
+            conn,
+            "SELECT list, COUNT(*) FROM status_entries"
+            " WHERE list = (SELECT MAX(list) FROM status_entries) GROUP BY list",
         )
-        number = 1 if not rows else int(rows[0][0]) + (1 if rows[0][1] >= fill_limit else 0)
-        while True:
-            position = secrets.randbelow(size)
-            taken = query(
-                conn,
-                "SELECT 1 FROM status_entries WHERE list = ? AND position = ?",
-                (number, position),
-            )
-            if not taken:
-                execute(
+        number, used = (1, 0) if not newest else (int(newest[0][0]), int(newest[0][1]))
+        for seq in fresh:
+            if used >= fill_limit:
+                number, used = number + 1, 0
+            while True:
+                position = secrets.randbelow(size)
+                taken = query(
                     conn,
-                    "INSERT INTO status_entries (list, position, seq) VALUES (?, ?, ?)",
-                    (number, position, seq),
+                    "SELECT 1 FROM status_entries WHERE list = ? AND position = ?",
+                    (number, position),
                 )
-                return number, position
+                if not taken:
+                    break
+            execute(
+                conn,
+                "INSERT INTO status_entries (list, position, seq) VALUES (?, ?, ?)",
+                (number, position, seq),
+            )
+            found[seq] = (number, position)
+            used += 1
+        return found
 
     @staticmethod
     def numbers(conn: Connection) -> list[int]:
