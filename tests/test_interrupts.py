@@ -22,8 +22,12 @@ from creditbank.ledger.workers import ignore_interrupts, interrupts_held, worker
 ROOT = Path(__file__).parent.parent
 
 WORK = """
+import signal
 import sys
 import time
+# As a terminal's foreground job: a test run started in the background (a CI job, say)
+# hands its children Ctrl-C ignored, which Python then leaves ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import creditbank.ledger.verify as verify
 from creditbank.bank import CreditBank
 from creditbank.ledger.keys import SigningKey
@@ -86,8 +90,14 @@ def _slow_to_start() -> None:
 def test_a_helper_interrupted_before_it_ignores_ctrl_c_is_not_interrupted() -> None:
     """Ctrl-C held back while a helper starts waits in it until it ignores Ctrl-C."""
     helper = worker_context().Process(target=_slow_to_start)
-    with interrupts_held():
-        helper.start()
+    # The helper must start with Ctrl-C handled, as under a terminal, even where this
+    # test run itself was started with Ctrl-C ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with interrupts_held():
+            helper.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     time.sleep(0.3)
     assert helper.pid is not None
     os.kill(helper.pid, signal.SIGINT)
