@@ -38,6 +38,7 @@ from creditbank.errors import InputError
 from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.merkle import CompactRange
 from creditbank.ledger.verify import Position
+from creditbank.store.driver import execute_many
 from creditbank.store.tables import SEARCH_INDEXES, ledger_keys
 
 FORMAT = "creditbank-audit-state/1"
@@ -192,7 +193,7 @@ def prepare_replay(engine: Engine) -> None:
 
 
 _TIPS_BATCH = 5_000
-"""Account tips written per statement (a ledger may have millions of accounts)."""
+"""Account tips handed to the driver at a time (a ledger may have millions of accounts)."""
 
 
 def save_position(engine: Engine, position: Position) -> None:
@@ -208,12 +209,15 @@ def save_position(engine: Engine, position: Position) -> None:
                     for k, (raw, seq) in position.keys.items()
                 ],
             )
+        # Plain tuples through the driver: SQLAlchemy's per-row work cost more than
+        # the inserts themselves (a ledger may have millions of accounts).
         tips = position.accounts.items()
-        while batch := [
-            {"account": a, "account_seq": n, "leaf_hash": h}
-            for a, n, h in islice(tips, _TIPS_BATCH)
-        ]:
-            conn.execute(insert(audit_tips), batch)
+        while batch := list(islice(tips, _TIPS_BATCH)):
+            execute_many(
+                conn,
+                "INSERT INTO audit_tips (account, account_seq, leaf_hash) VALUES (?, ?, ?)",
+                batch,
+            )
 
 
 def load_position(engine: Engine, state: AuditState) -> Position:
