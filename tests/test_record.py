@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime
 
 import pytest
@@ -46,7 +47,10 @@ def test_seal_open_round_trip(payload: dict[str, object], seq: int, with_account
     assert decode_checked_leaf(record.leaf) == again
     known = decode_checked_leaf(record.leaf, leaf_hash(record.leaf))
     assert known.leaf_hash == again.leaf_hash == leaf_hash(record.leaf)
-    assert known._replace(known_hash=None) == again
+    assert known == again and known._replace(known_hash=None) == again
+    assert operator.ne(known, again) is False
+    assert known != again._replace(seq=again.seq + 1)
+    assert known != again._replace(leaf=again.leaf + b"x")
 
 
 def test_the_second_pass_decoder_refuses_what_is_not_a_record() -> None:

@@ -62,8 +62,20 @@ class Record(NamedTuple):
     leaf: bytes
     known_hash: bytes | None = None
     """The leaf hash, where the audit's replay already computed it from the leaf
-    (:func:`decode_checked_leaf`); :attr:`leaf_hash` computes it otherwise. Only
-    the replay sets it, so records read or written elsewhere compare as before."""
+    (:func:`decode_checked_leaf`); :attr:`leaf_hash` computes it otherwise. It is
+    derived from the leaf, so records compare equal whether or not they carry it."""
+
+    def __eq__(self, other: object) -> bool:
+        """Whether ``other`` is a record with the same fields (the cached hash aside)."""
+        if not isinstance(other, Record):
+            return NotImplemented
+        return self[:_FIELDS] == other[:_FIELDS]
+
+    def __ne__(self, other: object) -> bool:
+        """Whether ``other`` is a record that differs in a field (the cached hash aside)."""
+        if not isinstance(other, Record):
+            return NotImplemented
+        return self[:_FIELDS] != other[:_FIELDS]
 
     @property
     def body(self) -> bytes:
@@ -107,6 +119,10 @@ class Record(NamedTuple):
         out["signature"] = self.signature.hex()
         out["leaf_hash"] = self.leaf_hash.hex()
         return out
+
+
+_FIELDS = Record._fields.index("known_hash")
+"""How many leading fields of a :class:`Record` take part in its equality."""
 
 
 def body_dict(
