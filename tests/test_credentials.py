@@ -210,6 +210,8 @@ def test_a_tampered_or_misissued_credential_fails(
         bank.export_credential(seq, SCHOOL)
     with pytest.raises(RuleError, match="not an outcome or conversion"):
         bank.export_credential(0, authority)
+    with pytest.raises(RuleError, match=f"no record {bank.ledger.size()}: the ledger has"):
+        bank.export_credential(bank.ledger.size(), ORG)
 
 
 @pytest.mark.parametrize("linked", [True, False])

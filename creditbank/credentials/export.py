@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
+
 from creditbank.clock import format_time
 from creditbank.credentials import integrity, status
 from creditbank.credentials.clr import clr_credential
@@ -24,11 +26,11 @@ from creditbank.credentials.openbadges import (
     ledger_evidence,
     open_badge,
 )
-from creditbank.errors import LedgerStateError, RuleError
+from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.record import Record
+from creditbank.ledger.record import Record, open_leaf
 from creditbank.projector import AUTHORITY, Projector
-from creditbank.store.projections import Projections, StatusRows
+from creditbank.store.projections import ConversionRows, Projections, StatusRows
 from creditbank.store.tables import conversions, outcomes
 
 if TYPE_CHECKING:
@@ -53,22 +55,27 @@ class Exporter:
     def _now(self) -> str:
         return format_time(self.bank.clock.now())
 
-    def _record(self, seq: int) -> Record:
-        """An exportable record: an outcome or a conversion the bank admitted.
+    def _records(self, seqs: list[int]) -> list[Record]:
+        """Exportable records, read in one snapshot: outcomes or conversions the bank admitted.
 
         Raises:
             RuleError: no such record, one of another kind, or one the bank's state
                 tables do not hold (written to the log past the bank).
         """
-        try:
-            record = self.bank.ledger.record(seq)
-        except LedgerStateError as e:
-            raise RuleError(str(e)) from e
+        store = self.bank.ledger.store
+        with store.reading() as conn:
+            return [self._record(conn, seq) for seq in seqs]
+
+    def _record(self, conn: Connection, seq: int) -> Record:
+        """One exportable record, read through ``conn`` (see :meth:`_records`)."""
+        leaf = self.bank.ledger.store.leaf(conn, seq)
+        if leaf is None:
+            raise RuleError(f"no record {seq}: the ledger has {self.bank.ledger.size()} records")
+        record = open_leaf(leaf)
         outcome = record.kind.startswith("outcome.") and record.kind != "outcome.revoked/1"
         if not outcome and record.kind != CONVERSION:
             raise RuleError(f"record {seq} is a {record.kind} record, not an outcome or conversion")
-        with self.bank.ledger.store.reading() as conn:
-            held = Projections.get(conn, outcomes if outcome else conversions, seq) is not None
+        held = Projections.get(conn, outcomes if outcome else conversions, seq) is not None
         if not held or record.account is None:
             raise RuleError(
                 f"record {seq} is not an outcome or conversion the bank admitted: "
@@ -134,7 +141,7 @@ class Exporter:
                 the record's issuer (the authority's, for conversions).
             LedgerStateError: no checkpoint covers the record and no log key was given.
         """
-        record = self._record(seq)
+        record = self._records([seq])[0]
         assert record.account is not None
         issuer = AUTHORITY if record.kind == CONVERSION else record.payload["issuer"]
         profile = self._signer(issuer, key)
@@ -168,8 +175,8 @@ class Exporter:
         self.bank.account(account)
         with self.bank.ledger.store.reading() as conn:
             seqs = [o["seq"] for o in Projections.outcome_rows(conn, account=account)]
-        seqs += [c["seq"] for c in self.bank.conversions(account)]
-        records = [self._record(seq) for seq in sorted(seqs)]
+            seqs += [c["seq"] for c in ConversionRows.of(conn, account)]
+            records = [self._record(conn, seq) for seq in sorted(seqs)]
         origin = self.bank.ledger.origin
         entries = self._statuses([record.seq for record in records])
         badges = []
