@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks.run import AUTHORITY, LOG_KEY, RESULTS
 from creditbank.bank import CreditBank
 from creditbank.credentials import status
-from creditbank.store.driver import driver_connection, driver_sql
+from creditbank.store.driver import execute, execute_many
 from creditbank.store.projections import StatusRows
 
 ALLOCATIONS = 200
@@ -36,18 +36,15 @@ def fill(bank: CreditBank, have: int, total: int) -> None:
     The entries timed before are removed first, so the fillers' positions are free.
     """
     with bank.ledger.store.appending() as conn:
-        cursor = driver_connection(conn).cursor()
-        cursor.execute(
-            driver_sql(conn, "DELETE FROM status_entries WHERE seq >= ?"), (2 * FIRST_SEQ,)
-        )
-        cursor.executemany(
-            driver_sql(conn, "INSERT INTO status_entries (seq, list, position) VALUES (?, ?, ?)"),
+        execute(conn, "DELETE FROM status_entries WHERE seq >= ?", (2 * FIRST_SEQ,))
+        execute_many(
+            conn,
+            "INSERT INTO status_entries (seq, list, position) VALUES (?, ?, ?)",
             [
                 (FIRST_SEQ + i, i // status.FILL_LIMIT + 1, i % status.FILL_LIMIT * 2 + 1)
                 for i in range(have, total)
             ],
         )
-        cursor.close()
 
 
 def allocation_ms(bank: CreditBank, first_seq: int) -> float:

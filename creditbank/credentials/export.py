@@ -26,9 +26,9 @@ from creditbank.credentials.openbadges import (
     ledger_evidence,
     open_badge,
 )
-from creditbank.errors import RuleError
+from creditbank.errors import LedgerStateError, RuleError
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.record import Record, open_leaf
+from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, Projections, StatusRows
 from creditbank.store.tables import conversions, outcomes
@@ -55,23 +55,17 @@ class Exporter:
     def _now(self) -> str:
         return format_time(self.bank.clock.now())
 
-    def _records(self, seqs: list[int]) -> list[Record]:
-        """Exportable records, read in one snapshot: outcomes or conversions the bank admitted.
+    def _record(self, conn: Connection, seq: int) -> Record:
+        """An exportable record read through ``conn``: an outcome or conversion admitted.
 
         Raises:
             RuleError: no such record, one of another kind, or one the bank's state
                 tables do not hold (written to the log past the bank).
         """
-        store = self.bank.ledger.store
-        with store.reading() as conn:
-            return [self._record(conn, seq) for seq in seqs]
-
-    def _record(self, conn: Connection, seq: int) -> Record:
-        """One exportable record, read through ``conn`` (see :meth:`_records`)."""
-        leaf = self.bank.ledger.store.leaf(conn, seq)
-        if leaf is None:
-            raise RuleError(f"no record {seq}: the ledger has {self.bank.ledger.size()} records")
-        record = open_leaf(leaf)
+        try:
+            record = self.bank.ledger.record(seq, conn)
+        except LedgerStateError as e:
+            raise RuleError(str(e)) from e
         outcome = record.kind.startswith("outcome.") and record.kind != "outcome.revoked/1"
         if not outcome and record.kind != CONVERSION:
             raise RuleError(f"record {seq} is a {record.kind} record, not an outcome or conversion")
@@ -141,7 +135,8 @@ class Exporter:
                 the record's issuer (the authority's, for conversions).
             LedgerStateError: no checkpoint covers the record and no log key was given.
         """
-        record = self._records([seq])[0]
+        with self.bank.ledger.store.reading() as conn:
+            record = self._record(conn, seq)
         assert record.account is not None
         issuer = AUTHORITY if record.kind == CONVERSION else record.payload["issuer"]
         profile = self._signer(issuer, key)

@@ -271,15 +271,18 @@ class Ledger:
 
     # -- reading ------------------------------------------------------------------------
 
-    def record(self, seq: int) -> Record:
-        """The record at ``seq``.
+    def record(self, seq: int, conn: Connection | None = None) -> Record:
+        """The record at ``seq``, read in ``conn``'s transaction, else in one of its own.
 
         Raises:
             LedgerStateError: no record at ``seq``.
             InputError: the stored leaf does not decode.
         """
-        with self.store.reading() as conn:
+        if conn is not None:
             leaf = self.store.leaf(conn, seq)
+        else:
+            with self.store.reading() as own:
+                leaf = self.store.leaf(own, seq)
         if leaf is None:
             raise LedgerStateError(f"no record {seq}: the ledger has {self.size()} records")
         return open_leaf(leaf)
