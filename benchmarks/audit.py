@@ -97,15 +97,15 @@ def child(url: str, state: str, workers: int) -> None:
     report = bank.audit(Path(state), workers=workers)
     elapsed = time.perf_counter() - start
     audited = max(1, report.records - report.start)
-    main, workers = (
+    own, helpers = (
         resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
     print(
         json.dumps(
             {
                 "cpu_us_per_record": {
-                    "main": (main.ru_utime + main.ru_stime) / audited * 1e6,
-                    "workers": (workers.ru_utime + workers.ru_stime) / audited * 1e6,
+                    "main": (own.ru_utime + own.ru_stime) / audited * 1e6,
+                    "workers": (helpers.ru_utime + helpers.ru_stime) / audited * 1e6,
                 },
                 "ok": report.ok,
                 "problems": [str(p) for p in report.problems[:5]],

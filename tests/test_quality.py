@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def link_tree(target: Path) -> Path:
-    """Mirror the installed package layout (cli/ and schemas/ inside creditbank/) with links."""
+    """Mirror the installed package layout (cli/ and schemas/ inside creditbank/) with links,
+    beside the benchmarks."""
     package = target / "creditbank"
     package.mkdir(parents=True)
     for item in (ROOT / "creditbank").iterdir():
@@ -19,6 +20,7 @@ def link_tree(target: Path) -> Path:
             (package / item.name).symlink_to(item)
     (package / "cli").symlink_to(ROOT / "cli")
     (package / "schemas").symlink_to(ROOT / "schemas")
+    (target / "benchmarks").symlink_to(ROOT / "benchmarks")
     return target
 
 
@@ -39,10 +41,14 @@ def test_mypy_strict(tmp_path: Path) -> None:
             "-m",
             "mypy",
             "--strict",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
             "--cache-dir",
             str(tmp_path / "cache"),
             "-p",
             "creditbank",
+            "-p",
+            "benchmarks",
         ],
         cwd=tree,
         capture_output=True,
