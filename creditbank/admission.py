@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from creditbank.decisions import standing
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
+from creditbank.domain.dates import check_stated_day
 from creditbank.domain.issuers import ACCREDITATION_CHANGES, IssuerKey, check_outcome
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
@@ -201,7 +202,7 @@ def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> Non
     account = _account(p, proposal)
     account.after(proposal.kind, payload, proposal.time)
     if proposal.kind == "account.graduated/1":
-        _graduation(p, account, payload)
+        _graduation(p, account, payload, proposal.time)
     if proposal.kind == "account.enrolled/1":
         school = p.issuer(payload["school"])
         if school is None or school.kind != "school":
@@ -210,8 +211,10 @@ def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> Non
         _programme_version(p, payload)
 
 
-def _graduation(p: Projector, account: Account, payload: Mapping[str, Any]) -> None:
-    """A graduation must follow the enrolment in its programme and meet the diploma's conditions.
+def _graduation(p: Projector, account: Account, payload: Mapping[str, Any], recorded: str) -> None:
+    """Check a graduation: after the enrolment, recorded once its day came, conditions met.
+
+    It must be in the programme the learner is enrolled in.
 
     Credits count as the log stands before the record; the study period is judged on
     the graduation day.
@@ -223,6 +226,7 @@ def _graduation(p: Projector, account: Account, payload: Mapping[str, Any]) -> N
         )
     if account.enrolled_on is not None and on < account.enrolled_on:
         raise RuleError(f"graduated_on: {on} is before the enrolment on {account.enrolled_on}")
+    check_stated_day("graduated_on", on, recorded)
     day = datetime.combine(date.fromisoformat(on), time(), UTC)
     found = standing(p.conn, account.to_dict(), code, day)
     if not found.eligible:

@@ -38,7 +38,7 @@ CERTIFICATE = {
     "certificate_name": "物联网安装调试与运维",
     "category": "iot-install",
     "level": "intermediate",
-    "issued_on": "2026-10-10",
+    "issued_on": "2026-08-10",
     "modules": [{"module": "theory", "passed": True}, {"module": "practical", "passed": True}],
 }
 

@@ -18,7 +18,7 @@ CERT = {
     "certificate_name": "焊接",
     "category": "welding",
     "level": "junior",
-    "issued_on": "2026-10-10",
+    "issued_on": "2026-08-10",
 }
 
 

@@ -271,7 +271,7 @@ def test_a_graduation_without_the_diplomas_conditions(
     record = forge(
         bank,
         "account.graduated/1",
-        {"programme": "P510201", "graduated_on": "2029-06-30"},
+        {"programme": "P510201", "graduated_on": "2026-09-01"},
         authority,
         learner,
     )
@@ -279,6 +279,19 @@ def test_a_graduation_without_the_diplomas_conditions(
     assert found(report) == {("rule_violation", record.seq)}
     assert "does not meet the conditions of P510201's diploma: required course NET110" in (
         report.problems[0].detail
+    )
+    assert report.problems[0].extra["account"] == learner
+
+
+def test_an_outcome_dated_after_its_record(bank: CreditBank, learner: str) -> None:
+    """Signed by an accredited issuer, but the certificate claims a day yet to come."""
+    cert = {**CERTIFICATE, "issuer": "org-iot", "accreditation": "acc-iot"}
+    record = forge(bank, "outcome.certificate/1", {**cert, "issued_on": "2026-09-03"}, ORG, learner)
+    forge(bank, "outcome.certificate/1", {**cert, "issued_on": "2026-09-02"}, ORG, learner)
+    report = bank.audit()
+    assert found(report) == {("rule_violation", record.seq)}
+    assert report.problems[0].detail == (
+        "issued_on: 2026-09-03 is after the day it is recorded (2026-09-01 UTC)"
     )
     assert report.problems[0].extra["account"] == learner
 
@@ -707,6 +720,7 @@ _FORGED = {
     "outside_category": "not_accredited",
     "another_issuers_name": "unauthorised_signer",
     "no_such_accreditation": "not_accredited",
+    "dated_after_its_record": "rule_violation",
 }
 
 
@@ -727,6 +741,10 @@ def _operation(bank: CreditBank, learner: str, name: str, n: int) -> tuple[int, 
         record = forge(bank, "outcome.certificate/1", {**cert, "category": "welding"}, ORG, learner)
     elif name == "another_issuers_name":
         record = forge(bank, "outcome.course/1", {**course, "issuer": "sch-other"}, SCHOOL, learner)
+    elif name == "dated_after_its_record":
+        record = forge(
+            bank, "outcome.certificate/1", {**cert, "issued_on": "2027-01-01"}, ORG, learner
+        )
     else:
         record = forge(
             bank, "outcome.certificate/1", {**cert, "accreditation": "acc-none"}, ORG, learner

@@ -57,14 +57,14 @@ def test_each_outcome_kind_is_issued_and_listed(bank: CreditBank, account: str) 
                 "level": "高职",
                 "programme": PROGRAMME,
                 "programme_name": "软件技术",
-                "graduated_on": "2029-06-30",
+                "graduated_on": "2026-06-30",
             },
             SCHOOL,
         ),
         bank.issue(
             "training",
             account,
-            {"title": "安全生产培训", "hours": "16", "completed_on": "2026-11-01"},
+            {"title": "安全生产培训", "hours": "16", "completed_on": "2026-08-01"},
             SCHOOL,
         ),
         bank.issue(
@@ -74,17 +74,17 @@ def test_each_outcome_kind_is_issued_and_listed(bank: CreditBank, account: str) 
                 "competition": "全国职业院校技能大赛",
                 "level": "国家级",
                 "rank": "一等奖",
-                "awarded_on": "2027-05-20",
+                "awarded_on": "2026-05-20",
             },
             SCHOOL,
         ),
         bank.issue(
             "innovation",
             account,
-            {"activity": "校园创业项目", "activity_type": "startup", "completed_on": "2027-12-01"},
+            {"activity": "校园创业项目", "activity_type": "startup", "completed_on": "2025-12-01"},
             SCHOOL,
         ),
-        bank.issue("other", account, {"title": "志愿服务", "completed_on": "2027-03-01"}, SCHOOL),
+        bank.issue("other", account, {"title": "志愿服务", "completed_on": "2026-03-01"}, SCHOOL),
     ]
     kinds = [o["kind"] for o in bank.account(account)["outcomes"]]
     assert kinds == ["course", "certificate", "diploma", "training", "award", "innovation", "other"]
@@ -113,6 +113,10 @@ def test_each_outcome_kind_is_issued_and_listed(bank: CreditBank, account: str) 
         ("diploma above the school's level", "cannot issue a undergraduate diploma"),
         ("no such account", "no account acct-missing"),
         ("named accreditation of another issuer", "belongs to org-iot, not sch-szpt"),
+        (
+            "outcome dated after its record",
+            r"completed_on: 2026-09-03 is after the day it is recorded \(2026-09-01 UTC\)",
+        ),
     ],
 )
 def test_refusals_leave_the_database_unchanged(
@@ -154,6 +158,12 @@ def test_refusals_leave_the_database_unchanged(
             "course",
             account,
             {**COURSE, "accreditation": "acc-iot"},
+            SCHOOL,
+        ),
+        "outcome dated after its record": (
+            "training",
+            account,
+            {"title": "安全生产培训", "hours": "16", "completed_on": "2026-09-03"},
             SCHOOL,
         ),
     }
@@ -302,7 +312,7 @@ def graduation_refused(
     authority: SigningKey,
     db_url: str,
     programme: str = PROGRAMME,
-    on: str = "2029-06-30",
+    on: str = "2027-03-20",
 ) -> str:
     """Why the bank refuses to graduate ``account`` (the database left unchanged)."""
     before = dump(db_url)
@@ -367,6 +377,10 @@ def test_account_status_transitions(
     assert graduation_refused(bank, account, authority, db_url, on="2026-08-31") == (
         "graduated_on: 2026-08-31 is before the enrolment on 2026-09-01"
     )
+    assert graduation_refused(bank, account, authority, db_url, on="2027-03-22") == (
+        "graduated_on: 2027-03-22 is after the day it is recorded (2027-03-20 UTC)"
+    )
+    clock.advance(timedelta(days=(date(2032, 3, 21) - date(2027, 3, 20)).days))
     # Five years from 2026-09-01, plus the 200 days suspended.
     assert graduation_refused(bank, account, authority, db_url, on="2032-03-20") == (
         f"{account} does not meet the conditions of {PROGRAMME}'s diploma: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -297,7 +298,7 @@ def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
     account, key = school_bank, str(tmp_path / "school.pem")
     enrol = ["accounts", "enroll", account, "--programme", "P1", "--school", "sch-1"]
     j(runner, db_url, *enrol, "--on", "2026-09-01", "--max-years", "3")
-    graduate = ["accounts", "graduate", account, "--programme", "P1", "--on", "2029-06-30"]
+    graduate = ["accounts", "graduate", account, "--programme", "P1", "--on", "2026-11-30"]
     before = dump(db_url)
     one_line_error(run(runner, db_url, *graduate), 1, "no programme P1")
     assert dump(db_url) == before
@@ -320,6 +321,12 @@ def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
         1,
         f"{account} does not meet the conditions of P1's diploma: required course C1",
     )
+    ahead = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    one_line_error(
+        run(runner, db_url, *graduate[:-1], ahead),
+        1,
+        f"graduated_on: {ahead} is after the day it is recorded",
+    )
     assert dump(db_url) == before
     course = {"course_code": "C1", "course_title": "程序设计", "programme": "P1", "credits": "4"}
     issue = ["outcomes", "issue", "course", account, "--key", key]
@@ -328,7 +335,7 @@ def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
     assert j(runner, db_url, "accounts", "show", account)["status"] == "graduated"
     history = run(runner, db_url, "accounts", "show", account).stdout.split("  history:\n")[1]
     assert [line.split()[2] for line in history.splitlines()] == ["opened", "enrolled", "graduated"]
-    assert history.splitlines()[-1].endswith("graduated graduated_on=2029-06-30 programme=P1")
+    assert history.splitlines()[-1].endswith("graduated graduated_on=2026-11-30 programme=P1")
 
 
 _DEEP_JSON = b"[" * 100_000 + b"]" * 100_000

@@ -256,7 +256,7 @@ def test_a_diploma_exempts_the_theory_module(
             "level": "高职",
             "programme": "P510201",
             "programme_name": "计算机应用技术",
-            "graduated_on": "2029-06-30",
+            "graduated_on": "2026-06-30",
         },
         SCHOOL,
     )

@@ -103,7 +103,7 @@ def test_xlsx_with_chinese_headers_identifies_learners_by_national_id(
                 "物联网安装调试",
                 "iot-install",
                 "中级",
-                datetime(2026, 10, 10),
+                datetime(2026, 8, 10),
                 f"EXAM-2026-10-{i}",
             ]
         )
@@ -114,7 +114,7 @@ def test_xlsx_with_chinese_headers_identifies_learners_by_national_id(
     payload = bank.ledger.record(report.issued[0]).payload
     assert (payload["level"], payload["issued_on"], payload["source_ref"]) == (
         "intermediate",
-        "2026-10-10",
+        "2026-08-10",
         "EXAM-2026-10-0",
     )
     assert bank.ledger.record(report.issued[0]).account.account == learners[1]  # type: ignore[union-attr]
@@ -140,16 +140,18 @@ def test_rules_refuse_rows_before_anything_is_written(
             "物联网",
             "iot-install",
             "intermediate",
-            "2026-10-10",
+            "2026-08-10",
         ],
-        [learners[1], "certificate", "IOT-INST", "物联网", "iot-install", "senior", "2026-10-10"],
-        [learners[2], "certificate", "WELD", "焊接", "welding", "junior", "2026-10-10"],
+        [learners[1], "certificate", "IOT-INST", "物联网", "iot-install", "senior", "2026-08-10"],
+        [learners[2], "certificate", "WELD", "焊接", "welding", "junior", "2026-08-10"],
+        [learners[2], "certificate", "IOT-INST", "物联网", "iot-install", "junior", "2099-01-01"],
     ]
     path = write_csv(tmp_path / "exam.csv", rows, header)
     before = dump(db_url)
     report = Importer(bank, ORG).run(path)
-    assert [e.row for e in report.rejected] == [3, 4]
+    assert [e.row for e in report.rejected] == [3, 4, 5]
     assert "levels junior, intermediate, not senior" in report.rejected[0].reason
+    assert "issued_on: 2099-01-01 is after the day it is recorded" in report.rejected[2].reason
     assert dump(db_url) == before
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from creditbank.domain.dates import STATED_DAYS, check_stated_day
 from creditbank.domain.vocab import certificate_rank
 from creditbank.errors import RuleError
 
@@ -196,7 +197,8 @@ def check_outcome(
     Raises:
         RuleError: the key is not the issuer's or not valid then; the accreditation
             is another issuer's, or does not cover the outcome then; the quota is used
-            up; or a diploma's level is not the school's.
+            up; a diploma's level is not the school's; or the day the outcome
+            states it was achieved comes after ``time``'s.
     """
     if key.issuer != issuer.issuer:
         raise RuleError(
@@ -227,3 +229,6 @@ def check_outcome(
             f"per {accreditation.quota_period} is used up",
             "quota_exceeded",
         )
+    stated = STATED_DAYS.get(kind)
+    if stated is not None:
+        check_stated_day(stated, details[stated], time)
