@@ -7,9 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from creditbank.clock import format_time, parse_time
+from creditbank.domain.text import control_character
 from creditbank.errors import InputError
 
 
@@ -123,3 +124,18 @@ class Choice(fields.String):
         if text not in self.choices:
             raise ValidationError(f"must be one of: {', '.join(self.choices)}")
         return text
+
+
+class PlainText(validate.Validator):
+    """Refuses text that holds a control character (:mod:`creditbank.domain.text`)."""
+
+    def __call__(self, value: str) -> str:
+        """Return ``value`` unchanged.
+
+        Raises:
+            ValidationError: ``value`` holds such a character (named by code point).
+        """
+        problem = control_character(value)
+        if problem is not None:
+            raise ValidationError(problem)
+        return value

@@ -21,9 +21,17 @@ from creditbank.domain.vocab import (
     SUSPENSION_REASONS,
 )
 
-from .fields import Choice, Code, Day, DecimalString, Hash, UtcTime
+from .fields import Choice, Code, Day, DecimalString, Hash, PlainText, UtcTime
 
-TEXT = validate.Length(min=1, max=500)
+PLAIN = PlainText()
+
+
+def text(longest: int = 500, shortest: int = 1) -> list[validate.Validator]:
+    """The validators of a free-text field: its length, and plain text (:class:`PlainText`)."""
+    return [validate.Length(min=shortest, max=longest), PLAIN]
+
+
+TEXT = text()
 
 
 class Strict(Schema):
@@ -56,7 +64,7 @@ class KeyEntry(Strict):
 
     id = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}\Z"))
     public = fields.String(required=True)
-    role = fields.String(validate=validate.Length(max=32))
+    role = fields.String(validate=text(32, 0))
     owner = Code()
 
 
@@ -225,9 +233,9 @@ class CourseCredit(OutcomeBase):
     course_title = fields.String(required=True, validate=TEXT)
     programme = Code(required=True)
     credits = DecimalString(required=True)
-    grade = fields.String(validate=validate.Length(min=1, max=16))
+    grade = fields.String(validate=text(16))
     score = DecimalString()
-    term = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    term = fields.String(required=True, validate=text(32))
 
     def cross_check(self, data: dict[str, Any]) -> None:
         """A score is at most 100; credits are more than 0 and at most 60."""
@@ -290,7 +298,7 @@ class Award(OutcomeBase):
     competition = fields.String(required=True, validate=TEXT)
     category = Code()
     level = Choice(AWARD_LEVELS, AWARD_LEVEL_ALIASES, required=True)
-    rank = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    rank = fields.String(required=True, validate=text(32))
     awarded_on = Day(required=True)
 
 
@@ -431,8 +439,8 @@ _LEAF_FIELDS: dict[str, fields.Field[Any]] = {
     "programme": Code(),
     "diploma_level": Choice(SCHOOL_LEVELS, SCHOOL_LEVEL_ALIASES),
     "award_levels": fields.List(Choice(AWARD_LEVELS, AWARD_LEVEL_ALIASES)),
-    "ranks": fields.List(fields.String(validate=validate.Length(min=1, max=32))),
-    "grades": fields.List(fields.String(validate=validate.Length(min=1, max=16))),
+    "ranks": fields.List(fields.String(validate=text(32))),
+    "grades": fields.List(fields.String(validate=text(16))),
     "min_score": DecimalString(),
 }
 SourceCondition = Schema.from_dict(_LEAF_FIELDS, name="SourceCondition")

@@ -390,11 +390,20 @@ def test_a_malformed_payload_and_an_unknown_kind(bank: CreditBank, learner: str)
         ORG,
         learner,
     )
-    assert found(bank.audit()) == {
+    # Validly signed, but the title holds a terminal escape sequence.
+    escaped = bank.ledger.append(
+        "outcome.course/1", {**_course(learner), "course_title": "\x1b[2J程序设计"}, SCHOOL, learner
+    )
+    report = bank.audit()
+    assert found(report) == {
         ("malformed_payload", extra.seq),
         ("unknown_kind", unknown.seq),
         ("malformed_payload", numeric.seq),
+        ("malformed_payload", escaped.seq),
     }
+    assert report.problems[-1].detail == (
+        "outcome.course/1: course_title: holds the control character U+001B"
+    )
 
 
 def test_a_record_with_or_without_an_account_against_its_kind(

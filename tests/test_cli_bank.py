@@ -13,11 +13,15 @@ from creditbank.cli.output import shown
 from hypothesis import given
 from hypothesis import strategies as st
 
+from creditbank.bank import CreditBank
 from creditbank.ledger.canonical import MAX_SAFE_INTEGER
+from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.log import Entry
+from creditbank.projector import Projector
 
 from .bank_fixtures import national_id
 from .conftest import fetch
-from .test_cli import one_line_error, run
+from .test_cli import PASS, one_line_error, run
 
 
 def j(runner: CliRunner, db_url: str, *args: str) -> dict[str, object]:
@@ -251,6 +255,11 @@ def dump(url: str) -> list[list[tuple[object, ...]]]:
             2,
             "national_id: expected 18 characters",
         ),
+        (
+            ["accounts", "open", "--national-id", national_id(9), "--name", "李\x1b[2J娜"],
+            2,
+            "name: holds the control character U+001B",
+        ),
         (["accounts", "resume", "ACCOUNT"], 1, "cannot be resumed"),
         (
             [
@@ -417,13 +426,27 @@ def test_seqs_and_versions_past_what_a_record_holds_are_usage_errors(
 def test_text_from_the_ledger_reaches_the_terminal_escaped(
     runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
 ) -> None:
-    """A course title holding escape sequences (a school may write any text) is printed
-    with its control characters as ``\\xNN``; so is an argument echoed in an error."""
+    """Text holding escape sequences is refused when issued, naming the field; a record
+    that holds some all the same (written past the bank's checks, which the audit
+    reports) is printed with its control characters as ``\\xNN``, and so is an
+    argument echoed in an error."""
     title = "\x1b]0;pwned\x07\x1b[2J程序设计\r"
     fields = {"course_code": "C1", "course_title": title, "programme": "P1", "credits": "4"}
     data = json.dumps({**fields, "term": "2026-2027-1"})
     key = str(tmp_path / "school.pem")
-    j(runner, db_url, "outcomes", "issue", "course", school_bank, "--key", key, "--data", data)
+    issue = ["outcomes", "issue", "course", school_bank, "--key", key, "--data", data]
+    before = dump(db_url)
+    one_line_error(
+        run(runner, db_url, *issue), 2, "course_title: holds the control character U+001B"
+    )
+    assert dump(db_url) == before
+    bank = CreditBank.open(db_url)
+    with bank.ledger.transaction() as tx:
+        signing = SigningKey.load(Path(key), PASS["CREDITBANK_PASSPHRASE"].encode())
+        payload = {**fields, "term": "2026-2027-1", "issuer": "sch-1", "accreditation": "acc-1"}
+        record = tx.append([Entry("outcome.course/1", payload, signing, school_bank)])[0]
+        Projector(tx.conn).apply(record)
+    bank.close()
     for command in (["accounts", "show", school_bank], ["transcript", school_bank]):
         text = run(runner, db_url, *command).stdout
         assert "\\x1b]0;pwned\\x07\\x1b[2J程序设计\\x0d" in text and "\x1b" not in text, text

@@ -54,6 +54,7 @@ def test_every_bad_row_is_reported_and_nothing_written(
             course_row("acct-nope"),
             course_row(learners[2], code=""),
             course_row(learners[3]),
+            [learners[3], "CS302", "软件\x07工程", "P510201", "3", "A", "2026-2027-1"],
         ],
     )
     before = dump(db_url)
@@ -62,8 +63,10 @@ def test_every_bad_row_is_reported_and_nothing_written(
         (3, "credits"),
         (4, None),
         (5, "course_code"),
+        (7, "course_title"),
     ]
     assert "no account acct-nope" in report.rejected[1].reason
+    assert "holds the control character U+0007" in report.rejected[3].reason
     assert report.issued == [] and dump(db_url) == before
 
 

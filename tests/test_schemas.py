@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 from creditbank.schemas import PAYLOAD_SCHEMAS, load_payload, normalise_payload
+from creditbank.schemas.fields import PlainText
+from creditbank.schemas.normal_form import is_normal_payload
 from hypothesis import given
 from hypothesis import strategies as st
+from marshmallow import fields
 
 from creditbank.errors import InputError
 
@@ -226,3 +229,75 @@ def test_codes_refuse_anything_outside_their_alphabet(text: str) -> None:
     else:
         with pytest.raises(InputError, match=r"^course_code: "):
             normalise_payload("outcome.course/1", data)
+
+
+CONTROLS = [
+    chr(c)
+    for c in (
+        *range(0x00, 0x09),
+        0x0B,
+        0x0C,
+        *range(0x0E, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+]
+"""What free text may not hold: control characters but tab and line breaks, and the
+bidirectional embeddings, overrides and isolates."""
+
+TEXT_FIELDS = [
+    (kind, name)
+    for kind in sorted(EXAMPLES)
+    for name, field in PAYLOAD_SCHEMAS[kind]().fields.items()
+    if type(field) is fields.String and any(isinstance(v, PlainText) for v in field.validators)
+]
+
+
+def test_free_text_fields_are_found() -> None:
+    assert ("outcome.course/1", "course_title") in TEXT_FIELDS
+    assert ("outcome.course/1", "term") in TEXT_FIELDS
+    assert len({kind for kind, _ in TEXT_FIELDS}) >= 15
+
+
+@given(
+    st.sampled_from(TEXT_FIELDS),
+    st.text(min_size=1, max_size=14),
+    st.sampled_from(CONTROLS),
+    st.integers(min_value=0, max_value=14),
+)
+def test_free_text_refuses_control_characters_naming_the_field(
+    field: tuple[str, str], text: str, control: str, at: int
+) -> None:
+    kind, name = field
+    normal = normalise_payload(kind, EXAMPLES[kind])
+    plain = "".join(c for c in text if c not in CONTROLS) or "x"
+    assert normalise_payload(kind, {**normal, name: plain})[name] == plain
+    assert is_normal_payload(kind, {**normal, name: plain})
+    tainted = {**normal, name: plain[:at] + control + plain[at:]}
+    assert not is_normal_payload(kind, tainted)
+    with pytest.raises(
+        InputError, match=rf"^{name}: holds the control character U\+{ord(control):04X}$"
+    ):
+        normalise_payload(kind, tainted)
+
+
+@given(st.text(alphabet="\t\n\r 程序设计abc", min_size=1, max_size=20))
+def test_tabs_and_line_breaks_are_text(text: str) -> None:
+    data = {**EXAMPLES["outcome.other/1"], "description": text}
+    assert normalise_payload("outcome.other/1", data)["description"] == text
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_a_name_is_plain_text_or_refused_naming_the_field(name: str) -> None:
+    from creditbank.domain.identity import normalise_name
+
+    try:
+        normal = normalise_name(name)
+    except InputError as e:
+        if "control character" in str(e):
+            assert str(e).startswith("name: holds") and any(c in CONTROLS for c in name)
+        else:
+            assert str(e) == "name: must be 1-100 characters"
+    else:
+        assert not any(c in CONTROLS for c in normal) and 0 < len(normal) <= 100

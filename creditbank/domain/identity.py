@@ -12,6 +12,7 @@ import hmac
 import re
 import unicodedata
 
+from creditbank.domain.text import control_character
 from creditbank.errors import InputError
 
 _ID18 = re.compile(r"^[0-9]{17}[0-9X]\Z")
@@ -42,11 +43,14 @@ def normalise_name(value: str) -> str:
     """A name in canonical form (NFKC, single spaces).
 
     Raises:
-        InputError: empty or longer than 100 characters.
+        InputError: empty, longer than 100 characters, or holding a control character.
     """
     text = " ".join(unicodedata.normalize("NFKC", value).split())
     if not 0 < len(text) <= 100:
         raise InputError("name: must be 1-100 characters")
+    problem = control_character(text)
+    if problem is not None:
+        raise InputError(f"name: {problem}")
     return text
 
 
