@@ -390,18 +390,25 @@ def test_a_malformed_payload_and_an_unknown_kind(bank: CreditBank, learner: str)
         ORG,
         learner,
     )
-    # Validly signed, but the title holds a terminal escape sequence.
-    escaped = bank.ledger.append(
-        "outcome.course/1", {**_course(learner), "course_title": "\x1b[2J程序设计"}, SCHOOL, learner
-    )
-    report = bank.audit()
-    assert found(report) == {
+    assert found(bank.audit()) == {
         ("malformed_payload", extra.seq),
         ("unknown_kind", unknown.seq),
         ("malformed_payload", numeric.seq),
-        ("malformed_payload", escaped.seq),
     }
-    assert report.problems[-1].detail == (
+
+
+def test_text_holding_a_control_character(bank: CreditBank, learner: str) -> None:
+    """Validly signed and projected (as a version before the rule wrote it), but the
+    title holds a terminal escape sequence: reported once, and still replayed, so
+    neither its outcome row nor the revocation that names it is reported."""
+    title = "\x1b[2J程序设计\u202e"
+    escaped = forge(
+        bank, "outcome.course/1", {**_course(learner), "course_title": title}, SCHOOL, learner
+    )
+    bank.revoke_outcome(escaped.seq, "entered in error", SCHOOL)
+    report = bank.audit()
+    assert found(report) == {("unsafe_text", escaped.seq)}
+    assert report.problems[0].detail == (
         "outcome.course/1: course_title: holds the control character U+001B"
     )
 

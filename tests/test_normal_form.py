@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from unittest import mock
 
 import pytest
 from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload, round_trip_payload
-from creditbank.schemas.fields import Choice, Code, DecimalString, Hash
+from creditbank.schemas.fields import Choice, Code, DecimalString, Hash, PlainText
 from creditbank.schemas.normal_form import compile_schema, identical, is_normal_payload
 from creditbank.schemas.payloads import Strict
 from hypothesis import given, settings
@@ -136,6 +137,30 @@ def test_a_payload_not_yet_normal_is_not_passed(kind: str) -> None:
 def test_the_fast_verdict_is_the_round_trips(case: tuple[str, Any]) -> None:
     kind, payload = case
     assert is_normal_payload(kind, payload) == slow_verdict(kind, payload)
+
+
+@settings(max_examples=800)
+@given(mutated(), st.sampled_from(["\x00", "\x1b", "\x7f", "\x9b", "\u202e", "\u2066"]))
+def test_without_the_plain_text_rule_the_fast_verdict_is_the_round_trips(
+    case: tuple[str, Any], control: str
+) -> None:
+    """The audit's test for text unsafe but otherwise sound agrees with the schema's
+    round trip run with the rule switched off; a free-text field given a control
+    character passes it and fails the full test."""
+    kind, payload = case
+    with mock.patch.object(PlainText, "__call__", lambda self, value: value):
+        expected = slow_verdict(kind, payload)
+    assert is_normal_payload(kind, payload, plain_text=False) == expected
+    free = [
+        name
+        for name, field in PAYLOAD_SCHEMAS[kind]().fields.items()
+        if any(isinstance(v, PlainText) for v in field.validators)
+        and isinstance(NORMAL[kind].get(name), str)
+    ]
+    if free:
+        tainted = {**NORMAL[kind], free[0]: NORMAL[kind][free[0]] + control}
+        assert is_normal_payload(kind, tainted, plain_text=False)
+        assert not is_normal_payload(kind, tainted)
 
 
 @settings(max_examples=500)

@@ -5,7 +5,8 @@ each record is judged on the state the log itself implies just before it, never
 on the tables under audit. For each record it checks, in order:
 
 - the payload is what its schema accepts, and the record carries an account link
-  exactly when its kind belongs to an account (``malformed_payload``, ``unknown_kind``);
+  exactly when its kind belongs to an account (``malformed_payload``, ``unknown_kind``),
+  and its free text holds no control character (``unsafe_text``, still replayed);
 - time never goes backwards (``time_backwards``), and no record is dated after the
   signing of a checkpoint that covers it (``dated_after_checkpoint``);
 - :func:`creditbank.admission.admit` allows it (the kinds listed there);
@@ -65,13 +66,15 @@ def evidence(record: Record, **more: Any) -> dict[str, Any]:
 
 
 def payload_problems(record: Record) -> list[tuple[str, str]]:
-    """Problems with a record's payload: ``unknown_kind`` or ``malformed_payload``.
+    """Problems with a record's payload: ``unknown_kind``, ``malformed_payload``, ``unsafe_text``.
 
     A record must carry an account link exactly when its kind belongs to an account,
     and a payload must be one its kind's schema accepts, in its normal form: the fast
     test of :mod:`creditbank.schemas.normal_form` first, the schema's own round
-    trip (for the verdict and its message) when that is in doubt. Runs in the
-    verification workers.
+    trip (for the verdict and its message) when that is in doubt. A payload sound
+    but for control characters in its free text is ``unsafe_text``: it is still
+    replayed, so its projections are still compared. Runs in the verification
+    workers.
     """
     if record.kind == GENESIS_KIND:
         return []
@@ -85,7 +88,12 @@ def payload_problems(record: Record) -> list[tuple[str, str]]:
     try:
         normal = round_trip_payload(record.kind, record.payload)
     except InputError as e:
-        return [("malformed_payload", f"{record.kind}: {e}")]
+        kind = (
+            "unsafe_text"
+            if is_normal_payload(record.kind, record.payload, plain_text=False)
+            else "malformed_payload"
+        )
+        return [(kind, f"{record.kind}: {e}")]
     if not identical(normal, record.payload):
         return [("malformed_payload", f"{record.kind}: the payload is not in its normal form")]
     return []
