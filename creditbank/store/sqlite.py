@@ -5,6 +5,10 @@ Readers begin a deferred transaction and read a consistent WAL snapshot.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -114,3 +118,27 @@ def scratch_settings(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode = MEMORY")
         cursor.execute(f"PRAGMA cache_size = -{SCRATCH_CACHE_MIB * 1024}")
         cursor.close()
+
+
+@contextmanager
+def side_by_side(main: Path, other: Path, name: str) -> Iterator[sqlite3.Connection]:
+    """One read transaction over the SQLite file ``main`` with ``other`` attached as ``name``.
+
+    ``other`` is attached read-only, and both files are read in one snapshot (the
+    transaction begins before the first read), so one statement can join their
+    tables in SQLite itself.
+
+    Raises:
+        sqlite3.Error: a file cannot be opened or attached.
+    """
+    conn = sqlite3.connect(main.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"ATTACH DATABASE ? AS {name}", (other.resolve().as_uri() + "?mode=ro",))
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("ROLLBACK")
+    finally:
+        conn.close()
