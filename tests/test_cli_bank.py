@@ -16,11 +16,10 @@ from hypothesis import strategies as st
 from creditbank.bank import CreditBank
 from creditbank.ledger.canonical import MAX_SAFE_INTEGER
 from creditbank.ledger.keys import SigningKey
-from creditbank.ledger.log import Entry
-from creditbank.projector import Projector
 
 from .bank_fixtures import national_id
 from .conftest import fetch
+from .test_audit import forge
 from .test_cli import PASS, one_line_error, run
 
 
@@ -441,11 +440,9 @@ def test_text_from_the_ledger_reaches_the_terminal_escaped(
     )
     assert dump(db_url) == before
     bank = CreditBank.open(db_url)
-    with bank.ledger.transaction() as tx:
-        signing = SigningKey.load(Path(key), PASS["CREDITBANK_PASSPHRASE"].encode())
-        payload = {**fields, "term": "2026-2027-1", "issuer": "sch-1", "accreditation": "acc-1"}
-        record = tx.append([Entry("outcome.course/1", payload, signing, school_bank)])[0]
-        Projector(tx.conn).apply(record)
+    signing = SigningKey.load(Path(key), PASS["CREDITBANK_PASSPHRASE"].encode())
+    payload = {**fields, "term": "2026-2027-1", "issuer": "sch-1", "accreditation": "acc-1"}
+    forge(bank, "outcome.course/1", payload, signing, school_bank)
     bank.close()
     for command in (["accounts", "show", school_bank], ["transcript", school_bank]):
         text = run(runner, db_url, *command).stdout

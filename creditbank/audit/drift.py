@@ -228,11 +228,11 @@ def _joined(conn: sqlite3.Connection, table: Table) -> Iterator[Problem]:
         f"WHERE NOT EXISTS (SELECT 1 FROM main.{table.name} AS a WHERE {on}) "
         f"ORDER BY {order.format('b')}"
     )
-    width = len(names)
+    width, first_key = len(names), names.index(keys[0])
 
     def split(row: tuple[Any, ...]) -> tuple[Any, ...]:
         mine, stored = row[:width], row[width:]
-        stored_or_none = None if stored[names.index(keys[0])] is None else stored
+        stored_or_none = None if stored[first_key] is None else stored
         return (_sort_key(_key(table, mine)), mine, stored_or_none)
 
     found = heapq.merge(
