@@ -25,7 +25,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, missing
 
-from .fields import Choice, Code, Day, DecimalString, Hash, PatternString, PlainText, UtcTime
+from .fields import Choice, Code, Day, DecimalString, Hash, PatternString, UtcTime
 from .payloads import PAYLOAD_SCHEMAS, Condition, Strict
 
 _ROUND_TRIP: frozenset[type[fields.Field[Any]]] = frozenset(
@@ -59,16 +59,14 @@ def identical(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def is_normal_payload(kind: str, data: Any, plain_text: bool = True) -> bool:
+def is_normal_payload(kind: str, data: Any) -> bool:
     """Whether ``data`` is a payload of ``kind`` that its schema accepts as it is.
 
     ``False`` means "not certainly": the kind has no compiled test, or the payload
     is refused or not in normal form; :func:`schemas.round_trip_payload` says which.
-    With ``plain_text=False`` the free-text fields' :class:`PlainText` rule is left
-    out: a payload that passes then and not otherwise is sound but for control
-    characters in its text. Never raises.
+    Never raises.
     """
-    check = _compiled(kind, plain_text)
+    check = _compiled(kind)
     if check is None:
         return False
     try:
@@ -79,15 +77,14 @@ def is_normal_payload(kind: str, data: Any, plain_text: bool = True) -> bool:
 
 
 @cache
-def _compiled(kind: str, plain_text: bool) -> Check | None:
+def _compiled(kind: str) -> Check | None:
     schema = PAYLOAD_SCHEMAS.get(kind)
-    return None if schema is None else compile_schema(schema, plain_text)
+    return None if schema is None else compile_schema(schema)
 
 
-def compile_schema(schema: type[Schema], plain_text: bool = True) -> Check | None:
+def compile_schema(schema: type[Schema]) -> Check | None:
     """The normal-form test of a :class:`Strict` schema.
 
-    The free-text fields' :class:`PlainText` rule is left out unless ``plain_text``.
     ``None`` if the schema uses a field this module does not know: such payloads
     always take the full round trip.
     """
@@ -96,7 +93,7 @@ def compile_schema(schema: type[Schema], plain_text: bool = True) -> Check | Non
     instance = schema()
     checks: list[tuple[str, Check, bool]] = []
     for name, field in instance.fields.items():
-        check = _field_check(field, plain_text)
+        check = _field_check(field)
         if check is None or field.data_key is not None or field.attribute is not None:
             return None
         if field.load_only or field.dump_only or field.allow_none:
@@ -125,12 +122,12 @@ def compile_schema(schema: type[Schema], plain_text: bool = True) -> Check | Non
     return check_schema
 
 
-def _field_check(field: fields.Field[Any], plain_text: bool) -> Check | None:
+def _field_check(field: fields.Field[Any]) -> Check | None:
     """The normal-form test of one field, validators included, or ``None`` if unknown."""
-    base = _base_check(field, plain_text)
+    base = _base_check(field)
     if base is None:
         return None
-    validators = tuple(v for v in field.validators if plain_text or not isinstance(v, PlainText))
+    validators = tuple(field.validators)
     if not validators:
         return base
 
@@ -143,16 +140,16 @@ def _field_check(field: fields.Field[Any], plain_text: bool) -> Check | None:
     return check_validated
 
 
-def _base_check(field: fields.Field[Any], plain_text: bool) -> Check | None:
+def _base_check(field: fields.Field[Any]) -> Check | None:
     if type(field) is fields.List:
-        return _list_check(field, plain_text)
+        return _list_check(field)
     if type(field) is fields.Nested:
         nested = field.nested
         if field.many or field.only or field.exclude:
             return None
         if not isinstance(nested, type) or not issubclass(nested, Schema):
             return None
-        return compile_schema(nested, plain_text)
+        return compile_schema(nested)
     if type(field) is fields.String:
         return _plain_string
     if type(field) in (Code, Hash) and isinstance(field, PatternString):
@@ -166,8 +163,8 @@ def _base_check(field: fields.Field[Any], plain_text: bool) -> Check | None:
     return None
 
 
-def _list_check(field: fields.List[Any], plain_text: bool) -> Check | None:
-    inner = _field_check(field.inner, plain_text)
+def _list_check(field: fields.List[Any]) -> Check | None:
+    inner = _field_check(field.inner)
     if inner is None:
         return None
 

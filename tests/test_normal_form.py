@@ -7,7 +7,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from creditbank.schemas import PAYLOAD_SCHEMAS, normalise_payload, round_trip_payload
+from creditbank.schemas import (
+    PAYLOAD_SCHEMAS,
+    account_link_error,
+    normalise_payload,
+    round_trip_payload,
+)
 from creditbank.schemas.fields import Choice, Code, DecimalString, Hash, PlainText
 from creditbank.schemas.normal_form import compile_schema, identical, is_normal_payload
 from creditbank.schemas.payloads import Strict
@@ -15,7 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields
 
+from creditbank.audit.replay import payload_problems
+from creditbank.domain.text import control_character, plain_copy
 from creditbank.errors import InputError
+from creditbank.ledger.record import AccountLink, Record
 
 from .test_schemas import EXAMPLES
 
@@ -139,28 +147,67 @@ def test_the_fast_verdict_is_the_round_trips(case: tuple[str, Any]) -> None:
     assert is_normal_payload(kind, payload) == slow_verdict(kind, payload)
 
 
-@settings(max_examples=800)
-@given(mutated(), st.sampled_from(["\x00", "\x1b", "\x7f", "\x9b", "\u202e", "\u2066"]))
-def test_without_the_plain_text_rule_the_fast_verdict_is_the_round_trips(
-    case: tuple[str, Any], control: str
-) -> None:
-    """The audit's test for text unsafe but otherwise sound agrees with the schema's
-    round trip run with the rule switched off; a free-text field given a control
-    character passes it and fails the full test."""
-    kind, payload = case
-    with mock.patch.object(PlainText, "__call__", lambda self, value: value):
-        expected = slow_verdict(kind, payload)
-    assert is_normal_payload(kind, payload, plain_text=False) == expected
-    free = [
-        name
-        for name, field in PAYLOAD_SCHEMAS[kind]().fields.items()
-        if any(isinstance(v, PlainText) for v in field.validators)
-        and isinstance(NORMAL[kind].get(name), str)
+def strings(value: Any) -> list[tuple[Any, Any]]:
+    """Every ``(container, key or index)`` of a string value inside ``value``."""
+    return [
+        (c, k)
+        for c in containers(value)
+        for k in (c if isinstance(c, dict) else range(len(c)))
+        if isinstance(c[k], str)
     ]
-    if free:
-        tainted = {**NORMAL[kind], free[0]: NORMAL[kind][free[0]] + control}
-        assert is_normal_payload(kind, tainted, plain_text=False)
-        assert not is_normal_payload(kind, tainted)
+
+
+def audit_verdict(kind: str, payload: dict[str, Any]) -> str | None:
+    """The kind of problem the audit reports for ``payload``, or None."""
+    linked = account_link_error(kind, True) is None
+    link = AccountLink("acct-1", 0, bytes(32)) if linked else None
+    record = Record(1, bytes(32), kind, "2026-01-01T00:00:00.000000Z", "0" * 32, payload, link, b"")
+    found = payload_problems(record)
+    return found[0][0] if found else None
+
+
+@settings(max_examples=800)
+@given(mutated(), st.sampled_from(["\x00", "\x1b", "\x7f", "\x9b", "\u202e", "\u2066"]), st.data())
+def test_control_characters_are_unsafe_text_where_the_payload_is_otherwise_sound(
+    case: tuple[str, Any], control: str, data: st.DataObject
+) -> None:
+    """A control character put in any string of a payload, nested conditions included:
+    the audit reports ``unsafe_text`` exactly where the schema's round trip, with the
+    plain-text rule switched off, finds the payload sound, and ``malformed_payload``
+    where it does not."""
+    kind, payload = case
+    places = strings(payload)
+    if places:
+        container, key = data.draw(st.sampled_from(places))
+        container[key] += control
+    with mock.patch.object(PlainText, "__call__", lambda self, value: value):
+        sound_but_for_text = slow_verdict(kind, payload)
+    if slow_verdict(kind, payload):
+        expected = None
+    else:
+        expected = "unsafe_text" if sound_but_for_text else "malformed_payload"
+    assert audit_verdict(kind, payload) == expected
+
+
+def test_a_rules_rank_holding_a_control_character_is_unsafe_text() -> None:
+    """A condition's ranks are free text two levels down, in a field of its own kind."""
+    payload = copy.deepcopy(NORMAL["rule.loaded/1"])
+    condition = {"outcome": "award", "ranks": ["一等奖\x1b[2J"]}
+    payload["when"] = {"any": [{"outcome": "certificate"}, condition]}
+    assert audit_verdict("rule.loaded/1", payload) == "unsafe_text"
+    condition["ranks"] = ["一等奖"]
+    assert audit_verdict("rule.loaded/1", payload) is None
+
+
+@given(values)
+def test_a_plain_copy_has_the_same_shape_and_no_control_character(value: Any) -> None:
+    copied = plain_copy(value)
+    before, after = strings([value]), strings([copied])
+    assert type(copied) is type(value)
+    assert [len(c[k]) for c, k in after] == [len(c[k]) for c, k in before]
+    assert all(control_character(c[k]) is None for c, k in after)
+    if all(control_character(c[k]) is None for c, k in before):
+        assert copied == value
 
 
 @settings(max_examples=500)

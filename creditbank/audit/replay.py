@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from creditbank.admission import Proposal, admit
 from creditbank.decisions import conversion_refusal
+from creditbank.domain.text import plain_copy
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.log import GENESIS_KIND
 from creditbank.ledger.record import Record, decode_checked_leaf
@@ -83,20 +84,25 @@ def payload_problems(record: Record) -> list[tuple[str, str]]:
     link = account_link_error(record.kind, record.account is not None)
     if link is not None:
         return [("malformed_payload", f"{record.kind}: {link}")]
-    if is_normal_payload(record.kind, record.payload):
+    problem = _schema_problem(record.kind, record.payload)
+    if problem is None:
         return []
+    if _schema_problem(record.kind, plain_copy(record.payload)) is None:
+        return [("unsafe_text", problem)]
+    return [("malformed_payload", problem)]
+
+
+def _schema_problem(kind: str, payload: dict[str, Any]) -> str | None:
+    """Why ``payload`` is not one ``kind``'s schema accepts in its normal form, or None."""
+    if is_normal_payload(kind, payload):
+        return None
     try:
-        normal = round_trip_payload(record.kind, record.payload)
+        normal = round_trip_payload(kind, payload)
     except InputError as e:
-        kind = (
-            "unsafe_text"
-            if is_normal_payload(record.kind, record.payload, plain_text=False)
-            else "malformed_payload"
-        )
-        return [(kind, f"{record.kind}: {e}")]
-    if not identical(normal, record.payload):
-        return [("malformed_payload", f"{record.kind}: the payload is not in its normal form")]
-    return []
+        return f"{kind}: {e}"
+    if not identical(normal, payload):
+        return f"{kind}: the payload is not in its normal form"
+    return None
 
 
 class Replay:
