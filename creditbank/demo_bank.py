@@ -138,6 +138,30 @@ COURSES = [
     ("ROB220", "工业机器人编程 Robot Programming", "4.5"),
     ("MTH100", "高等数学 Advanced Mathematics", "5"),
 ]
+TRAINING_AND_INNOVATION = [
+    (
+        "training",
+        {"title": "安全生产培训 Workplace Safety Training", "category": "safety", "hours": "16"},
+    ),
+    (
+        "innovation",
+        {
+            "activity": "创新创业训练项目 Innovation Project",
+            "activity_type": "project",
+            "hours": "32",
+        },
+    ),
+    (
+        "training",
+        {"title": "智能制造岗位培训 Smart Manufacturing Training", "hours": "40"},
+    ),
+    (
+        "innovation",
+        {"activity": "实用新型专利 Utility Model Patent", "activity_type": "patent"},
+    ),
+]
+"""Outcomes a school issues beyond its courses, for learners asked more outcomes than the
+course catalogue holds (each dated by ``completed_on`` when issued)."""
 CERTIFICATES = {
     "org-iot": ("IOT-INST", "物联网安装调试与运维 IoT Installation and Maintenance", "iot-install"),
     "org-robot": ("ROB-APP", "工业机器人应用编程 Industrial Robot Application", "robot-app"),
@@ -216,6 +240,10 @@ def build(
                     },
                 )
             )
+        for extra in range(max(0, per_learner - 2 - len(COURSES))):
+            kind, template = TRAINING_AND_INNOVATION[extra % len(TRAINING_AND_INNOVATION)]
+            completed = (now - timedelta(days=rng.randrange(1, 400))).date().isoformat()
+            items.append((kind, account, {**template, "completed_on": completed}))
         if rng.random() < 0.3:
             items.append(
                 (

@@ -238,6 +238,20 @@ def test_log_show(runner: CliRunner, db_url: str, initialised: str) -> None:
     one_line_error(run(runner, db_url, "log", "show", "42"), 1, "no record 42")
 
 
+def test_demo_issues_about_the_outcomes_asked_beyond_the_course_catalogue(
+    runner: CliRunner, db_url: str
+) -> None:
+    """Fifteen outcomes a learner, more than the six courses: the rest are training and
+    innovation outcomes, and the bank they make audits clean."""
+    result = run(runner, db_url, "demo", "--records", "60", "--learners", "4", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert 54 <= json.loads(result.stdout)["outcomes_added"] <= 66
+    for kind in ("training", "innovation"):
+        listed = run(runner, db_url, "outcomes", "list", "--kind", kind, "--json")
+        assert len(json.loads(listed.stdout)["outcomes"]) >= 4 * 3
+    assert run(runner, db_url, "audit").exit_code == 0
+
+
 def test_demo_creates_a_ledger_when_there_is_none(runner: CliRunner, db_url: str) -> None:
     result = run(runner, db_url, "demo", "--records", "50", "--learners", "10", "--json")
     assert result.exit_code == 0, result.stderr
