@@ -58,7 +58,7 @@ def _table(document: dict[str, Any]) -> str:
     for o in document["outcomes"]:
         lines.append(
             f"{o['seq']:>6}  {o['kind']:<11} {o['credits'] or '':>7}  {o['grade'] or '':<5} "
-            f"{o['status']:<8} {o['title']} ({o['issuer']}, {o['issued'][:10]})"
+            f"{o['status']:<8} {o['title']} ({o['issuer']}, {o['achieved']})"
         )
     for c in document["conversions"]:
         lines.append(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from creditbank.domain.dates import STATED_DAYS
 from creditbank.errors import RuleError
 
 if TYPE_CHECKING:
@@ -29,6 +30,18 @@ TITLES: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def achieved(kind: str, details: dict[str, Any], issued: str) -> str:
+    """When an outcome was achieved, as a transcript shows it.
+
+    The day its payload states (a diploma's graduation, a certificate's issue, an
+    award, a completed training or activity), a course's term, or else the day it
+    was recorded (``issued``, a UTC time).
+    """
+    field = STATED_DAYS.get(kind)
+    stated = details.get(field) if field else details.get("term")
+    return str(stated) if stated else issued[:10]
+
+
 def outcome_line(outcome: dict[str, Any]) -> dict[str, Any]:
     """One transcript line for a projected outcome."""
     details = outcome["details"]
@@ -38,6 +51,7 @@ def outcome_line(outcome: dict[str, Any]) -> dict[str, Any]:
         "title": TITLES[outcome["kind"]](details),
         "issuer": outcome["issuer"],
         "issued": outcome["issued"],
+        "achieved": achieved(outcome["kind"], details, outcome["issued"]),
         "credits": details.get("credits"),
         "grade": details.get("grade"),
         "term": details.get("term"),
@@ -124,7 +138,7 @@ def render_html(document: dict[str, Any]) -> str:
 
     rows = "".join(
         f"<tr><td>{o['seq']}</td><td>{cell(o['kind'])}</td><td>{cell(o['title'])}</td>"
-        f"<td>{cell(o['issuer'])}</td><td>{cell(o['issued'][:10])}</td>"
+        f"<td>{cell(o['issuer'])}</td><td>{cell(o['achieved'])}</td>"
         f"<td>{cell(o['credits'])}</td><td>{cell(o['grade'])}</td>"
         f"<td>{cell(o['status'])}</td></tr>"
         for o in document["outcomes"]
@@ -158,7 +172,7 @@ td,th{{border:1px solid #999;padding:4px;text-align:left}}@media print{{a{{color
 <p>Account {cell(document["account"])} · status {cell(document["status"])} ·
 programme {cell(document["programme"])} · school {cell(document["school"])}</p>
 <h2>学习成果 Learning outcomes</h2>
-<table><tr><th>seq</th><th>kind</th><th>title</th><th>issuer</th><th>date</th><th>credits</th>
+<table><tr><th>seq</th><th>kind</th><th>title</th><th>issuer</th><th>achieved</th><th>credits</th>
 <th>grade</th><th>status</th></tr>{rows}</table>
 <h2>免修与学分转换 Exemptions and conversions</h2>
 <table><tr><th>seq</th><th>title</th><th>requirement</th><th>credits</th><th>rule</th>

@@ -159,6 +159,8 @@ def test_an_outcome_exports_signs_and_verifies_with_both_suites(
     assert credential["issuer"]["id"] == ORG.public.did_key
     subject = credential["credentialSubject"]
     assert subject["achievement"]["achievementType"] == "Certificate"
+    # The day the certificate states it was issued, which the RDFC proof signs too.
+    assert subject["activityEndDate"] == bank.ledger.record(seq).payload["issued_on"]
     national = subject["identifier"][0]
     assert national["hashed"] and national["identityHash"].startswith("sha256$")
     assert "110105" not in json.dumps(credential)

@@ -39,6 +39,13 @@ def test_the_transcript_shows_outcomes_conversions_credits_and_checkpoint(
     kinds = [(o["kind"], o["status"]) for o in document["outcomes"]]
     assert kinds == [("course", "revoked"), ("certificate", "valid")]
     assert document["outcomes"][0]["revoked"]["reason"] == "grade entered twice"
+    # When each was achieved: the course's term and the day the certificate states,
+    # not the day either was recorded.
+    achieved = [o["achieved"] for o in document["outcomes"]]
+    assert achieved == [COURSE["term"], CERTIFICATE["issued_on"]]
+    assert all(
+        o["issued"][:10] == bank.clock.now().date().isoformat() for o in document["outcomes"]
+    )
     assert document["credits_earned"] == "0"
     conversions = document["conversions"]
     assert conversions and {c["rule"] for c in conversions} == {"R-IOT-EXEMPT v1"}
@@ -50,6 +57,7 @@ def test_the_transcript_shows_outcomes_conversions_credits_and_checkpoint(
     assert document["records_after_checkpoint"] == 1
     page = render_html(document)
     assert "R-IOT-EXEMPT v1" in page and "<script" not in page
+    assert f"<td>{CERTIFICATE['issued_on']}</td>" in page
     with pytest.raises(RuleError, match="no account"):
         bank.transcript("acct-none")
 
@@ -176,6 +184,8 @@ def test_cli_transcript_and_trace(tmp_path: Path, runner: CliRunner, db_url: str
     seq, account = fetch(db_url, "SELECT seq, account FROM outcomes ORDER BY seq LIMIT 1")[0]
     shown = run(runner, db_url, "transcript", str(account), "--html", "t.html")
     assert shown.exit_code == 0 and f"{seq:>6}  course" in shown.stdout
+    term = json.loads(fetch(db_url, f"SELECT data FROM outcomes WHERE seq = {seq}")[0][0])
+    assert f"({term['issuer']}, {term['details']['term']})" in shown.stdout
     assert "produced at checkpoint" in shown.stdout
     assert "<table>" in (tmp_path / "t.html").read_text(encoding="utf-8")
     document = json.loads(run(runner, db_url, "transcript", str(account), "--json").stdout)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from creditbank.credentials.documents import OB_V3, VC_V2
+from creditbank.domain.dates import STATED_DAYS
 from creditbank.ledger.record import Record
 
 CONTEXT = [VC_V2, OB_V3]
@@ -163,6 +164,9 @@ def open_badge(
         subject["creditsEarned"] = json_number(payload["credits"])
     if "term" in payload:
         subject["term"] = payload["term"]
+    stated = STATED_DAYS.get(kind)
+    if stated is not None and stated in payload:
+        subject["activityEndDate"] = payload[stated]
     document: dict[str, Any] = {
         "@context": list(CONTEXT),
         "id": cid,
