@@ -471,7 +471,7 @@ def test_cli_export_publish_and_verify(tmp_path: Path, runner: CliRunner, db_url
             "x.json",
         ),
         1,
-        "is not a key of",
+        "a credential is signed by its record's issuer (export credential --key)",
     )
     for status_list in (tmp_path / "status").glob("*.json"):
         status_list.write_bytes(b"\xff")

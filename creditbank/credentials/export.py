@@ -89,7 +89,11 @@ class Exporter:
             found = projector.key(key.key_id)
             profile = projector.issuer(issuer)
         if found is None or found.issuer != issuer or profile is None:
-            raise RuleError(f"key {key.key_id} is not a key of {issuer}", "unauthorised_signer")
+            raise RuleError(
+                f"key {key.key_id} is not a key of {issuer}: a credential is signed by its "
+                "record's issuer (export credential --key)",
+                "unauthorised_signer",
+            )
         refusal = found.refusal_at(now)
         if refusal:
             raise RuleError(refusal, "key_not_valid")
