@@ -26,6 +26,7 @@ from . import query as query_commands
 from .accounts import accounts
 from .config import load_config
 from .context import AppContext
+from .help import keep_examples
 from .issuers import issuers
 from .keys import keys
 from .outcomes import outcomes
@@ -85,13 +86,13 @@ class CreditBankGroup(click.Group):
 @click.version_option(__version__, prog_name="creditbank")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, passphrase_file: Path | None) -> None:
-    r"""creditbank: a 1+X credit bank on a signed, Merkle-logged learning-record ledger.
+    """creditbank: a 1+X credit bank on a signed, Merkle-logged learning-record ledger.
 
-    \b
     Start here:
-      creditbank demo              build a sample bank in ./creditbank.db
-      creditbank verify            check the whole ledger
-      creditbank --help COMMAND    explain one command
+
+        creditbank demo              build a sample bank in ./creditbank.db
+        creditbank verify            check the whole ledger
+        creditbank COMMAND --help    explain one command
     """
     config = load_config()
     if db is None and not os.environ.get(ENV_URL):
@@ -111,6 +112,7 @@ import_commands.register(cli)
 query_commands.register(cli)
 for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert, eligibility):
     cli.add_command(_group)
+keep_examples(cli)
 
 
 def main() -> None:

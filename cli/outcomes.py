@@ -38,11 +38,11 @@ def issue(
 ) -> None:
     r"""Issue a KIND outcome into ACCOUNT, signed with the issuer's key.
 
-    \b
     For example:
-      creditbank outcomes issue course acct-1234 --key school.pem \\
-        -f course_code=CS101 -f course_title=程序设计基础 -f programme=P510201 \\
-        -f credits=4.5 -f grade=A -f term=2026-2027-1
+
+        creditbank outcomes issue course acct-1234 --key school.pem \
+          -f course_code=CS101 -f course_title=程序设计基础 -f programme=P510201 \
+          -f credits=4.5 -f grade=A -f term=2026-2027-1
     """
     record = app.bank().issue(kind, account, parse_fields(pairs, data), signing_key(app, key))
     emit(

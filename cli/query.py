@@ -89,7 +89,8 @@ def _table(document: dict[str, Any]) -> str:
 def trace(app: AppContext, seq: int, as_json: bool) -> None:
     """Show the provenance of record SEQ: issuer, key, accreditation, derivations, proof.
 
-    Example:
+    For example:
+
         creditbank trace 42 --json
     """
     document = app.bank().trace(seq)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from creditbank.cli.main import cli
@@ -314,6 +316,45 @@ def test_help_explains_commands(runner: CliRunner) -> None:
     assert result.exit_code == 0
     for command in ("init", "vkey", "checkpoint", "proof", "verify-proof", "verify", "demo", "log"):
         assert f"  {command}" in result.stdout
+
+
+def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every command under ``group``, subgroups included."""
+    found = []
+    for name, command in sorted(group.commands.items()):
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found.extend(command_paths(command, (*path, name)))
+    return found
+
+
+def test_help_prints_every_example_line_for_line(runner: CliRunner) -> None:
+    """Each example command in a help text (an indented line starting ``creditbank``)
+    comes out whole at an 80-column terminal, not rewrapped inside an option, and the
+    examples name commands that exist."""
+    paths = command_paths(cli)
+    assert len(paths) > 40
+    examples = 0
+    for path in [(), *paths]:
+        shown = runner.invoke(cli, [*path, "--help"], terminal_width=80)
+        assert shown.exit_code == 0, (path, shown.output)
+        assert "\\b" not in shown.stdout and "\b" not in shown.stdout, path
+        lines = [line.strip() for line in shown.stdout.splitlines()]
+        command = cli.get_command(click.Context(cli), path[0]) if path else cli
+        for group_name in path[1:]:
+            assert isinstance(command, click.Group)
+            command = command.commands[group_name]
+        assert command is not None
+        for line in inspect.cleandoc(command.help or "").splitlines():
+            if line.startswith(" ") and line.strip().startswith("creditbank "):
+                assert line.strip() in lines, (path, line)
+                words = tuple(line.split()[1:])
+                while words[0].startswith("--"):  # a global option and its value
+                    words = words[2:]
+                if not words[0].isupper():  # not a placeholder such as COMMAND
+                    assert any(words[: len(p)] == p for p in paths), (path, line)
+                examples += 1
+    assert examples > 30
 
 
 def test_a_config_file_sets_the_database_and_passphrase_file(
