@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from creditbank.decisions import standing
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
-from creditbank.domain.dates import check_stated_day
+from creditbank.domain.dates import check_earliest_day, check_stated_day
 from creditbank.domain.issuers import ACCREDITATION_CHANGES, IssuerKey, check_outcome
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
@@ -204,6 +204,7 @@ def _account_changed(p: Projector, proposal: Proposal, _: dict[str, int]) -> Non
     if proposal.kind == "account.graduated/1":
         _graduation(p, account, payload, proposal.time)
     if proposal.kind == "account.enrolled/1":
+        check_earliest_day("enrolled_on", payload["enrolled_on"])
         school = p.issuer(payload["school"])
         if school is None or school.kind != "school":
             raise RuleError(f"school: {payload['school']} is not a registered school")

@@ -285,6 +285,18 @@ def test_a_graduation_without_the_diplomas_conditions(
     assert report.problems[0].extra["account"] == learner
 
 
+def test_an_outcome_dated_before_the_earliest_day(bank: CreditBank, learner: str) -> None:
+    """A typing error the bank refuses on input (0026 for 2026), forged past it."""
+    cert = {**CERTIFICATE, "issuer": "org-iot", "accreditation": "acc-iot"}
+    forge(bank, "outcome.certificate/1", {**cert, "issued_on": "1900-01-01"}, ORG, learner)
+    record = forge(bank, "outcome.certificate/1", {**cert, "issued_on": "0026-08-10"}, ORG, learner)
+    report = bank.audit()
+    assert found(report) == {("rule_violation", record.seq)}
+    assert report.problems[0].detail == (
+        "issued_on: 0026-08-10 is before 1900-01-01, the earliest day recorded"
+    )
+
+
 def test_an_outcome_dated_after_its_record(bank: CreditBank, learner: str) -> None:
     """Signed by an accredited issuer, but the certificate claims a day yet to come."""
     cert = {**CERTIFICATE, "issuer": "org-iot", "accreditation": "acc-iot"}

@@ -117,6 +117,10 @@ def test_each_outcome_kind_is_issued_and_listed(bank: CreditBank, account: str) 
             "outcome dated after its record",
             r"completed_on: 2026-09-03 is after the day it is recorded \(2026-09-01 UTC\)",
         ),
+        (
+            "outcome dated before the earliest day",
+            "awarded_on: 0026-05-20 is before 1900-01-01, the earliest day recorded",
+        ),
     ],
 )
 def test_refusals_leave_the_database_unchanged(
@@ -164,6 +168,17 @@ def test_refusals_leave_the_database_unchanged(
             "training",
             account,
             {"title": "安全生产培训", "hours": "16", "completed_on": "2026-09-03"},
+            SCHOOL,
+        ),
+        "outcome dated before the earliest day": (
+            "award",
+            account,
+            {
+                "competition": "技能大赛",
+                "level": "national",
+                "rank": "一等奖",
+                "awarded_on": "0026-05-20",
+            },
             SCHOOL,
         ),
     }

@@ -305,6 +305,13 @@ def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
 ) -> None:
     account, key = school_bank, str(tmp_path / "school.pem")
     enrol = ["accounts", "enroll", account, "--programme", "P1", "--school", "sch-1"]
+    before = dump(db_url)
+    one_line_error(
+        run(runner, db_url, *enrol, "--on", "0026-09-01", "--max-years", "3"),
+        1,
+        "enrolled_on: 0026-09-01 is before 1900-01-01, the earliest day recorded",
+    )
+    assert dump(db_url) == before
     j(runner, db_url, *enrol, "--on", "2026-09-01", "--max-years", "3")
     graduate = ["accounts", "graduate", account, "--programme", "P1", "--on", "2026-11-30"]
     before = dump(db_url)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditbank.clock import format_time
-from creditbank.domain.dates import STATED_DAYS, check_stated_day
+from creditbank.domain.dates import EARLIEST_DAY, STATED_DAYS, check_earliest_day, check_stated_day
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import RuleError
 
@@ -43,3 +43,19 @@ def test_every_outcome_kind_but_a_course_states_its_day() -> None:
     assert set(STATED_DAYS) == set(OUTCOME_KINDS) - {"course"}
     for kind, field in STATED_DAYS.items():
         assert date.fromisoformat(EXAMPLES[f"outcome.{kind}/1"][field])
+
+
+@given(st.dates(max_value=date(2099, 12, 31)), times)
+def test_no_day_before_the_earliest_is_recorded(day: date, when: datetime) -> None:
+    """Any day before 1900-01-01 is refused, whatever the record's time; any day from
+    it on passes the lower bound (the upper bound is the test above's)."""
+    text = day.isoformat()
+    if day < date.fromisoformat(EARLIEST_DAY):
+        for check in (
+            lambda: check_earliest_day("enrolled_on", text),
+            lambda: check_stated_day("enrolled_on", text, format_time(when)),
+        ):
+            with pytest.raises(RuleError, match=f"enrolled_on: {text} is before 1900-01-01"):
+                check()
+    else:
+        check_earliest_day("enrolled_on", text)

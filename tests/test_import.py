@@ -148,13 +148,15 @@ def test_rules_refuse_rows_before_anything_is_written(
         [learners[1], "certificate", "IOT-INST", "物联网", "iot-install", "senior", "2026-08-10"],
         [learners[2], "certificate", "WELD", "焊接", "welding", "junior", "2026-08-10"],
         [learners[2], "certificate", "IOT-INST", "物联网", "iot-install", "junior", "2099-01-01"],
+        [learners[2], "certificate", "IOT-INST", "物联网", "iot-install", "junior", "0026-08-10"],
     ]
     path = write_csv(tmp_path / "exam.csv", rows, header)
     before = dump(db_url)
     report = Importer(bank, ORG).run(path)
-    assert [e.row for e in report.rejected] == [3, 4, 5]
+    assert [e.row for e in report.rejected] == [3, 4, 5, 6]
     assert "levels junior, intermediate, not senior" in report.rejected[0].reason
     assert "issued_on: 2099-01-01 is after the day it is recorded" in report.rejected[2].reason
+    assert "issued_on: 0026-08-10 is before 1900-01-01" in report.rejected[3].reason
     assert dump(db_url) == before
 
 
