@@ -286,3 +286,33 @@ def db_upgrade(app: AppContext, as_json: bool) -> None:
     upgrade(engine)
     emit(as_json, {"revision": current_revision(engine)}, "schema is current")
     engine.dispose()
+
+
+@db.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_app
+def db_backup(app: AppContext, target: Path, as_json: bool) -> None:
+    """Copy the SQLite ledger to TARGET, a new file, while the bank goes on working.
+
+    The copy is one snapshot of everything the database holds, the off-log personal
+    data included (keep it as safe as the database); verify it with
+    'creditbank --db sqlite:///TARGET verify'. Back PostgreSQL up with pg_dump.
+    For example:
+
+        creditbank db backup backups/creditbank-2026-12-04.db
+    """
+    done = app.bank().backup(target)
+    checkpoint = done.checkpoint
+    emit(
+        as_json,
+        {
+            "file": str(done.file),
+            "records": done.records,
+            "checkpoint": None
+            if checkpoint is None
+            else {"size": checkpoint.size, "root": checkpoint.root.hex()},
+        },
+        f"backed up {done.records} records to {done.file}"
+        + ("" if checkpoint is None else f" (latest checkpoint at size {checkpoint.size})"),
+    )

@@ -50,7 +50,7 @@ from creditbank.domain.identity import (
 from creditbank.domain.issuers import Accreditation
 from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
-from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError
+from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError, StoreError
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.log import Entry, Ledger, Transaction
@@ -59,6 +59,7 @@ from creditbank.ledger.record import Record, open_leaf
 from creditbank.ledger.verify import VerificationReport, check_ledger
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
+from creditbank.store import sqlite as sqlite_backend
 from creditbank.store.engine import open_engine, resolve_url, sqlite_path
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
 from creditbank.store.repository import CheckpointRow, LedgerStore
@@ -87,6 +88,15 @@ class KeyPaths:
             authority=stem.with_name(stem.name + ".authority.pem"),
             log=stem.with_name(stem.name + ".log.pem"),
         )
+
+
+@dataclass(frozen=True)
+class Backup:
+    """What a backup copy holds: its file, its records and its latest checkpoint."""
+
+    file: Path
+    records: int
+    checkpoint: CheckpointRow | None
 
 
 LOOKUP_SECRET = "identity_lookup"
@@ -968,6 +978,27 @@ class CreditBank(_BankWrites):
         """Release the database connections and stop the ledger's signing process."""
         self.ledger.close()
         self.engine.dispose()
+
+    def backup(self, target: Path) -> Backup:
+        """Copy the bank's SQLite database to the new file ``target``, as one snapshot.
+
+        The copy holds the ledger and the off-log tables (personal data, the
+        identity index and its secret), as committed when the copy began; appends may
+        go on meanwhile. Returns what the copy holds, read back from it.
+
+        Raises:
+            StoreError: the bank is not in a SQLite file (back PostgreSQL up with
+                ``pg_dump``), ``target`` exists, or a file cannot be read or written.
+        """
+        source = sqlite_path(self.engine.url.render_as_string(hide_password=False))
+        if source is None:
+            raise StoreError("backup copies a SQLite ledger file; back PostgreSQL up with pg_dump")
+        sqlite_backend.backup(source, target)
+        copy = CreditBank.open(f"sqlite:///{target.resolve()}")
+        try:
+            return Backup(target, copy.ledger.size(), copy.ledger.latest_checkpoint())
+        finally:
+            copy.close()
 
     def checkpoint(self, log_key: SigningKey) -> CheckpointRow:
         """Sign (or reuse) a checkpoint of the current tree.

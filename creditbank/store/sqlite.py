@@ -5,6 +5,7 @@ Readers begin a deferred transaction and read a consistent WAL snapshot.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
+from creditbank.errors import StoreError
 from creditbank.store.driver import driver_connection, execute
 
 BUSY_TIMEOUT_MS = 60_000
@@ -142,3 +144,37 @@ def side_by_side(main: Path, other: Path, name: str) -> Iterator[sqlite3.Connect
             conn.execute("ROLLBACK")
     finally:
         conn.close()
+
+
+def backup(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` to the new file ``target``, as one snapshot.
+
+    SQLite's online backup reads ``source`` in one read transaction, so appends may
+    go on meanwhile and the copy holds the records committed when it began. The copy
+    is written beside ``target``, synced, then renamed into place: ``target`` never
+    names a partial copy. The copy keeps the WAL journal mode.
+
+    Raises:
+        StoreError: ``target`` exists, or a file cannot be read or written.
+    """
+    if target.exists():
+        raise StoreError(f"{target} exists: back up to a new file")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        partial.unlink(missing_ok=True)
+        reader = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            writer = sqlite3.connect(partial)
+            try:
+                reader.backup(writer)
+            finally:
+                writer.close()
+        finally:
+            reader.close()
+        with open(partial, "rb+") as copied:
+            os.fsync(copied.fileno())
+        os.replace(partial, target)
+    except (sqlite3.Error, OSError) as e:
+        partial.unlink(missing_ok=True)
+        raise StoreError(f"cannot back up {source} to {target}: {e}") from e
