@@ -82,4 +82,3 @@ def test_cli_backup_refuses_an_existing_file_and_postgresql(
     assert (tmp_path / "copy.db").read_bytes() == held
     one_line_error(run(runner, db_url, "db", "backup", "no-such-dir/copy.db"), 2, "cannot back up")
     assert not list(tmp_path.glob("**/*.partial"))
-
