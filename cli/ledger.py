@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,7 +24,7 @@ KEY_PATH = click.Path(dir_okay=False, path_type=Path)
 
 def register(group: click.Group) -> None:
     """Add the ledger commands to ``group``."""
-    for command in (init, vkey, checkpoint, proof, verify_proof, verify, log, db):
+    for command in (init, info, vkey, checkpoint, proof, verify_proof, verify, log, db):
         group.add_command(command)
 
 
@@ -91,6 +92,53 @@ def init(
         "log_key_file": str(log_key_out or paths.log),
     }
     emit(as_json, document, document["vkey"])
+
+
+@click.command()
+@json_option
+@pass_app
+def info(app: AppContext, as_json: bool) -> None:
+    """Show the bank at a glance: its log, latest checkpoint, accounts, issuers, outcomes.
+
+    Counts come from the state tables (accounts by status, issuers by kind, outcomes
+    by kind and status, conversions by status); 'creditbank verify' checks the log
+    itself. For example:
+
+        creditbank info --json
+    """
+    summary = app.bank().summary()
+    emit(as_json, summary, _summary_text(summary))
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    checkpoint = summary["checkpoint"]
+    signed = (
+        "no checkpoint signed yet"
+        if checkpoint is None
+        else f"latest checkpoint at size {checkpoint['size']}, signed {checkpoint['created']}"
+    )
+
+    def listed(counts: dict[str, int]) -> str:
+        total = sum(counts.values())
+        return f"{total}" + (
+            f" ({', '.join(f'{k} {n}' for k, n in counts.items())})" if counts else ""
+        )
+
+    outcomes = summary["outcomes"]
+    by_kind = {kind: sum(statuses.values()) for kind, statuses in outcomes.items()}
+    revoked = sum(statuses.get("revoked", 0) for statuses in outcomes.values())
+    return "\n".join(
+        [
+            f"ledger {summary['origin']} (schema {summary['schema']})",
+            f"vkey {summary['vkey']}",
+            f"records {summary['records']}; {signed}; "
+            f"{summary['records_after_checkpoint']} records after it",
+            f"accounts {listed(summary['accounts'])}",
+            f"issuers {listed(summary['issuers'])}",
+            f"outcomes {listed(by_kind)}; {revoked} revoked",
+            f"conversions {listed(summary['conversions'])}",
+        ]
+    )
 
 
 @click.command()

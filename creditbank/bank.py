@@ -66,8 +66,10 @@ from creditbank.store.repository import CheckpointRow, LedgerStore
 from creditbank.store.schema import current_revision, require_current, upgrade
 from creditbank.store.tables import accounts as accounts_table
 from creditbank.store.tables import accreditations as accreditations_table
+from creditbank.store.tables import conversions as conversions_table
 from creditbank.store.tables import issuer_keys as issuer_keys_table
 from creditbank.store.tables import issuers as issuers_table
+from creditbank.store.tables import outcomes as outcomes_table
 from creditbank.trace import trace as build_trace
 from creditbank.transcript import transcript as build_transcript
 
@@ -978,6 +980,45 @@ class CreditBank(_BankWrites):
         """Release the database connections and stop the ledger's signing process."""
         self.ledger.close()
         self.engine.dispose()
+
+    def summary(self) -> dict[str, Any]:
+        """The bank at a glance: its log, latest checkpoint and what its tables hold.
+
+        Accounts are counted by status, issuers by kind, outcomes by kind and status,
+        conversions by status (one grouped count each, whatever the bank's size).
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        with self.ledger.store.reading() as conn:
+            records = self.store.tip(conn)[0]
+            latest = self.store.latest_checkpoint(conn)
+            counted = {
+                name: Projections.counts(conn, table, *columns)
+                for name, table, columns in (
+                    ("accounts", accounts_table, ("status",)),
+                    ("issuers", issuers_table, ("kind",)),
+                    ("outcomes", outcomes_table, ("kind", "status")),
+                    ("conversions", conversions_table, ("status",)),
+                )
+            }
+        outcomes: dict[str, dict[str, int]] = {}
+        for (kind, status), count in sorted(counted["outcomes"].items()):
+            outcomes.setdefault(kind, {})[status] = count
+        return {
+            "origin": self.ledger.origin,
+            "vkey": self.ledger.vkey(),
+            "schema": current_revision(self.engine),
+            "records": records,
+            "checkpoint": None
+            if latest is None
+            else {"size": latest.size, "root": latest.root.hex(), "created": latest.created},
+            "records_after_checkpoint": records - (0 if latest is None else latest.size),
+            "accounts": {k[0]: n for k, n in sorted(counted["accounts"].items())},
+            "issuers": {k[0]: n for k, n in sorted(counted["issuers"].items())},
+            "outcomes": outcomes,
+            "conversions": {k[0]: n for k, n in sorted(counted["conversions"].items())},
+        }
 
     def backup(self, target: Path) -> Backup:
         """Copy the bank's SQLite database to the new file ``target``, as one snapshot.

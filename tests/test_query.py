@@ -197,3 +197,42 @@ def test_cli_transcript_and_trace(tmp_path: Path, runner: CliRunner, db_url: str
     assert any(line.startswith(f"{granted:>6}  exemption ") for line in lines), lines
     one_line_error(run(runner, db_url, "trace", "99999"), 1, "no record 99999")
     one_line_error(run(runner, db_url, "transcript", "acct-x"), 1, "no account acct-x")
+
+
+def test_the_summary_counts_what_the_bank_holds(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    """The learner fixture's bank: three issuers and the authority, one enrolled
+    account, a course and a certificate, the certificate's exemptions."""
+    course = bank.outcomes(account=learner, kind="course")[0]["seq"]
+    bank.revoke_outcome(course, "entered twice", SCHOOL)
+    summary = bank.summary()
+    assert summary["records"] == bank.ledger.size()
+    assert summary["checkpoint"]["size"] == summary["records"] - 1
+    assert summary["records_after_checkpoint"] == 1
+    assert summary["vkey"] == bank.ledger.vkey() and summary["origin"] == bank.ledger.origin
+    assert summary["accounts"] == {"enrolled": 1}
+    assert summary["issuers"] == {"authority": 1, "school": 2, "training_org": 1}
+    assert summary["outcomes"] == {"certificate": {"valid": 1}, "course": {"revoked": 1}}
+    granted = len(bank.conversions(learner))
+    assert granted > 0 and summary["conversions"] == {"valid": granted}
+    bank.checkpoint(log_key)
+    assert bank.summary()["records_after_checkpoint"] == 0
+
+
+def test_cli_info_agrees_with_the_tables(runner: CliRunner, db_url: str) -> None:
+    from .test_cli import run
+
+    assert run(runner, db_url, "demo", "--learners", "6", "--records", "30").exit_code == 0
+    summary = json.loads(run(runner, db_url, "info", "--json").stdout)
+    assert summary["records"] == fetch(db_url, "SELECT COUNT(*) FROM records")[0][0]
+    by_status = dict(fetch(db_url, "SELECT status, COUNT(*) FROM accounts GROUP BY status"))
+    assert summary["accounts"] == by_status
+    for kind, statuses in summary["outcomes"].items():
+        listed = json.loads(
+            run(runner, db_url, "outcomes", "list", "--kind", kind, "--json").stdout
+        )
+        assert len(listed["outcomes"]) == sum(statuses.values())
+    text = run(runner, db_url, "info").stdout
+    assert f"records {summary['records']}; latest checkpoint at size " in text
+    assert f"accounts {sum(by_status.values())} (enrolled " in text

@@ -163,6 +163,13 @@ class Projections:
                 query = query.where(table.c[name] == value)
         return _documents(conn, table, _paged(table, query, after, limit))
 
+    @staticmethod
+    def counts(conn: Connection, table: Table, *columns: str) -> dict[tuple[Any, ...], int]:
+        """How many rows of ``table`` hold each combination of ``columns``' values."""
+        group = [table.c[name] for name in columns]
+        rows = conn.execute(select(*group, func.count()).group_by(*group))
+        return {tuple(row[:-1]): int(row[-1]) for row in rows}
+
     # -- outcomes -----------------------------------------------------------------------
 
     @staticmethod
