@@ -122,6 +122,26 @@ def scratch_settings(engine: Engine) -> None:
         cursor.close()
 
 
+def read_only_uri(path: Path) -> str:
+    """The ``file:`` URI that opens the SQLite file ``path`` read-only."""
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def read_only(path: Path) -> sqlite3.Connection:
+    """A plain ``sqlite3`` connection that reads ``path`` and waits out writers' locks.
+
+    Raises:
+        sqlite3.Error: the file cannot be opened.
+    """
+    conn = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
 @contextmanager
 def side_by_side(main: Path, other: Path, name: str) -> Iterator[sqlite3.Connection]:
     """One read transaction over the SQLite file ``main`` with ``other`` attached as ``name``.
@@ -133,10 +153,9 @@ def side_by_side(main: Path, other: Path, name: str) -> Iterator[sqlite3.Connect
     Raises:
         sqlite3.Error: a file cannot be opened or attached.
     """
-    conn = sqlite3.connect(main.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+    conn = read_only(main)
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute(f"ATTACH DATABASE ? AS {name}", (other.resolve().as_uri() + "?mode=ro",))
+        conn.execute(f"ATTACH DATABASE ? AS {name}", (read_only_uri(other),))
         conn.execute("BEGIN")
         try:
             yield conn
@@ -162,9 +181,8 @@ def backup(source: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     try:
         partial.unlink(missing_ok=True)
-        reader = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
+        reader = read_only(source)
         try:
-            reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             writer = sqlite3.connect(partial)
             try:
                 reader.backup(writer)
