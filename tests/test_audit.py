@@ -19,6 +19,7 @@ from unittest import mock
 import pytest
 import sqlalchemy
 from click.testing import CliRunner
+from creditbank.schemas import normalise_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -425,6 +426,30 @@ def test_text_holding_a_control_character(bank: CreditBank, learner: str) -> Non
     assert report.problems[0].detail == (
         "outcome.course/1: course_title: holds the control character U+001B"
     )
+
+
+def test_a_rule_condition_holding_a_control_character(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Text two levels down in a rule's conditions is free text too: unsafe_text."""
+    rule = normalise_payload(
+        "rule.loaded/1",
+        {
+            "id": "R-AWARD",
+            "version": 1,
+            "title": "技能大赛一等奖免修 A first prize exempts a course",
+            "kind": "course_exemption",
+            "programme": "P510201",
+            "effective_from": "2025-01-01T00:00:00Z",
+            "when": {"any": [{"outcome": "award", "ranks": ["一等奖"]}]},
+            "grant": {"courses": ["IOT210"]},
+        },
+    )
+    rule["when"]["any"][0]["ranks"] = ["一等奖\x1b[2J"]
+    record = forge(bank, "rule.loaded/1", rule, authority)
+    report = bank.audit()
+    assert found(report) == {("unsafe_text", record.seq)}
+    assert "holds the control character U+001B" in report.problems[0].detail
 
 
 def test_a_record_with_or_without_an_account_against_its_kind(
