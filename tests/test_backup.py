@@ -30,8 +30,12 @@ def test_backups_taken_while_writers_append_are_verifiable_prefixes(
         assert not list(tmp_path.iterdir())
         return
     bank.checkpoint(log_key)
-    procs = [writer(db_url, "w1", 150, 1), writer(db_url, "w2", 300, 5)]
-    copies = []
+    procs = [writer(db_url, "w1", 300, 1), writer(db_url, "w2", 300, 5)]
+    # The first copy starts as soon as w1 has committed once, with 299 of its durable
+    # commits still to come: at least one copy is taken mid-run, however loaded the
+    # machine is.
+    assert procs[0].stdout is not None and procs[0].stdout.readline().startswith("committed")
+    copies = [bank.backup(tmp_path / "copy-0.db")]
     while any(p.poll() is None for p in procs):
         time.sleep(0.05)
         copies.append(bank.backup(tmp_path / f"copy-{len(copies)}.db"))
@@ -39,7 +43,7 @@ def test_backups_taken_while_writers_append_are_verifiable_prefixes(
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     final = bank.ledger.size()
-    assert final == 1 + 150 + 300
+    assert final == 1 + 300 + 300
     assert any(1 < c.records < final for c in copies), [c.records for c in copies]
     sizes = [c.records for c in copies]
     assert sizes == sorted(sizes)
