@@ -290,20 +290,31 @@ def log() -> None:
 @log.command("show")
 @click.argument("seq", type=SEQ, required=False)
 @click.option("--tail", type=click.IntRange(min=1), help="Show the last N records.")
+@click.option("--account", help="Show this account's chain: the records that name it.")
 @json_option
 @pass_app
-def log_show(app: AppContext, seq: int | None, tail: int | None, as_json: bool) -> None:
+def log_show(
+    app: AppContext, seq: int | None, tail: int | None, account: str | None, as_json: bool
+) -> None:
     """Show records as decoded JSON: one SEQ, the last N (--tail), or the last 10.
+
+    With --account, the records of that account's chain in its order (all of
+    them, or the last N with --tail): its opening, enrolment, every outcome
+    issued to it and every conversion made for it.
 
     For example:
 
         creditbank log show --tail 5
+        creditbank log show --account ACCOUNT --json
     """
     ledger = app.bank().ledger
-    if seq is not None and tail is not None:
-        raise BadInputError("give SEQ or --tail, not both")
+    if seq is not None and (tail is not None or account is not None):
+        raise BadInputError("give SEQ, or --tail and --account, not both")
     if seq is not None:
         records = [ledger.record(seq)]
+    elif account is not None:
+        chain = ledger.account_records(account)
+        records = chain if tail is None else chain[-tail:]
     else:
         size = ledger.size()
         records = list(ledger.records(max(0, size - (tail or 10)), size))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import click
@@ -238,6 +239,38 @@ def test_log_show(runner: CliRunner, db_url: str, initialised: str) -> None:
     assert [r["seq"] for r in tail["records"]] == [size - 2, size - 1]
     assert len(run(runner, db_url, "log", "show").stdout.splitlines()) == 10
     one_line_error(run(runner, db_url, "log", "show", "42"), 1, "no record 42")
+
+
+def test_log_show_an_accounts_chain(runner: CliRunner, db_url: str, initialised: str) -> None:
+    assert run(runner, db_url, "demo", "--records", "40", "--learners", "3").exit_code == 0
+    last = "SELECT account FROM records WHERE account IS NOT NULL ORDER BY seq DESC"
+    account = str(fetch(db_url, last)[0][0])
+    stored = fetch(
+        db_url,
+        "SELECT seq FROM records WHERE account = :a ORDER BY account_seq",
+        {"a": account},
+    )
+    chain = json.loads(run(runner, db_url, "log", "show", "--account", account, "--json").stdout)
+    records = chain["records"]
+    assert [r["seq"] for r in records] == [row[0] for row in stored] and len(records) > 2
+    assert [r["account"]["seq"] for r in records] == list(range(len(records)))
+    assert all(r["account"]["id"] == account for r in records)
+    for before, after in pairwise(records):
+        assert after["account"]["prev"] == before["leaf_hash"]
+    tail = json.loads(
+        run(runner, db_url, "log", "show", "--account", account, "--tail", "2", "--json").stdout
+    )
+    assert tail["records"] == records[-2:]
+    text = run(runner, db_url, "log", "show", "--account", account)
+    assert [json.loads(line)["seq"] for line in text.stdout.splitlines()] == [
+        r["seq"] for r in records
+    ]
+    one_line_error(
+        run(runner, db_url, "log", "show", "--account", "nobody"),
+        1,
+        "no record names account nobody",
+    )
+    one_line_error(run(runner, db_url, "log", "show", "1", "--account", account), 2, "not both")
 
 
 def test_demo_issues_about_the_outcomes_asked_beyond_the_course_catalogue(

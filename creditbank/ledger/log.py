@@ -302,6 +302,19 @@ class Ledger:
                 yield open_leaf(bytes(row[1]))
             position = rows[-1][0] + 1
 
+    def account_records(self, account: str) -> list[Record]:
+        """Every record of ``account``'s chain, decoded, in chain order (account seq 0 on).
+
+        Raises:
+            LedgerStateError: no record names ``account``.
+            InputError: a stored leaf does not decode.
+        """
+        with self.store.reading() as conn:
+            leaves = self.store.account_leaves(conn, account, "")
+        if not leaves:
+            raise LedgerStateError(f"no record names account {account}")
+        return [open_leaf(leaf) for leaf in leaves]
+
     def key(self, key_id: str) -> tuple[VerifyKey, int] | None:
         """A key introduced in the log and the seq that introduced it, or None."""
         with self.store.reading() as conn:

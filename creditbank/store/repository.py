@@ -277,7 +277,8 @@ class LedgerStore:
     def account_leaves(conn: Connection, account: str, kind_prefix: str) -> list[bytes]:
         """The leaves of ``account``'s records of kinds starting ``kind_prefix``, in order.
 
-        ``kind_prefix`` holds no ``%`` or ``_`` (it is matched with ``LIKE``).
+        ``kind_prefix`` holds no ``%`` or ``_`` (it is matched with ``LIKE``); an empty
+        one matches every kind.
         """
         rows = query(
             conn,
