@@ -33,7 +33,9 @@ def accounts() -> None:
 def open_(app: AppContext, national_id: str, name: str, key: Path | None, as_json: bool) -> None:
     """Open an account; the log holds only salted hashes of the ID and name.
 
-    Example: creditbank accounts open --national-id 11010519491231002X --name 张三
+    For example:
+
+        creditbank accounts open --national-id 11010519491231002X --name 张三
     """
     account, record = app.bank().open_account(national_id, name, signing_key(app, key))
     emit(as_json, {"account": account, "seq": record.seq}, account)
@@ -97,7 +99,7 @@ def _title(details: dict[str, Any]) -> str:
 
 
 @accounts.command("list")
-@click.option("--status", type=click.Choice(ACCOUNT_STATUSES))
+@click.option("--status", type=click.Choice(ACCOUNT_STATUSES), help="In this state.")
 @page_options(click.STRING, "accounts")
 @json_option
 @pass_app

@@ -45,10 +45,13 @@ def register(
     key: Path | None,
     as_json: bool,
 ) -> None:
-    """Register ISSUER with its first key.
+    r"""Register ISSUER with its first key.
 
-    Example: creditbank issuers register sch-szpt --kind school --school-level 高职
-    --name-zh 深圳职业技术大学 --name-en "Shenzhen Polytechnic" --public-key school.pem.pub
+    For example:
+
+        creditbank issuers register sch-szpt --kind school --school-level 高职 \
+            --name-zh 深圳职业技术大学 --name-en "Shenzhen Polytechnic" \
+            --public-key school.pem.pub
     """
     record = app.bank().register_issuer(
         issuer, kind, name_zh, name_en, public_key, signing_key(app, key), school_level
@@ -83,10 +86,13 @@ def accredit(
     key: Path | None,
     as_json: bool,
 ) -> None:
-    """Accredit ISSUER for outcome kinds, a scope and a period.
+    r"""Accredit ISSUER for outcome kinds, a scope and a period.
 
-    Example: creditbank issuers accredit org-iot --id acc-iot --kinds certificate
-    --category iot-install --level 初级 --level 中级 --from 2026-01-01 --until 2029-01-01
+    For example:
+
+        creditbank issuers accredit org-iot --id acc-iot --kinds certificate \
+            --category iot-install --level 初级 --level 中级 \
+            --from 2026-01-01 --until 2029-01-01
     """
     limit = None
     if quota:

@@ -26,7 +26,9 @@ def keys() -> None:
 def generate(app: AppContext, out: Path, as_json: bool) -> None:
     """Generate an Ed25519 key: OUT (encrypted PKCS#8 PEM) and OUT.pub (its did:key).
 
-    Example: creditbank keys generate --out school.pem
+    For example:
+
+        creditbank keys generate --out school.pem
     """
     key = SigningKey.generate()
     key.save(out, app.passphrase("new key", confirm=True))

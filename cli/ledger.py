@@ -355,11 +355,11 @@ def db_backup(app: AppContext, target: Path, as_json: bool) -> None:
     """Copy the SQLite ledger to TARGET, a new file, while the bank goes on working.
 
     The copy is one snapshot of everything the database holds, the off-log personal
-    data included (keep it as safe as the database); verify it with
-    'creditbank --db sqlite:///TARGET verify'. Back PostgreSQL up with pg_dump.
-    For example:
+    data included (keep it as safe as the database). Back PostgreSQL up with
+    pg_dump. For example, a copy and its verification:
 
         creditbank db backup backups/creditbank-2026-12-04.db
+        creditbank --db sqlite:///backups/creditbank-2026-12-04.db verify
     """
     done = app.bank().backup(target)
     checkpoint = done.checkpoint

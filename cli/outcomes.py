@@ -99,9 +99,9 @@ def revoke(
 
 
 @outcomes.command("list")
-@click.option("--account")
-@click.option("--issuer")
-@click.option("--kind", type=click.Choice(OUTCOME_KINDS))
+@click.option("--account", help="Issued to this account.")
+@click.option("--issuer", help="Issued by this issuer, e.g. sch-szpt.")
+@click.option("--kind", type=click.Choice(OUTCOME_KINDS), help="Of this kind.")
 @click.option("--since", type=UtcDateTime(), help="Issued at or after this time.")
 @click.option("--until", type=UtcDateTime(), help="Issued before this time.")
 @click.option("--certificate", help="A certificate code, e.g. IOT-INST.")

@@ -32,7 +32,9 @@ def rules() -> None:
 def load(app: AppContext, file: Path, key: Path | None, as_json: bool) -> None:
     """Load the rule in FILE (TOML or JSON), or its next version, signed by the authority.
 
-    Example: creditbank rules load R-IOT-EXEMPT.toml
+    For example:
+
+        creditbank rules load R-IOT-EXEMPT.toml
     """
     record = app.bank().load_rule(read_document(file), signing_key(app, key))
     rule, version = record.payload["id"], record.payload["version"]

@@ -364,7 +364,8 @@ def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[
 def test_help_prints_every_example_line_for_line(runner: CliRunner) -> None:
     """Each example command in a help text (an indented line starting ``creditbank``)
     comes out whole at an 80-column terminal, not rewrapped inside an option, and the
-    examples name commands that exist."""
+    examples name commands that exist. No example runs on inside a sentence, where
+    the terminal would wrap it (a command quoted in a sentence is a reference)."""
     paths = command_paths(cli)
     assert len(paths) > 40
     examples = 0
@@ -379,6 +380,9 @@ def test_help_prints_every_example_line_for_line(runner: CliRunner) -> None:
             command = command.commands[group_name]
         assert command is not None
         for line in inspect.cleandoc(command.help or "").splitlines():
+            prose = not line.startswith(" ")
+            inline = re.search(r"(?<![`'\"\w/@])creditbank [a-z-]+ ", line)
+            assert not (prose and inline), (path, line)
             if line.startswith(" ") and line.strip().startswith("creditbank "):
                 assert line.strip() in lines, (path, line)
                 words = tuple(line.split()[1:])
