@@ -402,7 +402,7 @@ def test_a_config_file_sets_the_database_and_passphrase_file(
         f'db = "{db_url}"\npassphrase_file = "pass.txt"\n', encoding="utf-8"
     )
     vkey = runner.invoke(cli, ["vkey"], env={"CREDITBANK_PASSPHRASE": ""})
-    assert vkey.exit_code == 0 and vkey.stdout.strip() == initialised
+    assert vkey.exit_code == 0 and vkey.stdout.strip() == initialised, vkey.output
     signed = runner.invoke(cli, ["checkpoint"], env={"CREDITBANK_PASSPHRASE": ""})
     assert signed.exit_code == 0, signed.stderr
     (tmp_path / "creditbank.toml").write_text('database = "x"\n', encoding="utf-8")
