@@ -14,7 +14,7 @@ from creditbank.audit import (
     verify_report,
 )
 from creditbank.errors import CreditBankError
-from creditbank.ledger.keys import parse_vkey
+from creditbank.ledger.keys import VerifyKey, parse_vkey
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
@@ -116,25 +116,26 @@ def _summary(result: AuditReport) -> str:
 
 @click.command("verify-report")
 @click.argument("file", type=FILE)
-@click.option("--vkey", required=True, metavar="VKEY", help="The auditor's verifier key.")
+@click.option(
+    "--vkey",
+    required=True,
+    metavar="VKEY|DID|FILE",
+    help="The auditor's verifier key, or their did:key (or the .pub file holding it).",
+)
 @json_option
 def verify_report_command(file: Path, vkey: str, as_json: bool) -> None:
-    """Check an audit report's signature with the auditor's verifier key (offline).
+    """Check an audit report's signature with the auditor's key (offline).
 
-    Exit 0 when the report is the one the auditor signed, 1 when not. Example:
+    Exit 0 when the report is the one the auditor signed, 1 when not. For example,
+    with the verifier key the report names, or with the auditor's own .pub file:
 
         creditbank verify-report audit.md --vkey "auditor.creditbank.example+1a2b3c4d+AR..."
+        creditbank verify-report audit.md --vkey auditor.pem.pub
     """
+    text = _read(file)
+    key = _auditor_key(vkey)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInputError(f"cannot read {file}: {e}") from e
-    try:
-        parse_vkey(vkey)
-    except CreditBankError as e:
-        raise BadInputError(f"--vkey: {e}") from e
-    try:
-        statement = verify_report(text, vkey)
+        statement = verify_report(text, key)
     except CreditBankError as e:
         raise CommandError(f"report not verified: {e}") from e
     lines = statement.rstrip("\n").split("\n")
@@ -143,6 +144,23 @@ def verify_report_command(file: Path, vkey: str, as_json: bool) -> None:
         {"ok": True, "origin": lines[1], "checkpoint": lines[2], "digest": lines[3]},
         f"OK: report on {lines[1]} signed by the auditor ({lines[2]})",
     )
+
+
+def _auditor_key(value: str) -> str | VerifyKey:
+    """``--vkey`` of verify-report: a C2SP verifier key, a did:key, or a file holding one.
+
+    Raises:
+        BadInputError: none of these, or an unreadable file.
+    """
+    try:
+        if value.startswith("did:key:"):
+            return VerifyKey.from_did_key(value)
+        if "+" not in value and Path(value).is_file():
+            return VerifyKey.from_did_key(_read(Path(value)).strip())
+        parse_vkey(value)
+    except CreditBankError as e:
+        raise BadInputError(f"--vkey: {e}") from e
+    return value
 
 
 def _read(path: Path) -> str:

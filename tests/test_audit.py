@@ -682,6 +682,12 @@ def test_the_report_is_signed_by_the_auditor(
         verify_report(text.replace("projection_drift", "nothing", 1), vkey)
     with pytest.raises(ProofError):
         verify_report(text, SigningKey.from_seed(bytes([56]) * 32).public.vkey("audit.example.org"))
+    # The auditor's public key alone (its did:key) vouches under whatever name it signed.
+    assert verify_report(text, auditor.public) == statement
+    with pytest.raises(ProofError, match="no signature by the key did:key:"):
+        verify_report(text, SigningKey.from_seed(bytes([56]) * 32).public)
+    with pytest.raises(ProofError, match="differs"):
+        verify_report(text.replace("projection_drift", "nothing", 1), auditor.public)
 
 
 def test_text_from_the_log_is_literal_in_the_report(
@@ -736,6 +742,18 @@ def test_cli_audit_pins_reports_and_signs(tmp_path: Path, runner: CliRunner, db_
     text = (tmp_path / "r.md").read_text(encoding="utf-8")
     vkey = text.split("verifier key `")[1].split("`")[0]
     assert run(runner, db_url, "verify-report", "r.md", "--vkey", vkey).exit_code == 0
+    did = (tmp_path / "auditor.pem.pub").read_text(encoding="utf-8").strip()
+    for held in ("auditor.pem.pub", did):
+        by_key = run(runner, db_url, "verify-report", "r.md", "--vkey", held, "--json")
+        assert by_key.exit_code == 0 and json.loads(by_key.stdout)["ok"], by_key.output
+    assert run(runner, db_url, "keys", "generate", "--out", "other.pem").exit_code == 0
+    one_line_error(
+        run(runner, db_url, "verify-report", "r.md", "--vkey", "other.pem.pub"),
+        1,
+        "no signature by the key did:key:",
+    )
+    bad_did = run(runner, db_url, "verify-report", "r.md", "--vkey", "did:key:zx")
+    one_line_error(bad_did, 2, "--vkey")
     (tmp_path / "r.md").write_text(text.replace("clean", "fine", 1), encoding="utf-8")
     one_line_error(run(runner, db_url, "verify-report", "r.md", "--vkey", vkey), 1, "differs")
     one_line_error(run(runner, db_url, "verify-report", "r.md", "--vkey", "nope"), 2, "vkey")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from creditbank.errors import ProofError
-from creditbank.ledger.keys import SigningKey, parse_vkey
+from creditbank.ledger.keys import SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.note import parse_note, sign_note
 from creditbank.ledger.verify import Problem
 
@@ -174,12 +174,16 @@ def sign_report(report: AuditReport, auditor: str, key: SigningKey) -> str:
     )
 
 
-def verify_report(text: str, vkey: str) -> str:
-    """Check a signed report against the auditor's verifier key; return its statement.
+def verify_report(text: str, vkey: str | VerifyKey) -> str:
+    """Check a signed report against the auditor's key; return its statement.
+
+    ``vkey`` is the auditor's C2SP verifier key (name and key), or their public key
+    alone (as ``keys generate`` writes it, a ``did:key``): then a signature under any
+    name will do, the name being part of what the key signed.
 
     Raises:
-        ProofError: no signature section, a damaged one, a signature that does not
-            verify, or a body that is not the one signed.
+        ProofError: no signature section, a damaged one, no signature by that key, a
+            signature that does not verify, or a body that is not the one signed.
         InputError: a malformed verifier key.
     """
     cut = text.rfind("\n" + SIGNATURE_MARK)
@@ -191,7 +195,14 @@ def verify_report(text: str, vkey: str) -> str:
     if start < 0 or end <= start:
         raise ProofError("report: the signature section holds no signed note")
     note = parse_note(section[start + 4 : end])
-    name, key = parse_vkey(vkey)
+    if isinstance(vkey, VerifyKey):
+        key = vkey
+        names = [s.name for s in note.signatures if s.key_hash == key.note_key_hash(s.name)]
+        if not names:
+            raise ProofError(f"report: no signature by the key {key.did_key}")
+        name = names[0]
+    else:
+        name, key = parse_vkey(vkey)
     note.verify(name, key)
     lines = note.text.split("\n")
     if len(lines) < 4 or lines[0] != _REPORT_LINE:
