@@ -277,6 +277,40 @@ def test_the_transcript_links_exemptions_to_their_certificates(
         bank.export_transcript(learner, authority, (integrity.RDFC,))
 
 
+def test_transcripts_and_status_lists_carry_their_signing_keys_proof_after_a_rotation(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    """A transcript, each credential in it and each status list carry the tlog-proof of
+    the record that introduced their signing key: the genesis record, or once the
+    authority key has rotated, the rotation. Offline, every issuer key check passes."""
+
+    def offline(document: dict[str, Any], lists: Any = None) -> list[tuple[str, str]]:
+        report = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists).verify(document)
+        assert report.ok, report.to_dict()
+        return [(c.outcome, c.detail) for c in report.checks if c.name == "issuer_key"]
+
+    badges = len(
+        bank.export_transcript(learner, authority)["credentialSubject"]["verifiableCredential"]
+    )
+    first = offline(bank.export_transcript(learner, authority))
+    assert len(first) == 1 + badges
+    assert all(outcome == "pass" and " by record 0 " in d for outcome, d in first), first
+    new = SigningKey.from_seed(bytes([77]) * 32)
+    rotation = bank.rotate_key("authority", authority.key_id, new.public, authority)
+    bank.checkpoint(log_key)
+    lists = _lists(bank, new)
+    where = f" by record {rotation.seq} "
+    checks = offline(bank.export_transcript(learner, new))
+    for document in bank.publish_status_lists(new).values():
+        checks += offline(document)
+    assert len(checks) == 2 + badges
+    assert all(outcome == "pass" and where in d for outcome, d in checks), checks
+    # A credential whose status list the new key signed is valid offline.
+    credential = bank.export_credential(_seq(bank, learner, "certificate"), ORG)
+    status = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists).verify(credential)
+    assert status.ok and status.checks[3].outcome == "pass", status.to_dict()
+
+
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),
     lambda inner: (

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from creditbank.bank import CreditBank
 
 CONVERSION = "conversion.granted/1"
-GENESIS_SEQ = 0
 
 
 @dataclass(frozen=True)
@@ -102,15 +101,24 @@ class Exporter:
     def _proof_text(self, seq: int) -> str:
         return self.bank.proof(seq, self.log_key).render()
 
-    def _key_evidence(self, cid: str, key: SigningKey) -> dict[str, Any]:
+    def _key_proof(self, key: SigningKey) -> str:
+        """The tlog-proof of the record that introduced ``key`` (genesis or a rotation).
+
+        Raises:
+            RuleError: the key was never introduced in the log.
+        """
         found = self.bank.ledger.key(key.key_id)
         if found is None:
             raise RuleError(f"key {key.key_id} was never introduced in the log")
+        return self._proof_text(found[1])
+
+    def _key_evidence(self, cid: str, key_proof: str, part: str = "signing-key") -> dict[str, Any]:
+        """The evidence entry of credential ``cid`` carrying its signing key's ``key_proof``."""
         return ledger_evidence(
             cid,
-            "signing-key",
+            part,
             "Ledger record registering the signing key",
-            self._proof_text(found[1]),
+            key_proof,
             self.bank.ledger.vkey(),
         )
 
@@ -148,7 +156,7 @@ class Exporter:
         cid = credential_id(origin, seq)
         evidence = [
             ledger_evidence(cid, "ledger-record", "Ledger record", self._proof_text(seq), vkey),
-            self._key_evidence(cid, key),
+            self._key_evidence(cid, self._key_proof(key)),
         ]
         document = open_badge(
             origin,
@@ -165,7 +173,8 @@ class Exporter:
 
         Each outcome's credential inside is signed by the authority key ``key`` as
         part of the transcript; the associations say which outcomes a conversion
-        drew on.
+        drew on. The transcript and each credential in it carry the tlog-proof of the
+        record that introduced ``key``, so its issuer key check passes offline.
 
         Raises:
             RuleError: no such account, or ``key`` is not a valid authority key.
@@ -176,11 +185,13 @@ class Exporter:
             seqs = [o["seq"] for o in Projections.outcome_rows(conn, account=account)]
             seqs += [c["seq"] for c in ConversionRows.of(conn, account)]
             records = [self._record(conn, seq) for seq in sorted(seqs)]
-        origin = self.bank.ledger.origin
+        origin, vkey = self.bank.ledger.origin, self.bank.ledger.vkey()
+        key_proof = self._key_proof(key)
         entries = self._statuses([record.seq for record in records])
         badges = []
         for record in records:
             cid = credential_id(origin, record.seq)
+            proof = self._proof_text(record.seq)
             unsigned = open_badge(
                 origin,
                 record,
@@ -188,32 +199,29 @@ class Exporter:
                 [account_identity(account)],
                 entries[record.seq],
                 [
-                    ledger_evidence(
-                        cid,
-                        "ledger-record",
-                        "Ledger record",
-                        self._proof_text(record.seq),
-                        self.bank.ledger.vkey(),
-                    )
+                    ledger_evidence(cid, "ledger-record", "Ledger record", proof, vkey),
+                    self._key_evidence(cid, key_proof),
                 ],
             )
             badges.append(integrity.sign(unsigned, key, suites, _method(key), self._now()))
         document = clr_credential(
             origin, account, profile, self._identities(account), records, badges, self._now()
         )
+        document["evidence"] = [self._key_evidence(str(document["id"]), key_proof)]
         return integrity.sign(document, key, suites, _method(key), self._now())
 
     def status_lists(self, key: SigningKey, suites: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         """Every status list as a signed ``BitstringStatusListCredential``, by file name.
 
         Bits are set for exported outcomes and conversions revoked in the ledger.
-        Signed by the authority key ``key``; each carries the genesis record's
-        tlog-proof, which introduces the authority key.
+        Signed by the authority key ``key``; each carries the tlog-proof of the
+        record that introduced that key (the genesis record, or the key's rotation).
 
         Raises:
             RuleError: ``key`` is not a valid authority key.
         """
         profile = self._signer(AUTHORITY, key)
+        key_proof = self._key_proof(key)
         with self.bank.ledger.store.reading() as conn:
             numbers = StatusRows.numbers(conn)
             revoked = StatusRows.revoked(conn)
@@ -223,15 +231,7 @@ class Exporter:
             document = status.list_credential(
                 url, profile.did, self._now(), sorted(revoked.get(number, ()))
             )
-            document["evidence"] = [
-                ledger_evidence(
-                    url,
-                    "authority-key",
-                    "Genesis record introducing the bank authority's key",
-                    self._proof_text(GENESIS_SEQ),
-                    self.bank.ledger.vkey(),
-                )
-            ]
+            document["evidence"] = [self._key_evidence(url, key_proof, "authority-key")]
             published[str(number)] = integrity.sign(
                 document, key, suites, _method(key), self._now()
             )
