@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ import click
 from creditbank.bank import CreditBank
 from creditbank.clock import SystemClock
 from creditbank.credentials.integrity import JCS, RDFC
-from creditbank.credentials.verify import Verifier
+from creditbank.credentials.verify import Check, Verifier
 from creditbank.documents import read_json
 from creditbank.errors import StoreError
 from creditbank.ledger.canonical import canonicalize
@@ -172,6 +173,9 @@ def credential() -> None:
     help="Folder of published status lists (N.json for list N).",
 )
 @click.option("--offline", is_flag=True, help="Do not consult a ledger database.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="A transcript: every check of every credential held."
+)
 @json_option
 @pass_app
 def credential_verify(
@@ -180,13 +184,17 @@ def credential_verify(
     vkey: str | None,
     status_dir: Path | None,
     offline: bool,
+    verbose: bool,
     as_json: bool,
 ) -> None:
     """Verify a credential offline: proofs, ledger record, issuer key, status, validity.
 
     Issuer keys are checked against the ledger when a database is at hand (and not
     --offline), else against the key registration proof the credential carries.
-    Exit 0 valid, 1 not. Example:
+    A transcript's own checks are listed, then for the credentials it holds each
+    failure, the skips by reason and the count that passed (--verbose: every
+    check; --json: every check, each naming the credential held). Exit 0 valid,
+    1 not. Example:
 
         creditbank credential verify c42.json --vkey "$(creditbank vkey)" --status-dir public/status
     """
@@ -203,8 +211,39 @@ def credential_verify(
         with contextlib.suppress(StoreError):
             verifier = app.bank().credential_verifier(vkey, lists)
     report = verifier.verify(document)
-    lines = [f"{c.outcome.upper():4} {c.name}: {c.detail}" for c in report.checks]
+    lines = report_lines(report.checks, verbose)
     lines.append("VALID" if report.ok else "NOT VALID")
     emit(as_json, report.to_dict(), "\n".join(lines))
     if not report.ok:
         raise SystemExit(1)
+
+
+def report_lines(checks: list[Check], verbose: bool) -> list[str]:
+    """The text of a verification: one line a check, a transcript's held credentials summed up.
+
+    The document's own checks come one a line. For the credentials a transcript
+    holds, each check name gets its failures one a line, its skips one a line per
+    reason (with how many credentials it covers), and how many credentials passed;
+    ``verbose`` lists every check of every credential instead.
+    """
+
+    def line(outcome: str, name: str, detail: str) -> str:
+        return f"{outcome.upper():4} {name}: {detail}"
+
+    held = [c for c in checks if c.held is not None]
+    lines = [line(c.outcome, c.name, c.detail) for c in checks if verbose or c.held is None]
+    if verbose or not held:
+        return lines
+    count = len({c.held for c in held})
+    for name in dict.fromkeys(c.name for c in held):
+        these = [c for c in held if c.name == name]
+        lines += [line("fail", name, c.detail) for c in these if c.outcome == "fail"]
+        skips = Counter(c.reason for c in these if c.outcome == "skip")
+        lines += [
+            line("skip", name, f"{n} of the {count} credentials held: {why}")
+            for why, n in skips.items()
+        ]
+        passed = sum(c.outcome == "pass" for c in these)
+        if passed:
+            lines.append(line("pass", name, f"{passed} of the {count} credentials held"))
+    return lines

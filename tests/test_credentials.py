@@ -525,6 +525,53 @@ def test_cli_export_publish_and_verify(tmp_path: Path, runner: CliRunner, db_url
     assert run(runner, db_url, "credential", "verify", "t.json").exit_code == 0
 
 
+def test_cli_verify_sums_up_a_transcripts_credentials(
+    tmp_path: Path, runner: CliRunner, db_url: str
+) -> None:
+    from .conftest import fetch
+    from .test_cli import run
+
+    assert run(runner, db_url, "demo", "--learners", "2", "--records", "16").exit_code == 0
+    account = str(fetch(db_url, "SELECT account FROM outcomes ORDER BY seq LIMIT 1")[0][0])
+    assert run(runner, db_url, "export", "transcript", account, "-o", "t.json").exit_code == 0
+    document = json.loads(run(runner, db_url, "credential", "verify", "t.json", "--json").stdout)
+    held = [c["held"] for c in document["checks"] if "held" in c]
+    count = len(set(held))
+    assert count >= 3 and len(held) == 5 * count
+    assert all(c["detail"].startswith(f"{c['held']}: ") for c in document["checks"] if "held" in c)
+    names = ("proofs", "ledger", "issuer_key", "status", "validity")
+    summary = run(runner, db_url, "credential", "verify", "t.json").stdout.splitlines()
+    assert [line.split(":")[0] for line in summary[:5]] == [
+        "PASS proofs",
+        "SKIP ledger",
+        "PASS issuer_key",
+        "SKIP status",
+        "PASS validity",
+    ]
+    skip = "status list https://demo.creditbank.example/ledger/status/1 not available"
+    assert summary[5:] == [
+        f"PASS {name}: {count} of the {count} credentials held"
+        if name != "status"
+        else f"SKIP status: {count} of the {count} credentials held: {skip} (give --status-dir)"
+        for name in names
+    ] + ["VALID"]
+    every = run(runner, db_url, "credential", "verify", "t.json", "--verbose").stdout.splitlines()
+    assert len(every) == 5 * (1 + count) + 1
+    transcript = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
+    tampered = transcript["credentialSubject"]["verifiableCredential"][1]
+    tampered["name"] += "!"
+    (tmp_path / "t.json").write_text(json.dumps(transcript), encoding="utf-8")
+    failed = run(runner, db_url, "credential", "verify", "t.json")
+    assert failed.exit_code == 1
+    lines = failed.stdout.splitlines()
+    assert (
+        f"FAIL proofs: {tampered['id']}: proof (eddsa-jcs-2022): the signature does not verify"
+        in lines
+    )
+    assert f"PASS proofs: {count - 1} of the {count} credentials held" in lines
+    assert lines[-1] == "NOT VALID"
+
+
 # -- the 1EdTech Open Badges 3.0 JSON Schema ----------------------------------------------
 
 

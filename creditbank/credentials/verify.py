@@ -43,15 +43,26 @@ StatusSource = Callable[[str], Mapping[str, Any] | None]
 
 @dataclass(frozen=True)
 class Check:
-    """One check: its name, ``pass``/``fail``/``skip``, and why."""
+    """One check: its name, ``pass``/``fail``/``skip``, and why.
+
+    ``held`` names the credential a transcript holds that the check is about (its
+    id, or where it sits when it is not a credential); None for the document itself.
+    """
 
     name: str
     outcome: str
     detail: str
+    held: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        """JSON-ready form."""
-        return {"check": self.name, "outcome": self.outcome, "detail": self.detail}
+        """JSON-ready form (``held`` only for a check of a credential a transcript holds)."""
+        found = {"check": self.name, "outcome": self.outcome, "detail": self.detail}
+        return found if self.held is None else {**found, "held": self.held}
+
+    @property
+    def reason(self) -> str:
+        """The detail without the held credential's name in front."""
+        return self.detail if self.held is None else self.detail.removeprefix(f"{self.held}: ")
 
 
 @dataclass
@@ -66,9 +77,9 @@ class CredentialReport:
         """No check failed."""
         return all(c.outcome != "fail" for c in self.checks)
 
-    def add(self, name: str, outcome: str, detail: str) -> None:
-        """Record one check."""
-        self.checks.append(Check(name, outcome, detail))
+    def add(self, name: str, outcome: str, detail: str, held: str | None = None) -> None:
+        """Record one check (of the credential ``held`` inside the document, if named)."""
+        self.checks.append(Check(name, outcome, detail, held))
 
     def to_dict(self) -> dict[str, Any]:
         """The ``credential verify --json`` document."""
@@ -95,18 +106,22 @@ class Verifier:
         field, each naming it; nothing is raised.
         """
         report = CredentialReport(str(document.get("id")))
-        self._check(document, report, "")
+        self._check(document, report, None)
         subject = document.get("credentialSubject")
         if isinstance(subject, dict) and isinstance(subject.get("verifiableCredential"), list):
             for position, inner in enumerate(subject["verifiableCredential"]):
                 if isinstance(inner, dict):
-                    self._check(inner, report, f"{inner.get('id')}: ")
+                    self._check(inner, report, str(inner.get("id")))
                 else:
                     where = f"credentialSubject.verifiableCredential[{position}]"
-                    report.add("credential", "fail", f"{where}: not a credential (an object)")
+                    report.add(
+                        "credential", "fail", f"{where}: not a credential (an object)", where
+                    )
         return report
 
-    def _check(self, document: Mapping[str, Any], report: CredentialReport, prefix: str) -> None:
+    def _check(
+        self, document: Mapping[str, Any], report: CredentialReport, held: str | None
+    ) -> None:
         checks: tuple[Callable[[Mapping[str, Any]], tuple[str, str]], ...] = (
             self._proofs,
             self._ledger,
@@ -120,7 +135,7 @@ class Verifier:
                 outcome, detail = check(document)
             except (CreditBankError, KeyError, TypeError, ValueError) as e:
                 outcome, detail = "fail", str(e) or type(e).__name__
-            report.add(name, outcome, prefix + detail)
+            report.add(name, outcome, detail if held is None else f"{held}: {detail}", held)
 
     # -- the checks ----------------------------------------------------------------------
 
