@@ -24,6 +24,8 @@ class AppContext:
     db: str | None
     passphrase_file: Path | None = None
     _bank: CreditBank | None = field(default=None, repr=False)
+    default_key: tuple[Path, str] | None = None
+    """The default key file a command signed with (no ``--key``), and its key id."""
 
     @property
     def url(self) -> str:
@@ -85,7 +87,23 @@ class AppContext:
         chosen = path or default
         if not chosen.exists():
             raise KeyFileError(f"{chosen}: no {purpose} file (pass its path with the key option)")
-        return SigningKey.load(chosen, self.passphrase(purpose))
+        key = SigningKey.load(chosen, self.passphrase(purpose))
+        if path is None:
+            self.default_key = (chosen, key.key_id)
+        return key
+
+    def key_hint(self, message: str) -> str:
+        """``message``, told where its key came from when it names the default key file's.
+
+        A key rotated out or revoked still sits in the file ``init`` wrote; the
+        registrar then has to give the current one.
+        """
+        if self.default_key is None or self.default_key[1] not in message:
+            return message
+        return (
+            f"{message} (it is the key in {self.default_key[0]}, used as no --key was given: "
+            "give the current key with --key)"
+        )
 
 
 pass_app = click.make_pass_decorator(AppContext)

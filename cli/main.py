@@ -14,7 +14,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank import __version__
-from creditbank.errors import CreditBankError, InputError, StoreError
+from creditbank.errors import CreditBankError, InputError, RuleError, StoreError
 from creditbank.store.engine import ENV_URL, describe_error
 
 from . import audit as audit_commands
@@ -65,6 +65,10 @@ class CreditBankGroup(click.Group):
             raise BadInputError(f"{e.format_message()} (see --help)") from e
         except (InputError, StoreError) as e:
             raise BadInputError(str(e)) from e
+        except RuleError as e:
+            app = ctx.find_object(AppContext)
+            message = str(e) if app is None else app.key_hint(str(e))
+            raise CommandError(message) from e
         except CreditBankError as e:
             raise CommandError(str(e)) from e
         except SQLAlchemyError as e:

@@ -509,32 +509,11 @@ def test_key_rotation_and_revocation_from_the_cli(
         "-f",
         "term=2026-1",
     ]
-    one_line_error(
-        run(
-            runner,
-            db_url,
-            "outcomes",
-            "issue",
-            "course",
-            school_bank,
-            "--key",
-            str(tmp_path / "school.pem"),
-            *course,
-        ),
-        1,
-        "rotated out",
-    )
-    j(
-        runner,
-        db_url,
-        "outcomes",
-        "issue",
-        "course",
-        school_bank,
-        "--key",
-        str(tmp_path / "new.pem"),
-        *course,
-    )
+    issue = ["outcomes", "issue", "course", school_bank, *course, "--key"]
+    named = run(runner, db_url, *issue, str(tmp_path / "school.pem"))
+    one_line_error(named, 1, "rotated out")
+    assert "--key was given" not in named.stderr
+    j(runner, db_url, *issue, str(tmp_path / "new.pem"))
     j(
         runner,
         db_url,
@@ -547,21 +526,16 @@ def test_key_rotation_and_revocation_from_the_cli(
         "--reason",
         "lost",
     )
-    one_line_error(
-        run(
-            runner,
-            db_url,
-            "outcomes",
-            "issue",
-            "course",
-            school_bank,
-            "--key",
-            str(tmp_path / "new.pem"),
-            *course,
-        ),
-        1,
-        "revoked",
-    )
+    one_line_error(run(runner, db_url, *issue, str(tmp_path / "new.pem")), 1, "revoked")
     shown = run(runner, db_url, "issuers", "show", "sch-1").stdout
     assert "rotated out" in shown and "revoked" in shown
     assert run(runner, db_url, "verify").exit_code == 0
+
+    # The authority key rotates; the file init wrote still holds the old one.
+    j(runner, db_url, "keys", "generate", "--out", str(tmp_path / "authority-2.pem"))
+    j(runner, db_url, "keys", "rotate", "authority", "--new-key", str(tmp_path / "authority-2.pem"))
+    opening = ["accounts", "open", "--national-id", national_id(30), "--name", "王芳"]
+    stale = run(runner, db_url, *opening)
+    one_line_error(stale, 1, "was rotated out at")
+    assert "used as no --key was given: give the current key with --key)" in stale.stderr
+    assert j(runner, db_url, *opening, "--key", str(tmp_path / "authority-2.pem"))["account"]
