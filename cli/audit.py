@@ -10,6 +10,7 @@ from creditbank.audit import (
     AuditReport,
     AuditState,
     compare_checkpoints,
+    held_checkpoint,
     sign_report,
     verify_report,
 )
@@ -184,11 +185,15 @@ def compare_checkpoints_command(
     """Prove two signed checkpoints are views of one log, or print the fork's evidence.
 
     FIRST and SECOND are files holding signed checkpoints (e.g. one a learner
-    holds, one the auditor holds). Exit 0 consistent, 1 split view. Example:
+    holds, one the auditor holds): a checkpoint, a proof file (creditbank proof)
+    or an exported credential or transcript, whose ledger proof ends in one. Exit 0
+    consistent, 1 split view. For example:
 
         creditbank compare-checkpoints learner.checkpoint auditor.checkpoint
+        creditbank compare-checkpoints credential-42.json auditor.checkpoint
     """
-    result = compare_checkpoints(app.bank().ledger, _read(first), _read(second), vkey)
+    first_note, second_note = (held_checkpoint(_read(p), str(p)) for p in (first, second))
+    result = compare_checkpoints(app.bank().ledger, first_note, second_note, vkey)
     if as_json:
         emit(True, result.to_dict())
     elif result.consistent:

@@ -54,3 +54,18 @@ class RuleError(CreditBankError):
     def __init__(self, message: str, kind: str = "rule_violation") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+QUOTE_LIMIT = 40
+"""How many characters of a quoted value an error message shows at most."""
+
+
+def quoted(value: str) -> str:
+    """``value`` quoted for an error message, cut short when it is long.
+
+    A message quotes what it refuses so the user can find it; a whole line of
+    base64 pasted into the wrong file would bury the reason.
+    """
+    if len(value) <= QUOTE_LIMIT:
+        return repr(value)
+    return f"{value[:QUOTE_LIMIT]!r}... ({len(value)} characters)"

@@ -24,13 +24,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditbank import projector
-from creditbank.audit import AuditReport, compare_checkpoints, sign_report, verify_report
+from creditbank.audit import (
+    AuditReport,
+    compare_checkpoints,
+    held_checkpoint,
+    sign_report,
+    verify_report,
+)
 from creditbank.audit import replay as replay_module
 from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.demo_bank import build as build_demo
-from creditbank.errors import InputError, ProofError
+from creditbank.errors import QUOTE_LIMIT, InputError, ProofError, quoted
 from creditbank.ledger import account_tips
 from creditbank.ledger import verify as verify_module
 from creditbank.ledger.keyring import key_entry
@@ -654,6 +660,38 @@ def test_split_view_between_two_held_checkpoints(
         )
 
 
+def test_a_held_proof_or_credential_gives_its_checkpoint(
+    bank: CreditBank, learner: str, log_key: SigningKey, authority: SigningKey
+) -> None:
+    _more(bank, learner, 1)
+    held = bank.checkpoint(log_key)
+    seq = int(bank.outcomes(account=learner, kind="course")[0]["seq"])
+    credential = json.dumps(bank.export_credential(seq, SCHOOL))
+    transcript = json.dumps(bank.export_transcript(learner, authority))
+    for text in (held.note, bank.proof(seq, log_key).render(), credential, transcript):
+        assert held_checkpoint(text, "held") == held.note
+    _more(bank, learner, 3, start=300)
+    newer = bank.checkpoint(log_key)
+    view = compare_checkpoints(bank.ledger, held_checkpoint(credential, "c"), newer.note)
+    assert view.consistent and view.older.size == held.size
+    with pytest.raises(InputError, match=r"^c\.json: a credential that carries no ledger proof$"):
+        held_checkpoint(json.dumps({"evidence": [{"genre": "other", "narrative": "x"}]}), "c.json")
+    with pytest.raises(
+        ProofError, match=r"^p\.txt: proof file: index 'A{40}'\.\.\. \(90 characters\)"
+    ):
+        held_checkpoint("c2sp.org/tlog-proof@v1\nindex " + "A" * 90 + "\n\nx\n", "p.txt")
+
+
+@given(st.text(max_size=200))
+def test_a_quoted_value_is_its_repr_or_its_start_and_length(value: str) -> None:
+    shown = quoted(value)
+    if len(value) <= QUOTE_LIMIT:
+        assert shown == repr(value)
+    else:
+        assert shown == f"{value[:QUOTE_LIMIT]!r}... ({len(value)} characters)"
+        assert len(shown) <= len(repr(value[:QUOTE_LIMIT])) + 20
+
+
 def test_a_pin_for_another_log_and_a_damaged_state(
     bank: CreditBank, learner: str, tmp_path: Path
 ) -> None:
@@ -776,10 +814,15 @@ def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str)
 
     assert run(runner, db_url, "demo", "--learners", "2", "--records", "6").exit_code == 0
     (tmp_path / "a.note").write_text(run(runner, db_url, "checkpoint").stdout)
+    assert run(runner, db_url, "proof", "3", "-o", "learner.proof").exit_code == 0
     assert run(runner, db_url, "demo", "--learners", "1", "--records", "3").exit_code == 0
     (tmp_path / "b.note").write_text(run(runner, db_url, "checkpoint").stdout)
     same = run(runner, db_url, "compare-checkpoints", "a.note", "b.note")
     assert same.exit_code == 0 and same.stdout.startswith("CONSISTENT: size ")
+    held = run(runner, db_url, "compare-checkpoints", "learner.proof", "b.note")
+    assert held.exit_code == 0 and held.stdout == same.stdout
+    (tmp_path / "x.json").write_text("{}")
+    one_line_error(run(runner, db_url, "compare-checkpoints", "x.json", "b.note"), 2, "x.json")
     forged = (tmp_path / "b.note").read_text().replace("\n", "\nx", 1)
     (tmp_path / "c.note").write_text(forged)
     one_line_error(run(runner, db_url, "compare-checkpoints", "a.note", "c.note"), 1, "")

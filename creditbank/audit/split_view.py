@@ -1,9 +1,10 @@
 """Split view: whether two signed checkpoints are views of one log, or evidence of a fork.
 
-A learner holds one checkpoint, the auditor another. Both must be signed by the
-log key. Of equal size they must carry the same root; otherwise the ledger must
-supply a consistency proof (RFC 9162 §2.1.4) from the smaller to the larger. Two
-validly signed checkpoints that fail this are the evidence of a split view.
+A learner holds one checkpoint (on its own, or in a proof file or credential),
+the auditor another. Both must be signed by the log key. Of equal size they must
+carry the same root; otherwise the ledger must supply a consistency proof
+(RFC 9162 §2.1.4) from the smaller to the larger. Two validly signed checkpoints
+that fail this are the evidence of a split view.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from creditbank.errors import CreditBankError
+from creditbank.credentials.openbadges import ledger_proofs
+from creditbank.documents import parse_json
+from creditbank.errors import CreditBankError, InputError, ProofError
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
 from creditbank.ledger.encoding import b64encode
 from creditbank.ledger.keys import parse_vkey
 from creditbank.ledger.log import Ledger
 from creditbank.ledger.merkle import verify_consistency
+from creditbank.ledger.proof_file import HEADER as PROOF_HEADER
+from creditbank.ledger.proof_file import TlogProof
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,30 @@ class SplitView:
             "reason": self.reason,
             "evidence": list(self.notes),
         }
+
+
+def held_checkpoint(text: str, where: str) -> str:
+    """The signed checkpoint in what a learner or an auditor holds.
+
+    ``text`` is a checkpoint note itself, a C2SP tlog-proof (the checkpoint it
+    ends with), or a credential or transcript as exported (the checkpoint of the
+    first ledger proof it carries). ``where`` names the text in errors.
+
+    Raises:
+        InputError: a credential that carries no ledger proof, or is not JSON.
+        ProofError: a tlog-proof file that does not parse (the message names it).
+    """
+    if text.lstrip().startswith("{"):
+        proof = next(ledger_proofs(parse_json(text, where)), None)
+        if proof is None:
+            raise InputError(f"{where}: a credential that carries no ledger proof")
+        text = proof
+    if text.startswith(PROOF_HEADER + "\n"):
+        try:
+            return TlogProof.parse(text).checkpoint_note
+        except ProofError as e:
+            raise ProofError(f"{where}: {e}") from e
+    return text
 
 
 def compare_checkpoints(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -181,6 +181,25 @@ def open_badge(
     if payload.get("valid_until"):
         document["validUntil"] = f"{payload['valid_until']}T23:59:59Z"
     return document
+
+
+def ledger_proofs(document: Mapping[str, Any]) -> Iterator[str]:
+    """The tlog-proofs a credential carries as evidence, then those of the credentials it holds.
+
+    Whatever is not shaped as evidence is passed over: this finds proofs, the
+    :class:`~creditbank.credentials.verify.Verifier` judges the document.
+    """
+    evidence = document.get("evidence", [])
+    for item in evidence if isinstance(evidence, list) else [evidence]:
+        if isinstance(item, dict) and item.get("genre") == LEDGER_PROOF_GENRE:
+            narrative = item.get("narrative")
+            if isinstance(narrative, str):
+                yield narrative
+    subject = document.get("credentialSubject")
+    held = subject.get("verifiableCredential") if isinstance(subject, dict) else None
+    for inner in held if isinstance(held, list) else []:
+        if isinstance(inner, dict):
+            yield from ledger_proofs(inner)
 
 
 def ledger_evidence(cid: str, part: str, name: str, proof_text: str, vkey: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from creditbank.errors import InputError, ProofError
+from creditbank.errors import InputError, ProofError, quoted
 from creditbank.ledger.encoding import b64decode, b64encode
 from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.merkle import HASH_SIZE
@@ -52,7 +52,7 @@ class Checkpoint:
             raise ProofError("checkpoint: expected origin, size and root lines")
         origin, size_text, root_text = lines[0], lines[1], lines[2]
         if not size_text.isdigit() or (size_text.startswith("0") and size_text != "0"):
-            raise ProofError(f"checkpoint: size {size_text!r} is not a decimal number")
+            raise ProofError(f"checkpoint: size {quoted(size_text)} is not a decimal number")
         try:
             root = b64decode(root_text, "checkpoint root")
         except InputError as e:
@@ -69,6 +69,6 @@ def open_checkpoint(note_text: str, origin: str, key: VerifyKey) -> Checkpoint:
     note = parse_note(note_text)
     checkpoint = Checkpoint.from_body(note.text)
     if checkpoint.origin != origin:
-        raise ProofError(f"checkpoint: origin {checkpoint.origin!r} is not {origin!r}")
+        raise ProofError(f"checkpoint: origin {quoted(checkpoint.origin)} is not {origin!r}")
     note.verify(origin, key)
     return checkpoint

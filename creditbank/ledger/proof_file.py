@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from creditbank.errors import InputError, ProofError
+from creditbank.errors import InputError, ProofError, quoted
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
 from creditbank.ledger.encoding import b64decode, b64encode
 from creditbank.ledger.keys import parse_vkey
@@ -57,7 +57,7 @@ class TlogProof:
                 raise ProofError("proof file: missing index line")
             index_text = lines[pos][6:]
             if not index_text.isdigit() or (index_text.startswith("0") and index_text != "0"):
-                raise ProofError(f"proof file: index {index_text!r} is not a decimal number")
+                raise ProofError(f"proof file: index {quoted(index_text)} is not a decimal number")
             hashes = tuple(b64decode(line, "proof file hash") for line in lines[pos + 1 :])
         except InputError as e:
             raise ProofError(str(e)) from e
