@@ -220,6 +220,9 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
     try:
         TlogProof.parse(text)
     except ProofError as e:
+        if text.lstrip().startswith("{"):
+            hint = f"a credential is checked with 'creditbank credential verify {file}'"
+            raise BadInputError(f"{file}: JSON, not a proof file ({hint})") from e
         raise BadInputError(f"{file}: malformed proof file: {e}") from e
     try:
         result = verify_proof_file(text, vkey_text)

@@ -197,6 +197,13 @@ def test_checkpoint_proof_and_offline_verification(
         2,
         "malformed proof file",
     )
+    proof_path.write_text('{"type": ["VerifiableCredential"]}')
+    one_line_error(
+        offline.invoke(cli, ["verify-proof", str(proof_path), "--vkey", initialised]),
+        2,
+        f"JSON, not a proof file (a credential is checked with 'creditbank credential verify "
+        f"{proof_path}')",
+    )
 
 
 def test_proof_beyond_the_log(
