@@ -38,6 +38,7 @@ from creditbank.domain.conversion import (
     Rule,
     evaluate,
     exam_exemptions,
+    missing_requirements,
     rules_in_force,
 )
 from creditbank.domain.eligibility import Assessment
@@ -644,8 +645,12 @@ class _BankWrites:
     def load_rule(self, document: dict[str, Any], authority: SigningKey) -> Record:
         """Load a conversion or exemption rule, or its next version (authority only).
 
+        A rule toward a programme must name a published programme, and every course
+        or elective group it grants must be in that programme's newest version.
+
         Raises:
-            InputError: a bad field (named), e.g. an empty ``all`` list.
+            InputError: a bad field (named), e.g. an empty ``all`` list, a programme
+                never published, or a granted course the programme does not have.
             RuleError: not an authority key, or a version out of order.
         """
 
@@ -653,6 +658,17 @@ class _BankWrites:
             payload = _next_version(
                 "rule.loaded/1", "id", document, RuleRows.latest_version, tx.conn
             )
+            rule = Rule.from_payload(payload)
+            if rule.kind != "exam_exemption":
+                found = ProgrammeRows.get(tx.conn, str(rule.programme))
+                if found is None:
+                    raise InputError(f"programme: {rule.programme} is not published")
+                programme = Programme.from_payload(*found)
+                missing = missing_requirements(rule, programme)
+                if missing:
+                    field, code = missing[0]
+                    where = f"{programme.code} v{programme.version}"
+                    raise InputError(f"{field}: {code} is not in {where}")
             return [Entry("rule.loaded/1", payload, authority)]
 
         return self._write(build)[0]

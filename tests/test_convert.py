@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
+from creditbank.domain.conversion import Rule, missing_requirements
+from creditbank.domain.programmes import Programme
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.keys import SigningKey
 
@@ -25,7 +29,8 @@ from .bank_fixtures import (
     document,
     national_id,
 )
-from .test_cli import run
+from .conftest import fetch
+from .test_cli import one_line_error, run
 
 
 @pytest.fixture
@@ -84,6 +89,70 @@ def test_rule_versions_and_refusals(bank: CreditBank, learner: str, authority: S
         bank.convert(learner, "P999")
 
 
+def test_a_rule_must_grant_what_its_programme_has(
+    bank: CreditBank, learner: str, authority: SigningKey, db_url: str
+) -> None:
+    rule = document("R-IOT-EXEMPT.toml")
+    before = fetch(db_url, "SELECT seq, leaf FROM records ORDER BY seq")
+    refusals = [
+        ({**rule, "programme": "P999"}, "programme: P999 is not published"),
+        (
+            {**rule, "grant": {"courses": ["IOT210", "IOT999"]}},
+            "grant.courses: IOT999 is not in P510201 v1",
+        ),
+        (
+            {**rule, "kind": "credit_conversion", "grant": {"credits": "2", "to_group": "E9"}},
+            "grant.to_group: E9 is not in P510201 v1",
+        ),
+    ]
+    for loaded, message in refusals:
+        with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+            bank.load_rule(loaded, authority)
+    assert fetch(db_url, "SELECT seq, leaf FROM records ORDER BY seq") == before
+    group = {**rule, "kind": "credit_conversion", "grant": {"credits": "2", "to_group": "E1"}}
+    assert bank.load_rule(group, authority).payload["version"] == 2
+
+
+@given(
+    st.sets(st.sampled_from(["C1", "C2", "C3", "C4", "C5"]), min_size=1),
+    st.lists(st.sampled_from(["C1", "C2", "C3", "C4", "C5", "X1"]), min_size=1, unique=True),
+)
+def test_missing_requirements_are_the_granted_courses_the_programme_lacks(
+    courses: set[str], granted: list[str]
+) -> None:
+    programme = Programme.from_payload(
+        {
+            "code": "P1",
+            "version": 1,
+            "name": "p",
+            "level": "高职",
+            "school": "s",
+            "total_credits": "10",
+            "max_study_years": 3,
+            "max_converted_share": "0.5",
+            "required": [{"course_code": c, "title": c, "credits": "1"} for c in sorted(courses)],
+            "electives": [],
+        },
+        1,
+    )
+    rule = Rule.from_payload(
+        {
+            "id": "R",
+            "version": 1,
+            "title": "t",
+            "kind": "course_exemption",
+            "programme": "P1",
+            "effective_from": "2025-01-01T00:00:00Z",
+            "when": {"outcome": "certificate"},
+            "grant": {"courses": granted},
+        }
+    )
+    assert missing_requirements(rule, programme) == [
+        ("grant.courses", c) for c in granted if c not in courses
+    ]
+    assert missing_requirements(dataclasses.replace(rule, kind="exam_exemption"), programme) == []
+
+
 def test_cli_rules_and_convert(
     bank: CreditBank,
     learner: str,
@@ -109,6 +178,20 @@ def test_cli_rules_and_convert(
         "--json",
     )
     assert json.loads(loaded.stdout)["version"] == 2
+    typo = (
+        (EXAMPLES / "R-IOT-EXEMPT.toml").read_text(encoding="utf-8").replace('"IOT210"', '"IOT201"')
+    )
+    (tmp_path / "typo.toml").write_text(typo, encoding="utf-8")
+    refused = run(
+        runner,
+        db_url,
+        "rules",
+        "load",
+        str(tmp_path / "typo.toml"),
+        "--key",
+        str(tmp_path / "authority.pem"),
+    )
+    one_line_error(refused, 2, "grant.courses: IOT201 is not in P510201 v1")
     preview = json.loads(
         run(
             runner, db_url, "convert", learner, "--programme", "P510201", "--what-if", "--json"

@@ -183,6 +183,28 @@ def _hours(sources: list[OutcomeFact]) -> Decimal:
     return sum((Decimal(o.details.get("hours", "0")) for o in sources), Decimal(0))
 
 
+def missing_requirements(rule: Rule, programme: Programme) -> list[tuple[str, str]]:
+    """What ``rule`` grants toward that ``programme`` lacks: (rule field, code) pairs.
+
+    A course exemption names its courses (``grant.courses``); a credit conversion
+    one course (``grant.to_course``) or elective group (``grant.to_group``). An exam
+    exemption grants nothing toward a programme, so nothing is missing.
+    """
+    if rule.kind == "exam_exemption":
+        return []
+    missing = []
+    for requirement, _ in _requirements(rule, programme):
+        if _room(rule, programme, {}, requirement) is None:
+            kind, _, code = requirement.partition(":")
+            field = (
+                "grant.courses"
+                if rule.kind == "course_exemption"
+                else f"grant.to_{'course' if kind == 'course' else 'group'}"
+            )
+            missing.append((field, code))
+    return missing
+
+
 def _room(
     rule: Rule, programme: Programme, credited: dict[str, Decimal], requirement: str
 ) -> Decimal | None:
