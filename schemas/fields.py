@@ -122,8 +122,17 @@ class Choice(fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         text = self.aliases.get(text.strip(), text.strip())
         if text not in self.choices:
-            raise ValidationError(f"must be one of: {', '.join(self.choices)}")
+            raise ValidationError(f"must be one of: {self.listing()}")
         return text
+
+    def listing(self) -> str:
+        """The choices, each with the other spellings it accepts: ``junior (初级), ...``."""
+
+        def named(code: str) -> str:
+            others = [alias for alias, target in self.aliases.items() if target == code]
+            return f"{code} ({'/'.join(others)})" if others else code
+
+        return ", ".join(named(code) for code in self.choices)
 
 
 class PlainText(validate.Validator):

@@ -219,6 +219,19 @@ def test_certificate_levels_accept_chinese_terms(pair: tuple[str, str]) -> None:
     assert normalise_payload("outcome.certificate/1", data)["level"] == code
 
 
+@given(
+    st.text(alphabet="aeijnoruxyz特级", min_size=1, max_size=8).filter(
+        lambda t: t not in {"junior", "senior"}
+    )
+)
+def test_a_level_outside_the_choices_is_refused_listing_every_spelling(level: str) -> None:
+    data = {**EXAMPLES["outcome.certificate/1"], "level": level}
+    listing = "junior (初级), intermediate (中级), senior (高级)"
+    with pytest.raises(InputError) as refused:
+        normalise_payload("outcome.certificate/1", data)
+    assert str(refused.value) == f"level: must be one of: {listing}"
+
+
 @given(st.text(max_size=20))
 def test_codes_refuse_anything_outside_their_alphabet(text: str) -> None:
     data = {**EXAMPLES["outcome.course/1"], "course_code": text}
