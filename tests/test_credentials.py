@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
 from creditbank.credentials import integrity, status
-from creditbank.credentials.openbadges import json_number
+from creditbank.credentials.openbadges import credential_id, json_number
 from creditbank.credentials.verify import Verifier
 from creditbank.errors import InputError, ProofError, RuleError
 from creditbank.ledger.canonical import MAX_DEPTH, canonicalize
@@ -241,6 +241,34 @@ def test_a_key_revoked_before_signing_fails_the_issuer_key_check(
     bank.revoke_key("org-iot", ORG.key_id, bank.clock.now() - timedelta(hours=1), "lost", authority)
     report = bank.credential_verifier().verify(credential)
     assert [c.name for c in report.checks if c.outcome == "fail"] == ["issuer_key"]
+
+
+def test_a_record_signed_after_its_keys_compromise_is_not_vouched_for(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    """The bank exports no credential, nor a transcript, that vouches for a standing
+    record its signing key signed after the compromise the key's revocation states.
+    Revoked, the record is exported with its status bit set, like any revoked one."""
+    before = _seq(bank, learner, "certificate")
+    bank.clock.advance(timedelta(hours=2))
+    leaked = bank.issue("certificate", learner, {**CERTIFICATE, "certificate_code": "IOT-X"}, ORG)
+    new = SigningKey.from_seed(bytes([78]) * 32)
+    bank.rotate_key("org-iot", ORG.key_id, new.public, authority)
+    bank.revoke_key(
+        "org-iot", ORG.key_id, bank.clock.now() - timedelta(hours=1), "leaked", authority
+    )
+    bank.checkpoint(log_key)
+    message = f"^record {leaked.seq} was signed at .* by key {ORG.key_id}, compromised from "
+    with pytest.raises(RuleError, match=message) as refused:
+        bank.export_credential(leaked.seq, new)
+    assert refused.value.kind == "key_compromised"
+    with pytest.raises(RuleError, match=message):
+        bank.export_transcript(learner, authority)
+    assert bank.export_credential(before, new)["credentialSubject"]
+    bank.revoke_outcome(leaked.seq, "signed with a leaked key", new)
+    bank.checkpoint(log_key)
+    held = bank.export_transcript(learner, authority)["credentialSubject"]["verifiableCredential"]
+    assert credential_id(bank.ledger.origin, leaked.seq) in {c["id"] for c in held}
 
 
 def test_offline_verification_uses_the_embedded_proofs(

@@ -58,8 +58,10 @@ class Exporter:
         """An exportable record read through ``conn``: an outcome or conversion admitted.
 
         Raises:
-            RuleError: no such record, one of another kind, or one the bank's state
-                tables do not hold (written to the log past the bank).
+            RuleError: no such record, one of another kind, one the bank's state
+                tables do not hold (written to the log past the bank), or one still
+                standing that a key signed after the time it was compromised
+                (``key_compromised``; revoked, it is exported with its status set).
         """
         try:
             record = self.bank.ledger.record(seq, conn)
@@ -68,11 +70,20 @@ class Exporter:
         outcome = record.kind.startswith("outcome.") and record.kind != "outcome.revoked/1"
         if not outcome and record.kind != CONVERSION:
             raise RuleError(f"record {seq} is a {record.kind} record, not an outcome or conversion")
-        held = Projections.get(conn, outcomes if outcome else conversions, seq) is not None
-        if not held or record.account is None:
+        held = Projections.get(conn, outcomes if outcome else conversions, seq)
+        if held is None or record.account is None:
             raise RuleError(
                 f"record {seq} is not an outcome or conversion the bank admitted: "
                 "run 'creditbank audit'"
+            )
+        signer = Projector(conn).key(record.signer)
+        compromised = None if signer is None else signer.revoked_at
+        if compromised is not None and record.time >= compromised and held["status"] != "revoked":
+            raise RuleError(
+                f"record {seq} was signed at {record.time} by key {record.signer}, compromised "
+                f"from {compromised}: the bank does not vouch for it (revoke it, or issue "
+                "it again with a valid key)",
+                "key_compromised",
             )
         return record
 
