@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from creditbank.transcript import render_html
+from creditbank.transcript import render_html, shown_status, suspect_notes
 
 from .context import AppContext, pass_app
 from .output import emit, json_option, write_file
@@ -58,7 +58,7 @@ def _table(document: dict[str, Any]) -> str:
     for o in document["outcomes"]:
         lines.append(
             f"{o['seq']:>6}  {o['kind']:<11} {o['credits'] or '':>7}  {o['grade'] or '':<5} "
-            f"{o['status']:<8} {o['title']} ({o['issuer']}, {o['achieved']})"
+            f"{shown_status(o):<8} {o['title']} ({o['issuer']}, {o['achieved']})"
         )
     for c in document["conversions"]:
         lines.append(
@@ -66,6 +66,7 @@ def _table(document: dict[str, Any]) -> str:
             f"{'':<5} {c['status']:<8} "
             f"{c['title']} by rule {c['rule']} from {', '.join(map(str, c['from']))}"
         )
+    lines += [f"\n{note}" for note in suspect_notes(document)]
     for p in document["programmes"]:
         lines.append(
             f"\n{p['programme']} v{p['version']}: earned {p['earned']} + exempted {p['exempted']}"

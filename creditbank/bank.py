@@ -1159,13 +1159,17 @@ class CreditBank(_BankWrites):
         self, vkey: str | None = None, status_lists: StatusSource | None = None
     ) -> Verifier:
         """A verifier that checks issuer keys against this ledger (and pins its vkey)."""
+        return Verifier(self.clock.now(), vkey or self.ledger.vkey(), self.key, status_lists)
 
-        def key(key_id: str) -> dict[str, Any] | None:
-            with self.ledger.store.reading() as conn:
-                found = Projector(conn).key(key_id)
-            return None if found is None else found.to_dict()
+    def key(self, key_id: str) -> dict[str, Any] | None:
+        """The bank's view of a signing key: issuer, registration, rotation, revocation.
 
-        return Verifier(self.clock.now(), vkey or self.ledger.vkey(), key, status_lists)
+        ``revoked_at`` is the compromise time a revocation states; None if the key
+        was never introduced.
+        """
+        with self.ledger.store.reading() as conn:
+            found = Projector(conn).key(key_id)
+        return None if found is None else found.to_dict()
 
     def audit(
         self,

@@ -42,8 +42,19 @@ def achieved(kind: str, details: dict[str, Any], issued: str) -> str:
     return str(stated) if stated else issued[:10]
 
 
-def outcome_line(outcome: dict[str, Any]) -> dict[str, Any]:
-    """One transcript line for a projected outcome."""
+def suspect(outcome: dict[str, Any], key: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Why a projected outcome is suspect: its ``key`` signed it after a stated compromise.
+
+    None when the key was not revoked, or revoked from a time after the outcome.
+    """
+    compromised = None if key is None else key.get("revoked_at")
+    if compromised is None or outcome["issued"] < compromised:
+        return None
+    return {"key": outcome["signer"], "compromised_from": compromised}
+
+
+def outcome_line(outcome: dict[str, Any], key: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One transcript line for a projected outcome (``key``: the bank's view of its signer)."""
     details = outcome["details"]
     return {
         "seq": outcome["seq"],
@@ -61,6 +72,7 @@ def outcome_line(outcome: dict[str, Any]) -> dict[str, Any]:
             if outcome["status"] != "revoked"
             else {"seq": outcome.get("revoked_seq"), "reason": outcome.get("revoke_reason")}
         ),
+        "suspect": suspect(outcome, key),
     }
 
 
@@ -108,7 +120,8 @@ def transcript(bank: CreditBank, account: str) -> dict[str, Any]:
                 }
             )
     latest = bank.ledger.latest_checkpoint()
-    outcomes = [outcome_line(o) for o in state["outcomes"]]
+    keys = {signer: bank.key(signer) for signer in {o["signer"] for o in state["outcomes"]}}
+    outcomes = [outcome_line(o, keys[o["signer"]]) for o in state["outcomes"]]
     valid_credits = sum(
         (Decimal(o["credits"]) for o in outcomes if o["credits"] and o["status"] == "valid"),
         Decimal(0),
@@ -130,6 +143,21 @@ def transcript(bank: CreditBank, account: str) -> dict[str, Any]:
     }
 
 
+def shown_status(line: dict[str, Any]) -> str:
+    """An outcome line's status as a reader should see it: ``suspect`` over ``valid``."""
+    return "suspect" if line.get("suspect") and line["status"] == "valid" else str(line["status"])
+
+
+def suspect_notes(document: dict[str, Any]) -> list[str]:
+    """One sentence for each suspect outcome of a transcript document."""
+    return [
+        f"record {o['seq']} is suspect: signed by key {o['suspect']['key']}, compromised from "
+        f"{o['suspect']['compromised_from']} (to be revoked, or issued again with a valid key)"
+        for o in document["outcomes"]
+        if o.get("suspect") and o["status"] == "valid"
+    ]
+
+
 def render_html(document: dict[str, Any]) -> str:
     """A printable HTML page of a transcript document."""
 
@@ -140,7 +168,7 @@ def render_html(document: dict[str, Any]) -> str:
         f"<tr><td>{o['seq']}</td><td>{cell(o['kind'])}</td><td>{cell(o['title'])}</td>"
         f"<td>{cell(o['issuer'])}</td><td>{cell(o['achieved'])}</td>"
         f"<td>{cell(o['credits'])}</td><td>{cell(o['grade'])}</td>"
-        f"<td>{cell(o['status'])}</td></tr>"
+        f"<td>{cell(shown_status(o))}</td></tr>"
         for o in document["outcomes"]
     )
     conversions = "".join(
@@ -155,6 +183,7 @@ def render_html(document: dict[str, Any]) -> str:
         f" credits; {'eligible to graduate' if p['eligible'] else 'not yet eligible'}</li>"
         for p in document["programmes"]
     )
+    notes = "".join(f"<p>{cell(note)}</p>" for note in suspect_notes(document))
     checkpoint = document["checkpoint"]
     proof = (
         "no signed checkpoint yet"
@@ -173,7 +202,7 @@ td,th{{border:1px solid #999;padding:4px;text-align:left}}@media print{{a{{color
 programme {cell(document["programme"])} · school {cell(document["school"])}</p>
 <h2>学习成果 Learning outcomes</h2>
 <table><tr><th>seq</th><th>kind</th><th>title</th><th>issuer</th><th>achieved</th><th>credits</th>
-<th>grade</th><th>status</th></tr>{rows}</table>
+<th>grade</th><th>status</th></tr>{rows}</table>{notes}
 <h2>免修与学分转换 Exemptions and conversions</h2>
 <table><tr><th>seq</th><th>title</th><th>requirement</th><th>credits</th><th>rule</th>
 <th>from records</th><th>status</th></tr>{conversions}</table>

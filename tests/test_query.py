@@ -11,6 +11,7 @@ import sqlalchemy
 from click.testing import CliRunner
 
 from creditbank.bank import CreditBank
+from creditbank.clock import format_time, parse_time
 from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.proof_file import verify_proof_file
@@ -60,6 +61,33 @@ def test_the_transcript_shows_outcomes_conversions_credits_and_checkpoint(
     assert f"<td>{CERTIFICATE['issued_on']}</td>" in page
     with pytest.raises(RuleError, match="no account"):
         bank.transcript("acct-none")
+
+
+def test_the_transcript_marks_an_outcome_signed_after_its_keys_compromise(
+    bank: CreditBank, learner: str, authority: SigningKey, runner: CliRunner, db_url: str
+) -> None:
+    from .test_cli import run
+
+    bank.clock.advance(timedelta(hours=2))
+    leaked = bank.issue("certificate", learner, {**CERTIFICATE, "certificate_code": "IOT-X"}, ORG)
+    assert all(o["suspect"] is None for o in bank.transcript(learner)["outcomes"])
+    compromised = format_time(bank.clock.now() - timedelta(hours=1))
+    bank.revoke_key("org-iot", ORG.key_id, parse_time(compromised), "leaked", authority)
+    document = bank.transcript(learner)
+    marked = {o["seq"]: o["suspect"] for o in document["outcomes"] if o["suspect"]}
+    assert marked == {leaked.seq: {"key": ORG.key_id, "compromised_from": compromised}}
+    note = (
+        f"record {leaked.seq} is suspect: signed by key {ORG.key_id}, compromised from "
+        f"{compromised} (to be revoked, or issued again with a valid key)"
+    )
+    assert f"<p>{note}</p>" in render_html(document)
+    shown = run(runner, db_url, "transcript", learner).stdout.splitlines()
+    assert note in shown
+    row = next(line for line in shown if line.lstrip().startswith(f"{leaked.seq} "))
+    assert " suspect  IOT-X " in row
+    bank.revoke_outcome(leaked.seq, "signed with a leaked key", authority)
+    shown = run(runner, db_url, "transcript", learner).stdout
+    assert note not in shown and "suspect" not in shown
 
 
 def test_html_escapes_what_issuers_wrote(bank: CreditBank, learner: str) -> None:
