@@ -8,15 +8,17 @@ grants exactly what the record holds.
 
 A refusal is ``(kind, detail)``, kind one of:
 
-=============================  ==============================================================
-``conversion_input_missing``   an input is not an outcome of this account before the
-                               conversion, or its leaf hash differs
-``conversion_input_revoked``   an input was revoked before the conversion
-``double_counted``             an input already counts toward the same requirement
-``cap_exceeded``               the programme's cap on exempted and converted credits is passed
-``conversion_not_reproduced``  the programme or rule version is missing, or the engine
-                               grants something else
-=============================  ==============================================================
+================================  ============================================================
+``conversion_input_missing``      an input is not an outcome of this account before the
+                                  conversion, or its leaf hash differs
+``conversion_input_revoked``      an input was revoked before the conversion
+``conversion_input_compromised``  an input's key was revoked before the conversion, from a
+                                  compromise time at or before the input was signed
+``double_counted``                an input already counts toward the same requirement
+``cap_exceeded``                  the programme's cap on exempted and converted credits is passed
+``conversion_not_reproduced``     the programme or rule version is missing, or the engine
+                                  grants something else
+================================  ============================================================
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from creditbank.domain.eligibility import Assessment, assess
 from creditbank.domain.programmes import Programme
 from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
+from creditbank.projector import Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
+from creditbank.store.tables import outcomes
 
 
 def _revoked(document: dict[str, Any], before: int | None) -> bool:
@@ -41,11 +45,35 @@ def _revoked(document: dict[str, Any], before: int | None) -> bool:
     return revoked is not None and (before is None or revoked < before)
 
 
+def fallen(outcome: dict[str, Any], keys: Projector, before: int | None = None) -> str | None:
+    """Why a projected outcome no longer stands (as of seq ``before``), or None.
+
+    ``revoked``: it was revoked. ``compromised``: its key was revoked from a
+    compromise time at or before the outcome was signed, so the bank no longer
+    vouches for it. Neither counts toward a conversion or a diploma.
+    """
+    if _revoked(outcome, before):
+        return "revoked"
+    key = keys.key(str(outcome.get("signer")))
+    if key is not None and key.compromised(outcome["issued"], before):
+        return "compromised"
+    return None
+
+
 def outcome_facts(conn: Connection, account: str, before: int | None = None) -> list[OutcomeFact]:
-    """What the conversion engine knows of an account's outcomes (as of seq ``before``)."""
+    """What the conversion engine knows of an account's outcomes (as of seq ``before``).
+
+    An outcome that has fallen (:func:`fallen`) is known as revoked.
+    """
+    keys = Projector(conn)
     return [
         OutcomeFact(
-            o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], _revoked(o, before)
+            o["seq"],
+            o["leaf_hash"],
+            o["kind"],
+            o["issued"],
+            o["details"],
+            fallen(o, keys, before) is not None,
         )
         for o in Projections.outcome_rows(conn, account=account)
         if before is None or o["seq"] < before
@@ -128,6 +156,13 @@ def conversion_refusal(conn: Connection, record: Record) -> tuple[str, str] | No
                 f"input {input_seq} is not an outcome of {account} with leaf hash {digest[:16]}…",
             )
         if fact.revoked:
+            why = fallen(Projections.get(conn, outcomes, input_seq) or {}, Projector(conn), seq)
+            if why == "compromised":
+                return (
+                    "conversion_input_compromised",
+                    f"input {input_seq} was signed by a key revoked as compromised "
+                    f"before seq {seq}",
+                )
             return "conversion_input_revoked", f"input {input_seq} was revoked before seq {seq}"
     earlier = standing_grants(conn, account, stored["programme"], before=seq)
     for grant in earlier:

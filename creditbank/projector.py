@@ -249,6 +249,7 @@ def _key_revoked(p: Projector, record: Record) -> None:
                 **key.to_dict(),
                 "revoked_at": record.payload["compromised_at"],
                 "revoke_reason": record.payload["reason"],
+                "revoked_seq": record.seq,
             }
         )
     )

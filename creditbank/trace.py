@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from creditbank.domain.issuers import IssuerKey
 from creditbank.errors import LedgerStateError, RuleError
 from creditbank.projector import Projector
 
@@ -86,7 +87,7 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
 
 def _key_state(key: dict[str, Any], time: str) -> str:
     """Whether the key was valid when the record was signed, and its state now."""
-    if key.get("revoked_at") and key["revoked_at"] <= time:
+    if IssuerKey.from_dict(key).compromised(time):
         return f"compromised from {key['revoked_at']}: this record is suspect"
     if key.get("retired_at") and key["retired_at"] <= time:
         return f"rotated out at {key['retired_at']}, before this record"

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from creditbank.domain.dates import STATED_DAYS
+from creditbank.domain.issuers import IssuerKey
 from creditbank.errors import RuleError
 
 if TYPE_CHECKING:
@@ -47,10 +48,10 @@ def suspect(outcome: dict[str, Any], key: dict[str, Any] | None) -> dict[str, An
 
     None when the key was not revoked, or revoked from a time after the outcome.
     """
-    compromised = None if key is None else key.get("revoked_at")
-    if compromised is None or outcome["issued"] < compromised:
+    found = None if key is None else IssuerKey.from_dict(key)
+    if found is None or not found.compromised(outcome["issued"]):
         return None
-    return {"key": outcome["signer"], "compromised_from": compromised}
+    return {"key": outcome["signer"], "compromised_from": found.revoked_at}
 
 
 def outcome_line(outcome: dict[str, Any], key: dict[str, Any] | None = None) -> dict[str, Any]:

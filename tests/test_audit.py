@@ -36,6 +36,7 @@ from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.demo_bank import build as build_demo
+from creditbank.domain.conversion import Grant
 from creditbank.errors import QUOTE_LIMIT, InputError, ProofError, quoted
 from creditbank.ledger import account_tips
 from creditbank.ledger import verify as verify_module
@@ -161,6 +162,38 @@ def test_a_key_used_after_its_compromise_and_after_its_revocation(
     assert found(report) == {("key_compromised", signed.seq), ("key_not_valid", after.seq)}
 
 
+def test_an_outcome_signed_under_a_compromised_key_no_longer_counts(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Once its key is revoked from a compromise time at or before it was signed, an
+    outcome counts toward nothing: the bank converts nothing from it, a conversion forged
+    from it is conversion_input_compromised at its seq, and a conversion made before the
+    revocation still stands on the log as it was."""
+    earlier = _granted(bank, learner, authority)
+    cert = earlier[0].payload["inputs"][0]["seq"]
+    second, _ = bank.open_account(national_id(41), "王芳", authority)
+    other = bank.issue("certificate", second, CERTIFICATE, ORG)
+    before, _ = bank.convert(second, "P510201")
+    assert {s for g in before.granted for s, _ in g.inputs} == {other.seq}
+    grant = before.granted[0]
+    payload = _conversion_payload(grant)
+    signed = bank.ledger.record(cert).timestamp
+    revocation = bank.revoke_key(
+        "org-iot", ORG.key_id, signed - timedelta(microseconds=1), "leaked", authority
+    )
+    assert bank.key(ORG.key_id)["revoked_seq"] == revocation.seq  # type: ignore[index]
+    assert all(bank.replay_conversion(r.seq).inputs[0][0] == cert for r in earlier)
+    after, _ = bank.convert(second, "P510201")
+    assert not after.granted and after.refused
+    assert not bank.eligibility(second, "P510201").exempted
+    forged = forge(bank, "conversion.granted/1", payload, authority, second)
+    assert found(bank.audit()) == {
+        ("key_compromised", cert),
+        ("key_compromised", other.seq),
+        ("conversion_input_compromised", forged.seq),
+    }
+
+
 def test_a_signer_without_the_authority(bank: CreditBank, learner: str) -> None:
     rogue = SigningKey.from_seed(bytes([77]) * 32)
     record = forge(
@@ -206,6 +239,21 @@ def test_a_quota_exceeded(
     assert found(bank.audit()) == {("quota_exceeded", over.seq)}
 
 
+def _conversion_payload(grant: Grant) -> dict[str, Any]:
+    """The ``conversion.granted/1`` payload of a grant toward P510201 v1 (to forge it)."""
+    return {
+        "programme": "P510201",
+        "programme_version": 1,
+        "rule": grant.rule,
+        "kind": grant.kind,
+        "rule_version": grant.version,
+        "requirement": grant.requirement,
+        "credits": str(grant.credits),
+        "title": grant.title,
+        "inputs": [{"seq": s, "hash": h} for s, h in grant.inputs],
+    }
+
+
 def _granted(bank: CreditBank, learner: str, authority: SigningKey) -> list[Record]:
     return bank.convert(learner, "P510201", authority)[1]
 
@@ -239,17 +287,7 @@ def test_a_conversion_from_a_revoked_or_missing_input(
 ) -> None:
     evaluation, _ = bank.convert(learner, "P510201")
     grant = evaluation.granted[0]
-    payload = {
-        "programme": "P510201",
-        "programme_version": 1,
-        "rule": grant.rule,
-        "kind": grant.kind,
-        "rule_version": grant.version,
-        "requirement": grant.requirement,
-        "credits": str(grant.credits),
-        "title": grant.title,
-        "inputs": [{"seq": s, "hash": h} for s, h in grant.inputs],
-    }
+    payload = _conversion_payload(grant)
     bank.revoke_outcome(grant.inputs[0][0], "issued in error", ORG)
     revoked = forge(bank, "conversion.granted/1", payload, authority, learner)
     wrong = {**payload, "inputs": [{"seq": grant.inputs[0][0], "hash": "00" * 32}]}
@@ -899,6 +937,31 @@ def test_quota_usage_is_counted_into_an_upgraded_database(
     engine.dispose()
     assert fetch(db_url, "SELECT accreditation, period_start, used FROM quota_usage") == before
     assert bank.audit().ok
+
+
+def test_a_revoked_key_is_given_its_revocation_seq_in_an_upgraded_database(
+    bank: CreditBank, learner: str, authority: SigningKey, db_url: str
+) -> None:
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import upgrade
+
+    revocation = bank.revoke_key(
+        "org-iot", ORG.key_id, bank.clock.now() - timedelta(days=1), "leaked", authority
+    )
+    query = "SELECT data FROM issuer_keys WHERE key_id = :k"
+    stored = fetch(db_url, query, {"k": ORG.key_id})[0][0]
+    assert json.loads(str(stored))["revoked_seq"] == revocation.seq
+    engine = open_engine(db_url)
+    migrate(engine, "0009", down=True)
+    assert "revoked_seq" not in json.loads(str(fetch(db_url, query, {"k": ORG.key_id})[0][0]))
+    upgrade(engine)
+    engine.dispose()
+    assert fetch(db_url, query, {"k": ORG.key_id})[0][0] == stored
+    assert found(bank.audit()) == {("key_compromised", s) for s in _signed_by(bank, ORG)}
+
+
+def _signed_by(bank: CreditBank, key: SigningKey) -> set[int]:
+    return {int(o["seq"]) for o in bank.outcomes() if o["signer"] == key.key_id}
 
 
 def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(

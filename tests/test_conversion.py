@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditbank.domain.conversion import Grant, OutcomeFact, Rule, evaluate
+from creditbank.domain.issuers import IssuerKey
 from creditbank.domain.programmes import Programme
 
 AT = datetime(2027, 3, 1, tzinfo=UTC)
@@ -337,3 +338,31 @@ def test_a_minimum_grade_or_score_is_required() -> None:
     # Both rules credit group E1, so course #51 counts once: R-SCORE finds no other source.
     assert [(g.rule, g.inputs[0][0]) for g in result.granted] == [("R-GRADE", 51)]
     assert [r.rule for r in result.refused] == ["R-SCORE"]
+
+
+_TIMES = st.sampled_from([f"2026-0{m}-01T00:00:00.000000Z" for m in range(1, 8)])
+
+
+@given(
+    signed=_TIMES,
+    compromised=st.none() | _TIMES,
+    revoked_seq=st.integers(min_value=1, max_value=9),
+    before=st.none() | st.integers(min_value=1, max_value=9),
+)
+def test_a_key_vouches_for_what_it_signed_before_its_stated_compromise(
+    signed: str, compromised: str | None, revoked_seq: int, before: int | None
+) -> None:
+    key = IssuerKey(
+        "k1",
+        "org-iot",
+        "cHVi",
+        "2025-01-01T00:00:00.000000Z",
+        1,
+        revoked_at=compromised,
+        revoked_seq=None if compromised is None else revoked_seq,
+    )
+    known = before is None or revoked_seq < before
+    expected = compromised is not None and signed >= compromised and known
+    assert key.compromised(signed, before) is expected
+    assert ("revoked_seq" in key.to_dict()) is (compromised is not None)
+    assert IssuerKey.from_dict(key.to_dict()) == key

@@ -77,11 +77,10 @@ class Exporter:
                 "run 'creditbank audit'"
             )
         signer = Projector(conn).key(record.signer)
-        compromised = None if signer is None else signer.revoked_at
-        if compromised is not None and record.time >= compromised and held["status"] != "revoked":
+        if signer is not None and signer.compromised(record.time) and held["status"] != "revoked":
             raise RuleError(
                 f"record {seq} was signed at {record.time} by key {record.signer}, compromised "
-                f"from {compromised}: the bank does not vouch for it (revoke it, or issue "
+                f"from {signer.revoked_at}: the bank does not vouch for it (revoke it, or issue "
                 "it again with a valid key)",
                 "key_compromised",
             )

@@ -34,7 +34,11 @@ class Issuer:
 
 @dataclass(frozen=True)
 class IssuerKey:
-    """An issuer's signing key and its life: registered, rotated out, revoked."""
+    """An issuer's signing key and its life: registered, rotated out, revoked.
+
+    A revocation states the time the key was compromised (``revoked_at``) and is
+    itself the record ``revoked_seq``.
+    """
 
     key_id: str
     issuer: str
@@ -44,6 +48,17 @@ class IssuerKey:
     retired_at: str | None = None
     revoked_at: str | None = None
     revoke_reason: str | None = None
+    revoked_seq: int | None = None
+
+    def compromised(self, time: str, before: int | None = None) -> bool:
+        """Whether what this key signed at ``time`` falls after its stated compromise.
+
+        With ``before``, only a revocation recorded before that seq counts: what the
+        log said at that point. A revocation whose seq is not known counts.
+        """
+        if self.revoked_at is None or time < self.revoked_at:
+            return False
+        return before is None or self.revoked_seq is None or self.revoked_seq < before
 
     def refusal_at(self, time: str) -> str | None:
         """Why the key may not sign at ``time``, or None if it may."""
@@ -56,8 +71,11 @@ class IssuerKey:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+        """JSON-ready form (``revoked_seq`` only once the key is revoked)."""
+        found = asdict(self)
+        if self.revoked_seq is None:
+            del found["revoked_seq"]
+        return found
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IssuerKey:
