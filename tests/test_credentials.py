@@ -247,11 +247,14 @@ def test_a_record_signed_after_its_keys_compromise_is_not_vouched_for(
     bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
 ) -> None:
     """The bank exports no credential, nor a transcript, that vouches for a standing
-    record its signing key signed after the compromise the key's revocation states.
-    Revoked, the record is exported with its status bit set, like any revoked one."""
+    record its signing key signed after the compromise the key's revocation states; one
+    exported before the revocation is withdrawn through its status bit. Revoked, the
+    record is exported with its status bit set, like any revoked one."""
     before = _seq(bank, learner, "certificate")
     bank.clock.advance(timedelta(hours=2))
     leaked = bank.issue("certificate", learner, {**CERTIFICATE, "certificate_code": "IOT-X"}, ORG)
+    bank.checkpoint(log_key)
+    exported = bank.export_credential(leaked.seq, ORG)
     new = SigningKey.from_seed(bytes([78]) * 32)
     bank.rotate_key("org-iot", ORG.key_id, new.public, authority)
     bank.revoke_key(
@@ -265,6 +268,15 @@ def test_a_record_signed_after_its_keys_compromise_is_not_vouched_for(
     with pytest.raises(RuleError, match=message):
         bank.export_transcript(learner, authority)
     assert bank.export_credential(before, new)["credentialSubject"]
+    # Exported while the key still stood, it is withdrawn through its status bit.
+    lists = _lists(bank, authority)
+    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists).verify(exported)
+    assert [(c.name, c.outcome) for c in offline.checks if c.outcome == "fail"] == [
+        ("status", "fail")
+    ]
+    assert "revoked: bit" in offline.checks[3].detail
+    good = bank.export_credential(before, new)
+    assert Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists).verify(good).ok
     bank.revoke_outcome(leaked.seq, "signed with a leaked key", new)
     bank.checkpoint(log_key)
     held = bank.export_transcript(learner, authority)["credentialSubject"]["verifiableCredential"]

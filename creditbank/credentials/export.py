@@ -26,12 +26,13 @@ from creditbank.credentials.openbadges import (
     ledger_evidence,
     open_badge,
 )
+from creditbank.domain.issuers import IssuerKey
 from creditbank.errors import LedgerStateError, RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, Projections, StatusRows
-from creditbank.store.tables import conversions, outcomes
+from creditbank.store.tables import conversions, issuer_keys, outcomes
 
 if TYPE_CHECKING:
     from creditbank.bank import CreditBank
@@ -132,6 +133,21 @@ class Exporter:
             self.bank.ledger.vkey(),
         )
 
+    @staticmethod
+    def _suspect(conn: Connection) -> list[tuple[int, int]]:
+        """Status positions of exported standing outcomes signed under a compromised key.
+
+        A key signed them after the compromise its revocation states: the bank no
+        longer vouches for them, so their bit is set like a revoked one's.
+        """
+        found = []
+        for document in Projections.all(conn, issuer_keys):
+            key = IssuerKey.from_dict(document)
+            if key.revoked_at is not None:
+                candidates = StatusRows.signed_by(conn, key.issuer, key.key_id, key.revoked_at)
+                found += [(n, p) for n, p, issued in candidates if key.compromised(issued)]
+        return found
+
     def _statuses(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
         """The status list entry of each record in ``seqs``, allocated in one transaction."""
         with self.bank.ledger.store.appending() as conn:
@@ -223,7 +239,8 @@ class Exporter:
     def status_lists(self, key: SigningKey, suites: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         """Every status list as a signed ``BitstringStatusListCredential``, by file name.
 
-        Bits are set for exported outcomes and conversions revoked in the ledger.
+        Bits are set for exported outcomes and conversions revoked in the ledger, and
+        for exported outcomes a key signed after the compromise its revocation states.
         Signed by the authority key ``key``; each carries the tlog-proof of the
         record that introduced that key (the genesis record, or the key's rotation).
 
@@ -235,6 +252,8 @@ class Exporter:
         with self.bank.ledger.store.reading() as conn:
             numbers = StatusRows.numbers(conn)
             revoked = StatusRows.revoked(conn)
+            for number, position in self._suspect(conn):
+                revoked.setdefault(number, []).append(position)
         published = {}
         for number in numbers:
             url = f"{self.status_base}{number}"
