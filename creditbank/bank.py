@@ -1120,7 +1120,8 @@ class CreditBank(_BankWrites):
         conversion); ``log_key`` signs a checkpoint if none covers the record yet.
 
         Raises:
-            RuleError: not an outcome or conversion, or a key not valid for its issuer.
+            RuleError: not an outcome or conversion, one standing though its key signed
+                it after its stated compromise, or a key not valid for its issuer.
             LedgerStateError: no checkpoint covers the record and no log key was given.
             InputError: an unknown cryptosuite.
         """
@@ -1136,7 +1137,8 @@ class CreditBank(_BankWrites):
         """An account as a signed CLR 2.0 transcript, signed by the authority.
 
         Raises:
-            RuleError: no such account, or not a valid authority key.
+            RuleError: no such account, not a valid authority key, or one of its
+                records standing though its key signed it after its stated compromise.
             InputError: a suite the transcript cannot use (``eddsa-rdfc-2022``: the CLR
                 context is not bundled).
         """

@@ -169,8 +169,9 @@ class Exporter:
         """The signed ``OpenBadgeCredential`` of record ``seq``.
 
         Raises:
-            RuleError: not an outcome or conversion; a key that is not a valid key of
-                the record's issuer (the authority's, for conversions).
+            RuleError: not an outcome or conversion; one still standing that its key
+                signed after its stated compromise (``key_compromised``); a key that is
+                not a valid key of the record's issuer (the authority's, for conversions).
             LedgerStateError: no checkpoint covers the record and no log key was given.
         """
         with self.bank.ledger.store.reading() as conn:
@@ -203,7 +204,9 @@ class Exporter:
         record that introduced ``key``, so its issuer key check passes offline.
 
         Raises:
-            RuleError: no such account, or ``key`` is not a valid authority key.
+            RuleError: no such account; ``key`` is not a valid authority key; or one of
+                the account's records still stands though its key signed it after its
+                stated compromise (``key_compromised``).
         """
         profile = self._signer(AUTHORITY, key)
         self.bank.account(account)
