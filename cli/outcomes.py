@@ -98,6 +98,28 @@ def revoke(
     )
 
 
+@outcomes.command("suspect")
+@click.option("--issuer", help="Of this issuer only, e.g. org-iot.")
+@json_option
+@pass_app
+def suspect(app: AppContext, issuer: str | None, as_json: bool) -> None:
+    """List standing outcomes a key signed after the compromise its revocation states.
+
+    The bank no longer vouches for them: it exports none, counts none toward a
+    conversion or diploma, and sets their status bits. Revoke each, or issue it
+    again with a valid key. For example, after revoking a key of org-iot:
+
+        creditbank outcomes suspect --issuer org-iot
+    """
+    found = app.bank().suspect_outcomes(issuer)
+    lines = [
+        f"{o['seq']:>8}  {o['kind']:<11} {o['issuer']}  {o['account']}  signed {o['issued']}"
+        f" by key {o['signer']}"
+        for o in found
+    ]
+    emit(as_json, {"outcomes": found}, "\n".join(lines) or "no suspect outcomes")
+
+
 @outcomes.command("list")
 @click.option("--account", help="Issued to this account.")
 @click.option("--issuer", help="Issued by this issuer, e.g. sch-szpt.")

@@ -29,6 +29,7 @@ from creditbank.decisions import (
     outcome_facts,
     standing,
     standing_grants,
+    suspect_outcomes,
 )
 from creditbank.domain.conversion import (
     Evaluation,
@@ -888,6 +889,16 @@ class _BankWrites:
             for record in map(open_leaf, leaves)
         ]
         return data
+
+    def suspect_outcomes(self, issuer: str | None = None) -> list[dict[str, Any]]:
+        """Standing outcomes a key signed after the compromise its revocation states.
+
+        In seq order, of every issuer or of ``issuer``. The bank exports none of them,
+        counts none toward a conversion or diploma, and sets their status bits; each is
+        to be revoked, or issued again with a valid key.
+        """
+        with self.ledger.store.reading() as conn:
+            return suspect_outcomes(conn, issuer)
 
     def outcomes(
         self,

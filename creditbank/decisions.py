@@ -36,7 +36,7 @@ from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
 from creditbank.projector import Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
-from creditbank.store.tables import outcomes
+from creditbank.store.tables import issuer_keys, outcomes
 
 
 def _revoked(document: dict[str, Any], before: int | None) -> bool:
@@ -58,6 +58,25 @@ def fallen(outcome: dict[str, Any], keys: Projector, before: int | None = None) 
     if key is not None and key.compromised(outcome["issued"], before):
         return "compromised"
     return None
+
+
+def suspect_outcomes(conn: Connection, issuer: str | None = None) -> list[dict[str, Any]]:
+    """Standing outcomes a key signed after the compromise its revocation states.
+
+    In seq order, of every issuer or of ``issuer``: each is to be revoked, or issued
+    again with a valid key (:func:`fallen` says ``compromised`` of each).
+    """
+    keys = Projector(conn)
+    found: list[dict[str, Any]] = []
+    for document in Projections.all(conn, issuer_keys):
+        revoked_at = document.get("revoked_at")
+        if revoked_at is not None and issuer in (None, document["issuer"]):
+            found += [
+                o
+                for o in Projections.outcome_rows(conn, issuer=document["issuer"], since=revoked_at)
+                if o.get("signer") == document["key_id"] and fallen(o, keys) == "compromised"
+            ]
+    return sorted(found, key=lambda o: int(o["seq"]))
 
 
 def outcome_facts(conn: Connection, account: str, before: int | None = None) -> list[OutcomeFact]:

@@ -85,9 +85,19 @@ def test_the_transcript_marks_an_outcome_signed_after_its_keys_compromise(
     assert note in shown
     row = next(line for line in shown if line.lstrip().startswith(f"{leaked.seq} "))
     assert " suspect  IOT-X " in row
+    # The registrar's list of what to revoke or issue again.
+    assert [o["seq"] for o in bank.suspect_outcomes()] == [leaked.seq]
+    assert bank.suspect_outcomes("sch-szpt") == []
+    listed = json.loads(
+        run(runner, db_url, "outcomes", "suspect", "--issuer", "org-iot", "--json").stdout
+    )
+    assert [o["seq"] for o in listed["outcomes"]] == [leaked.seq]
+    assert f"by key {ORG.key_id}" in run(runner, db_url, "outcomes", "suspect").stdout
     bank.revoke_outcome(leaked.seq, "signed with a leaked key", authority)
     shown = run(runner, db_url, "transcript", learner).stdout
     assert note not in shown and "suspect" not in shown
+    assert bank.suspect_outcomes() == []
+    assert run(runner, db_url, "outcomes", "suspect").stdout.strip() == "no suspect outcomes"
 
 
 def test_html_escapes_what_issuers_wrote(bank: CreditBank, learner: str) -> None:

@@ -26,13 +26,13 @@ from creditbank.credentials.openbadges import (
     ledger_evidence,
     open_badge,
 )
-from creditbank.domain.issuers import IssuerKey
+from creditbank.decisions import suspect_outcomes
 from creditbank.errors import LedgerStateError, RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, Projections, StatusRows
-from creditbank.store.tables import conversions, issuer_keys, outcomes
+from creditbank.store.tables import conversions, outcomes
 
 if TYPE_CHECKING:
     from creditbank.bank import CreditBank
@@ -140,13 +140,8 @@ class Exporter:
         A key signed them after the compromise its revocation states: the bank no
         longer vouches for them, so their bit is set like a revoked one's.
         """
-        found = []
-        for document in Projections.all(conn, issuer_keys):
-            key = IssuerKey.from_dict(document)
-            if key.revoked_at is not None:
-                candidates = StatusRows.signed_by(conn, key.issuer, key.key_id, key.revoked_at)
-                found += [(n, p) for n, p, issued in candidates if key.compromised(issued)]
-        return found
+        entries = (StatusRows.of(conn, int(o["seq"])) for o in suspect_outcomes(conn))
+        return [entry for entry in entries if entry is not None]
 
     def _statuses(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
         """The status list entry of each record in ``seqs``, allocated in one transaction."""

@@ -520,24 +520,3 @@ class StatusRows:
         ):
             found.setdefault(int(number), []).append(int(position))
         return found
-
-    @staticmethod
-    def signed_by(
-        conn: Connection, issuer: str, key_id: str, since: str
-    ) -> list[tuple[int, int, str]]:
-        """Exported standing outcomes of ``issuer`` that ``key_id`` signed from ``since`` on.
-
-        Each is (list number, position, issued time).
-        """
-        rows = query(
-            conn,
-            "SELECT e.list, e.position, o.issued, o.data FROM status_entries e"
-            " JOIN outcomes o ON o.seq = e.seq"
-            " WHERE o.status = 'valid' AND o.issuer = ? AND o.issued >= ?",
-            (issuer, since),
-        )
-        return [
-            (int(number), int(position), str(issued))
-            for number, position, issued, data in rows
-            if orjson.loads(data).get("signer") == key_id
-        ]
