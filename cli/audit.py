@@ -19,6 +19,7 @@ from creditbank.ledger.keys import VerifyKey, parse_vkey
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
+from .params import public_key
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 
@@ -154,10 +155,8 @@ def _auditor_key(value: str) -> str | VerifyKey:
         BadInputError: none of these, or an unreadable file.
     """
     try:
-        if value.startswith("did:key:"):
-            return VerifyKey.from_did_key(value)
-        if "+" not in value and Path(value).is_file():
-            return VerifyKey.from_did_key(_read(Path(value)).strip())
+        if value.startswith("did:key:") or ("+" not in value and Path(value).is_file()):
+            return public_key(value)
         parse_vkey(value)
     except CreditBankError as e:
         raise BadInputError(f"--vkey: {e}") from e

@@ -53,6 +53,20 @@ class Day(click.ParamType[date]):
             self.fail(f"{value!r} is not a date YYYY-MM-DD", param, ctx)
 
 
+def public_key(text: str) -> VerifyKey:
+    """The Ed25519 key of a ``did:key``, or of the file holding one (``keys generate``).
+
+    Raises:
+        InputError: not a did:key, or a file that cannot be read or holds none.
+    """
+    if not text.startswith("did:key:") and Path(text).is_file():
+        try:
+            text = Path(text).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read {text}: {e}") from e
+    return VerifyKey.from_did_key(text)
+
+
 class PublicKey(click.ParamType[VerifyKey]):
     """A ``did:key`` of an Ed25519 key, or a file holding one (``keys generate`` writes it)."""
 
@@ -64,11 +78,8 @@ class PublicKey(click.ParamType[VerifyKey]):
         """Read the key."""
         if isinstance(value, VerifyKey):
             return value
-        text = str(value)
-        if not text.startswith("did:key:") and Path(text).is_file():
-            text = Path(text).read_text(encoding="utf-8").strip()
         try:
-            return VerifyKey.from_did_key(text)
+            return public_key(str(value))
         except InputError as e:
             self.fail(str(e), param, ctx)
 
