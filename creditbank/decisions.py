@@ -36,7 +36,7 @@ from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
 from creditbank.projector import Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
-from creditbank.store.tables import issuer_keys, outcomes
+from creditbank.store.tables import issuer_keys
 
 
 def _revoked(document: dict[str, Any], before: int | None) -> bool:
@@ -84,19 +84,23 @@ def outcome_facts(conn: Connection, account: str, before: int | None = None) -> 
 
     An outcome that has fallen (:func:`fallen`) is known as revoked.
     """
+    return [fact for fact, _ in _known_outcomes(conn, account, before)]
+
+
+def _known_outcomes(
+    conn: Connection, account: str, before: int | None
+) -> list[tuple[OutcomeFact, str | None]]:
+    """Each outcome of ``account`` before seq ``before`` as a fact, with why it fell (if it did)."""
     keys = Projector(conn)
-    return [
-        OutcomeFact(
-            o["seq"],
-            o["leaf_hash"],
-            o["kind"],
-            o["issued"],
-            o["details"],
-            fallen(o, keys, before) is not None,
-        )
-        for o in Projections.outcome_rows(conn, account=account)
-        if before is None or o["seq"] < before
-    ]
+    found = []
+    for o in Projections.outcome_rows(conn, account=account):
+        if before is None or o["seq"] < before:
+            why = fallen(o, keys, before)
+            fact = OutcomeFact(
+                o["seq"], o["leaf_hash"], o["kind"], o["issued"], o["details"], why is not None
+            )
+            found.append((fact, why))
+    return found
 
 
 def held_programme(conn: Connection, account: dict[str, Any], code: str) -> Programme:
@@ -166,7 +170,9 @@ def conversion_refusal(conn: Connection, record: Record) -> tuple[str, str] | No
     assert record.account is not None
     seq, account, stored = record.seq, record.account.account, record.payload
     expected = grant_of(stored)
-    facts = {f.seq: f for f in outcome_facts(conn, account, before=seq)}
+    known = _known_outcomes(conn, account, seq)
+    facts = {f.seq: f for f, _ in known}
+    fell = {f.seq: why for f, why in known}
     for input_seq, digest in expected.inputs:
         fact = facts.get(input_seq)
         if fact is None or fact.leaf_hash != digest:
@@ -175,8 +181,7 @@ def conversion_refusal(conn: Connection, record: Record) -> tuple[str, str] | No
                 f"input {input_seq} is not an outcome of {account} with leaf hash {digest[:16]}…",
             )
         if fact.revoked:
-            why = fallen(Projections.get(conn, outcomes, input_seq) or {}, Projector(conn), seq)
-            if why == "compromised":
+            if fell[input_seq] == "compromised":
                 return (
                     "conversion_input_compromised",
                     f"input {input_seq} was signed by a key revoked as compromised "
