@@ -132,6 +132,23 @@ def migrate(engine: sqlalchemy.Engine, revision: str, *, down: bool = False) -> 
         (command.downgrade if down else command.upgrade)(config, revision)
 
 
+def dump(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, sorted: equal before and after means nothing was written."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        names = sorted(sqlalchemy.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            return {
+                name: sorted(
+                    (tuple(r) for r in conn.execute(sqlalchemy.text(f'SELECT * FROM "{name}"'))),
+                    key=repr,
+                )
+                for name in names
+            }
+    finally:
+        engine.dispose()
+
+
 def fetch(url: str, sql: str, params: dict[str, object] | None = None) -> list[tuple[object, ...]]:
     """Read rows directly from the database."""
     engine = sqlalchemy.create_engine(url)

@@ -18,7 +18,7 @@ from creditbank.ledger.canonical import MAX_SAFE_INTEGER
 from creditbank.ledger.keys import SigningKey
 
 from .bank_fixtures import national_id
-from .conftest import fetch
+from .conftest import dump
 from .test_audit import forge
 from .test_cli import PASS, one_line_error, run
 
@@ -193,12 +193,6 @@ def school_bank(runner: CliRunner, db_url: str, tmp_path: Path) -> str:
             "account"
         ]
     )
-
-
-def dump(url: str) -> list[list[tuple[object, ...]]]:
-    return [
-        fetch(url, f"SELECT * FROM {t} ORDER BY 1") for t in ("records", "outcomes", "accounts")
-    ]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from creditbank.importing import Importer
 from creditbank.ledger.keys import SigningKey
 
 from .bank_fixtures import COURSE, ORG, SCHOOL, accredited_bank, national_id
-from .test_bank import dump
+from .conftest import dump
 
 COLUMNS = ["account", "course_code", "course_title", "programme", "credits", "grade", "term"]
 

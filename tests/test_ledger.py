@@ -19,7 +19,7 @@ from creditbank.ledger.merkle import leaf_hash, verify_consistency, verify_inclu
 from creditbank.ledger.proof_file import verify_proof_file
 from creditbank.ledger.record import GENESIS_PREV
 
-from .conftest import ORIGIN, fetch, migrate
+from .conftest import ORIGIN, dump, fetch, migrate
 from .test_merkle import mth
 
 SCHOOL = SigningKey.from_seed(bytes([5]) * 32)
@@ -29,13 +29,6 @@ def introduce_school(bank: CreditBank, authority: SigningKey) -> None:
     bank.ledger.append(
         "ledger.key/1", {"keys": [key_entry(SCHOOL.public, owner="school-1")]}, authority
     )
-
-
-def dump(url: str) -> list[list[tuple[object, ...]]]:
-    return [
-        fetch(url, f"SELECT * FROM {table} ORDER BY 1, 2")
-        for table in ("records", "checkpoints", "ledger_keys", "ledger_meta")
-    ]
 
 
 def test_genesis(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> None:

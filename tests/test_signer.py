@@ -41,8 +41,8 @@ from creditbank.ledger.record import GENESIS_PREV, prepare_payload
 from creditbank.ledger.signer import SignerProcess
 from creditbank.ledger.workers import worker_context
 
-from .conftest import ORIGIN
-from .test_ledger import SCHOOL, dump, introduce_school
+from .conftest import ORIGIN, dump
+from .test_ledger import SCHOOL, introduce_school
 
 LATE = SigningKey.from_seed(bytes([9]) * 32)
 """A key introduced inside a batch, signing the entries after it."""
