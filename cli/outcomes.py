@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from creditbank.domain.vocab import OUTCOME_KINDS
+from creditbank.ledger.record import Record
+from creditbank.projector import AUTHORITY
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, emit_page, json_option, page_options
@@ -65,7 +67,8 @@ def issue(
 @click.option(
     "--authority-key",
     type=KEY_FILE,
-    help="With --cascade: the authority key file (default: beside the database).",
+    help="With --cascade: the authority key file (default: --key if it is the authority's, "
+    "else the one beside the database).",
 )
 @json_option
 @pass_app
@@ -80,15 +83,26 @@ def revoke(
 ) -> None:
     """Revoke the outcome recorded at SEQ; it stays in the log, marked revoked.
 
-    Conversions derived from it are flagged; --cascade revokes them too.
+    Conversions derived from it are flagged; --cascade revokes them too, in the
+    same transaction.
 
     For example:
 
         creditbank outcomes revoke 42 --reason "details in error" --key org-iot.pem --cascade
     """
     bank = app.bank()
-    record = bank.revoke_outcome(seq, reason, signing_key(app, key))
-    cascaded = bank.cascade(seq, signing_key(app, authority_key)) if and_cascade else []
+    signer = signing_key(app, key)
+    cascaded: list[Record] = []
+    if not and_cascade:
+        record = bank.revoke_outcome(seq, reason, signer)
+    else:
+        found = bank.key(signer.key_id) if authority_key is None and key is not None else None
+        authority = (
+            signer
+            if found is not None and found["issuer"] == AUTHORITY
+            else signing_key(app, authority_key)
+        )
+        record, cascaded = bank.revoke_with_cascade(seq, reason, signer, authority)
     revoked = [r.payload["conversion"] for r in cascaded]
     emit(
         as_json,

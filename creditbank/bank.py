@@ -586,20 +586,48 @@ class _BankWrites:
     def revoke_outcome(self, seq: int, reason: str, key: SigningKey) -> Record:
         """Revoke an outcome (by its issuer or the authority); it stays in the log, marked.
 
+        Conversions derived from it are flagged (:meth:`cascade` revokes them).
+
         Raises:
             RuleError: no outcome at ``seq``, already revoked, or a key that is neither
                 a valid key of its issuer nor the authority's.
         """
+        return self._write(lambda tx, p: [self._revocation(p, seq, reason, key)])[0]
+
+    def revoke_with_cascade(
+        self, seq: int, reason: str, key: SigningKey, authority: SigningKey
+    ) -> tuple[Record, list[Record]]:
+        """Revoke an outcome and every conversion derived from it, in one transaction.
+
+        Returns the outcome's revocation and the conversions' revocations; either all
+        are written or none.
+
+        Raises:
+            RuleError: as :meth:`revoke_outcome`, or ``authority`` is not a valid
+                authority key.
+        """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            outcome = p.existing_outcome(seq)
-            payload = normalise_payload(
-                "outcome.revoked/1",
-                {"outcome": seq, "outcome_hash": outcome["leaf_hash"], "reason": reason},
-            )
-            return [Entry("outcome.revoked/1", payload, key, outcome["account"])]
+            revocation = self._revocation(p, seq, reason, key)
+            authority_key(p, authority.key_id, tx.time)
+            return [revocation, *self._cascade_entries(p, seq, authority)]
 
-        return self._write(build)[0]
+        records = self._write(build)
+        return records[0], records[1:]
+
+    @staticmethod
+    def _revocation(p: Projector, seq: int, reason: str, key: SigningKey) -> Entry:
+        """The ``outcome.revoked/1`` entry of outcome ``seq``.
+
+        Raises:
+            RuleError: no outcome at ``seq``.
+        """
+        outcome = p.existing_outcome(seq)
+        payload = normalise_payload(
+            "outcome.revoked/1",
+            {"outcome": seq, "outcome_hash": outcome["leaf_hash"], "reason": reason},
+        )
+        return Entry("outcome.revoked/1", payload, key, outcome["account"])
 
     # -- programmes -----------------------------------------------------------------------
 
@@ -736,28 +764,37 @@ class _BankWrites:
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             authority_key(p, authority.key_id, tx.time)
-            found = p.existing_outcome(outcome)
-            if found["status"] != "revoked":
+            if p.existing_outcome(outcome)["status"] != "revoked":
                 raise RuleError(f"outcome {outcome} is not revoked; nothing to cascade")
-            return [
-                Entry(
-                    "conversion.revoked/1",
-                    normalise_payload(
-                        "conversion.revoked/1",
-                        {
-                            "conversion": c["seq"],
-                            "conversion_hash": c["leaf_hash"],
-                            "reason": f"source outcome {outcome} revoked",
-                        },
-                    ),
-                    authority,
-                    found["account"],
-                )
-                for c in ConversionRows.of(tx.conn, found["account"])
-                if c["status"] != "revoked" and any(i["seq"] == outcome for i in c["inputs"])
-            ]
+            return self._cascade_entries(p, outcome, authority)
 
         return self._write(build)
+
+    @staticmethod
+    def _cascade_entries(p: Projector, outcome: int, authority: SigningKey) -> list[Entry]:
+        """A ``conversion.revoked/1`` entry for each standing conversion drawn on ``outcome``.
+
+        Raises:
+            RuleError: no outcome at ``outcome``.
+        """
+        account = p.existing_outcome(outcome)["account"]
+        return [
+            Entry(
+                "conversion.revoked/1",
+                normalise_payload(
+                    "conversion.revoked/1",
+                    {
+                        "conversion": c["seq"],
+                        "conversion_hash": c["leaf_hash"],
+                        "reason": f"source outcome {outcome} revoked",
+                    },
+                ),
+                authority,
+                account,
+            )
+            for c in ConversionRows.of(p.conn, account)
+            if c["status"] != "revoked" and any(i["seq"] == outcome for i in c["inputs"])
+        ]
 
     def conversions(self, account: str, programme: str | None = None) -> list[dict[str, Any]]:
         """An account's conversions with their status (valid, flagged, revoked)."""

@@ -18,6 +18,7 @@ from creditbank.domain.conversion import Rule, missing_requirements
 from creditbank.domain.programmes import Programme
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.record import Record
 
 from .bank_fixtures import (
     CERTIFICATE,
@@ -29,7 +30,7 @@ from .bank_fixtures import (
     document,
     national_id,
 )
-from .conftest import fetch
+from .conftest import dump, fetch
 from .test_cli import one_line_error, run
 
 
@@ -223,16 +224,23 @@ def test_cli_rules_and_convert(
     assert run(runner, db_url, "verify").exit_code == 0
 
 
+@pytest.fixture
+def converted(bank: CreditBank, learner: str, authority: SigningKey) -> tuple[list[Record], int]:
+    """The learner's conversions toward P510201, and the certificate they draw on."""
+    _, records = bank.convert(learner, "P510201", authority)
+    return records, int(bank.outcomes(account=learner, kind="certificate")[0]["seq"])
+
+
 def test_revoking_a_source_flags_and_cascades(
     bank: CreditBank,
     learner: str,
+    converted: tuple[list[Record], int],
     authority: SigningKey,
     db_url: str,
     tmp_path: Path,
     runner: CliRunner,
 ) -> None:
-    _, records = bank.convert(learner, "P510201", authority)
-    cert_seq = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    records, cert_seq = converted
     with pytest.raises(RuleError, match="is not revoked"):
         bank.cascade(cert_seq, authority)
     bank.revoke_outcome(cert_seq, "exam irregularity", ORG)
@@ -495,6 +503,14 @@ def test_revoke_with_cascade_from_the_cli(
     )
     cert_seq = done["granted"][0]["inputs"][0]["seq"]
     assert done["granted"][0]["kind"] == "course_exemption"
+    revoke = ["outcomes", "revoke", str(cert_seq), "--reason", "fraud", "--cascade"]
+    # Every key is read before anything is written: a missing authority key file
+    # leaves the outcome standing too.
+    before = dump(db_url)
+    missing = run(runner, db_url, *revoke, "--key", str(tmp_path / "org.pem"),
+                  "--authority-key", str(tmp_path / "none.pem"))  # fmt: skip
+    one_line_error(missing, 2, "none.pem")
+    assert dump(db_url) == before
     result = run(
         runner,
         db_url,
@@ -516,3 +532,30 @@ def test_revoke_with_cascade_from_the_cli(
         run(runner, db_url, "eligibility", learner, "--programme", "P510201", "--json").stdout
     )
     assert standing["exempted"] == "0" and standing["pending"] == "0"
+
+
+def test_revoke_with_cascade_by_the_authority_alone(
+    bank: CreditBank,
+    learner: str,
+    converted: tuple[list[Record], int],
+    authority: SigningKey,
+    db_url: str,
+    tmp_path: Path,
+    runner: CliRunner,
+) -> None:
+    """--key naming the authority's key serves the cascade too; the outcome and its
+    conversions are revoked in one transaction, so a refused cascade writes nothing."""
+    granted, cert = converted
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    ORG.save(tmp_path / "org.pem", b"test passphrase")
+    revoke = ["outcomes", "revoke", str(cert), "--reason", "fraud", "--cascade", "--json"]
+    before = dump(db_url)
+    refused = run(runner, db_url, *revoke, "--key", str(tmp_path / "org.pem"),
+                  "--authority-key", str(tmp_path / "org.pem"))  # fmt: skip
+    one_line_error(refused, 1, "is not a key of the bank authority")
+    assert dump(db_url) == before
+    done = run(runner, db_url, *revoke, "--key", str(tmp_path / "authority.pem"))
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["revoked_conversions"] == [r.seq for r in granted]
+    assert {c["status"] for c in bank.conversions(learner)} == {"revoked"}
+    assert bank.outcomes(account=learner, kind="certificate")[0]["status"] == "revoked"
