@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from creditbank.transcript import render_html, shown_status, suspect_notes
+from creditbank.transcript import (
+    conversion_suspicion_text,
+    render_html,
+    shown_status,
+    suspect_notes,
+)
 
 from .context import AppContext, pass_app
 from .output import emit, json_option, write_file
@@ -63,7 +68,7 @@ def _table(document: dict[str, Any]) -> str:
     for c in document["conversions"]:
         lines.append(
             f"{c['seq']:>6}  {_GRANTED.get(c['kind'], c['kind']):<11} {c['credits']:>7}  "
-            f"{'':<5} {c['status']:<8} "
+            f"{'':<5} {shown_status(c):<8} "
             f"{c['title']} by rule {c['rule']} from {', '.join(map(str, c['from']))}"
         )
     lines += [f"\n{note}" for note in suspect_notes(document)]
@@ -114,9 +119,11 @@ def trace(app: AppContext, seq: int, as_json: bool) -> None:
             f"by rule {document['rule']}"
         )
     for c in document.get("converted_into", []):
-        lines.append(f"converted into record {c['seq']} by rule {c['rule']} ({c['status']})")
+        lines.append(f"converted into record {c['seq']} by rule {c['rule']} ({shown_status(c)})")
     if "status" in document:
-        lines.append(f"status: {document['status']}")
+        lines.append(f"status: {shown_status(document)}")
+    if document.get("suspect"):
+        lines.append(f"suspect: {conversion_suspicion_text(document['suspect'])}")
     if "revoked" in document:
         lines.append(
             f"revoked by record {document['revoked']['seq']}: {document['revoked']['reason']}"

@@ -30,6 +30,7 @@ from creditbank.decisions import (
     standing,
     standing_grants,
     suspect_outcomes,
+    with_suspicion,
 )
 from creditbank.domain.conversion import (
     Evaluation,
@@ -797,9 +798,14 @@ class _BankWrites:
         ]
 
     def conversions(self, account: str, programme: str | None = None) -> list[dict[str, Any]]:
-        """An account's conversions with their status (valid, flagged, revoked)."""
+        """An account's conversions with their status (valid, flagged, revoked).
+
+        Each also says whether it is ``suspect``: standing, but signed under a key
+        compromised by then, or drawing on outcomes whose key was compromised
+        (:func:`creditbank.decisions.conversion_suspicion`); else None.
+        """
         with self.ledger.store.reading() as conn:
-            return ConversionRows.of(conn, account, programme)
+            return with_suspicion(conn, ConversionRows.of(conn, account, programme))
 
     def replay_conversion(self, seq: int) -> Grant:
         """Re-run the engine on the ledger as it stood just before conversion ``seq``.

@@ -34,9 +34,12 @@ from creditbank.domain.eligibility import Assessment, assess
 from creditbank.domain.programmes import Programme
 from creditbank.errors import RuleError
 from creditbank.ledger.record import Record
-from creditbank.projector import Projector
+from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
-from creditbank.store.tables import issuer_keys
+from creditbank.store.repository import LedgerStore
+from creditbank.store.tables import conversions, issuer_keys, outcomes
+
+CONVERSION = "conversion.granted/1"
 
 
 def _revoked(document: dict[str, Any], before: int | None) -> bool:
@@ -77,6 +80,63 @@ def suspect_outcomes(conn: Connection, issuer: str | None = None) -> list[dict[s
                 if o.get("signer") == document["key_id"] and fallen(o, keys) == "compromised"
             ]
     return sorted(found, key=lambda o: int(o["seq"]))
+
+
+def conversion_suspicion(
+    conn: Connection, conversion: dict[str, Any], signer: str | None, keys: Projector
+) -> dict[str, Any] | None:
+    """Why a standing projected ``conversion`` is suspect, or None.
+
+    It is when its ``signer`` key was compromised from its granting on (``key`` and
+    ``compromised_from``), or when it draws on outcomes the bank no longer vouches
+    for because their key was compromised (``inputs``: their seqs). Such a
+    conversion was granted before the revocation, on the log as it stood; the
+    registrar revokes it, or revokes those inputs with ``--cascade``. A revoked or
+    flagged conversion is never suspect: it already does not stand.
+    """
+    if conversion["status"] != "valid":
+        return None
+    found: dict[str, Any] = {}
+    key = None if signer is None else keys.key(signer)
+    if key is not None and key.compromised(conversion["granted"]):
+        found.update(key=signer, compromised_from=key.revoked_at)
+    inputs = []
+    for source in conversion["inputs"]:
+        outcome = Projections.get(conn, outcomes, source["seq"])
+        if outcome is not None and fallen(outcome, keys) == "compromised":
+            inputs.append(source["seq"])
+    if inputs:
+        found["inputs"] = inputs
+    return found or None
+
+
+def with_suspicion(conn: Connection, conversions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Projected ``conversions``, each with ``suspect`` (:func:`conversion_suspicion`)."""
+    signers = LedgerStore.signers(conn, [int(c["seq"]) for c in conversions])
+    keys = Projector(conn)
+    return [
+        {**c, "suspect": conversion_suspicion(conn, c, signers.get(int(c["seq"])), keys)}
+        for c in conversions
+    ]
+
+
+def suspect_conversions(conn: Connection) -> list[int]:
+    """Standing conversions an authority key signed after the compromise its revocation states.
+
+    Their seqs, in order. Only authority keys grant conversions; the records of each
+    revoked one are found by a scan of the log, once per key.
+    """
+    found: list[int] = []
+    size = LedgerStore.tip(conn)[0]
+    for document in Projections.all(conn, issuer_keys, issuer=AUTHORITY):
+        revoked_at = document.get("revoked_at")
+        if revoked_at is None:
+            continue
+        for seq, kind, _ in LedgerStore.signed_between(conn, document["key_id"], revoked_at, size):
+            held = Projections.get(conn, conversions, seq) if kind == CONVERSION else None
+            if held is not None and held["status"] != "revoked":
+                found.append(seq)
+    return sorted(found)
 
 
 def outcome_facts(conn: Connection, account: str, before: int | None = None) -> list[OutcomeFact]:

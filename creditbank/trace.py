@@ -67,7 +67,12 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
     if account is not None:
         conversions = bank.conversions(account)
         document["converted_into"] = [
-            {"seq": c["seq"], "rule": f"{c['rule']} v{c['rule_version']}", "status": c["status"]}
+            {
+                "seq": c["seq"],
+                "rule": f"{c['rule']} v{c['rule_version']}",
+                "status": c["status"],
+                "suspect": c["suspect"],
+            }
             for c in conversions
             if any(i["seq"] == seq for i in c["inputs"])
         ]
@@ -77,6 +82,7 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
             document["rule"] = f"{record.payload['rule']} v{record.payload['rule_version']}"
             if mine is not None:
                 document["status"] = mine["status"]
+                document["suspect"] = mine["suspect"]
     latest = bank.ledger.latest_checkpoint()
     if latest is not None and latest.size > seq:
         document["inclusion_proof"] = bank.ledger.proof_file(seq, latest).render()

@@ -78,7 +78,7 @@ def outcome_line(outcome: dict[str, Any], key: dict[str, Any] | None = None) -> 
 
 
 def conversion_line(conversion: dict[str, Any]) -> dict[str, Any]:
-    """One transcript line for a granted exemption or conversion."""
+    """One transcript line for a conversion as :meth:`CreditBank.conversions` gives it."""
     return {
         "seq": conversion["seq"],
         "kind": conversion["kind"],
@@ -89,6 +89,7 @@ def conversion_line(conversion: dict[str, Any]) -> dict[str, Any]:
         "rule": f"{conversion['rule']} v{conversion['rule_version']}",
         "from": [i["seq"] for i in conversion["inputs"]],
         "status": conversion["status"],
+        "suspect": conversion.get("suspect"),
     }
 
 
@@ -145,18 +146,39 @@ def transcript(bank: CreditBank, account: str) -> dict[str, Any]:
 
 
 def shown_status(line: dict[str, Any]) -> str:
-    """An outcome line's status as a reader should see it: ``suspect`` over ``valid``."""
+    """A transcript line's status as a reader should see it: ``suspect`` over ``valid``."""
     return "suspect" if line.get("suspect") and line["status"] == "valid" else str(line["status"])
 
 
 def suspect_notes(document: dict[str, Any]) -> list[str]:
-    """One sentence for each suspect outcome of a transcript document."""
-    return [
-        f"record {o['seq']} is suspect: signed by key {o['suspect']['key']}, compromised from "
-        f"{o['suspect']['compromised_from']} (to be revoked, or issued again with a valid key)"
+    """One sentence for each suspect outcome and conversion of a transcript document."""
+    notes = [
+        f"record {o['seq']} is suspect: {_signed_under(o['suspect'])} "
+        "(to be revoked, or issued again with a valid key)"
         for o in document["outcomes"]
-        if o.get("suspect") and o["status"] == "valid"
+        if shown_status(o) == "suspect"
     ]
+    for c in document["conversions"]:
+        if shown_status(c) != "suspect":
+            continue
+        notes.append(
+            f"conversion {c['seq']} is suspect: {conversion_suspicion_text(c['suspect'])} "
+            "(to be revoked, or its inputs revoked with --cascade)"
+        )
+    return notes
+
+
+def conversion_suspicion_text(suspicion: dict[str, Any]) -> str:
+    """Why a conversion is suspect, in words (``suspicion`` from :meth:`CreditBank.conversions`)."""
+    reasons = [_signed_under(suspicion)] if "key" in suspicion else []
+    if suspicion.get("inputs"):
+        drawn = ", ".join(str(seq) for seq in suspicion["inputs"])
+        reasons.append(f"granted from record(s) {drawn}, signed under a compromised key")
+    return "; ".join(reasons)
+
+
+def _signed_under(suspicion: dict[str, Any]) -> str:
+    return f"signed by key {suspicion['key']}, compromised from {suspicion['compromised_from']}"
 
 
 def render_html(document: dict[str, Any]) -> str:
@@ -175,7 +197,7 @@ def render_html(document: dict[str, Any]) -> str:
     conversions = "".join(
         f"<tr><td>{c['seq']}</td><td>{cell(c['title'])}</td><td>{cell(c['requirement'])}</td>"
         f"<td>{cell(c['credits'])}</td><td>{cell(c['rule'])}</td>"
-        f"<td>{cell(', '.join(map(str, c['from'])))}</td><td>{cell(c['status'])}</td></tr>"
+        f"<td>{cell(', '.join(map(str, c['from'])))}</td><td>{cell(shown_status(c))}</td></tr>"
         for c in document["conversions"]
     )
     programmes = "".join(

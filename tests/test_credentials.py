@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
+from creditbank.clock import parse_time
 from creditbank.credentials import integrity, status
 from creditbank.credentials.openbadges import credential_id, json_number
 from creditbank.credentials.verify import Verifier
@@ -281,6 +282,31 @@ def test_a_record_signed_after_its_keys_compromise_is_not_vouched_for(
     bank.checkpoint(log_key)
     held = bank.export_transcript(learner, authority)["credentialSubject"]["verifiableCredential"]
     assert credential_id(bank.ledger.origin, leaked.seq) in {c["id"] for c in held}
+
+
+def test_a_conversion_signed_after_the_authority_keys_compromise_is_withdrawn(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    """A conversion the authority key signed after the compromise its revocation states
+    is marked suspect, exported no more, and withdrawn through its status bit if it was
+    exported before; the conversions of other keys keep their bits clear."""
+    seq = _seq(bank, learner, "conversion")
+    exported = bank.export_credential(seq, authority)
+    bank.clock.advance(timedelta(hours=1))
+    new = SigningKey.from_seed(bytes([79]) * 32)
+    bank.rotate_key("authority", authority.key_id, new.public, authority)
+    granted = next(c for c in bank.conversions(learner) if c["seq"] == seq)["granted"]
+    bank.revoke_key("authority", authority.key_id, parse_time(granted), "leaked", new)
+    bank.checkpoint(log_key)
+    suspects = {c["seq"]: c["suspect"] for c in bank.transcript(learner)["conversions"]}
+    assert suspects[seq] == {"key": authority.key_id, "compromised_from": granted}
+    with pytest.raises(RuleError, match=f"^record {seq} was signed at ") as refused:
+        bank.export_credential(seq, new)
+    assert refused.value.kind == "key_compromised"
+    lists = _lists(bank, new)
+    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists)
+    status = next(c for c in offline.verify(exported).checks if c.name == "status")
+    assert status.outcome == "fail" and "revoked: bit" in status.detail
 
 
 def test_offline_verification_uses_the_embedded_proofs(

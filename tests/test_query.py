@@ -100,6 +100,55 @@ def test_the_transcript_marks_an_outcome_signed_after_its_keys_compromise(
     assert run(runner, db_url, "outcomes", "suspect").stdout.strip() == "no suspect outcomes"
 
 
+def test_the_transcript_marks_a_conversion_drawn_on_outcomes_of_a_compromised_key(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    runner: CliRunner,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """A conversion granted before its input's key was revoked as compromised stays
+    standing (it was right on the log as it stood), but the transcript and the trace
+    mark it suspect, naming the input, until the registrar revokes the input with
+    --cascade."""
+    from .test_cli import run
+
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    granted = [c["seq"] for c in bank.conversions(learner)]
+    assert granted and all(c["suspect"] is None for c in bank.conversions(learner))
+    issued = bank.outcomes(account=learner, kind="certificate")[0]["issued"]
+    bank.clock.advance(timedelta(hours=1))
+    bank.revoke_key("org-iot", ORG.key_id, parse_time(issued), "leaked", authority)
+    document = bank.transcript(learner)
+    assert [(c["seq"], c["status"], c["suspect"]) for c in document["conversions"]] == [
+        (seq, "valid", {"inputs": [cert]}) for seq in granted
+    ]
+    note = (
+        f"conversion {granted[0]} is suspect: granted from record(s) {cert}, signed under a "
+        "compromised key (to be revoked, or its inputs revoked with --cascade)"
+    )
+    assert f"<p>{note}</p>" in render_html(document)
+    shown = run(runner, db_url, "transcript", learner).stdout.splitlines()
+    assert note in shown
+    row = next(line for line in shown if line.lstrip().startswith(f"{granted[0]} "))
+    assert " suspect  " in row and " valid " not in row
+    traced = json.loads(run(runner, db_url, "trace", str(granted[0]), "--json").stdout)
+    assert traced["status"] == "valid" and traced["suspect"] == {"inputs": [cert]}
+    text = run(runner, db_url, "trace", str(granted[0])).stdout
+    assert "status: suspect" in text
+    assert f"suspect: granted from record(s) {cert}, signed under a compromised key" in text
+    into = bank.trace(cert)["converted_into"]
+    assert [(c["seq"], c["suspect"]) for c in into] == [(s, {"inputs": [cert]}) for s in granted]
+    # Other accounts' conversions, and this one's once revoked, are not suspect.
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    revoke = ["outcomes", "revoke", str(cert), "--reason", "leaked key", "--cascade"]
+    run(runner, db_url, *revoke, "--key", str(tmp_path / "authority.pem"))
+    after = bank.transcript(learner)
+    assert {(c["status"], c["suspect"]) for c in after["conversions"]} == {("revoked", None)}
+    assert "suspect" not in run(runner, db_url, "transcript", learner).stdout
+
+
 def test_html_escapes_what_issuers_wrote(bank: CreditBank, learner: str) -> None:
     bank.issue(
         "course", learner, {**COURSE, "course_code": "CS999", "course_title": "<b>x</b>"}, SCHOOL

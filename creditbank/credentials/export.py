@@ -26,7 +26,7 @@ from creditbank.credentials.openbadges import (
     ledger_evidence,
     open_badge,
 )
-from creditbank.decisions import suspect_outcomes
+from creditbank.decisions import CONVERSION, suspect_conversions, suspect_outcomes
 from creditbank.errors import LedgerStateError, RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
@@ -36,8 +36,6 @@ from creditbank.store.tables import conversions, outcomes
 
 if TYPE_CHECKING:
     from creditbank.bank import CreditBank
-
-CONVERSION = "conversion.granted/1"
 
 
 @dataclass(frozen=True)
@@ -135,12 +133,14 @@ class Exporter:
 
     @staticmethod
     def _suspect(conn: Connection) -> list[tuple[int, int]]:
-        """Status positions of exported standing outcomes signed under a compromised key.
+        """Status positions of exported standing records signed under a compromised key.
 
-        A key signed them after the compromise its revocation states: the bank no
-        longer vouches for them, so their bit is set like a revoked one's.
+        Outcomes and conversions a key signed after the compromise its revocation
+        states: the bank no longer vouches for them, so their bit is set like a
+        revoked one's.
         """
-        entries = (StatusRows.of(conn, int(o["seq"])) for o in suspect_outcomes(conn))
+        seqs = [int(o["seq"]) for o in suspect_outcomes(conn)] + suspect_conversions(conn)
+        entries = (StatusRows.of(conn, seq) for seq in seqs)
         return [entry for entry in entries if entry is not None]
 
     def _statuses(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
@@ -238,7 +238,8 @@ class Exporter:
         """Every status list as a signed ``BitstringStatusListCredential``, by file name.
 
         Bits are set for exported outcomes and conversions revoked in the ledger, and
-        for exported outcomes a key signed after the compromise its revocation states.
+        for exported ones still standing that a key signed after the compromise its
+        revocation states.
         Signed by the authority key ``key``; each carries the tlog-proof of the
         record that introduced that key (the genesis record, or the key's rotation).
 

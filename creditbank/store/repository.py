@@ -242,8 +242,8 @@ class LedgerStore:
             if rows:
                 found[accounts[0]] = (rows[0][0] + 1, bytes(rows[0][1]))
             return found
-        for start in range(0, len(accounts), 500):
-            chunk = accounts[start : start + 500]
+        for start in range(0, len(accounts), _IN_BATCH):
+            chunk = accounts[start : start + _IN_BATCH]
             marks = ", ".join("?" * len(chunk))
             rows = query(
                 conn,
@@ -298,6 +298,17 @@ class LedgerStore:
             f"SELECT {', '.join(RECORD_COLUMNS)} FROM records WHERE seq >= ? ORDER BY seq LIMIT ?",
             (start, limit),
         )
+
+    @staticmethod
+    def signers(conn: Connection, seqs: Sequence[int]) -> dict[int, str]:
+        """The key id that signed each record of ``seqs`` (those that exist)."""
+        found: dict[int, str] = {}
+        for start in range(0, len(seqs), _IN_BATCH):
+            batch = seqs[start : start + _IN_BATCH]
+            marks = ", ".join("?" * len(batch))
+            rows = query(conn, f"SELECT seq, signer FROM records WHERE seq IN ({marks})", batch)
+            found.update((int(seq), str(signer)) for seq, signer in rows)
+        return found
 
     @staticmethod
     def signed_between(
@@ -382,6 +393,10 @@ class LedgerStore:
     def add_checkpoint(conn: Connection, size: int, root: bytes, note: str, created: str) -> None:
         """Persist a signed checkpoint."""
         conn.execute(insert(checkpoints).values(size=size, root=root, note=note, created=created))
+
+
+_IN_BATCH = 500
+"""Keys a lookup names in one ``IN (...)`` list (SQLite allows at most 999 parameters)."""
 
 
 def _padded(count: int) -> int:
