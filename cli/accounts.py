@@ -12,11 +12,9 @@ from creditbank.domain.vocab import ACCOUNT_STATUSES, SUSPENSION_REASONS
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, emit_page, json_option, page_options
-from .params import KEY_FILE, VERSION, Day
+from .params import FILE, VERSION, Day
 
-KEY_OPTION = click.option(
-    "--key", type=KEY_FILE, help="Registrar key file (default: authority key)."
-)
+KEY_OPTION = click.option("--key", type=FILE, help="Registrar key file (default: authority key).")
 
 
 @click.group()

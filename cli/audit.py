@@ -19,9 +19,7 @@ from creditbank.ledger.keys import VerifyKey, parse_vkey
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
-from .params import public_key
-
-FILE = click.Path(dir_okay=False, path_type=Path)
+from .params import FILE, OUTPUT_FILE, public_key
 
 
 def register(group: click.Group) -> None:
@@ -35,12 +33,12 @@ def register(group: click.Group) -> None:
 @click.option(
     "--since",
     "state",
-    type=FILE,
+    type=OUTPUT_FILE,
     metavar="STATE",
     help="Audit state file: pins the log; the next audit checks only what is new.",
 )
 @click.option("--vkey", metavar="VKEY", help="Pin the log's verifier key on a first audit.")
-@click.option("--report", type=FILE, help="Write a signed Markdown report here.")
+@click.option("--report", type=OUTPUT_FILE, help="Write a signed Markdown report here.")
 @click.option("--auditor-key", type=FILE, help="The auditor's own Ed25519 key (for --report).")
 @click.option(
     "--auditor-name",

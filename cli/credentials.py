@@ -21,9 +21,8 @@ from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
 from .output import BadInputError, emit, json_option, write_file
-from .params import SEQ
+from .params import FILE, OUTPUT_FILE, OUTPUT_FOLDER, SEQ
 
-FILE = click.Path(dir_okay=False, path_type=Path)
 F = TypeVar("F", bound=Callable[..., Any])
 SUITES = {"jcs": (JCS,), "rdfc": (RDFC,), "both": (JCS, RDFC)}
 
@@ -69,7 +68,7 @@ def export() -> None:
 @click.argument("seq", type=SEQ)
 @suite_option("jcs")
 @click.option("--key", type=FILE, help="Issuer key (default: the authority key beside the db).")
-@click.option("-o", "--out", type=FILE, required=True, help="Where to write the credential.")
+@click.option("-o", "--out", type=OUTPUT_FILE, required=True, help="Where to write the credential.")
 @json_option
 @pass_app
 def export_credential(
@@ -97,7 +96,7 @@ def export_credential(
 @export.command("transcript")
 @click.argument("account")
 @click.option("--key", type=FILE, help="Authority key (default: the one beside the db).")
-@click.option("-o", "--out", type=FILE, required=True, help="Where to write the transcript.")
+@click.option("-o", "--out", type=OUTPUT_FILE, required=True, help="Where to write the transcript.")
 @json_option
 @pass_app
 def export_transcript(
@@ -128,7 +127,7 @@ def status_list() -> None:
 
 
 @status_list.command("publish")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("-o", "--out", type=OUTPUT_FOLDER, required=True)
 @click.option("--key", type=FILE, help="Authority key (default: the one beside the db).")
 @suite_option("jcs")
 @json_option

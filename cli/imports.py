@@ -11,8 +11,7 @@ from creditbank.importing import ENCODINGS, Importer, read_table, write_rejected
 
 from .context import AppContext, pass_app, signing_key
 from .output import BadInputError, emit, json_option, progress
-
-FILE = click.Path(dir_okay=False, path_type=Path)
+from .params import FILE, OUTPUT_FILE
 
 
 def register(group: click.Group) -> None:
@@ -29,7 +28,9 @@ def register(group: click.Group) -> None:
 @click.option(
     "--skip-invalid", is_flag=True, help="Import the good rows; report and skip the rest."
 )
-@click.option("--rejected", type=FILE, help="With --skip-invalid: write refused rows here (CSV).")
+@click.option(
+    "--rejected", type=OUTPUT_FILE, help="With --skip-invalid: write refused rows here (CSV)."
+)
 @click.option(
     "--encoding",
     type=click.Choice(list(ENCODINGS)),

@@ -14,7 +14,7 @@ from creditbank.ledger.keys import VerifyKey
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE, PublicKey, UtcDateTime
+from .params import FILE, PublicKey, UtcDateTime
 
 
 @click.group()
@@ -31,7 +31,7 @@ def issuers() -> None:
 @click.option("--name-zh", required=True)
 @click.option("--name-en", required=True)
 @click.option("--public-key", type=PublicKey(), required=True, help="did:key or a .pub file.")
-@click.option("--key", type=KEY_FILE, help="Authority key file.")
+@click.option("--key", type=FILE, help="Authority key file.")
 @json_option
 @pass_app
 def register(
@@ -69,7 +69,7 @@ def register(
 @click.option("--from", "valid_from", type=UtcDateTime(), required=True)
 @click.option("--until", "valid_until", type=UtcDateTime(), required=True)
 @click.option("--quota", help="At most N outcomes per period: N/year or N/month.")
-@click.option("--key", type=KEY_FILE, help="Authority key file.")
+@click.option("--key", type=FILE, help="Authority key file.")
 @json_option
 @pass_app
 def accredit(
@@ -125,7 +125,7 @@ def _change(action: str) -> click.Command:
     )
     @click.argument("accreditation")
     @click.option("--reason", required=True)
-    @click.option("--key", type=KEY_FILE, help="Authority key file.")
+    @click.option("--key", type=FILE, help="Authority key file.")
     @json_option
     @pass_app
     def command(

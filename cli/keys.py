@@ -11,7 +11,7 @@ from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE, UtcDateTime
+from .params import FILE, OUTPUT_FILE, UtcDateTime
 
 
 @click.group()
@@ -20,7 +20,7 @@ def keys() -> None:
 
 
 @keys.command()
-@click.option("--out", type=KEY_FILE, required=True, help="Where to write the encrypted key.")
+@click.option("--out", type=OUTPUT_FILE, required=True, help="Where to write the encrypted key.")
 @json_option
 @pass_app
 def generate(app: AppContext, out: Path, as_json: bool) -> None:
@@ -48,8 +48,8 @@ def generate(app: AppContext, out: Path, as_json: bool) -> None:
 
 @keys.command()
 @click.argument("issuer")
-@click.option("--new-key", type=KEY_FILE, required=True, help="The new key's file (keys generate).")
-@click.option("--key", type=KEY_FILE, help="Signer: the old key's file, else the authority key.")
+@click.option("--new-key", type=FILE, required=True, help="The new key's file (keys generate).")
+@click.option("--key", type=FILE, help="Signer: the old key's file, else the authority key.")
 @json_option
 @pass_app
 def rotate(app: AppContext, issuer: str, new_key: Path, key: Path | None, as_json: bool) -> None:
@@ -89,7 +89,7 @@ def rotate(app: AppContext, issuer: str, new_key: Path, key: Path | None, as_jso
     "--compromised-at", type=UtcDateTime(), required=True, help="From when it is invalid."
 )
 @click.option("--reason", required=True)
-@click.option("--key", type=KEY_FILE, help="Signer (default: the authority key).")
+@click.option("--key", type=FILE, help="Signer (default: the authority key).")
 @json_option
 @pass_app
 def revoke(

@@ -17,9 +17,7 @@ from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
-from .params import SEQ
-
-KEY_PATH = click.Path(dir_okay=False, path_type=Path)
+from .params import FILE, OUTPUT_FILE, SEQ
 
 
 def register(group: click.Group) -> None:
@@ -68,8 +66,8 @@ def create_bank(
 @click.option(
     "--origin", required=True, help="The log's name, e.g. creditbank.example.edu.cn/city."
 )
-@click.option("--key-out", type=KEY_PATH, help="Where to write the authority key.")
-@click.option("--log-key-out", type=KEY_PATH, help="Where to write the log (checkpoint) key.")
+@click.option("--key-out", type=OUTPUT_FILE, help="Where to write the authority key.")
+@click.option("--log-key-out", type=OUTPUT_FILE, help="Where to write the log (checkpoint) key.")
 @json_option
 @pass_app
 def init(
@@ -156,7 +154,7 @@ def vkey(app: AppContext, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--log-key", type=KEY_PATH, help="The log key file (default: beside the database).")
+@click.option("--log-key", type=FILE, help="The log key file (default: beside the database).")
 @json_option
 @pass_app
 def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
@@ -178,8 +176,8 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("seq", type=SEQ)
-@click.option("-o", "--output", type=KEY_PATH, required=True, help="Where to write the proof.")
-@click.option("--log-key", type=KEY_PATH, help="Log key, used if a new checkpoint is needed.")
+@click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof.")
+@click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed.")
 @json_option
 @pass_app
 def proof(app: AppContext, seq: int, output: Path, log_key: Path | None, as_json: bool) -> None:
@@ -351,7 +349,7 @@ def db_upgrade(app: AppContext, as_json: bool) -> None:
 
 
 @db.command("backup")
-@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", type=OUTPUT_FILE)
 @json_option
 @pass_app
 def db_backup(app: AppContext, target: Path, as_json: bool) -> None:

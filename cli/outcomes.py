@@ -13,7 +13,7 @@ from creditbank.projector import AUTHORITY
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, emit_page, json_option, page_options
-from .params import KEY_FILE, SEQ, UtcDateTime, parse_fields
+from .params import FILE, SEQ, UtcDateTime, parse_fields
 
 
 @click.group()
@@ -26,7 +26,7 @@ def outcomes() -> None:
 @click.argument("account")
 @click.option("-f", "--field", "pairs", multiple=True, help="A field as name=value (repeat).")
 @click.option("--data", help="Fields as a JSON object, or @FILE holding one.")
-@click.option("--key", type=KEY_FILE, required=True, help="The issuer's key file.")
+@click.option("--key", type=FILE, required=True, help="The issuer's key file.")
 @json_option
 @pass_app
 def issue(
@@ -57,7 +57,7 @@ def issue(
 @outcomes.command()
 @click.argument("seq", type=SEQ)
 @click.option("--reason", required=True)
-@click.option("--key", type=KEY_FILE, help="The issuer's key file (default: authority key).")
+@click.option("--key", type=FILE, help="The issuer's key file (default: authority key).")
 @click.option(
     "--cascade",
     "and_cascade",
@@ -66,7 +66,7 @@ def issue(
 )
 @click.option(
     "--authority-key",
-    type=KEY_FILE,
+    type=FILE,
     help="With --cascade: the authority key file (default: --key if it is the authority's, "
     "else the one beside the database).",
 )
@@ -181,7 +181,7 @@ def list_(
 
 @outcomes.command()
 @click.argument("seq", type=SEQ)
-@click.option("--key", type=KEY_FILE, help="Registrar (authority) key file.")
+@click.option("--key", type=FILE, help="Registrar (authority) key file.")
 @json_option
 @pass_app
 def cascade(app: AppContext, seq: int, key: Path | None, as_json: bool) -> None:

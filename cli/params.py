@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,50 @@ from creditbank.errors import InputError
 from creditbank.ledger.canonical import MAX_SAFE_INTEGER
 from creditbank.ledger.keys import VerifyKey
 
-KEY_FILE = click.Path(dir_okay=False, path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
+"""A file to read: a key, a credential, a state file, rows to import."""
 SEQ = click.IntRange(0, MAX_SAFE_INTEGER)
 """A record's seq: from 0 up to the largest integer a record may hold."""
 VERSION = click.IntRange(1, MAX_SAFE_INTEGER)
 """A programme's or rule's version number."""
+
+
+class OutputPath(click.Path):
+    """A file (or with ``folder``, a folder) to write, checked before any work is done.
+
+    Refused as a usage error when it names a folder (a file where a folder is
+    wanted), when a file's folder does not exist, or when the folder it goes in (for
+    a folder, the nearest that exists on its way) is not one this process may write
+    in: so a command that writes to the bank and then to this path never does the
+    first and fails at the second.
+    """
+
+    def __init__(self, folder: bool = False) -> None:
+        """A file to write, or with ``folder`` a folder (created if missing)."""
+        super().__init__(file_okay=not folder, dir_okay=folder, path_type=Path)
+        self.folder = folder
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, once it is known to be writable."""
+        path = Path(str(super().convert(value, param, ctx)))
+        if path.exists() and not os.access(path, os.W_OK):
+            self.fail(f"{str(path)!r} cannot be written", param, ctx)
+        place = path.absolute() if self.folder else path.absolute().parent
+        while self.folder and not place.exists() and place != place.parent:
+            place = place.parent
+        if not place.exists():
+            self.fail(f"no folder {str(place)!r}", param, ctx)
+        if not place.is_dir():
+            self.fail(f"{str(place)!r} is not a folder", param, ctx)
+        if not os.access(place, os.W_OK | os.X_OK):
+            self.fail(f"cannot write in the folder {str(place)!r}", param, ctx)
+        return path
+
+
+OUTPUT_FILE = OutputPath()
+"""A file to write (its folder must exist and be writable)."""
+OUTPUT_FOLDER = OutputPath(folder=True)
+"""A folder to write files in (created if missing, within a writable folder)."""
 
 
 class UtcDateTime(click.ParamType[datetime]):

@@ -13,7 +13,7 @@ from creditbank.documents import read_document
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE, VERSION
+from .params import FILE, VERSION
 
 
 def _plain(value: Any) -> Any:
@@ -36,7 +36,7 @@ def programmes() -> None:
 
 @programmes.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", type=KEY_FILE, help="The school's key file (default: authority key).")
+@click.option("--key", type=FILE, help="The school's key file (default: authority key).")
 @json_option
 @pass_app
 def publish(app: AppContext, file: Path, key: Path | None, as_json: bool) -> None:

@@ -16,7 +16,7 @@ from creditbank.transcript import (
 
 from .context import AppContext, pass_app
 from .output import emit, json_option, write_file
-from .params import SEQ
+from .params import OUTPUT_FILE, SEQ
 
 
 def register(group: click.Group) -> None:
@@ -30,7 +30,7 @@ def register(group: click.Group) -> None:
 @click.option(
     "--html",
     "html_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OUTPUT_FILE,
     help="Also write a printable HTML page here.",
 )
 @json_option

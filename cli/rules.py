@@ -16,7 +16,7 @@ from creditbank.ledger.record import Record
 
 from .context import AppContext, pass_app, signing_key
 from .output import emit, json_option
-from .params import KEY_FILE, VERSION
+from .params import FILE, VERSION
 
 
 @click.group()
@@ -26,7 +26,7 @@ def rules() -> None:
 
 @rules.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", type=KEY_FILE, help="Authority key file.")
+@click.option("--key", type=FILE, help="Authority key file.")
 @json_option
 @pass_app
 def load(app: AppContext, file: Path, key: Path | None, as_json: bool) -> None:
@@ -125,7 +125,7 @@ def convert_document(evaluation: Evaluation, records: list[Record]) -> dict[str,
 @click.argument("account")
 @click.option("--programme", required=True, help="The programme to convert toward.")
 @click.option("--what-if", is_flag=True, help="Show what would be granted and why; write nothing.")
-@click.option("--key", type=KEY_FILE, help="Registrar (authority) key file.")
+@click.option("--key", type=FILE, help="Registrar (authority) key file.")
 @json_option
 @pass_app
 def convert(

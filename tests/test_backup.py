@@ -84,5 +84,6 @@ def test_cli_backup_refuses_an_existing_file_and_postgresql(
         run(runner, db_url, "db", "backup", "copy.db"), 2, "copy.db exists: back up to a new file"
     )
     assert (tmp_path / "copy.db").read_bytes() == held
-    one_line_error(run(runner, db_url, "db", "backup", "no-such-dir/copy.db"), 2, "cannot back up")
+    missing = run(runner, db_url, "db", "backup", "no-such-dir/copy.db")
+    one_line_error(missing, 2, "no folder")
     assert not list(tmp_path.glob("**/*.partial"))

@@ -294,6 +294,56 @@ def test_refusals_are_one_line_and_change_nothing(
     assert dump(db_url) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["export", "credential", "{seq}", "--key", "{key}", "-o", "{out}"], "'--out'"),
+        (["export", "transcript", "{account}", "-o", "{out}"], "'--out'"),
+        (["status-list", "publish", "-o", "{file}/lists"], "'--out'"),
+        (["proof", "{seq}", "-o", "{out}"], "'--output'"),
+        (["audit", "--since", "{out}"], "'--since'"),
+        (["transcript", "{account}", "--html", "{out}"], "'--html'"),
+        (["db", "backup", "{out}"], "'TARGET'"),
+        (["keys", "generate", "--out", "{out}"], "'--out'"),
+        (
+            ["import", "{rows}", "--key", "{key}", "--skip-invalid", "--rejected", "{out}"],
+            "'--rejected'",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_written_is_refused_before_any_work(
+    runner: CliRunner,
+    db_url: str,
+    tmp_path: Path,
+    school_bank: str,
+    args: list[str],
+    option: str,
+) -> None:
+    """Exporting allocates a status entry and a proof may sign a checkpoint: a path
+    whose folder is missing is a usage error before either, so nothing is written."""
+    fields = ["course_code=C1", "course_title=t", "programme=P1", "credits=4", "term=t"]
+    key = str(tmp_path / "school.pem")
+    issue = ["outcomes", "issue", "course", school_bank, "--key", key]
+    issued = j(runner, db_url, *issue, *(f for field in fields for f in ("-f", field)))
+    (tmp_path / "rows.csv").write_text("kind,account\n", encoding="utf-8")
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    places = {
+        "seq": issued["seq"],
+        "account": school_bank,
+        "key": key,
+        "rows": tmp_path / "rows.csv",
+        "out": tmp_path / "missing" / "out.json",
+        "file": tmp_path / "a-file",
+    }
+    args = [a.format(**places) for a in args]
+    before = dump(db_url)
+    result = run(runner, db_url, *args)
+    one_line_error(result, 2, option)
+    assert "folder" in result.stderr
+    assert dump(db_url) == before
+    assert not (tmp_path / "missing").exists()
+
+
 def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
     runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
 ) -> None:
