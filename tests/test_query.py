@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -305,6 +306,27 @@ def test_the_summary_counts_what_the_bank_holds(
     assert granted > 0 and summary["conversions"] == {"valid": granted}
     bank.checkpoint(log_key)
     assert bank.summary()["records_after_checkpoint"] == 0
+
+
+def test_outcomes_are_counted_from_an_index(bank: CreditBank, learner: str) -> None:
+    """The summary counts outcomes by kind and status from an index alone, never reading
+    their documents (on SQLite, whose plan is fixed; PostgreSQL picks by its statistics)."""
+    if bank.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL chooses its plan from table statistics")
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        statements.append((sql, params))
+
+    sqlalchemy.event.listen(bank.engine, "before_cursor_execute", seen)
+    try:
+        bank.summary()
+    finally:
+        sqlalchemy.event.remove(bank.engine, "before_cursor_execute", seen)
+    (counted,) = [(sql, params) for sql, params in statements if "FROM outcomes GROUP BY" in sql]
+    with bank.engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + counted[0], counted[1]).all()
+    assert "COVERING INDEX ix_outcomes_kind_status" in " ".join(str(r[-1]) for r in plan), plan
 
 
 def test_cli_info_agrees_with_the_tables(runner: CliRunner, db_url: str) -> None:

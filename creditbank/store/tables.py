@@ -204,6 +204,7 @@ outcomes = Table(
     Index("ix_outcomes_accreditation", "accreditation", "issued"),
     Index("ix_outcomes_certificate_code", "certificate_code", "seq"),
     Index("ix_outcomes_programme", "programme", "seq"),
+    Index("ix_outcomes_kind_status", "kind", "status"),
     info={
         "document": (
             "seq",
@@ -225,8 +226,9 @@ SEARCH_INDEXES = (
     "ix_outcomes_accreditation",
     "ix_outcomes_certificate_code",
     "ix_outcomes_programme",
+    "ix_outcomes_kind_status",
 )
-"""Indexes that serve the service's outcome searches only: replaying the log never reads
+"""Indexes that serve the service's outcome searches and counts only: replaying the log never reads
 by them, so an audit's replay database goes without them (each costs every outcome
 an insert into one more B-tree). A migration that drops or alters one must allow for
 its absence there."""
