@@ -447,12 +447,13 @@ def test_an_unwritable_output_file_is_one_line_naming_the_option(
     runner: CliRunner, db_url: str, initialised: str
 ) -> None:
     assert run(runner, db_url, "checkpoint").exit_code == 0
-    one_line_error(run(runner, db_url, "proof", "0", "-o", "no/such/dir/p"), 2, "-o: cannot write")
+    proof = run(runner, db_url, "proof", "0", "-o", "no/such/dir/p")
+    one_line_error(proof, 2, "'--output': no folder")
     assert run(runner, db_url, "keys", "generate", "--out", "auditor.pem").exit_code == 0
     one_line_error(
         run(runner, db_url, "audit", "--report", "no/dir/r.md", "--auditor-key", "auditor.pem"),
         2,
-        "--report: cannot write",
+        "'--report': no folder",
     )
 
 
