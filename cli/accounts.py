@@ -185,6 +185,12 @@ def _day(value: date) -> str:
     return value.isoformat()
 
 
+def _stated(field: str, values: dict[str, Any]) -> dict[str, str]:
+    """``{field: day}`` when the option for ``field`` was given, else nothing."""
+    day = values[field]
+    return {} if day is None else {field: _day(day)}
+
+
 for _command in (
     _status_command(
         "enroll",
@@ -210,18 +216,40 @@ for _command in (
         "account.suspended/1",
         [
             click.option("--reason", type=click.Choice(SUSPENSION_REASONS), required=True),
+            click.option(
+                "--on",
+                "suspended_on",
+                type=Day(),
+                help="The day study stopped (default: today, UTC); not before the enrolment "
+                "or the end of the last suspension.",
+            ),
             click.option("--note"),
         ],
-        lambda v: {"reason": v["reason"], **({"note": v["note"]} if v["note"] else {})},
-        "Suspend study with status kept (保留学籍休学).\n\nFor example:\n\n"
-        "    creditbank accounts suspend ACCOUNT --reason innovation_entrepreneurship",
+        lambda v: {
+            "reason": v["reason"],
+            **_stated("suspended_on", v),
+            **({"note": v["note"]} if v["note"] else {}),
+        },
+        "Suspend study with status kept (保留学籍休学); the days suspended extend the "
+        "study period.\n\nFor example, a suspension decided on 1 September and "
+        "recorded later:\n\n"
+        "    creditbank accounts suspend ACCOUNT --reason innovation_entrepreneurship "
+        "--on 2026-09-01",
     ),
     _status_command(
         "resume",
         "account.resumed/1",
-        [],
-        lambda v: {},
-        "Resume a suspended ACCOUNT.\n\nFor example:\n\n    creditbank accounts resume ACCOUNT",
+        [
+            click.option(
+                "--on",
+                "resumed_on",
+                type=Day(),
+                help="The day study resumed (default: today, UTC); not before the suspension.",
+            )
+        ],
+        lambda v: _stated("resumed_on", v),
+        "Resume a suspended ACCOUNT.\n\nFor example:\n\n"
+        "    creditbank accounts resume ACCOUNT --on 2027-03-01",
     ),
     _status_command(
         "move",

@@ -135,6 +135,10 @@ def _next_version(
     return payload
 
 
+_EFFECTIVE_DAY = {"account.suspended/1": "suspended_on", "account.resumed/1": "resumed_on"}
+"""The field in which a suspension or resumption states the day it took effect."""
+
+
 class _BankWrites:
     """Every change to the bank: checked against the projections, signed, appended, projected.
 
@@ -404,13 +408,16 @@ class _BankWrites:
     ) -> Record:
         """Record an enrolment, suspension, resumption, graduation or withdrawal.
 
-        ``kind`` is the record kind (``account.enrolled/1`` ...).
+        ``kind`` is the record kind (``account.enrolled/1`` ...). A suspension or
+        resumption states the day it took effect (``suspended_on``, ``resumed_on``),
+        by default the day it is recorded (UTC).
 
         Raises:
             InputError: a bad field (named).
             RuleError: not an authority key, no such account, a transition its status
-                does not allow (e.g. resuming an account never suspended), or an
-                enrolment at a school that is not registered.
+                does not allow (e.g. resuming an account never suspended), an
+                enrolment at a school that is not registered, or a suspension or
+                resumption day out of order (:meth:`Account.after`).
         """
         payload = normalise_payload(kind, details)
 
@@ -419,6 +426,9 @@ class _BankWrites:
                 latest = ProgrammeRows.latest_version(tx.conn, payload["programme"])
                 if latest:
                     payload["programme_version"] = latest
+            day = _EFFECTIVE_DAY.get(kind)
+            if day is not None and day not in payload:
+                payload[day] = tx.time[:10]
             return [Entry(kind, payload, authority, account)]
 
         return self._write(build)[0]

@@ -107,15 +107,24 @@ class ProgrammeMoved(Strict):
 
 
 class AccountSuspended(Strict):
-    """``account.suspended/1``: study suspended with status kept (保留学籍休学), with the reason."""
+    """``account.suspended/1``: study suspended with status kept (保留学籍休学), with the reason.
+
+    ``suspended_on`` is the day study stopped (records written before it existed
+    stopped on the day they were recorded).
+    """
 
     reason = Choice(SUSPENSION_REASONS, required=True)
+    suspended_on = Day()
     note = fields.String(validate=TEXT)
 
 
 class AccountResumed(Strict):
-    """``account.resumed/1``: study resumed after a suspension."""
+    """``account.resumed/1``: study resumed after a suspension, on ``resumed_on``.
 
+    Records written before ``resumed_on`` existed resumed on the day they were recorded.
+    """
+
+    resumed_on = Day()
     note = fields.String(validate=TEXT)
 
 

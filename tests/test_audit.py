@@ -34,10 +34,10 @@ from creditbank.audit import (
 from creditbank.audit import replay as replay_module
 from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
-from creditbank.clock import format_time
+from creditbank.clock import format_time, parse_time
 from creditbank.demo_bank import build as build_demo
 from creditbank.domain.conversion import Grant
-from creditbank.errors import QUOTE_LIMIT, InputError, ProofError, quoted
+from creditbank.errors import QUOTE_LIMIT, InputError, ProofError, RuleError, quoted
 from creditbank.ledger import account_tips
 from creditbank.ledger import verify as verify_module
 from creditbank.ledger.keyring import key_entry
@@ -68,13 +68,19 @@ def forge(
     key: SigningKey,
     account: str | None = None,
     time: str | None = None,
+    project: bool = True,
 ) -> Record:
-    """Append and project a validly signed record without the bank's admission checks."""
+    """Append a validly signed record without the bank's admission checks.
+
+    It is projected too, unless ``project`` is false: for a record the projector
+    itself refuses, which then leaves the state tables as they were.
+    """
     with bank.ledger.transaction() as tx:
         if time is not None:
             tx.time = time
         record = tx.append([Entry(kind, payload, key, account)])[0]
-        Projector(tx.conn).apply(record)
+        if project:
+            Projector(tx.conn).apply(record)
     return record
 
 
@@ -328,6 +334,26 @@ def test_a_graduation_without_the_diplomas_conditions(
         report.problems[0].detail
     )
     assert report.problems[0].extra["account"] == learner
+
+
+def test_a_suspension_dated_back_into_the_one_before(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """A suspension whose stated day falls before the last resumption would count those
+    days twice toward the study period: the bank refuses it, and the audit reports one
+    forged past it at its seq (the projections leave it out, as the replay does)."""
+    bank.change_account(learner, "account.suspended/1", {"reason": "health"}, authority)
+    bank.clock.advance(timedelta(days=30))
+    resumed = bank.change_account(learner, "account.resumed/1", {}, authority)
+    back = (parse_time(resumed.time) - timedelta(days=10)).date().isoformat()
+    overlapping = {"reason": "military_service", "suspended_on": back}
+    with pytest.raises(RuleError, match=f"suspended_on: {back} is before {learner} resumed on"):
+        bank.change_account(learner, "account.suspended/1", overlapping, authority)
+    record = forge(bank, "account.suspended/1", overlapping, authority, learner, project=False)
+    report = bank.audit()
+    assert found(report) == {("rule_violation", record.seq)}
+    assert f"is before {learner} resumed on {resumed.time[:10]}" in report.problems[0].detail
+    assert bank.account(learner)["suspended_days"] == 30
 
 
 def test_an_outcome_dated_before_the_earliest_day(bank: CreditBank, learner: str) -> None:

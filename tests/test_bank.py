@@ -405,9 +405,13 @@ def test_account_status_transitions(
         ),
         (
             "account.suspended/1",
-            {"reason": "innovation_entrepreneurship", "note": "保留学籍休学创新创业"},
+            {
+                "reason": "innovation_entrepreneurship",
+                "note": "保留学籍休学创新创业",
+                "suspended_on": "2026-09-01",
+            },
         ),
-        ("account.resumed/1", {}),
+        ("account.resumed/1", {"resumed_on": "2027-03-20"}),
         ("account.graduated/1", {"programme": PROGRAMME, "graduated_on": "2032-03-19"}),
     ]
     seqs = [h["seq"] for h in state["history"]]

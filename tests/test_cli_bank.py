@@ -344,6 +344,46 @@ def test_a_file_that_cannot_be_written_is_refused_before_any_work(
     assert not (tmp_path / "missing").exists()
 
 
+def test_suspension_days_stated_from_the_cli(
+    runner: CliRunner, db_url: str, school_bank: str
+) -> None:
+    """A suspension decided earlier is recorded with its own day; the days between it and
+    the resumption's day extend the study period. Days out of order are refused, one
+    line each, with nothing written."""
+    account = school_bank
+    enrol = ["--programme", "P1", "--school", "sch-1", "--on", "2025-09-01", "--max-years", "3"]
+    j(runner, db_url, "accounts", "enroll", account, *enrol)
+    refused = [
+        (["suspend", account, "--reason", "health", "--on", "2025-08-31"], "before the enrolment"),
+        (["suspend", account, "--reason", "health", "--on", "2999-01-01"], "after the day it is"),
+        (["resume", account, "--on", "2025-09-30"], "before the suspension"),
+    ]
+    for position, (args, fragment) in enumerate(refused):
+        if position == 2:
+            j(runner, db_url, "accounts", "suspend", account, "--reason",
+              "innovation_entrepreneurship", "--on", "2025-10-01")  # fmt: skip
+        before = dump(db_url)
+        one_line_error(run(runner, db_url, "accounts", *args), 1, fragment)
+        assert dump(db_url) == before
+    j(runner, db_url, "accounts", "resume", account, "--on", "2025-11-15")
+    before = dump(db_url)
+    overlapping = ["accounts", "suspend", account, "--reason", "health", "--on", "2025-11-14"]
+    one_line_error(run(runner, db_url, *overlapping), 1, "resumed on 2025-11-15")
+    assert dump(db_url) == before
+    shown = j(runner, db_url, "accounts", "show", account)
+    assert shown["suspended_days"] == 45 and shown["resumed_on"] == "2025-11-15"
+    history = [(h["kind"], h["details"]) for h in shown["history"]][-2:]
+    assert history == [
+        (
+            "account.suspended/1",
+            {"reason": "innovation_entrepreneurship", "suspended_on": "2025-10-01"},
+        ),
+        ("account.resumed/1", {"resumed_on": "2025-11-15"}),
+    ]
+    assert "(suspended 45 days)" in run(runner, db_url, "accounts", "show", account).stdout
+    assert run(runner, db_url, "audit").exit_code == 0
+
+
 def test_graduation_is_refused_until_the_diplomas_conditions_are_met(
     runner: CliRunner, db_url: str, tmp_path: Path, school_bank: str
 ) -> None:

@@ -101,8 +101,9 @@ DOCUMENT_TABLES = [t for t in metadata.sorted_tables if "document" in t.info]
 
 def test_each_tables_members_are_what_every_version_wrote() -> None:
     """The members a row must hold are the fields the domain has always written (the
-    account's programme version and a revoked key's revocation seq came later and are
-    read with a default) and the fields the signed payload schemas require."""
+    account's programme version and last resumption day and a revoked key's revocation
+    seq came later and are read with a default) and the fields the signed payload
+    schemas require."""
     assert {t.name for t in DOCUMENT_TABLES} == {
         "accounts", "issuers", "issuer_keys", "accreditations",
         "outcomes", "programmes", "rules", "conversions",
@@ -113,7 +114,8 @@ def test_each_tables_members_are_what_every_version_wrote() -> None:
         (issuer_keys, IssuerKey),
         (accreditations, Accreditation),
     ]:
-        fields = {f.name for f in dataclasses.fields(domain)} - {"programme_version", "revoked_seq"}
+        later = {"programme_version", "revoked_seq", "resumed_on"}
+        fields = {f.name for f in dataclasses.fields(domain)} - later
         assert set(table.info["document"]) == fields, table.name
     for table, kind in [(programmes, "programme.published/1"), (rules, "rule.loaded/1")]:
         schema = PAYLOAD_SCHEMAS[kind]._declared_fields

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from creditbank.domain.dates import check_stated_day
 from creditbank.errors import RuleError
 
 ACCOUNT_CHANGES = (
@@ -46,6 +47,7 @@ class Account:
     suspended_since: str | None = None
     identities: int = 1
     erased: bool = False
+    resumed_on: str | None = None
 
     def after(self, kind: str, payload: dict[str, Any], time: str) -> Account:
         """The account after a status record of ``kind`` at ``time``.
@@ -87,19 +89,64 @@ class Account:
                 max_study_years=payload["max_study_years"],
                 suspended_days=0,
                 suspended_since=None,
+                resumed_on=None,
             )
         elif kind == "account.suspended/1":
-            changes["suspended_since"] = time
+            day = payload.get("suspended_on")
+            if day is not None:
+                self._check_suspension_day(day, time)
+            changes["suspended_since"] = day or time
         elif kind == "account.resumed/1" and self.suspended_since is not None:
+            day = payload.get("resumed_on")
+            if day is not None:
+                check_stated_day("resumed_on", day, time)
+                if day < self.suspended_since[:10]:
+                    raise RuleError(
+                        f"resumed_on: {day} is before the suspension of {self.account} "
+                        f"on {self.suspended_since[:10]}"
+                    )
             changes["suspended_days"] = self.suspended_days + _days_between(
-                self.suspended_since, time
+                self.suspended_since, day or time
             )
             changes["suspended_since"] = None
+            changes["resumed_on"] = day
         return replace(self, **changes)
 
+    def _check_suspension_day(self, day: str, time: str) -> None:
+        """Check the day a suspension recorded at ``time`` states study stopped.
+
+        No later than the record's own day, nor before the enrolment, nor before the
+        day the last suspension ended: a suspension's days count once. That day is
+        known once a resumption states it; if the last one did not (a record from
+        before days were stated), a suspension of a day or more is then on record
+        and the day may not be stated at all.
+
+        Raises:
+            RuleError: the day breaks one of these (the message says which).
+        """
+        check_stated_day("suspended_on", day, time)
+        if self.enrolled_on is not None and day < self.enrolled_on:
+            raise RuleError(
+                f"suspended_on: {day} is before the enrolment of {self.account} "
+                f"on {self.enrolled_on}"
+            )
+        if self.resumed_on is not None and day < self.resumed_on:
+            raise RuleError(
+                f"suspended_on: {day} is before {self.account} resumed on {self.resumed_on} "
+                "from its last suspension"
+            )
+        if self.resumed_on is None and self.suspended_days > 0:
+            raise RuleError(
+                f"suspended_on: {self.account}'s last suspension ended on a day its record "
+                "does not state, so a suspension may not be dated back: leave the day out"
+            )
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (every field is a plain value)."""
-        return {name: getattr(self, name) for name in _ACCOUNT_FIELDS}
+        """JSON-ready form (every field is a plain value; ``resumed_on`` only once known)."""
+        found = {name: getattr(self, name) for name in _ACCOUNT_FIELDS}
+        if self.resumed_on is None:
+            del found["resumed_on"]
+        return found
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Account:

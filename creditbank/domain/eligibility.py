@@ -144,7 +144,7 @@ def _deadline(account: dict[str, Any], programme: Programme, at: datetime) -> st
     suspended = int(account.get("suspended_days") or 0)
     since = account.get("suspended_since")
     if since:
-        suspended += (at.date() - date.fromisoformat(since[:10])).days
+        suspended += max(0, (at.date() - date.fromisoformat(since[:10])).days)
     try:
         end = start.replace(year=start.year + years)
     except ValueError:
