@@ -99,6 +99,12 @@ def test_open_refuses_non_canonical_and_malformed() -> None:
     extra = record.body.replace(b'"v":1', b'"v":1,"w":2') + record.signature
     with pytest.raises(InputError, match="unexpected field"):
         open_leaf(extra)
+    # 64 characters that bytes.fromhex reads as 24 bytes (it skips spaces), written
+    # just as canonical JSON would write them.
+    spaced_prev = (b"00 " * 16 + b"0" * 16).decode()
+    short = record.body.replace(GENESIS_PREV.hex().encode(), spaced_prev.encode())
+    with pytest.raises(InputError, match="prev: expected 64 lower-case hex digits"):
+        open_leaf(short + record.signature)
 
 
 kinds = st.from_regex(

@@ -68,6 +68,10 @@ def hex_decode(text: str, size: int, field: str) -> bytes:
     if not isinstance(text, str) or len(text) != 2 * size or text != text.lower():
         raise InputError(f"{field}: expected {2 * size} lower-case hex digits")
     try:
-        return bytes.fromhex(text)
+        decoded = bytes.fromhex(text)
     except ValueError as e:
         raise InputError(f"{field}: not hex") from e
+    if len(decoded) != size:
+        # bytes.fromhex skips whitespace between digits.
+        raise InputError(f"{field}: expected {2 * size} lower-case hex digits")
+    return decoded

@@ -263,6 +263,12 @@ def prev_hex(digest: bytes) -> bytes:
     return digest.hex().encode()
 
 
+_CHECKED_MEMBERS = ("v", "seq", "prev", "kind", "time", "signer", "account")
+"""Envelope members :func:`open_leaf` checks before the canonical form: plain ASCII
+that JSON writes without escapes, and integers in the safe range."""
+_ENVELOPE = frozenset((*_CHECKED_MEMBERS, "payload"))
+
+
 def open_leaf(leaf: bytes) -> Record:
     """Decode stored leaf bytes into a :class:`Record`, checking the envelope's shape.
 
@@ -281,10 +287,8 @@ def open_leaf(leaf: bytes) -> Record:
         raise InputError(f"leaf: body is not JSON: {e}") from e
     if not isinstance(obj, dict):
         raise InputError("leaf: body is not a JSON object")
-    allowed = {"v", "seq", "prev", "kind", "time", "signer", "payload", "account"}
-    extra = set(obj) - allowed
-    if extra:
-        raise InputError(f"leaf: unexpected field {sorted(extra)[0]!r}")
+    if not _ENVELOPE.issuperset(obj):
+        raise InputError(f"leaf: unexpected field {sorted(set(obj) - _ENVELOPE)[0]!r}")
     if obj.get("v") != FORMAT_VERSION:
         raise InputError(f"v: unsupported record format {obj.get('v')!r}")
     seq = _int(obj, "seq")
@@ -311,7 +315,7 @@ def open_leaf(leaf: bytes) -> Record:
             hex_decode(acc["prev"], HASH_SIZE, "account.prev"),
         )
     try:
-        canonical = encode_body(seq, prev, kind, time, signer, record_bytes(payload), account)  # type: ignore[arg-type]
+        canonical = record_bytes(obj, _CHECKED_MEMBERS)
     except CanonicalizationError as e:
         raise InputError(f"leaf: {e}") from e
     if canonical != body:
