@@ -123,21 +123,54 @@ def compile_schema(schema: type[Schema]) -> Check | None:
 
 
 def _field_check(field: fields.Field[Any]) -> Check | None:
-    """The normal-form test of one field, validators included, or ``None`` if unknown."""
+    """The normal-form test of one field, validators included, or ``None`` if unknown.
+
+    A field of text remembers the texts it passed (:func:`_remembered`).
+    """
     base = _base_check(field)
     if base is None:
         return None
     validators = tuple(field.validators)
-    if not validators:
-        return base
+    check = base
+    if validators:
 
-    def check_validated(value: Any) -> Any:
-        loaded = base(value)
-        for validator in validators:
-            validator(loaded)
+        def check_validated(value: Any) -> Any:
+            loaded = base(value)
+            for validator in validators:
+                validator(loaded)
+            return loaded
+
+        check = check_validated
+    return _remembered(check) if isinstance(field, fields.String) else check
+
+
+MEMORY = 4096
+"""Texts each field remembers having passed: a field's values recur (issuers, codes,
+terms, titles), and a check is a pure function of its value."""
+
+_UNSEEN = object()
+
+
+def _remembered(check: Check) -> Check:
+    """``check``, answering a text it passed before from memory.
+
+    Only texts (``type is str``) are remembered, with what the check loaded from them
+    (a string: immutable); a refusal is never remembered, so it raises every time.
+    At most :data:`MEMORY` texts are kept, so memory stays flat.
+    """
+    passed: dict[str, Any] = {}
+
+    def check_remembered(value: Any) -> Any:
+        if type(value) is not str:
+            return check(value)
+        loaded = passed.get(value, _UNSEEN)
+        if loaded is _UNSEEN:
+            loaded = check(value)
+            if len(passed) < MEMORY:
+                passed[value] = loaded
         return loaded
 
-    return check_validated
+    return check_remembered
 
 
 def _base_check(field: fields.Field[Any]) -> Check | None:

@@ -2,7 +2,8 @@
 
 A terminal sends SIGINT to the whole process group, helper processes included.
 The parent stops its helpers itself; a helper must not print a traceback of its
-own on the user's terminal.
+own on the user's terminal. A long pass also tunes the garbage collector, for itself
+and for the helpers it starts.
 """
 
 from __future__ import annotations
@@ -103,3 +104,28 @@ def test_a_helper_interrupted_before_it_ignores_ctrl_c_is_not_interrupted() -> N
     os.kill(helper.pid, signal.SIGINT)
     helper.join(30)
     assert helper.exitcode == 0
+
+
+def _collection_threshold() -> int:
+    import gc
+
+    return gc.get_threshold()[0]
+
+
+def test_a_long_pass_collects_less_often_and_its_helpers_too() -> None:
+    """Inside ``fewer_collections`` the youngest generation is collected after
+    COLLECT_AFTER allocations, in the process and in helpers it forks; afterwards the
+    setting before is back."""
+    import gc
+    from concurrent.futures import ProcessPoolExecutor
+
+    from creditbank.ledger.workers import COLLECT_AFTER, fewer_collections
+
+    before = gc.get_threshold()
+    with fewer_collections():
+        assert gc.get_threshold() == (COLLECT_AFTER, *before[1:])
+        with ProcessPoolExecutor(1, mp_context=worker_context()) as pool:
+            helper = pool.submit(_collection_threshold).result()
+    assert gc.get_threshold() == before
+    if worker_context().get_start_method() == "fork":
+        assert helper == COLLECT_AFTER

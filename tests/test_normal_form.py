@@ -396,3 +396,36 @@ def test_fields_tested_by_their_text_agree_with_their_round_trip(name: str, valu
     elif slow is not None:
         # The one doubt allowed: a decimal longer than the 28 digits its text test covers.
         assert name == "decimal" and len(value) > 28
+
+
+@given(mutated())
+def test_a_verdict_answered_from_memory_is_the_first(case: tuple[str, Any]) -> None:
+    """Fields remember the texts they passed: asking again gives the same verdict."""
+    kind, payload = case
+    first = is_normal_payload(kind, payload)
+    assert is_normal_payload(kind, payload) == first == slow_verdict(kind, payload)
+
+
+def test_a_field_remembers_passed_texts_only_up_to_its_limit() -> None:
+    from creditbank.schemas.normal_form import MEMORY, _remembered
+
+    calls: list[Any] = []
+
+    def check(value: Any) -> Any:
+        calls.append(value)
+        if value == "refused":
+            raise ValueError(value)
+        return value
+
+    remembered = _remembered(check)
+    for i in range(MEMORY + 10):
+        remembered(f"v{i}")
+    remembered("v0")
+    remembered(f"v{MEMORY + 5}")
+    assert calls.count("v0") == 1 and calls.count(f"v{MEMORY + 5}") == 2
+    for _ in range(2):
+        with pytest.raises(ValueError, match="refused"):
+            remembered("refused")
+    remembered(1)
+    remembered(1)
+    assert calls.count("refused") == 2 and calls.count(1) == 2

@@ -54,6 +54,7 @@ from creditbank.ledger.record import (
     open_leaf,
 )
 from creditbank.ledger.workers import (
+    fewer_collections,
     ignore_interrupts,
     interrupts_held,
     may_start_workers,
@@ -305,11 +306,12 @@ class _Verifier:
 
     def run(self, conn: Connection | None = None) -> Iterator[Problem]:
         """Check everything in one read transaction: ``conn``'s, else one of its own."""
-        if conn is not None:
-            yield from self._run(conn)
-            return
-        with self.store.reading() as own:
-            yield from self._run(own)
+        with fewer_collections():
+            if conn is not None:
+                yield from self._run(conn)
+                return
+            with self.store.reading() as own:
+                yield from self._run(own)
 
     def _run(self, conn: Connection) -> Iterator[Problem]:
         meta = self.store.meta(conn)
