@@ -100,14 +100,20 @@ def conversion_suspicion(
     key = None if signer is None else keys.key(signer)
     if key is not None and key.compromised(conversion["granted"]):
         found.update(key=signer, compromised_from=key.revoked_at)
-    inputs = []
-    for source in conversion["inputs"]:
-        outcome = Projections.get(conn, outcomes, source["seq"])
-        if outcome is not None and fallen(outcome, keys) == "compromised":
-            inputs.append(source["seq"])
+    inputs = compromised_inputs(conn, conversion, keys)
     if inputs:
         found["inputs"] = inputs
     return found or None
+
+
+def compromised_inputs(conn: Connection, conversion: dict[str, Any], keys: Projector) -> list[int]:
+    """The seqs of a projected conversion's inputs whose key was compromised by then."""
+    found = []
+    for source in conversion["inputs"]:
+        outcome = Projections.get(conn, outcomes, source["seq"])
+        if outcome is not None and fallen(outcome, keys) == "compromised":
+            found.append(int(source["seq"]))
+    return found
 
 
 def with_suspicion(conn: Connection, conversions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -179,16 +185,25 @@ def held_programme(conn: Connection, account: dict[str, Any], code: str) -> Prog
 def standing(conn: Connection, account: dict[str, Any], code: str, at: datetime) -> Assessment:
     """What a projected ``account`` has toward programme ``code`` at ``at``, and still needs.
 
+    A conversion flagged for a revoked input, or drawn on an outcome whose key was
+    compromised, is pending: it counts toward no diploma.
+
     Raises:
         RuleError: no such programme (or version).
     """
     name = account["account"]
+    keys = Projector(conn)
+    # A conversion drawn on outcomes whose key was compromised counts toward no diploma,
+    # like one flagged for a revoked input: its credits are pending until the registrar
+    # revokes it or its inputs.
+    conversions = [
+        {**c, "status": "suspect"}
+        if c["status"] == "valid" and compromised_inputs(conn, c, keys)
+        else c
+        for c in ConversionRows.of(conn, name, code)
+    ]
     return assess(
-        held_programme(conn, account, code),
-        outcome_facts(conn, name),
-        ConversionRows.of(conn, name, code),
-        account,
-        at,
+        held_programme(conn, account, code), outcome_facts(conn, name), conversions, account, at
     )
 
 

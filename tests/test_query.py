@@ -118,9 +118,15 @@ def test_the_transcript_marks_a_conversion_drawn_on_outcomes_of_a_compromised_ke
     cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
     granted = [c["seq"] for c in bank.conversions(learner)]
     assert granted and all(c["suspect"] is None for c in bank.conversions(learner))
+    exempted = bank.eligibility(learner, "P510201").exempted
+    assert exempted > 0
     issued = bank.outcomes(account=learner, kind="certificate")[0]["issued"]
     bank.clock.advance(timedelta(hours=1))
     bank.revoke_key("org-iot", ORG.key_id, parse_time(issued), "leaked", authority)
+    # Its credits count toward no diploma any more: they wait, as a flagged one's do.
+    standing = bank.eligibility(learner, "P510201")
+    assert (standing.exempted, standing.pending) == (0, exempted)
+    assert {line.status for line in standing.lines if line.seq in granted} == {"pending"}
     document = bank.transcript(learner)
     assert [(c["seq"], c["status"], c["suspect"]) for c in document["conversions"]] == [
         (seq, "valid", {"inputs": [cert]}) for seq in granted
