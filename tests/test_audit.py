@@ -993,9 +993,11 @@ def _signed_by(bank: CreditBank, key: SigningKey) -> set[int]:
 def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path
 ) -> None:
-    """A state an older creditbank saved (a replay database at an older schema, and no
-    digest of it) carries on: the replay database is upgraded in the audit's copy."""
+    """A state an older creditbank saved (a replay database at an older schema, from
+    REPLAY_CARRIES_FROM on, and no digest of it) carries on: the replay database is
+    upgraded in the audit's copy."""
     from creditbank.audit import AuditState
+    from creditbank.audit.run import REPLAY_CARRIES_FROM
     from creditbank.store.engine import open_engine
     from creditbank.store.schema import current_revision, head_revision
 
@@ -1003,7 +1005,7 @@ def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     bank.checkpoint(log_key)
     assert bank.audit(state).ok
     replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
-    migrate(replay, "0006", down=True)
+    migrate(replay, REPLAY_CARRIES_FROM, down=True)
     replay.dispose()
     older = json.loads(state.read_text(encoding="utf-8"))
     del older["replay_sha256"]
@@ -1014,6 +1016,37 @@ def test_a_pinned_replay_from_an_older_creditbank_is_upgraded(
     replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
     assert current_revision(replay) == head_revision()
     replay.dispose()
+
+
+def test_a_pinned_replay_from_before_revocation_seqs_is_replayed_in_full(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey, tmp_path: Path
+) -> None:
+    """A replay database saved before migration 0010 holds its revoked keys without the
+    seq that revoked them, and has no records to take it from: carried on, it would
+    differ from the upgraded bank. The audit checks the new checkpoint against the
+    pinned one, then replays the log from the start, and says so."""
+    from creditbank.audit import AuditState
+    from creditbank.store.engine import open_engine
+
+    state = tmp_path / "audit.json"
+    bank.clock.advance(timedelta(days=1))
+    bank.revoke_key("org-iot", ORG.key_id, bank.clock.now(), "lost", authority)
+    bank.checkpoint(log_key)
+    assert bank.audit(state).ok
+    replay = open_engine(f"sqlite:///{AuditState.replay_path(state)}")
+    migrate(replay, "0009", down=True)
+    replay.dispose()
+    older = json.loads(state.read_text(encoding="utf-8"))
+    del older["replay_sha256"]
+    state.write_text(json.dumps(older), encoding="utf-8")
+    _more(bank, learner, 2)
+    bank.checkpoint(log_key)
+    report = bank.audit(state)
+    assert report.ok, report.problems
+    assert report.mode == "full" and report.start == 0 and report.state_saved
+    assert any("older creditbank" in note for note in report.notes), report.notes
+    again = bank.audit(state)
+    assert again.ok and again.mode == "incremental"
 
 
 def test_a_reused_source_reference(bank: CreditBank, learner: str) -> None:

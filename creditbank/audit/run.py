@@ -37,7 +37,7 @@ from creditbank.ledger.merkle import leaf_hash, verify_consistency
 from creditbank.ledger.verify import MAX_PROBLEMS, Pass, Position, Problem
 from creditbank.store.engine import describe_error, open_engine
 from creditbank.store.repository import CheckpointRow
-from creditbank.store.schema import upgrade
+from creditbank.store.schema import current_revision, upgrade
 from creditbank.store.sqlite import scratch_settings
 
 Progress = Callable[[int], None]
@@ -59,6 +59,14 @@ class _Collector:
                 self.problems.append(problem)
             else:
                 self.more += 1
+
+
+REPLAY_CARRIES_FROM = "0010"
+"""The oldest schema of a pinned replay database that an incremental audit carries on.
+
+Migration 0010 gave each revoked key the seq of its revocation, taken from the
+log's records; a replay database keeps none, so an older one would differ from the
+bank it audits."""
 
 
 def _checkpoint_view(row: CheckpointRow | None) -> dict[str, Any] | None:
@@ -129,11 +137,33 @@ class Audit:
             engine = open_engine(f"sqlite:///{scratch}")
             scratch_settings(engine)
             try:
+                if state is not None and not self._carries_on(engine, scratch):
+                    engine.dispose()
+                    engine = open_engine(f"sqlite:///{scratch}")
+                    scratch_settings(engine)
+                    return self._audit(state, scratch, engine, live, meta.origin, anew=True)
                 return self._audit(state, scratch, engine, live, meta.origin)
             except SQLAlchemyError as e:
                 raise StoreError(f"audit: {describe_error(e)}") from e
             finally:
                 engine.dispose()
+
+    def _carries_on(self, engine: Engine, scratch: Path) -> bool:
+        """Whether the pinned replay database can be carried on; if not, remove it.
+
+        One older than :data:`REPLAY_CARRIES_FROM` lacks what a migration since
+        filled in from the log's records, which a replay database does not keep.
+        """
+        revision = current_revision(engine)
+        if revision is not None and revision >= REPLAY_CARRIES_FROM:
+            return True
+        engine.dispose()
+        scratch.unlink()
+        self.notes.append(
+            f"the pinned replay was saved by an older creditbank (schema {revision}): "
+            "after checking the pinned checkpoint, the log was replayed from the start"
+        )
+        return False
 
     def _audit(
         self,
@@ -142,29 +172,33 @@ class Audit:
         engine: Engine,
         live: Connection,
         origin: str,
+        anew: bool = False,
     ) -> AuditReport:
         """Audit the records, checkpoints and projections ``live`` reads.
 
         ``live`` is one snapshot: what the bank writes meanwhile is left to the next audit.
+        With ``anew``, the pinned state is only checked against the latest checkpoint,
+        and the log replayed from its start.
         """
         store = self.ledger.store
         checkpoints = store.checkpoints(live)
         latest = checkpoints[-1] if checkpoints else None
         upgrade(engine)
         prepare_replay(engine)
-        if state is None:
-            start, last_time = Position(), ""
-        else:
+        start, last_time = Position(), ""
+        if state is not None:
             if not self._consistent(state, latest, origin, live):
                 return self._report(origin, "incremental", state.size, state.size, latest)
-            start, last_time = load_position(engine, state), state.last_time
-        mode = "full" if state is None else "incremental"
+            if not anew:
+                start, last_time = load_position(engine, state), state.last_time
+        incremental = state is not None and not anew
+        mode = "incremental" if incremental else "full"
         replay = Replay(
             engine,
             [(c.size, c.created) for c in checkpoints],
             lambda key, since, before: store.signed_between(live, key, since, before),
             last_time,
-            incremental=state is not None,
+            incremental=incremental,
         )
         observe = replay.observe
         if self.progress is not None:
