@@ -61,7 +61,8 @@ def show(app: AppContext, account: str, as_json: bool) -> None:
         lines.append(
             f"  programme {data['programme']} v{data['programme_version'] or '-'} "
             f"at {data['school']} since {data['enrolled_on']}, "
-            f"at most {data['max_study_years']} years (suspended {data['suspended_days']} days)"
+            f"at most {data['max_study_years']} years (suspended {data['suspended_days']} days"
+            + (f", and since {data['suspended_since'][:10]})" if data["suspended_since"] else ")")
         )
     for o in data["outcomes"]:
         mark = " [REVOKED]" if o["status"] == "revoked" else ""

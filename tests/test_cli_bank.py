@@ -362,6 +362,8 @@ def test_suspension_days_stated_from_the_cli(
         if position == 2:
             j(runner, db_url, "accounts", "suspend", account, "--reason",
               "innovation_entrepreneurship", "--on", "2025-10-01")  # fmt: skip
+            shown = run(runner, db_url, "accounts", "show", account).stdout
+            assert "(suspended 0 days, and since 2025-10-01)" in shown
         before = dump(db_url)
         one_line_error(run(runner, db_url, "accounts", *args), 1, fragment)
         assert dump(db_url) == before
