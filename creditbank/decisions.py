@@ -193,9 +193,6 @@ def standing(conn: Connection, account: dict[str, Any], code: str, at: datetime)
     """
     name = account["account"]
     keys = Projector(conn)
-    # A conversion drawn on outcomes whose key was compromised counts toward no diploma,
-    # like one flagged for a revoked input: its credits are pending until the registrar
-    # revokes it or its inputs.
     conversions = [
         {**c, "status": "suspect"}
         if c["status"] == "valid" and compromised_inputs(conn, c, keys)

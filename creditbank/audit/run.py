@@ -138,7 +138,6 @@ class Audit:
             scratch_settings(engine)
             try:
                 if state is not None and not self._carries_on(engine, scratch):
-                    engine.dispose()
                     engine = open_engine(f"sqlite:///{scratch}")
                     scratch_settings(engine)
                     return self._audit(state, scratch, engine, live, meta.origin, anew=True)
