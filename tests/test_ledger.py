@@ -104,6 +104,32 @@ def test_batch_is_all_or_nothing(bank: CreditBank, authority: SigningKey, db_url
     assert bank.verify().ok
 
 
+def test_the_first_record_dated_from_a_time_is_found_by_seq(
+    bank: CreditBank, authority: SigningKey
+) -> None:
+    """``first_dated`` finds by binary search what a scan of the log finds, for every
+    time and bound: before, at and between the records' times, batches sharing one."""
+    from datetime import timedelta
+
+    from creditbank.clock import format_time
+    from creditbank.store.repository import LedgerStore
+
+    introduce_school(bank, authority)
+    for size in (1, 3, 1, 4, 2):
+        entries = [Entry("sample.credit/1", {"n": n}, SCHOOL, None) for n in range(size)]
+        bank.ledger.append_batch(entries)
+        bank.clock.advance(timedelta(seconds=size))
+    times = [r.time for r in bank.ledger.records(0)]
+    assert len(set(times)) < len(times) and times == sorted(times)
+    probes = {format_time(bank.clock.now() - timedelta(days=1)), *times}
+    probes |= {t[:-2] + "5Z" for t in times}
+    with bank.ledger.store.reading() as conn:
+        for since in sorted(probes):
+            for before in range(len(times) + 1):
+                scanned = next((s for s in range(before) if times[s] >= since), before)
+                assert LedgerStore.first_dated(conn, since, before) == scanned, (since, before)
+
+
 def test_appends_reuse_one_connection(bank: CreditBank, authority: SigningKey) -> None:
     """Taking a pooled connection per append cost more than a small append's own SQL."""
     checkouts: list[object] = []

@@ -312,18 +312,36 @@ class LedgerStore:
 
     @staticmethod
     def signed_between(
-        conn: Connection, signer: str, since: str, before: int
+        conn: Connection, signer: str, since: str, before: int, start: int = 0
     ) -> list[tuple[int, str, str]]:
-        """Records by key ``signer`` dated ``since`` or later with seq below ``before``.
+        """Records by key ``signer`` dated ``since`` or later with seq in ``[start, before)``.
 
-        Returns ``(seq, kind, time)`` in seq order; a scan, for rare questions only.
+        Returns ``(seq, kind, time)`` in seq order; a scan of that range.
         """
         return query(
             conn,
-            "SELECT seq, kind, time FROM records WHERE signer = ? AND time >= ? AND seq < ? "
-            "ORDER BY seq",
-            (signer, since, before),
+            "SELECT seq, kind, time FROM records WHERE seq >= ? AND seq < ? AND signer = ? "
+            "AND time >= ? ORDER BY seq",
+            (start, before, signer, since),
         )
+
+    @staticmethod
+    def first_dated(conn: Connection, since: str, before: int) -> int:
+        """The first seq below ``before`` dated ``since`` or later (``before`` if none).
+
+        A binary search by primary key, O(log n) lookups: sound on a log the ledger
+        wrote, whose times never go backwards (an audit, which may not assume that,
+        scans instead).
+        """
+        low, high = 0, before
+        while low < high:
+            middle = (low + high) // 2
+            rows = query(conn, "SELECT time FROM records WHERE seq = ?", (middle,))
+            if rows and rows[0][0] >= since:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     # -- Merkle nodes -------------------------------------------------------------------
 
