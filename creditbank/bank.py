@@ -29,6 +29,7 @@ from creditbank.decisions import (
     outcome_facts,
     standing,
     standing_grants,
+    suspect_conversions,
     suspect_outcomes,
     with_suspicion,
 )
@@ -781,8 +782,32 @@ class _BankWrites:
 
         return self._write(build)
 
-    @staticmethod
-    def _cascade_entries(p: Projector, outcome: int, authority: SigningKey) -> list[Entry]:
+    def revoke_conversion(self, seq: int, reason: str, authority: SigningKey) -> Record:
+        """Revoke the conversion granted at seq ``seq``; it stays in the log, marked.
+
+        For a conversion the bank no longer vouches for (suspect, or flagged for a
+        revoked input) whose inputs stand: the registrar revokes it and converts
+        again, so its requirement is granted anew under a sound key.
+
+        Raises:
+            RuleError: not a valid authority key, no conversion at ``seq``, or it is
+                already revoked.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            authority_key(p, authority.key_id, tx.time)
+            found = ConversionRows.owned(p.conn, seq)
+            if found is None:
+                raise RuleError(f"record {seq} is not a conversion")
+            account, conversion = found
+            if conversion["status"] == "revoked":
+                raise RuleError(f"conversion {seq} is already revoked")
+            return [self._conversion_revocation(conversion, account, reason, authority)]
+
+        return self._write(build)[0]
+
+    @classmethod
+    def _cascade_entries(cls, p: Projector, outcome: int, authority: SigningKey) -> list[Entry]:
         """A ``conversion.revoked/1`` entry for each standing conversion drawn on ``outcome``.
 
         Raises:
@@ -790,22 +815,25 @@ class _BankWrites:
         """
         account = p.existing_outcome(outcome)["account"]
         return [
-            Entry(
-                "conversion.revoked/1",
-                normalise_payload(
-                    "conversion.revoked/1",
-                    {
-                        "conversion": c["seq"],
-                        "conversion_hash": c["leaf_hash"],
-                        "reason": f"source outcome {outcome} revoked",
-                    },
-                ),
-                authority,
-                account,
-            )
+            cls._conversion_revocation(c, account, f"source outcome {outcome} revoked", authority)
             for c in ConversionRows.of(p.conn, account)
             if c["status"] != "revoked" and any(i["seq"] == outcome for i in c["inputs"])
         ]
+
+    @staticmethod
+    def _conversion_revocation(
+        conversion: dict[str, Any], account: str, reason: str, authority: SigningKey
+    ) -> Entry:
+        """The ``conversion.revoked/1`` entry of a projected ``conversion`` of ``account``."""
+        payload = normalise_payload(
+            "conversion.revoked/1",
+            {
+                "conversion": conversion["seq"],
+                "conversion_hash": conversion["leaf_hash"],
+                "reason": reason,
+            },
+        )
+        return Entry("conversion.revoked/1", payload, authority, account)
 
     def conversions(self, account: str, programme: str | None = None) -> list[dict[str, Any]]:
         """An account's conversions with their status (valid, flagged, revoked).
@@ -816,6 +844,21 @@ class _BankWrites:
         """
         with self.ledger.store.reading() as conn:
             return with_suspicion(conn, ConversionRows.of(conn, account, programme))
+
+    def suspect_conversions(self) -> list[dict[str, Any]]:
+        """Standing conversions the bank no longer vouches for, in seq order, bank-wide.
+
+        Each projected conversion with its ``account`` and why it is ``suspect``
+        (:func:`creditbank.decisions.conversion_suspicion`): granted under an
+        authority key compromised by then, or drawn on outcomes whose key was. The
+        registrar revokes each (:meth:`revoke_conversion`) and converts again, or
+        revokes its compromised inputs with their cascade.
+        """
+        with self.ledger.store.reading() as conn:
+            seqs = suspect_conversions(conn, suspect_outcomes(conn))
+            owned = (ConversionRows.owned(conn, seq) for seq in seqs)
+            found = [{**c, "account": account} for account, c in filter(None, owned)]
+            return [c for c in with_suspicion(conn, found) if c["suspect"]]
 
     def replay_conversion(self, seq: int) -> Grant:
         """Re-run the engine on the ledger as it stood just before conversion ``seq``.

@@ -23,6 +23,7 @@ A refusal is ``(kind, detail)``, kind one of:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -126,22 +127,37 @@ def with_suspicion(conn: Connection, conversions: list[dict[str, Any]]) -> list[
     ]
 
 
-def suspect_conversions(conn: Connection) -> list[int]:
-    """Standing conversions an authority key signed after the compromise its revocation states.
+def suspect_conversions(conn: Connection, drawn_on: Sequence[dict[str, Any]] = ()) -> list[int]:
+    """Conversions the bank no longer vouches for, though no registrar revoked them.
 
-    Their seqs, in order. Only authority keys grant conversions; the records of each
-    revoked one are found by a scan of the log, once per key.
+    Their seqs, in order: those an authority key signed after the compromise its
+    revocation states, and the standing ones drawn on any of the projected outcomes
+    ``drawn_on`` (the :func:`suspect_outcomes`). Only authority keys grant
+    conversions; what a revoked one signed from its compromise time lies between
+    the first record dated then (:meth:`LedgerStore.first_dated`) and its
+    revocation, and only that range is read.
     """
-    found: list[int] = []
+    found: set[int] = set()
     size = LedgerStore.tip(conn)[0]
     for document in Projections.all(conn, issuer_keys, issuer=AUTHORITY):
         revoked_at = document.get("revoked_at")
         if revoked_at is None:
             continue
-        for seq, kind, _ in LedgerStore.signed_between(conn, document["key_id"], revoked_at, size):
+        before = document.get("revoked_seq") or size
+        start = LedgerStore.first_dated(conn, revoked_at, before)
+        for seq, kind, _ in LedgerStore.signed_between(
+            conn, document["key_id"], revoked_at, before, start
+        ):
             held = Projections.get(conn, conversions, seq) if kind == CONVERSION else None
             if held is not None and held["status"] != "revoked":
-                found.append(seq)
+                found.add(seq)
+    suspect = {int(o["seq"]) for o in drawn_on}
+    for account in sorted({str(o["account"]) for o in drawn_on}):
+        found.update(
+            int(c["seq"])
+            for c in ConversionRows.of(conn, account)
+            if c["status"] == "valid" and suspect & {int(i["seq"]) for i in c["inputs"]}
+        )
     return sorted(found)
 
 

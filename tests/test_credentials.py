@@ -309,6 +309,36 @@ def test_a_conversion_signed_after_the_authority_keys_compromise_is_withdrawn(
     assert status.outcome == "fail" and "revoked: bit" in status.detail
 
 
+def test_a_conversion_drawn_on_a_compromised_outcome_is_withdrawn(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    """A standing conversion drawn on a certificate its key signed after the compromise
+    the key's revocation states is exported no more, though the authority key that
+    granted it is sound, and its credential exported before is withdrawn through its
+    status bit. Once the registrar revokes it, it is exported with that bit set."""
+    seq = _seq(bank, learner, "conversion")
+    cert = _seq(bank, learner, "certificate")
+    assert cert in {i["seq"] for i in bank.conversions(learner)[0]["inputs"]}
+    exported = bank.export_credential(seq, authority)
+    assert bank.credential_verifier(status_lists=_lists(bank, authority)).verify(exported).ok
+    bank.clock.advance(timedelta(hours=1))
+    issued = parse_time(bank.outcomes(account=learner, kind="certificate")[0]["issued"])
+    bank.revoke_key("org-iot", ORG.key_id, issued, "leaked", authority)
+    bank.checkpoint(log_key)
+    message = f"^conversion {seq} draws on record {cert}, signed by a key after its stated "
+    with pytest.raises(RuleError, match=message) as refused:
+        bank.export_credential(seq, authority)
+    assert refused.value.kind == "conversion_input_compromised"
+    lists = _lists(bank, authority)
+    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists)
+    status = next(c for c in offline.verify(exported).checks if c.name == "status")
+    assert status.outcome == "fail" and "revoked: bit" in status.detail
+    bank.revoke_conversion(seq, "drawn on a leaked certificate", authority)
+    bank.checkpoint(log_key)
+    again = bank.export_credential(seq, authority)
+    assert again["credentialStatus"] == exported["credentialStatus"]
+
+
 def test_offline_verification_uses_the_embedded_proofs(
     bank: CreditBank, learner: str, authority: SigningKey
 ) -> None:

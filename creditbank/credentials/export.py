@@ -26,7 +26,12 @@ from creditbank.credentials.openbadges import (
     ledger_evidence,
     open_badge,
 )
-from creditbank.decisions import CONVERSION, suspect_conversions, suspect_outcomes
+from creditbank.decisions import (
+    CONVERSION,
+    compromised_inputs,
+    suspect_conversions,
+    suspect_outcomes,
+)
 from creditbank.errors import LedgerStateError, RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
@@ -60,7 +65,9 @@ class Exporter:
             RuleError: no such record, one of another kind, one the bank's state
                 tables do not hold (written to the log past the bank), or one still
                 standing that a key signed after the time it was compromised
-                (``key_compromised``; revoked, it is exported with its status set).
+                (``key_compromised``; revoked, it is exported with its status set), or
+                a standing conversion drawn on such a record
+                (``conversion_input_compromised``).
         """
         try:
             record = self.bank.ledger.record(seq, conn)
@@ -75,13 +82,22 @@ class Exporter:
                 f"record {seq} is not an outcome or conversion the bank admitted: "
                 "run 'creditbank audit'"
             )
-        signer = Projector(conn).key(record.signer)
+        keys = Projector(conn)
+        signer = keys.key(record.signer)
         if signer is not None and signer.compromised(record.time) and held["status"] != "revoked":
             raise RuleError(
                 f"record {seq} was signed at {record.time} by key {record.signer}, compromised "
                 f"from {signer.revoked_at}: the bank does not vouch for it (revoke it, or issue "
                 "it again with a valid key)",
                 "key_compromised",
+            )
+        drawn_on = [] if outcome else compromised_inputs(conn, held, keys)
+        if drawn_on and held["status"] == "valid":
+            raise RuleError(
+                f"conversion {seq} draws on record {', '.join(map(str, drawn_on))}, signed by a "
+                "key after its stated compromise: the bank does not vouch for it (revoke the "
+                "conversion, or its inputs with --cascade)",
+                "conversion_input_compromised",
             )
         return record
 
@@ -136,10 +152,11 @@ class Exporter:
         """Status positions of exported standing records signed under a compromised key.
 
         Outcomes and conversions a key signed after the compromise its revocation
-        states: the bank no longer vouches for them, so their bit is set like a
-        revoked one's.
+        states, and conversions drawn on such outcomes: the bank no longer vouches
+        for them, so their bit is set like a revoked one's.
         """
-        seqs = [int(o["seq"]) for o in suspect_outcomes(conn)] + suspect_conversions(conn)
+        fallen = suspect_outcomes(conn)
+        seqs = [int(o["seq"]) for o in fallen] + suspect_conversions(conn, fallen)
         entries = (StatusRows.of(conn, seq) for seq in seqs)
         return [entry for entry in entries if entry is not None]
 
@@ -166,7 +183,8 @@ class Exporter:
         Raises:
             RuleError: not an outcome or conversion; one still standing that its key
                 signed after its stated compromise (``key_compromised``); a key that is
-                not a valid key of the record's issuer (the authority's, for conversions).
+                not a valid key of the record's issuer (the authority's, for conversions);
+                a standing conversion drawn on such a record (``conversion_input_compromised``).
             LedgerStateError: no checkpoint covers the record and no log key was given.
         """
         with self.bank.ledger.store.reading() as conn:
@@ -237,9 +255,9 @@ class Exporter:
     def status_lists(self, key: SigningKey, suites: tuple[str, ...]) -> dict[str, dict[str, Any]]:
         """Every status list as a signed ``BitstringStatusListCredential``, by file name.
 
-        Bits are set for exported outcomes and conversions revoked in the ledger, and
-        for exported ones still standing that a key signed after the compromise its
-        revocation states.
+        Bits are set for exported outcomes and conversions revoked in the ledger, for
+        exported ones still standing that a key signed after the compromise its
+        revocation states, and for exported conversions drawn on such outcomes.
         Signed by the authority key ``key``; each carries the tlog-proof of the
         record that introduced that key (the genesis record, or the key's rotation).
 

@@ -431,6 +431,12 @@ class ConversionRows:
         return _documents(conn, conversions, query)
 
     @staticmethod
+    def owned(conn: Connection, seq: int) -> tuple[str, dict[str, Any]] | None:
+        """The account and document of the conversion granted at ``seq``, or None."""
+        rows = query(conn, "SELECT account, data FROM conversions WHERE seq = ?", (seq,))
+        return (str(rows[0][0]), _load(rows[0][1], conversions, seq)) if rows else None
+
+    @staticmethod
     def set_status(conn: Connection, seq: int, document: dict[str, Any]) -> None:
         """Store a conversion's changed document and status."""
         conn.execute(
