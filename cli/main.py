@@ -26,6 +26,7 @@ from . import query as query_commands
 from .accounts import accounts
 from .config import load_config
 from .context import AppContext
+from .conversions import conversions
 from .help import keep_examples
 from .issuers import issuers
 from .keys import keys
@@ -114,7 +115,17 @@ audit_commands.register(cli)
 credential_commands.register(cli)
 import_commands.register(cli)
 query_commands.register(cli)
-for _group in (keys, issuers, accounts, outcomes, programmes, rules, convert, eligibility):
+for _group in (
+    keys,
+    issuers,
+    accounts,
+    outcomes,
+    conversions,
+    programmes,
+    rules,
+    convert,
+    eligibility,
+):
     cli.add_command(_group)
 keep_examples(cli)
 

@@ -156,6 +156,73 @@ def test_the_transcript_marks_a_conversion_drawn_on_outcomes_of_a_compromised_ke
     assert "suspect" not in run(runner, db_url, "transcript", learner).stdout
 
 
+def test_conversions_granted_under_a_leaked_authority_key_are_listed_revoked_and_granted_again(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    runner: CliRunner,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """After the authority key is revoked as compromised from before a conversion was
+    granted, the registrar lists the suspect conversions bank-wide, revokes each, and
+    converts again under the new key; a refused revocation writes nothing."""
+    from .conftest import dump
+    from .test_cli import one_line_error, run
+
+    granted = [int(c["seq"]) for c in bank.conversions(learner)]
+    assert granted and bank.suspect_conversions() == []
+    assert run(runner, db_url, "conversions", "suspect").stdout.strip() == "no suspect conversions"
+    new = SigningKey.from_seed(bytes([81]) * 32)
+    bank.clock.advance(timedelta(hours=1))
+    rotation = bank.rotate_key("authority", authority.key_id, new.public, authority)
+    since = bank.conversions(learner)[0]["granted"]
+    bank.revoke_key("authority", authority.key_id, parse_time(since), "leaked", new)
+    listed = json.loads(run(runner, db_url, "conversions", "suspect", "--json").stdout)
+    why = {"key": authority.key_id, "compromised_from": since}
+    assert [(c["seq"], c["account"], c["suspect"]) for c in listed["conversions"]] == [
+        (seq, learner, why) for seq in granted
+    ]
+    text = run(runner, db_url, "conversions", "suspect").stdout
+    assert f"signed by key {authority.key_id}, compromised from {since}" in text
+    new.save(tmp_path / "new.pem", b"test passphrase")
+    key = ["--key", str(tmp_path / "new.pem")]
+    before = dump(db_url)
+    refused = run(runner, db_url, "conversions", "revoke", "1", "--reason", "x", *key)
+    one_line_error(refused, 1, "record 1 is not a conversion")
+    stale = ["conversions", "revoke", str(granted[0]), "--reason", "x"]
+    authority.save(tmp_path / "old.pem", b"test passphrase")
+    one_line_error(run(runner, db_url, *stale, "--key", str(tmp_path / "old.pem")), 1, "revoked")
+    assert dump(db_url) == before
+    for seq in granted:
+        done = run(
+            runner,
+            db_url,
+            "conversions",
+            "revoke",
+            str(seq),
+            "--reason",
+            "leaked key",
+            *key,
+            "--json",
+        )
+        assert done.exit_code == 0, done.stderr
+        assert json.loads(done.stdout)["revoked"] == seq
+    one_line_error(run(runner, db_url, *stale, *key), 1, f"conversion {granted[0]} is already")
+    assert bank.suspect_conversions() == []
+    assert {c["status"] for c in bank.conversions(learner)} == {"revoked"}
+    converted = run(runner, db_url, "convert", learner, "--programme", "P510201", *key, "--json")
+    assert len(json.loads(converted.stdout)["granted"]) == len(granted), converted.stderr
+    again = bank.conversions(learner)[len(granted) :]
+    assert len(again) == len(granted) and {c["status"] for c in again} == {"valid"}
+    assert bank.ledger.record(int(again[0]["seq"])).signer == new.key_id
+    assert bank.eligibility(learner, "P510201").exempted > 0
+    # The audit still names each record the leaked key signed from the compromise on,
+    # and nothing the registrar wrote after it.
+    found = {(p.kind, p.seq) for p in bank.audit().problems}
+    assert found == {("key_compromised", seq) for seq in [*granted, rotation.seq]}
+
+
 def test_html_escapes_what_issuers_wrote(bank: CreditBank, learner: str) -> None:
     bank.issue(
         "course", learner, {**COURSE, "course_code": "CS999", "course_title": "<b>x</b>"}, SCHOOL
