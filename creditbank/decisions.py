@@ -84,23 +84,23 @@ def suspect_outcomes(conn: Connection, issuer: str | None = None) -> list[dict[s
 
 
 def conversion_suspicion(
-    conn: Connection, conversion: dict[str, Any], signer: str | None, keys: Projector
+    conn: Connection, conversion: dict[str, Any], keys: Projector
 ) -> dict[str, Any] | None:
     """Why a standing projected ``conversion`` is suspect, or None.
 
-    It is when its ``signer`` key was compromised from its granting on (``key`` and
-    ``compromised_from``), or when it draws on outcomes the bank no longer vouches
-    for because their key was compromised (``inputs``: their seqs). Such a
-    conversion was granted before the revocation, on the log as it stood; the
-    registrar revokes it, or revokes those inputs with ``--cascade``. A revoked or
-    flagged conversion is never suspect: it already does not stand.
+    It is when the key that granted it (its ``signer``) was compromised from its
+    granting on (``key`` and ``compromised_from``), or when it draws on outcomes the
+    bank no longer vouches for because their key was compromised (``inputs``: their
+    seqs). Such a conversion was granted on the log as it stood; the registrar
+    revokes it, or revokes those inputs with ``--cascade``. A revoked or flagged
+    conversion is never suspect: it already does not stand.
     """
     if conversion["status"] != "valid":
         return None
     found: dict[str, Any] = {}
-    key = None if signer is None else keys.key(signer)
+    key = keys.key(str(conversion["signer"]))
     if key is not None and key.compromised(conversion["granted"]):
-        found.update(key=signer, compromised_from=key.revoked_at)
+        found.update(key=key.key_id, compromised_from=key.revoked_at)
     inputs = compromised_inputs(conn, conversion, keys)
     if inputs:
         found["inputs"] = inputs
@@ -119,12 +119,8 @@ def compromised_inputs(conn: Connection, conversion: dict[str, Any], keys: Proje
 
 def with_suspicion(conn: Connection, conversions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Projected ``conversions``, each with ``suspect`` (:func:`conversion_suspicion`)."""
-    signers = LedgerStore.signers(conn, [int(c["seq"]) for c in conversions])
     keys = Projector(conn)
-    return [
-        {**c, "suspect": conversion_suspicion(conn, c, signers.get(int(c["seq"])), keys)}
-        for c in conversions
-    ]
+    return [{**c, "suspect": conversion_suspicion(conn, c, keys)} for c in conversions]
 
 
 def suspect_conversions(conn: Connection, drawn_on: Sequence[dict[str, Any]] = ()) -> list[int]:
@@ -201,8 +197,9 @@ def held_programme(conn: Connection, account: dict[str, Any], code: str) -> Prog
 def standing(conn: Connection, account: dict[str, Any], code: str, at: datetime) -> Assessment:
     """What a projected ``account`` has toward programme ``code`` at ``at``, and still needs.
 
-    A conversion flagged for a revoked input, or drawn on an outcome whose key was
-    compromised, is pending: it counts toward no diploma.
+    A conversion flagged for a revoked input, or suspect (:func:`conversion_suspicion`:
+    granted under a compromised authority key, or drawn on an outcome whose key was
+    compromised), is pending: it counts toward no diploma.
 
     Raises:
         RuleError: no such programme (or version).
@@ -210,9 +207,7 @@ def standing(conn: Connection, account: dict[str, Any], code: str, at: datetime)
     name = account["account"]
     keys = Projector(conn)
     conversions = [
-        {**c, "status": "suspect"}
-        if c["status"] == "valid" and compromised_inputs(conn, c, keys)
-        else c
+        {**c, "status": "suspect"} if conversion_suspicion(conn, c, keys) else c
         for c in ConversionRows.of(conn, name, code)
     ]
     return assess(

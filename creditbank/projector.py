@@ -396,6 +396,7 @@ def _conversion_granted(p: Projector, record: Record) -> None:
         "seq": record.seq,
         "status": "valid",
         "granted": record.time,
+        "signer": record.signer,
         "leaf_hash": record.leaf_hash.hex(),
     }
     ConversionRows.add(p.conn, record.seq, record.account.account, document)

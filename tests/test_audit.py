@@ -986,6 +986,28 @@ def test_a_revoked_key_is_given_its_revocation_seq_in_an_upgraded_database(
     assert found(bank.audit()) == {("key_compromised", s) for s in _signed_by(bank, ORG)}
 
 
+def test_a_conversion_is_given_the_key_that_granted_it_in_an_upgraded_database(
+    bank: CreditBank, learner: str, authority: SigningKey, db_url: str
+) -> None:
+    from creditbank.store.engine import open_engine
+    from creditbank.store.schema import upgrade
+
+    bank.convert(learner, "P510201", authority)
+    query = "SELECT seq, data FROM conversions ORDER BY seq"
+    stored = fetch(db_url, query)
+    assert stored and {json.loads(str(d))["signer"] for _, d in stored} == {authority.key_id}
+    engine = open_engine(db_url)
+    migrate(engine, "0011", down=True)
+    assert all("signer" not in json.loads(str(d)) for _, d in fetch(db_url, query))
+    upgrade(engine)
+    engine.dispose()
+    upgraded = fetch(db_url, query)
+    assert [(s, json.loads(str(d))) for s, d in upgraded] == [
+        (s, json.loads(str(d))) for s, d in stored
+    ]
+    assert bank.audit().ok
+
+
 def _signed_by(bank: CreditBank, key: SigningKey) -> set[int]:
     return {int(o["seq"]) for o in bank.outcomes() if o["signer"] == key.key_id}
 

@@ -177,7 +177,12 @@ def test_conversions_granted_under_a_leaked_authority_key_are_listed_revoked_and
     bank.clock.advance(timedelta(hours=1))
     rotation = bank.rotate_key("authority", authority.key_id, new.public, authority)
     since = bank.conversions(learner)[0]["granted"]
+    exempted = bank.eligibility(learner, "P510201").exempted
+    assert exempted > 0
     bank.revoke_key("authority", authority.key_id, parse_time(since), "leaked", new)
+    # Their credits count toward no diploma any more: they wait, as a flagged one's do.
+    standing = bank.eligibility(learner, "P510201")
+    assert (standing.exempted, standing.pending) == (0, exempted)
     listed = json.loads(run(runner, db_url, "conversions", "suspect", "--json").stdout)
     why = {"key": authority.key_id, "compromised_from": since}
     assert [(c["seq"], c["account"], c["suspect"]) for c in listed["conversions"]] == [
@@ -216,7 +221,7 @@ def test_conversions_granted_under_a_leaked_authority_key_are_listed_revoked_and
     again = bank.conversions(learner)[len(granted) :]
     assert len(again) == len(granted) and {c["status"] for c in again} == {"valid"}
     assert bank.ledger.record(int(again[0]["seq"])).signer == new.key_id
-    assert bank.eligibility(learner, "P510201").exempted > 0
+    assert bank.eligibility(learner, "P510201").exempted == exempted
     # The audit still names each record the leaked key signed from the compromise on,
     # and nothing the registrar wrote after it.
     found = {(p.kind, p.seq) for p in bank.audit().problems}

@@ -61,12 +61,12 @@ class _Collector:
                 self.more += 1
 
 
-REPLAY_CARRIES_FROM = "0010"
+REPLAY_CARRIES_FROM = "0012"
 """The oldest schema of a pinned replay database that an incremental audit carries on.
 
-Migration 0010 gave each revoked key the seq of its revocation, taken from the
-log's records; a replay database keeps none, so an older one would differ from the
-bank it audits."""
+Migrations 0010 and 0012 gave each revoked key the seq of its revocation and each
+conversion the key that granted it, both taken from the log's records; a replay
+database keeps none, so an older one would differ from the bank it audits."""
 
 
 def _checkpoint_view(row: CheckpointRow | None) -> dict[str, Any] | None:

@@ -300,17 +300,6 @@ class LedgerStore:
         )
 
     @staticmethod
-    def signers(conn: Connection, seqs: Sequence[int]) -> dict[int, str]:
-        """The key id that signed each record of ``seqs`` (those that exist)."""
-        found: dict[int, str] = {}
-        for start in range(0, len(seqs), _IN_BATCH):
-            batch = seqs[start : start + _IN_BATCH]
-            marks = ", ".join("?" * len(batch))
-            rows = query(conn, f"SELECT seq, signer FROM records WHERE seq IN ({marks})", batch)
-            found.update((int(seq), str(signer)) for seq, signer in rows)
-        return found
-
-    @staticmethod
     def signed_between(
         conn: Connection, signer: str, since: str, before: int, start: int = 0
     ) -> list[tuple[int, str, str]]:

@@ -284,6 +284,7 @@ conversions = Table(
             "seq",
             "status",
             "granted",
+            "signer",
             "leaf_hash",
             "programme",
             "programme_version",
