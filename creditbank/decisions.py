@@ -123,7 +123,7 @@ def with_suspicion(conn: Connection, conversions: list[dict[str, Any]]) -> list[
     return [{**c, "suspect": conversion_suspicion(conn, c, keys)} for c in conversions]
 
 
-def suspect_conversions(conn: Connection, drawn_on: Sequence[dict[str, Any]] = ()) -> list[int]:
+def suspect_conversions(conn: Connection, drawn_on: Sequence[dict[str, Any]]) -> list[int]:
     """Conversions the bank no longer vouches for, though no registrar revoked them.
 
     Their seqs, in order: those an authority key signed after the compromise its
