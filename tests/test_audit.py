@@ -168,6 +168,35 @@ def test_a_key_used_after_its_compromise_and_after_its_revocation(
     assert found(report) == {("key_compromised", signed.seq), ("key_not_valid", after.seq)}
 
 
+def test_a_compromised_record_is_told_whether_it_still_stands(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Each outcome a key signed after its stated compromise is reported with what became
+    of it by the end of the log: still standing, or revoked since (and at which seq);
+    records of other kinds are reported as they were."""
+    signed = bank.issue("certificate", learner, CERTIFICATE, ORG)
+    bank.revoke_key(
+        "org-iot", ORG.key_id, signed.timestamp - timedelta(microseconds=1), "leaked", authority
+    )
+    (problem,) = bank.audit().problems
+    assert (problem.kind, problem.seq, problem.extra["now"]) == (
+        "key_compromised",
+        signed.seq,
+        "standing",
+    )
+    assert problem.detail.endswith("; the outcome still stands")
+    revocation = bank.revoke_outcome(signed.seq, "signed with a leaked key", authority)
+    (problem,) = bank.audit().problems
+    assert problem.extra["now"] == f"revoked at seq {revocation.seq}"
+    assert problem.detail.endswith(f"; the outcome was revoked since, at seq {revocation.seq}")
+    new = SigningKey.from_seed(bytes([83]) * 32)
+    rotation = bank.rotate_key("authority", authority.key_id, new.public, authority)
+    bank.revoke_key("authority", authority.key_id, rotation.timestamp, "leaked", new)
+    rotated = next(p for p in bank.audit().problems if p.seq == rotation.seq)
+    assert rotated.kind == "key_compromised" and "now" not in rotated.extra
+    assert rotated.detail.endswith(")")
+
+
 def test_an_outcome_signed_under_a_compromised_key_no_longer_counts(
     bank: CreditBank, learner: str, authority: SigningKey
 ) -> None:

@@ -13,7 +13,8 @@ on the tables under audit. For each record it checks, in order:
 - a conversion stands (:func:`creditbank.decisions.conversion_refusal`);
 - the projector accepts it (``rule_violation``);
 - a key revocation: every earlier record its key signed from the compromise time
-  on is ``key_compromised`` (each at its own seq).
+  on is ``key_compromised`` (each at its own seq; for an outcome or conversion,
+  :meth:`Replay.fates` adds whether it was revoked by the end of the log).
 
 After the last record, a conversion still standing on a revoked outcome is a
 ``cascade_missing`` problem at the revocation's seq.
@@ -276,6 +277,43 @@ class Replay:
         with self.engine.connect() as conn:
             for conversion in Projections.all(conn, conversions, status="flagged"):
                 yield from self._missing_cascade(conn, conversion)
+
+    def fates(self, problems: Sequence[Problem]) -> list[Problem]:
+        """``problems``, each ``key_compromised`` one of an outcome or conversion told its fate.
+
+        What became of the record by the end of the log: revoked since (``now`` names
+        the revocation's seq), or still standing, which the bank should not leave it.
+        Commits the replay first (:meth:`finish`).
+        """
+        self.finish()
+        with self.engine.connect() as conn:
+            return [self._fate(conn, problem) for problem in problems]
+
+    @staticmethod
+    def _fate(conn: Connection, problem: Problem) -> Problem:
+        kind = str(problem.extra.get("record_kind", ""))
+        if problem.kind != "key_compromised" or problem.seq is None:
+            return problem
+        if kind.startswith("outcome."):
+            table, what = outcomes, "outcome"
+        elif kind == "conversion.granted/1":
+            table, what = conversions, "conversion"
+        else:
+            return problem
+        held = Projections.get(conn, table, problem.seq)
+        if held is None:
+            return problem
+        revoked = held.get("revoked_seq")
+        if revoked is not None:
+            now, told = (
+                f"revoked at seq {revoked}",
+                f"the {what} was revoked since, at seq {revoked}",
+            )
+        else:
+            now, told = "standing", f"the {what} still stands"
+        return Problem(
+            problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
+        )
 
     @staticmethod
     def _missing_cascade(conn: Connection, conversion: dict[str, Any]) -> Iterator[Problem]:

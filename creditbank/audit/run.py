@@ -216,6 +216,7 @@ class Audit:
             replay.abandon()
             raise
         self.found.add(replay.cascades())
+        self.found.problems = replay.fates(self.found.problems)
         touched = None if replay.touched is None else sorted(replay.touched)
         self.found.add(drift(engine, live, touched))
         end = audit_pass.position
