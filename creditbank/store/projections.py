@@ -10,10 +10,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, Select, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
 from creditbank.errors import StoreError
 from creditbank.store.driver import execute, query
@@ -54,23 +54,49 @@ def damaged(table: Table, key: Any, why: str) -> StoreError:
     )
 
 
-def _documents(conn: Connection, table: Table, query: Select[Any]) -> list[dict[str, Any]]:
-    """The documents of the rows ``query`` selects (primary key columns, then ``data``)."""
-    keys = len(table.primary_key.columns)
-    return [_load(row[-1], table, row[0] if keys == 1 else row[:-1]) for row in conn.execute(query)]
+Filter = tuple[str, Literal["=", "<", ">=", ">"], Any]
+"""A condition on one column of a table: ``(column, operator, value)``; None matches all."""
 
 
-def _select(table: Table) -> Select[Any]:
-    """Rows of ``table`` as :func:`_documents` reads them, in primary-key order."""
-    columns = list(table.primary_key.columns)
-    return select(*columns, table.c.data).order_by(*columns)
+@lru_cache(maxsize=256)
+def _matching_sql(table: Table, conditions: tuple[tuple[str, str], ...], limited: bool) -> str:
+    keys = ", ".join(c.name for c in table.primary_key.columns)
+    where = " AND ".join(f"{table.c[column].name} {op} ?" for column, op in conditions)
+    return (
+        f"SELECT {keys}, data FROM {table.name}"
+        + (f" WHERE {where}" if where else "")
+        + f" ORDER BY {keys}"
+        + (" LIMIT ?" if limited else "")
+    )
 
 
-def _paged(table: Table, query: Select[Any], after: Any, limit: int | None) -> Select[Any]:
-    """``query`` from the row after the primary key ``after`` on, ``limit`` rows at most."""
+def _documents(
+    conn: Connection,
+    table: Table,
+    filters: Sequence[Filter] = (),
+    after: Any = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The documents of ``table``'s rows that meet every filter, in primary-key order.
+
+    A filter whose value is None is left out. With ``after`` (a value of the first
+    primary-key column), only the rows after it; with ``limit``, that many at most.
+    The statement is plain SQL, cached by its shape: this is the hot path of
+    conversions, eligibility and the audit's replay of them.
+
+    Raises:
+        KeyError: a filter names no column of ``table``.
+        StoreError: a row is not a document of ``table`` (:func:`_load`).
+    """
+    active = [f for f in filters if f[2] is not None]
     if after is not None:
-        query = query.where(next(iter(table.primary_key.columns)) > after)
-    return query if limit is None else query.limit(limit)
+        active.append((_pk(table), ">", after))
+    sql = _matching_sql(table, tuple((c, op) for c, op, _ in active), limit is not None)
+    params = [value for _, _, value in active] + ([] if limit is None else [limit])
+    keys = len(table.primary_key.columns)
+    return [
+        _load(row[-1], table, row[0] if keys == 1 else row[:-1]) for row in query(conn, sql, params)
+    ]
 
 
 def _dump(data: dict[str, Any]) -> str:
@@ -157,11 +183,8 @@ class Projections:
         With ``after`` (a primary key), only the rows after it; with ``limit``, that
         many at most: a page of a long table.
         """
-        query = _select(table)
-        for name, value in where.items():
-            if value is not None:
-                query = query.where(table.c[name] == value)
-        return _documents(conn, table, _paged(table, query, after, limit))
+        filters: list[Filter] = [(name, "=", value) for name, value in where.items()]
+        return _documents(conn, table, filters, after, limit)
 
     @staticmethod
     def counts(conn: Connection, table: Table, *columns: str) -> dict[tuple[Any, ...], int]:
@@ -230,21 +253,16 @@ class Projections:
         ``after`` and ``limit`` page through them (seqs after ``after``, ``limit``
         documents at most).
         """
-        query = _select(outcomes)
-        for column, value in (
-            ("account", account),
-            ("issuer", issuer),
-            ("kind", kind),
-            ("certificate_code", certificate_code),
-            ("programme", programme),
-        ):
-            if value is not None:
-                query = query.where(outcomes.c[column] == value)
-        if since is not None:
-            query = query.where(outcomes.c.issued >= since)
-        if until is not None:
-            query = query.where(outcomes.c.issued < until)
-        return _documents(conn, outcomes, _paged(outcomes, query, after, limit))
+        filters: list[Filter] = [
+            ("account", "=", account),
+            ("issuer", "=", issuer),
+            ("kind", "=", kind),
+            ("certificate_code", "=", certificate_code),
+            ("programme", "=", programme),
+            ("issued", ">=", since),
+            ("issued", "<", until),
+        ]
+        return _documents(conn, outcomes, filters, after, limit)
 
     # -- secrets and personal data (off the log) ---------------------------------------
 
@@ -398,12 +416,7 @@ class RuleRows:
         conn: Connection, programme: str | None = None, before: int | None = None
     ) -> list[dict[str, Any]]:
         """Every loaded version (of one programme's rules; loaded before seq ``before``)."""
-        query = _select(rules)
-        if programme is not None:
-            query = query.where(rules.c.programme == programme)
-        if before is not None:
-            query = query.where(rules.c.loaded_seq < before)
-        return _documents(conn, rules, query)
+        return _documents(conn, rules, [("programme", "=", programme), ("loaded_seq", "<", before)])
 
 
 class ConversionRows:
@@ -425,10 +438,9 @@ class ConversionRows:
     @staticmethod
     def of(conn: Connection, account: str, programme: str | None = None) -> list[dict[str, Any]]:
         """An account's conversions (optionally for one programme), in log order."""
-        query = _select(conversions).where(conversions.c.account == account)
-        if programme is not None:
-            query = query.where(conversions.c.programme == programme)
-        return _documents(conn, conversions, query)
+        return _documents(
+            conn, conversions, [("account", "=", account), ("programme", "=", programme)]
+        )
 
     @staticmethod
     def owned(conn: Connection, seq: int) -> tuple[str, dict[str, Any]] | None:
