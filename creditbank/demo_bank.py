@@ -223,9 +223,9 @@ def build(
         )
         report.learners += 1
         items: list[tuple[str, str, dict[str, Any]]] = []
-        for course_code, title, credits in rng.sample(
-            COURSES, min(len(COURSES), max(1, per_learner - 2))
-        ):
+        most = min(len(COURSES), max(1, per_learner - 2))
+        taken = rng.randint(min(2, most), most)
+        for course_code, title, credits in rng.sample(COURSES, taken):
             items.append(
                 (
                     "course",
@@ -240,7 +240,7 @@ def build(
                     },
                 )
             )
-        for extra in range(max(0, per_learner - 2 - len(COURSES))):
+        for extra in range(max(0, per_learner - 2 - taken)):
             kind, template = TRAINING_AND_INNOVATION[extra % len(TRAINING_AND_INNOVATION)]
             completed = (now - timedelta(days=rng.randrange(1, 400))).date().isoformat()
             items.append((kind, account, {**template, "completed_on": completed}))
