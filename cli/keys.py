@@ -75,11 +75,16 @@ def rotate(app: AppContext, issuer: str, new_key: Path, key: Path | None, as_jso
         else (current[-1]["key_id"] if current else "0" * 32)
     )
     record = bank.rotate_key(issuer, old, new.public, signer)
-    emit(
-        as_json,
-        {"seq": record.seq, "issuer": issuer, "replaced": old, "key_id": new.key_id},
-        f"seq {record.seq}: {issuer} key {old} -> {new.key_id}",
-    )
+    document = {"seq": record.seq, "issuer": issuer, "replaced": old, "key_id": new.key_id}
+    text = f"seq {record.seq}: {issuer} key {old} -> {new.key_id}"
+    if key is None and old == signer.key_id:
+        # The default authority key file now holds a rotated-out key.
+        document["note"] = (
+            f"{app.key_paths.authority} holds the rotated-out key: give --key {new_key} "
+            "to commands that sign as the authority, or put that file in its place"
+        )
+        text += f"\nnote: {document['note']}"
+    emit(as_json, document, text)
 
 
 @keys.command()

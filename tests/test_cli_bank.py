@@ -619,7 +619,13 @@ def test_key_rotation_and_revocation_from_the_cli(
 
     # The authority key rotates; the file init wrote still holds the old one.
     j(runner, db_url, "keys", "generate", "--out", str(tmp_path / "authority-2.pem"))
-    j(runner, db_url, "keys", "rotate", "authority", "--new-key", str(tmp_path / "authority-2.pem"))
+    newer = str(tmp_path / "authority-2.pem")
+    rotated_authority = j(runner, db_url, "keys", "rotate", "authority", "--new-key", newer)
+    assert rotated_authority["note"].endswith(
+        f"holds the rotated-out key: give --key {newer} to commands that sign as the "
+        "authority, or put that file in its place"
+    )
+    assert "note" not in rotated  # a key given with --key: nothing to say of the default file
     opening = ["accounts", "open", "--national-id", national_id(30), "--name", "王芳"]
     stale = run(runner, db_url, *opening)
     one_line_error(stale, 1, "was rotated out at")
