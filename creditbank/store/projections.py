@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select
 
 from creditbank.errors import StoreError
 from creditbank.store.driver import execute, query
@@ -425,14 +425,14 @@ class ConversionRows:
     @staticmethod
     def add(conn: Connection, seq: int, account: str, document: dict[str, Any]) -> None:
         """Store a granted conversion."""
-        conn.execute(
-            insert(conversions).values(
-                seq=seq,
-                account=account,
-                programme=document["programme"],
-                status=document["status"],
-                data=_dump(document),
-            )
+        Projections.add(
+            conn,
+            conversions,
+            seq,
+            document,
+            account=account,
+            programme=document["programme"],
+            status=document["status"],
         )
 
     @staticmethod
@@ -451,11 +451,7 @@ class ConversionRows:
     @staticmethod
     def set_status(conn: Connection, seq: int, document: dict[str, Any]) -> None:
         """Store a conversion's changed document and status."""
-        conn.execute(
-            update(conversions)
-            .where(conversions.c.seq == seq)
-            .values(status=document["status"], data=_dump(document))
-        )
+        Projections.put(conn, conversions, seq, document, status=document["status"])
 
 
 class StatusRows:
