@@ -356,6 +356,10 @@ _handles(*(f"outcome.{kind}/1" for kind in OUTCOME_KINDS))(_outcome_issued)
 def _outcome_revoked(p: Projector, record: Record) -> None:
     seq = record.payload["outcome"]
     document = p.standing_outcome(seq)
+    # Only a record in the outcome's own account chain changes it: an incremental
+    # audit compares the rows of the accounts its new records touched.
+    if record.account is None or record.account.account != document["account"]:
+        raise RuleError(f"outcome {seq} belongs to account {document['account']}")
     document.update(
         status="revoked",
         revoked_seq=record.seq,

@@ -229,6 +229,26 @@ def test_an_outcome_signed_under_a_compromised_key_no_longer_counts(
     }
 
 
+def test_a_revocation_in_another_accounts_chain_changes_nothing(
+    bank: CreditBank, learner: str, authority: SigningKey, log_key: SigningKey, tmp_path: Path
+) -> None:
+    """An outcome revocation recorded in another account's chain is a rule violation at
+    its seq, and the replay leaves the outcome as it was: the full and the incremental
+    audit (which compares only the accounts its new records touched) report the same."""
+    cert = bank.outcomes(account=learner, kind="certificate")[0]
+    other, _ = bank.open_account(national_id(42), "赵雷", authority)
+    bank.checkpoint(log_key)
+    state = tmp_path / "audit.json"
+    assert bank.audit(state).ok
+    payload = {"outcome": cert["seq"], "outcome_hash": cert["leaf_hash"], "reason": "error"}
+    forged = forge(bank, "outcome.revoked/1", payload, authority, other, project=False)
+    bank.checkpoint(log_key)
+    expected = {("rule_violation", forged.seq)}
+    assert found(bank.audit()) == expected
+    assert found(bank.audit(state)) == expected
+    assert bank.outcomes(account=learner, kind="certificate")[0]["status"] == "valid"
+
+
 def test_a_signer_without_the_authority(bank: CreditBank, learner: str) -> None:
     rogue = SigningKey.from_seed(bytes([77]) * 32)
     record = forge(
@@ -891,13 +911,14 @@ def test_cli_audit_pins_reports_and_signs(tmp_path: Path, runner: CliRunner, db_
 
     again = run(runner, db_url, "audit", "--since", "state.json")
     assert again.exit_code == 0 and "OK: incremental audit of 0 new records" in again.stdout
-    run_sql(db_url, "UPDATE outcomes SET status = 'revoked' WHERE seq = 20")
+    seq = int(fetch(db_url, "SELECT MIN(seq) FROM outcomes WHERE status = 'valid'")[0][0])
+    run_sql(db_url, f"UPDATE outcomes SET status = 'revoked' WHERE seq = {seq}")
     dirty = run(runner, db_url, "audit")
     assert dirty.exit_code == 1
-    assert "PROBLEM projection_drift at seq 20" in dirty.stdout
+    assert f"PROBLEM projection_drift at seq {seq}" in dirty.stdout
     assert "1 problem(s): full audit of" in dirty.stdout
     as_json = json.loads(run(runner, db_url, "audit", "--json").stdout)
-    assert [(p["kind"], p["seq"]) for p in as_json["problems"]] == [("projection_drift", 20)]
+    assert [(p["kind"], p["seq"]) for p in as_json["problems"]] == [("projection_drift", seq)]
     (tmp_path / "state.json").write_text("[]", encoding="utf-8")
     one_line_error(run(runner, db_url, "audit", "--since", "state.json"), 2, "audit state")
 
