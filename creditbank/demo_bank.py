@@ -296,7 +296,7 @@ def build(
                 certificate.seq, "证书信息有误 certificate details in error", keys[org]
             )
             report.revoked += 1
-        if programme in RULED:
+        if programme in RULED or programme in TRAINING_RULED:
             report.conversions += len(bank.convert(account, programme, authority)[1])
         if progress:
             progress(1)
@@ -389,13 +389,20 @@ def _name(rng: random.Random) -> str:
 
 
 RULED = ("P510201", "P710201")
+TRAINING_RULED = ("P710201", "P730301")
+"""The secondary vocational programmes, whose learners' workplace training hours convert
+to elective credits (one credit for 16 hours)."""
 """Programmes the demo loads a conversion rule for."""
 
 
 def _programmes_and_rules(
     bank: CreditBank, authority: SigningKey, keys: dict[str, SigningKey]
 ) -> None:
-    """Publish the demo's programmes and two IoT-certificate exemption rules, each once."""
+    """Publish the demo's programmes and their rules, each once.
+
+    An IoT certificate exempts the IoT courses of two programmes (免修); workplace
+    training hours convert to elective credits in the secondary vocational ones (学分转换).
+    """
     published = {code for code, _, _ in bank.programmes()}
     courses = {code: (title, credits) for code, title, credits in COURSES}
 
@@ -444,6 +451,22 @@ def _programmes_and_rules(
                     "min_level": "intermediate",
                 },
                 "grant": {"courses": ["IOT210", "NET110"]},
+            },
+            authority,
+        )
+    for programme in TRAINING_RULED:
+        if f"R-TRAIN-{programme}" in loaded:
+            continue
+        bank.load_rule(
+            {
+                "id": f"R-TRAIN-{programme}",
+                "title": "岗位培训学时转换选修学分 Training hours convert to elective credits",
+                "kind": "credit_conversion",
+                "programme": programme,
+                "effective_from": "2025-01-01T00:00:00Z",
+                "max_source_age_years": 3,
+                "when": {"outcome": "training"},
+                "grant": {"credits_per_hour": "0.0625", "to_group": "E1"},
             },
             authority,
         )

@@ -70,7 +70,7 @@ def test_credentials_guide_commands_run(tmp_path: Path, monkeypatch: pytest.Monk
     def resolve(word: str) -> str:
         if word != "ACCOUNT":
             return word
-        return str(fetch(url, "SELECT account FROM outcomes WHERE seq = 23")[0][0])
+        return str(fetch(url, "SELECT account FROM outcomes WHERE seq = 25")[0][0])
 
     shell = session(tmp_path, monkeypatch, resolve=resolve)
     shell.run(blocks((DOCS / "credentials.md").read_text(encoding="utf-8"))[0])
