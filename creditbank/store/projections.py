@@ -39,10 +39,15 @@ def _load(text: str, table: Table, key: Any) -> dict[str, Any]:
         data = orjson.loads(text)
     except (TypeError, ValueError):
         data = None
-    members: tuple[str, ...] = table.info["document"]
-    if isinstance(data, dict) and all(member in data for member in members):
+    if isinstance(data, dict) and data.keys() >= _members(table):
         return data
-    raise damaged(table, key, f"not a JSON object with {', '.join(members)}")
+    raise damaged(table, key, f"not a JSON object with {', '.join(table.info['document'])}")
+
+
+@lru_cache(maxsize=64)
+def _members(table: Table) -> frozenset[str]:
+    """The members every document of ``table`` holds (its ``info["document"]``)."""
+    return frozenset(table.info["document"])
 
 
 def damaged(table: Table, key: Any, why: str) -> StoreError:
