@@ -389,10 +389,10 @@ def _name(rng: random.Random) -> str:
 
 
 RULED = ("P510201", "P710201")
+"""Programmes whose IoT courses an IoT certificate exempts."""
 TRAINING_RULED = ("P710201", "P730301")
 """The secondary vocational programmes, whose learners' workplace training hours convert
 to elective credits (one credit for 16 hours)."""
-"""Programmes the demo loads a conversion rule for."""
 
 
 def _programmes_and_rules(

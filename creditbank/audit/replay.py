@@ -282,8 +282,8 @@ class Replay:
         """``problems``, each ``key_compromised`` one of an outcome or conversion told its fate.
 
         What became of the record by the end of the log: revoked since (``now`` names
-        the revocation's seq), or still standing, which the bank should not leave it.
-        Commits the replay first (:meth:`finish`).
+        the revocation's seq), or still standing, for the registrar to revoke or issue
+        again. Commits the replay first (:meth:`finish`).
         """
         self.finish()
         with self.engine.connect() as conn:
