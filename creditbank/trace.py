@@ -58,12 +58,7 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
             "valid": f"{accreditation.valid_from} .. {accreditation.valid_until}",
         }
     if outcome is not None:
-        document["status"] = outcome["status"]
-        if outcome["status"] == "revoked":
-            document["revoked"] = {
-                "seq": outcome.get("revoked_seq"),
-                "reason": outcome.get("revoke_reason"),
-            }
+        _set_status(document, outcome)
     if account is not None:
         conversions = bank.conversions(account)
         document["converted_into"] = [
@@ -81,7 +76,7 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
             document["converted_from"] = [i["seq"] for i in record.payload["inputs"]]
             document["rule"] = f"{record.payload['rule']} v{record.payload['rule_version']}"
             if mine is not None:
-                document["status"] = mine["status"]
+                _set_status(document, mine)
                 document["suspect"] = mine["suspect"]
     latest = bank.ledger.latest_checkpoint()
     if latest is not None and latest.size > seq:
@@ -89,6 +84,16 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
     else:
         document["inclusion_proof"] = None
     return document
+
+
+def _set_status(document: dict[str, Any], held: dict[str, Any]) -> None:
+    """Give a trace ``document`` its projected outcome's or conversion's status.
+
+    A revoked one also names the record that revoked it and why (``revoked``).
+    """
+    document["status"] = held["status"]
+    if held["status"] == "revoked":
+        document["revoked"] = {"seq": held.get("revoked_seq"), "reason": held.get("revoke_reason")}
 
 
 def _key_state(key: dict[str, Any], time: str) -> str:

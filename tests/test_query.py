@@ -213,6 +213,11 @@ def test_conversions_granted_under_a_leaked_authority_key_are_listed_revoked_and
         )
         assert done.exit_code == 0, done.stderr
         assert json.loads(done.stdout)["revoked"] == seq
+        traced = json.loads(run(runner, db_url, "trace", str(seq), "--json").stdout)
+        assert traced["status"] == "revoked" and traced["revoked"] == {
+            "seq": json.loads(done.stdout)["seq"],
+            "reason": "leaked key",
+        }
     one_line_error(run(runner, db_url, *stale, *key), 1, f"conversion {granted[0]} is already")
     assert bank.suspect_conversions() == []
     assert {c["status"] for c in bank.conversions(learner)} == {"revoked"}
