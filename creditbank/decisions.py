@@ -166,10 +166,13 @@ def outcome_facts(conn: Connection, account: str, before: int | None = None) -> 
 
 
 def _known_outcomes(
-    conn: Connection, account: str, before: int | None
+    conn: Connection, account: str, before: int | None, keys: Projector | None = None
 ) -> list[tuple[OutcomeFact, str | None]]:
-    """Each outcome of ``account`` before seq ``before`` as a fact, with why it fell (if it did)."""
-    keys = Projector(conn)
+    """Each outcome of ``account`` before seq ``before`` as a fact, with why it fell (if it did).
+
+    Keys are read through ``keys`` (its cache), else a projector of its own.
+    """
+    keys = keys or Projector(conn)
     found = []
     for o in Projections.outcome_rows(conn, account=account):
         if before is None or o["seq"] < before:
@@ -245,15 +248,19 @@ def describe(grant: Grant) -> str:
     return f"{grant.rule} v{grant.version} {grant.requirement} {grant.credits} from [{inputs}]"
 
 
-def conversion_refusal(conn: Connection, record: Record) -> tuple[str, str] | None:
+def conversion_refusal(
+    conn: Connection, record: Record, keys: Projector | None = None
+) -> tuple[str, str] | None:
     """Why conversion ``record`` should not stand, judged on the state before it; or None.
 
-    ``record`` must be a ``conversion.granted/1`` record with an account.
+    ``record`` must be a ``conversion.granted/1`` record with an account. Issuer
+    keys are read through ``keys`` when given (the audit's replay passes the
+    projector it applies records with, whose cache then serves every conversion).
     """
     assert record.account is not None
     seq, account, stored = record.seq, record.account.account, record.payload
     expected = grant_of(stored)
-    known = _known_outcomes(conn, account, seq)
+    known = _known_outcomes(conn, account, seq, keys)
     facts = {f.seq: f for f, _ in known}
     fell = {f.seq: why for f, why in known}
     for input_seq, digest in expected.inputs:

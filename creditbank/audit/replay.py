@@ -230,7 +230,7 @@ class Replay:
             admitted = False
             yield Problem(e.kind, seq, str(e), evidence(record))
         if record.kind == "conversion.granted/1" and record.account is not None:
-            refusal = conversion_refusal(p.conn, record)
+            refusal = conversion_refusal(p.conn, record, p)
             if refusal is not None:
                 yield Problem(refusal[0], seq, refusal[1], evidence(record))
         try:
