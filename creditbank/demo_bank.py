@@ -434,42 +434,37 @@ def _programmes_and_rules(
             keys[c.school],
         )
     loaded = {rule["id"] for rule in bank.rules()}
-    for programme in RULED:
-        if f"R-IOT-{programme}" in loaded:
-            continue
-        bank.load_rule(
-            {
-                "id": f"R-IOT-{programme}",
-                "title": "物联网安装调试(中级及以上)免修 IoT certificate exempts IoT courses",
-                "kind": "course_exemption",
-                "programme": programme,
-                "effective_from": "2025-01-01T00:00:00Z",
-                "max_source_age_years": 3,
-                "when": {
-                    "outcome": "certificate",
-                    "category": "iot-install",
-                    "min_level": "intermediate",
-                },
-                "grant": {"courses": ["IOT210", "NET110"]},
+    documents = [
+        {
+            "id": f"R-IOT-{programme}",
+            "title": "物联网安装调试(中级及以上)免修 IoT certificate exempts IoT courses",
+            "kind": "course_exemption",
+            "programme": programme,
+            "when": {
+                "outcome": "certificate",
+                "category": "iot-install",
+                "min_level": "intermediate",
             },
-            authority,
-        )
-    for programme in TRAINING_RULED:
-        if f"R-TRAIN-{programme}" in loaded:
-            continue
-        bank.load_rule(
-            {
-                "id": f"R-TRAIN-{programme}",
-                "title": "岗位培训学时转换选修学分 Training hours convert to elective credits",
-                "kind": "credit_conversion",
-                "programme": programme,
-                "effective_from": "2025-01-01T00:00:00Z",
-                "max_source_age_years": 3,
-                "when": {"outcome": "training"},
-                "grant": {"credits_per_hour": "0.0625", "to_group": "E1"},
-            },
-            authority,
-        )
+            "grant": {"courses": ["IOT210", "NET110"]},
+        }
+        for programme in RULED
+    ] + [
+        {
+            "id": f"R-TRAIN-{programme}",
+            "title": "岗位培训学时转换选修学分 Training hours convert to elective credits",
+            "kind": "credit_conversion",
+            "programme": programme,
+            "when": {"outcome": "training"},
+            "grant": {"credits_per_hour": "0.0625", "to_group": "E1"},
+        }
+        for programme in TRAINING_RULED
+    ]
+    for document in documents:
+        if document["id"] not in loaded:
+            bank.load_rule(
+                {**document, "effective_from": "2025-01-01T00:00:00Z", "max_source_age_years": 3},
+                authority,
+            )
 
 
 def _eligible_learner(
