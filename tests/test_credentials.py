@@ -150,6 +150,13 @@ def _lists(bank: CreditBank, authority: SigningKey) -> Any:
     return lambda url: published.get(url.rsplit("/", 1)[-1])
 
 
+def _offline_status(bank: CreditBank, authority: SigningKey, credential: Any) -> Any:
+    """The status check of ``credential`` verified offline against lists published now."""
+    lists = _lists(bank, authority)
+    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists)
+    return next(c for c in offline.verify(credential).checks if c.name == "status")
+
+
 def test_an_outcome_exports_signs_and_verifies_with_both_suites(
     bank: CreditBank, learner: str, authority: SigningKey
 ) -> None:
@@ -303,9 +310,7 @@ def test_a_conversion_signed_after_the_authority_keys_compromise_is_withdrawn(
     with pytest.raises(RuleError, match=f"^record {seq} was signed at ") as refused:
         bank.export_credential(seq, new)
     assert refused.value.kind == "key_compromised"
-    lists = _lists(bank, new)
-    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists)
-    status = next(c for c in offline.verify(exported).checks if c.name == "status")
+    status = _offline_status(bank, new, exported)
     assert status.outcome == "fail" and "revoked: bit" in status.detail
 
 
@@ -329,9 +334,7 @@ def test_a_conversion_drawn_on_a_compromised_outcome_is_withdrawn(
     with pytest.raises(RuleError, match=message) as refused:
         bank.export_credential(seq, authority)
     assert refused.value.kind == "conversion_input_compromised"
-    lists = _lists(bank, authority)
-    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists)
-    status = next(c for c in offline.verify(exported).checks if c.name == "status")
+    status = _offline_status(bank, authority, exported)
     assert status.outcome == "fail" and "revoked: bit" in status.detail
     bank.revoke_conversion(seq, "drawn on a leaked certificate", authority)
     bank.checkpoint(log_key)
