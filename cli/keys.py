@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from creditbank.domain.issuers import IssuerKey, key_to_replace
+from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
@@ -55,25 +57,29 @@ def generate(app: AppContext, out: Path, as_json: bool) -> None:
 def rotate(app: AppContext, issuer: str, new_key: Path, key: Path | None, as_json: bool) -> None:
     """Replace ISSUER's current key by the key in --new-key (signed by the old key or authority).
 
+    After a compromise, once the key is revoked (keys revoke), the authority gives
+    the issuer its new key the same way (without --key, or with the authority's).
     For example:
 
         creditbank keys rotate sch-szpt --new-key sch-szpt-2027.pem --key sch-szpt.pem
+        creditbank keys rotate org-iot --new-key org-iot-new.pem
     """
     bank = app.bank()
     new = app.load_key(new_key, new_key, f"key {new_key}")
     signer = signing_key(app, key)
-    current = [
-        k
-        for i in bank.issuers()
-        if i["issuer"] == issuer
-        for k in i["keys"]
-        if k["retired_at"] is None and k["revoked_at"] is None
-    ]
-    old = (
-        signer.key_id
-        if any(k["key_id"] == signer.key_id for k in current)
-        else (current[-1]["key_id"] if current else "0" * 32)
+    held = sorted(
+        (
+            IssuerKey.from_dict(k)
+            for i in bank.issuers()
+            if i["issuer"] == issuer
+            for k in i["keys"]
+        ),
+        key=lambda k: k.registered_seq,
     )
+    replaced = key_to_replace(held, signer.key_id)
+    if replaced is None:
+        raise RuleError(f"{issuer} has no key to replace" if held else f"no issuer {issuer}")
+    old = replaced.key_id
     record = bank.rotate_key(issuer, old, new.public, signer)
     document = {"seq": record.seq, "issuer": issuer, "replaced": old, "key_id": new.key_id}
     text = f"seq {record.seq}: {issuer} key {old} -> {new.key_id}"

@@ -30,6 +30,7 @@ from creditbank.kinds import KindTable
 from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections
+from creditbank.store.tables import issuer_keys
 
 
 class Proposal(NamedTuple):
@@ -162,6 +163,14 @@ def _key_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
     _signer_of(p, proposal, "revoke keys", issuer)
     if proposal.payload["compromised_at"] > proposal.time:
         raise RuleError("compromised_at: is in the future")
+    if issuer == AUTHORITY and not any(
+        d["key_id"] != key_id and IssuerKey.from_dict(d).refusal_at(proposal.time) is None
+        for d in Projections.all(p.conn, issuer_keys, issuer=AUTHORITY)
+    ):
+        raise RuleError(
+            f"key {key_id} is the authority's last valid key: nothing could sign as the "
+            "authority after its revocation; rotate it first, then revoke the old key"
+        )
 
 
 @_checks("accreditation.granted/1")

@@ -231,9 +231,13 @@ class _BankWrites:
     ) -> Record:
         """Replace an issuer's key; signed by the old key itself or by the authority.
 
+        A revoked key is replaced by the authority only: that is how an issuer whose
+        key was compromised gets a new one.
+
         Raises:
-            RuleError: unknown issuer or key, the old key no longer valid, the new key
-                already registered, or a signer that is neither.
+            RuleError: unknown issuer or key, the old key already replaced (or, signed
+                by itself, no longer valid), the new key already registered, or a
+                signer that is neither.
         """
         payload = normalise_payload(
             "issuer.key_rotated/1",
@@ -260,8 +264,9 @@ class _BankWrites:
         flags them.
 
         Raises:
-            RuleError: unknown key, already revoked, or a signer that is neither the
-                authority nor a valid key of the same issuer.
+            RuleError: unknown key, already revoked, a signer that is neither the
+                authority nor a valid key of the same issuer, or the authority's last
+                valid key (rotate it first: nothing could sign as the authority after).
         """
         payload = normalise_payload(
             "issuer.key_revoked/1",

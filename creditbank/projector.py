@@ -230,7 +230,12 @@ def _key_rotated(p: Projector, record: Record) -> None:
     old = p.key(record.payload["replaces"])
     if old is None or old.issuer != record.payload["issuer"]:
         raise RuleError(f"{record.payload['issuer']} has no key {record.payload['replaces']}")
-    if old.refusal_at(record.time):
+    if old.retired_at is not None:
+        raise RuleError(f"key {old.key_id} was already replaced at {old.retired_at}")
+    if old.revoked_at is not None:
+        if record.signer == old.key_id:
+            raise RuleError(f"key {old.key_id} is revoked: only the authority may replace it")
+    elif old.refusal_at(record.time):
         raise RuleError(f"key {old.key_id} is no longer valid and cannot be rotated")
     p.put_key(IssuerKey(**{**old.to_dict(), "retired_at": record.time}))
     p.add_keys(old.issuer, record)

@@ -249,6 +249,29 @@ def test_a_revocation_in_another_accounts_chain_changes_nothing(
     assert bank.outcomes(account=learner, kind="certificate")[0]["status"] == "valid"
 
 
+def test_a_revoked_key_replacing_itself_and_the_authority_revoking_its_last_key(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Only the authority replaces a revoked key, and the authority's last valid key is
+    not revoked: a forged record doing either is reported at its seq."""
+    bank.revoke_key("org-iot", ORG.key_id, bank.clock.now(), "leaked", authority)
+    new = SigningKey.from_seed(bytes([84]) * 32)
+    rotation = {
+        "issuer": "org-iot",
+        "replaces": ORG.key_id,
+        "keys": [key_entry(new.public, owner="org-iot")],
+    }
+    itself = forge(bank, "issuer.key_rotated/1", rotation, ORG, project=False)
+    revocation = {
+        "issuer": "authority",
+        "key": authority.key_id,
+        "compromised_at": format_time(bank.clock.now()),
+        "reason": "leaked",
+    }
+    last = forge(bank, "issuer.key_revoked/1", revocation, authority)
+    assert found(bank.audit()) == {("key_not_valid", itself.seq), ("rule_violation", last.seq)}
+
+
 def test_a_signer_without_the_authority(bank: CreditBank, learner: str) -> None:
     rogue = SigningKey.from_seed(bytes([77]) * 32)
     record = forge(

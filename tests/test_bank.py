@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
 from creditbank.clock import FixedClock
+from creditbank.domain.issuers import IssuerKey, key_to_replace
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.keys import SigningKey
 
@@ -256,6 +259,82 @@ def test_key_rotation_and_revocation(
         and keys[new_key.key_id]["revoke_reason"] == "laptop stolen"
     )
     assert bank.verify().ok
+
+
+def test_the_authority_replaces_a_compromised_key(
+    bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
+) -> None:
+    """An issuer whose only key was revoked gets a new one from the authority, and issues
+    again; the revoked key cannot replace itself, and a replaced key is not replaced twice."""
+    bank.revoke_key(
+        "sch-szpt", SCHOOL.key_id, clock.now() - timedelta(seconds=1), "laptop stolen", SCHOOL
+    )
+    new_key = SigningKey.from_seed(bytes([22]) * 32)
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="revoked"):
+        bank.rotate_key("sch-szpt", SCHOOL.key_id, new_key.public, SCHOOL)
+    assert dump(db_url) == before
+    bank.rotate_key("sch-szpt", SCHOOL.key_id, new_key.public, authority)
+    issued = bank.issue("course", account, COURSE, new_key)
+    assert bank.outcomes(account=account)[-1]["seq"] == issued.seq
+    keys = {k["key_id"]: k for i in bank.issuers() if i["issuer"] == "sch-szpt" for k in i["keys"]}
+    assert keys[SCHOOL.key_id]["revoked_at"] is not None
+    assert keys[SCHOOL.key_id]["retired_at"] is not None
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="already replaced"):
+        bank.rotate_key("sch-szpt", SCHOOL.key_id, SigningKey.generate().public, authority)
+    assert dump(db_url) == before
+    report = bank.audit()
+    assert report.ok, report.problems
+    assert bank.verify().ok
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), max_size=6), st.integers(0, 7))
+def test_the_key_a_rotation_replaces(states: list[tuple[bool, bool]], signer: int) -> None:
+    """The signer itself if it is a valid key, else the newest valid key, else the newest
+    revoked key not yet replaced; never a replaced one, and None only when all were."""
+    held = [
+        IssuerKey(
+            f"k{n}",
+            "sch-x",
+            "pub",
+            "2026-01-01T00:00:00Z",
+            n,
+            "2026-02-01T00:00:00Z" if retired else None,
+            "2026-03-01T00:00:00Z" if revoked else None,
+        )
+        for n, (retired, revoked) in enumerate(states)
+    ]
+    valid = [k for k in held if k.retired_at is None and k.revoked_at is None]
+    chosen = key_to_replace(held, f"k{signer}")
+    if chosen is None:
+        assert all(k.retired_at is not None for k in held)
+        return
+    assert chosen.retired_at is None
+    if any(k.key_id == f"k{signer}" for k in valid):
+        assert chosen.key_id == f"k{signer}"
+    elif valid:
+        assert chosen == valid[-1]
+    else:
+        assert chosen == [k for k in held if k.retired_at is None][-1]
+
+
+def test_the_authoritys_last_valid_key_is_not_revoked(
+    bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
+) -> None:
+    """Revoking it would leave nothing able to sign as the authority (not even a new key):
+    refused until another authority key is rotated in."""
+    before = dump(db_url)
+    with pytest.raises(RuleError, match=r"last valid key: .* rotate it first"):
+        bank.revoke_key("authority", authority.key_id, clock.now(), "leaked", authority)
+    assert dump(db_url) == before
+    new_key = SigningKey.from_seed(bytes([23]) * 32)
+    bank.rotate_key("authority", authority.key_id, new_key.public, authority)
+    bank.revoke_key("authority", authority.key_id, clock.now(), "leaked", new_key)
+    with pytest.raises(RuleError, match="last valid key"):
+        bank.revoke_key("authority", new_key.key_id, clock.now(), "leaked", new_key)
+    bank.open_account(national_id(7), "王五", new_key)
+    assert bank.audit().ok
 
 
 def test_only_the_authority_registers_and_accredits(

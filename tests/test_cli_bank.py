@@ -613,6 +613,17 @@ def test_key_rotation_and_revocation_from_the_cli(
         "lost",
     )
     one_line_error(run(runner, db_url, *issue, str(tmp_path / "new.pem")), 1, "revoked")
+    # Its only key revoked, the school gets a new one from the authority.
+    j(runner, db_url, "keys", "generate", "--out", str(tmp_path / "third.pem"))
+    third = ["keys", "rotate", "sch-1", "--new-key", str(tmp_path / "third.pem")]
+    replaced = j(runner, db_url, *third)
+    assert replaced["replaced"] == rotated["key_id"]
+    j(runner, db_url, *issue, str(tmp_path / "third.pem"))
+    one_line_error(
+        run(runner, db_url, "keys", "rotate", "sch-9", "--new-key", str(tmp_path / "third.pem")),
+        1,
+        "no issuer sch-9",
+    )
     shown = run(runner, db_url, "issuers", "show", "sch-1").stdout
     assert "rotated out" in shown and "revoked" in shown
     assert run(runner, db_url, "verify").exit_code == 0

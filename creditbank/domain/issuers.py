@@ -83,6 +83,23 @@ class IssuerKey:
         return cls(**data)
 
 
+def key_to_replace(keys: list[IssuerKey], signer: str) -> IssuerKey | None:
+    """The key of an issuer that a rotation signed by ``signer`` replaces, or None.
+
+    ``keys`` are the issuer's keys in the order they were registered. A valid key
+    rotates itself; else the newest valid key is replaced; else, when every key
+    was revoked, the newest revoked key no rotation has replaced yet (only the
+    authority may replace it). None when the issuer has nothing to replace.
+    """
+    current = [k for k in keys if k.retired_at is None and k.revoked_at is None]
+    if any(k.key_id == signer for k in current):
+        return next(k for k in current if k.key_id == signer)
+    if current:
+        return current[-1]
+    revoked = [k for k in keys if k.retired_at is None]
+    return revoked[-1] if revoked else None
+
+
 ACCREDITATION_CHANGES = {
     "accreditation.suspended/1": "suspended",
     "accreditation.reinstated/1": "active",
