@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -118,9 +119,18 @@ def revoke(
 
         creditbank keys revoke org-iot KEY_ID --compromised-at 2026-11-01T00:00:00Z --reason lost
     """
-    record = app.bank().revoke_key(issuer, key_id, compromised_at, reason, signing_key(app, key))
-    emit(
-        as_json,
-        {"seq": record.seq, "issuer": issuer, "key_id": key_id},
-        f"seq {record.seq}: key {key_id} of {issuer} revoked",
-    )
+    bank = app.bank()
+    record = bank.revoke_key(issuer, key_id, compromised_at, reason, signing_key(app, key))
+    document: dict[str, Any] = {"seq": record.seq, "issuer": issuer, "key_id": key_id}
+    text = f"seq {record.seq}: key {key_id} of {issuer} revoked"
+    rotated = bank.keys_rotated_in(key_id, compromised_at)
+    if rotated:
+        document["rotated_in_since"] = rotated
+        document["note"] = (
+            "this key rotated in "
+            + ", ".join(f"{k['key_id']} ({k['issuer']}, seq {k['seq']})" for k in rotated)
+            + " after its stated compromise: unless those rotations were the issuer's own, "
+            "revoke each of those keys too from its rotation's time"
+        )
+        text += f"\nnote: {document['note']}"
+    emit(as_json, document, text)

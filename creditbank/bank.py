@@ -1285,6 +1285,28 @@ class CreditBank(_BankWrites):
             found = Projector(conn).key(key_id)
         return None if found is None else found.to_dict()
 
+    def keys_rotated_in(self, key_id: str, since: datetime) -> list[dict[str, Any]]:
+        """The keys that rotations signed by ``key_id`` at ``since`` or later introduced.
+
+        After ``key_id`` is revoked as compromised from ``since``, each of these came
+        from a rotation the bank can no longer vouch for: revoke it too unless the
+        rotation was the issuer's own. Each is ``key_id``, ``issuer``, and the
+        rotation's ``seq`` and ``time``, in seq order.
+        """
+        found: list[dict[str, Any]] = []
+        when = format_time(since)
+        with self.ledger.store.reading() as conn:
+            size = LedgerStore.tip(conn)[0]
+            start = LedgerStore.first_dated(conn, when, size)
+            for seq, kind, time in LedgerStore.signed_between(conn, key_id, when, size, start):
+                if kind == "issuer.key_rotated/1":
+                    payload = self.ledger.record(seq, conn).payload
+                    found += [
+                        {"key_id": k["id"], "issuer": payload["issuer"], "seq": seq, "time": time}
+                        for k in payload["keys"]
+                    ]
+        return found
+
     def audit(
         self,
         state: Path | None = None,

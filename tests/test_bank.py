@@ -319,6 +319,27 @@ def test_the_key_a_rotation_replaces(states: list[tuple[bool, bool]], signer: in
         assert chosen == [k for k in held if k.retired_at is None][-1]
 
 
+def test_keys_rotated_in_by_a_key_after_its_compromise(
+    bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock
+) -> None:
+    """A key revoked from a time before a rotation it signed names the key that rotation
+    introduced; from a time after it, none."""
+    before = clock.now()
+    successor = SigningKey.from_seed(bytes([24]) * 32)
+    rotation = bank.rotate_key("org-iot", ORG.key_id, successor.public, ORG)
+    after = clock.now()
+    assert bank.keys_rotated_in(ORG.key_id, before) == [
+        {
+            "key_id": successor.key_id,
+            "issuer": "org-iot",
+            "seq": rotation.seq,
+            "time": rotation.time,
+        }
+    ]
+    assert bank.keys_rotated_in(ORG.key_id, after) == []
+    assert bank.keys_rotated_in(SCHOOL.key_id, before) == []
+
+
 def test_the_authoritys_last_valid_key_is_not_revoked(
     bank: CreditBank, account: str, authority: SigningKey, clock: FixedClock, db_url: str
 ) -> None:

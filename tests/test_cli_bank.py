@@ -600,6 +600,25 @@ def test_key_rotation_and_revocation_from_the_cli(
     one_line_error(named, 1, "rotated out")
     assert "--key was given" not in named.stderr
     j(runner, db_url, *issue, str(tmp_path / "new.pem"))
+    assert (
+        f"key {rotated['replaced']} rotated out"
+        in run(runner, db_url, "issuers", "show", "sch-1").stdout
+    )
+    # The old key, revoked from before the rotation it signed: the new key is named.
+    old_revoked = j(
+        runner,
+        db_url,
+        "keys",
+        "revoke",
+        "sch-1",
+        str(rotated["replaced"]),
+        "--compromised-at",
+        "2020-01-01",
+        "--reason",
+        "lost",
+    )
+    assert [k["key_id"] for k in old_revoked["rotated_in_since"]] == [rotated["key_id"]]
+    assert old_revoked["note"].startswith(f"this key rotated in {rotated['key_id']} (sch-1, seq ")
     j(
         runner,
         db_url,
@@ -625,7 +644,7 @@ def test_key_rotation_and_revocation_from_the_cli(
         "no issuer sch-9",
     )
     shown = run(runner, db_url, "issuers", "show", "sch-1").stdout
-    assert "rotated out" in shown and "revoked" in shown
+    assert shown.count(" revoked\n") == 2 and f"key {replaced['key_id']} active" in shown
     assert run(runner, db_url, "verify").exit_code == 0
 
     # The authority key rotates; the file init wrote still holds the old one.
