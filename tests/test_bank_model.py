@@ -4,12 +4,14 @@ A hypothesis state machine drives a small bank through its public API: learners
 open accounts and enrol, the school issues courses and training, the evaluation
 organisation issues certificates, outcomes are revoked (with their cascade or
 without), exemption rules loaded in new versions, conversions granted and revoked,
-the organisation's key rotated, revoked as compromised and replaced, its
-accreditation suspended, reinstated or withdrawn, accounts suspended, resumed,
-graduated and erased, checkpoints signed and the audit pinned. Many of these are
-refused on the state the machine reached; a refusal must leave every table as it
-was. The machine keeps its own account of the organisation's key and
-accreditation, and a certificate must be refused exactly when they forbid it.
+the organisation's key rotated, revoked as compromised and replaced, the
+authority's key rotated and its old keys revoked as compromised (never its last
+valid one), the organisation's accreditation suspended, reinstated or withdrawn,
+accounts suspended, resumed, graduated and erased, checkpoints signed and the audit
+pinned. Many of these are refused on the state the machine reached; a refusal must
+leave every table as it was. The machine keeps its own account of the keys and the
+accreditation: a certificate must be refused exactly when they forbid it, and a
+revocation names exactly the keys the revoked key rotated in since its compromise.
 
 At the end the ledger verifies, and the full audit finds exactly what the log
 itself says it should: ``key_compromised`` for each record a revoked key signed
@@ -92,6 +94,9 @@ class BankMachine(RuleBasedStateMachine):
         self.seeds = iter(range(100, 256))
         self.learners = iter(range(2, 10_000))
         self.pin = place / "audit.json"
+        self.authority = AUTHORITY
+        self.retired_authority: list[SigningKey] = []
+        self.rotations: list[tuple[str, str, datetime]] = []
 
     def attempt(self, act: Any) -> Any:
         """Run ``act``; if the bank refuses it, every table must be as it was."""
@@ -111,12 +116,14 @@ class BankMachine(RuleBasedStateMachine):
     @rule()
     def open_learner(self) -> None:
         opened = self.attempt(
-            lambda: self.bank.open_account(national_id(next(self.learners)), "学生", AUTHORITY)
+            lambda: self.bank.open_account(national_id(next(self.learners)), "学生", self.authority)
         )
         assert opened is not None, "a new learner's account is never refused"
         account = opened[0]
         self.attempt(
-            lambda: self.bank.enroll(account, PROGRAMME, "sch-szpt", date(2026, 9, 1), 5, AUTHORITY)
+            lambda: self.bank.enroll(
+                account, PROGRAMME, "sch-szpt", date(2026, 9, 1), 5, self.authority
+            )
         )
         self.accounts.append(account)
 
@@ -128,20 +135,22 @@ class BankMachine(RuleBasedStateMachine):
             else ("account.suspended/1", {"reason": "innovation_entrepreneurship"})
         )
         account = self.pick(self.accounts, which)
-        self.attempt(lambda: self.bank.change_account(account, kind, details, AUTHORITY))
+        self.attempt(lambda: self.bank.change_account(account, kind, details, self.authority))
 
     @rule(which=ANY)
     def graduate(self, which: int) -> None:
         details = {"programme": PROGRAMME, "graduated_on": self.clock.now().date().isoformat()}
         account = self.pick(self.accounts, which)
         self.attempt(
-            lambda: self.bank.change_account(account, "account.graduated/1", details, AUTHORITY)
+            lambda: self.bank.change_account(
+                account, "account.graduated/1", details, self.authority
+            )
         )
 
     @rule(which=ANY)
     def erase(self, which: int) -> None:
         account = self.pick(self.accounts, which)
-        self.attempt(lambda: self.bank.erase_personal_data(account, AUTHORITY))
+        self.attempt(lambda: self.bank.erase_personal_data(account, self.authority))
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -185,9 +194,11 @@ class BankMachine(RuleBasedStateMachine):
         if not self.outcomes:
             return
         seq, issuer = self.pick(self.outcomes, which)
-        key = AUTHORITY if by_authority else (SCHOOL if issuer == "s" else self.org_key)
+        key = self.authority if by_authority else (SCHOOL if issuer == "s" else self.org_key)
         if cascade:
-            self.attempt(lambda: self.bank.revoke_with_cascade(seq, "in error", key, AUTHORITY))
+            self.attempt(
+                lambda: self.bank.revoke_with_cascade(seq, "in error", key, self.authority)
+            )
         else:
             self.attempt(lambda: self.bank.revoke_outcome(seq, "in error", key))
 
@@ -196,7 +207,7 @@ class BankMachine(RuleBasedStateMachine):
     @rule(which=ANY)
     def convert(self, which: int) -> None:
         account = self.pick(self.accounts, which)
-        converted = self.attempt(lambda: self.bank.convert(account, PROGRAMME, AUTHORITY))
+        converted = self.attempt(lambda: self.bank.convert(account, PROGRAMME, self.authority))
         if converted is not None:
             self.conversions += [r.seq for r in converted[1]]
 
@@ -207,19 +218,21 @@ class BankMachine(RuleBasedStateMachine):
             "when": {"outcome": "certificate", "category": "iot-install", "min_level": level},
             "grant": {"courses": [courses[0]]},
         }
-        self.attempt(lambda: self.bank.load_rule(document, AUTHORITY))
+        self.attempt(lambda: self.bank.load_rule(document, self.authority))
 
     @rule(which=ANY)
     def cascade(self, which: int) -> None:
         if self.outcomes:
             seq, _ = self.pick(self.outcomes, which)
-            self.attempt(lambda: self.bank.cascade(seq, AUTHORITY))
+            self.attempt(lambda: self.bank.cascade(seq, self.authority))
 
     @rule(which=ANY)
     def revoke_conversion(self, which: int) -> None:
         if self.conversions:
             seq = self.pick(self.conversions, which)
-            self.attempt(lambda: self.bank.revoke_conversion(seq, "granted in error", AUTHORITY))
+            self.attempt(
+                lambda: self.bank.revoke_conversion(seq, "granted in error", self.authority)
+            )
 
     # -- the organisation's key and accreditation ----------------------------------------
 
@@ -227,7 +240,7 @@ class BankMachine(RuleBasedStateMachine):
     def rotate_org_key(self, by_itself: bool) -> None:
         new = SigningKey.from_seed(bytes([next(self.seeds)]) * 32)
         old = self.org_key
-        signer = old if by_itself else AUTHORITY
+        signer = old if by_itself else self.authority
         rotated = self.attempt(
             lambda: self.bank.rotate_key("org-iot", old.key_id, new.public, signer)
         )
@@ -240,15 +253,43 @@ class BankMachine(RuleBasedStateMachine):
         since = self.clock.now() - timedelta(minutes=minutes_back)
         key = self.org_key.key_id
         revoked = self.attempt(
-            lambda: self.bank.revoke_key("org-iot", key, since, "leaked", AUTHORITY)
+            lambda: self.bank.revoke_key("org-iot", key, since, "leaked", self.authority)
         )
         assert (revoked is not None) == (not self.org_key_revoked)
         self.org_key_revoked = True
 
+    # -- the authority's key ----------------------------------------------------------------
+
+    @rule()
+    def rotate_authority_key(self) -> None:
+        new = SigningKey.from_seed(bytes([next(self.seeds)]) * 32)
+        old = self.authority
+        rotation = self.bank.rotate_key("authority", old.key_id, new.public, old)
+        self.rotations.append((old.key_id, new.key_id, rotation.timestamp))
+        self.retired_authority.append(old)
+        self.authority = new
+
+    @rule(which=ANY, current=st.booleans(), minutes_back=st.integers(0, 2_000))
+    def revoke_authority_key(self, which: int, current: bool, minutes_back: int) -> None:
+        """The current authority key is the only valid one: its revocation is refused."""
+        if current or not self.retired_authority:
+            key, expected = self.authority, False
+        else:
+            key, expected = self.retired_authority.pop(which % len(self.retired_authority)), True
+        since = self.clock.now() - timedelta(minutes=minutes_back)
+        revoked = self.attempt(
+            lambda: self.bank.revoke_key("authority", key.key_id, since, "leaked", self.authority)
+        )
+        assert (revoked is not None) == expected
+        if revoked is not None:
+            assert [k["key_id"] for k in self.bank.keys_rotated_in(key.key_id, since)] == [
+                new for old, new, at in self.rotations if old == key.key_id and at >= since
+            ]
+
     @rule(action=st.sampled_from(["suspended", "reinstated", "withdrawn"]))
     def change_accreditation(self, action: str) -> None:
         changed = self.attempt(
-            lambda: self.bank.change_accreditation("acc-iot", action, "review", AUTHORITY)
+            lambda: self.bank.change_accreditation("acc-iot", action, "review", self.authority)
         )
         follows = {
             ("active", "suspended"): "suspended",
