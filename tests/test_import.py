@@ -87,6 +87,32 @@ def test_skip_invalid_then_a_second_import_issues_nothing(
         bank.issue("course", learners[0], {**COURSE, "source_ref": issued["source_ref"]}, SCHOOL)
 
 
+def test_rows_signed_under_a_compromised_key_are_issued_again_under_new_references(
+    bank: CreditBank, learners: list[str], authority: SigningKey, tmp_path: Path
+) -> None:
+    """After the school's key is revoked as compromised and replaced, the same file issues
+    nothing again (its references are taken, even by revoked outcomes); the rows are
+    issued again with the new key once they carry references of their own."""
+    rows = [course_row(a) for a in learners[:2]]
+    leaked = bank.clock.now()
+    first = Importer(bank, SCHOOL, "course").run(write_csv(tmp_path / "class.csv", rows))
+    bank.revoke_key("sch-szpt", SCHOOL.key_id, leaked, "leaked", authority)
+    new_key = SigningKey.from_seed(bytes([31]) * 32)
+    bank.rotate_key("sch-szpt", SCHOOL.key_id, new_key.public, authority)
+    for seq in first.issued:
+        bank.revoke_outcome(seq, "signed with a leaked key", authority)
+    again = Importer(bank, new_key, "course").run(tmp_path / "class.csv")
+    assert again.issued == [] and again.already == 2
+    referenced = [[*row, f"2026-1-{n}-r1"] for n, row in enumerate(rows)]
+    path = write_csv(tmp_path / "again.csv", referenced, [*COLUMNS, "source_ref"])
+    reissued = Importer(bank, new_key, "course").run(path)
+    assert [bank.ledger.record(s).signer for s in reissued.issued] == [new_key.key_id] * 2
+    report = bank.audit()  # the first import was signed from the compromise on
+    assert {(p.kind, p.seq) for p in report.problems} == {
+        ("key_compromised", seq) for seq in first.issued
+    }
+
+
 def test_xlsx_with_chinese_headers_identifies_learners_by_national_id(
     bank: CreditBank, learners: list[str], tmp_path: Path
 ) -> None:
