@@ -112,6 +112,48 @@ def revoke(
     )
 
 
+@outcomes.command()
+@click.argument("seq", type=SEQ)
+@click.option("--key", type=FILE, required=True, help="A valid key file of the outcome's issuer.")
+@click.option(
+    "--authority-key",
+    type=FILE,
+    help="Signs the revocations of conversions drawn on it (default: the one beside the db).",
+)
+@json_option
+@pass_app
+def reissue(
+    app: AppContext, seq: int, key: Path, authority_key: Path | None, as_json: bool
+) -> None:
+    """Issue again, with the issuer's new key, the outcome at SEQ signed under a compromised key.
+
+    In one transaction the outcome is revoked, with the conversions drawn on it, and
+    issued anew with the same fields (see outcomes suspect); run convert again
+    afterwards. For example:
+
+        creditbank outcomes reissue 25 --key org-iot-new.pem
+    """
+    bank = app.bank()
+    signer = signing_key(app, key)
+    revocation, cascaded, again = bank.reissue(seq, signer, signing_key(app, authority_key))
+    revoked = [r.payload["conversion"] for r in cascaded]
+    emit(
+        as_json,
+        {
+            "seq": again.seq,
+            "revoked": seq,
+            "revocation": revocation.seq,
+            "revoked_conversions": revoked,
+        },
+        f"seq {again.seq}: outcome {seq} issued again (revoked at seq {revocation.seq}"
+        + (
+            f"; {len(revoked)} derived conversion(s) revoked: run convert again)"
+            if revoked
+            else ")"
+        ),
+    )
+
+
 @outcomes.command("suspect")
 @click.option("--issuer", help="Of this issuer only, e.g. org-iot.")
 @json_option

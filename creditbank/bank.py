@@ -24,6 +24,7 @@ from creditbank.credentials.integrity import JCS
 from creditbank.credentials.verify import StatusSource, Verifier
 from creditbank.decisions import (
     conversion_refusal,
+    fallen,
     grant_of,
     held_programme,
     outcome_facts,
@@ -631,6 +632,60 @@ class _BankWrites:
 
         records = self._write(build)
         return records[0], records[1:]
+
+    def reissue(
+        self, seq: int, key: SigningKey, authority: SigningKey
+    ) -> tuple[Record, list[Record], Record]:
+        """Issue again, under a valid key of its issuer, an outcome signed under a compromised key.
+
+        For an outcome the bank no longer vouches for because its key was revoked from
+        a compromise time at or before its signing, and which is genuine. In one
+        transaction: the outcome is revoked (by ``key``), every conversion drawn on it
+        too (by ``authority``), and the same outcome is issued anew by ``key``: the
+        same account, kind and fields, under the accreditation that covers it now,
+        with its ``source_ref``, if it had one, followed by ``-r`` and ``seq``. Run
+        ``convert`` again afterwards for what the revoked conversions granted.
+        Returns the revocation, the conversions' revocations and the new outcome.
+
+        Raises:
+            RuleError: no outcome at ``seq``; it still stands, or was revoked; ``key``
+                is not a valid key of its issuer, or ``authority`` of the authority;
+                no accreditation of the issuer covers the outcome now.
+        """
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            outcome = p.existing_outcome(seq)
+            why = fallen(outcome, p)
+            if why != "compromised":
+                state = "still stands" if why is None else "was revoked"
+                raise RuleError(
+                    f"outcome {seq} {state}: only an outcome signed under a compromised key "
+                    "is issued again"
+                )
+            issuer = valid_key(p, key.key_id, tx.time).issuer
+            if issuer != outcome["issuer"]:
+                raise RuleError(
+                    f"key {key.key_id} is not a key of {outcome['issuer']}", "unauthorised_signer"
+                )
+            authority_key(p, authority.key_id, tx.time)
+            original = self.ledger.record(seq, tx.conn)
+            details = {
+                k: v
+                for k, v in original.payload.items()
+                if k not in ("issuer", "accreditation", "source_ref")
+            }
+            if "source_ref" in original.payload:
+                details["source_ref"] = f"{original.payload['source_ref'][:100]}-r{seq}"
+            reason = f"signed under compromised key {original.signer}; issued again"
+            kind = original.kind.split(".")[1].split("/")[0]
+            return [
+                self._revocation(p, seq, reason, key),
+                *self._cascade_entries(p, seq, authority),
+                self._outcome_entry(tx, p, key, issuer, kind, outcome["account"], details),
+            ]
+
+        records = self._write(build)
+        return records[0], records[1:-1], records[-1]
 
     @staticmethod
     def _revocation(p: Projector, seq: int, reason: str, key: SigningKey) -> Entry:

@@ -3,8 +3,9 @@
 A hypothesis state machine drives a small bank through its public API: learners
 open accounts and enrol, the school issues courses and training, the evaluation
 organisation issues certificates, outcomes are revoked (with their cascade or
-without), exemption rules loaded in new versions, conversions granted and revoked,
-the organisation's key rotated, revoked as compromised and replaced, the
+without) or, signed under a compromised key, issued again, exemption rules loaded
+in new versions, conversions granted and revoked, the organisation's key rotated,
+revoked as compromised and replaced, the
 authority's key rotated and its old keys revoked as compromised (never its last
 valid one), the organisation's accreditation suspended, reinstated or withdrawn,
 accounts suspended, resumed, graduated and erased, checkpoints signed and the audit
@@ -97,6 +98,7 @@ class BankMachine(RuleBasedStateMachine):
         self.authority = AUTHORITY
         self.retired_authority: list[SigningKey] = []
         self.rotations: list[tuple[str, str, datetime]] = []
+        """(signer, key rotated in, when) of every rotation: the authority's and the org's."""
 
     def attempt(self, act: Any) -> Any:
         """Run ``act``; if the bank refuses it, every table must be as it was."""
@@ -202,6 +204,18 @@ class BankMachine(RuleBasedStateMachine):
         else:
             self.attempt(lambda: self.bank.revoke_outcome(seq, "in error", key))
 
+    @rule(which=ANY)
+    def reissue(self, which: int) -> None:
+        """Issue again, with the organisation's current key, a certificate signed under a
+        compromised one."""
+        certificates = [seq for seq, issuer in self.outcomes if issuer == "o"]
+        if not certificates:
+            return
+        seq, key = self.pick(certificates, which), self.org_key
+        done = self.attempt(lambda: self.bank.reissue(seq, key, self.authority))
+        if done is not None:
+            self.issued(done[2], "o")
+
     # -- conversions --------------------------------------------------------------------
 
     @rule(which=ANY)
@@ -246,10 +260,12 @@ class BankMachine(RuleBasedStateMachine):
         )
         assert (rotated is not None) == (not (by_itself and self.org_key_revoked))
         if rotated is not None:
+            self.rotations.append((signer.key_id, new.key_id, rotated.timestamp))
             self.org_key, self.org_key_revoked = new, False
 
-    @rule(minutes_back=st.integers(min_value=0, max_value=2_000))
-    def revoke_org_key(self, minutes_back: int) -> None:
+    @rule(minutes_back=st.integers(min_value=0, max_value=2_000), replace=st.booleans())
+    def revoke_org_key(self, minutes_back: int, replace: bool) -> None:
+        """Revoke the organisation's key as compromised; the authority may replace it at once."""
         since = self.clock.now() - timedelta(minutes=minutes_back)
         key = self.org_key.key_id
         revoked = self.attempt(
@@ -257,6 +273,8 @@ class BankMachine(RuleBasedStateMachine):
         )
         assert (revoked is not None) == (not self.org_key_revoked)
         self.org_key_revoked = True
+        if replace:
+            self.rotate_org_key(by_itself=False)
 
     # -- the authority's key ----------------------------------------------------------------
 

@@ -559,3 +559,77 @@ def test_revoke_with_cascade_by_the_authority_alone(
     assert json.loads(done.stdout)["revoked_conversions"] == [r.seq for r in granted]
     assert {c["status"] for c in bank.conversions(learner)} == {"revoked"}
     assert bank.outcomes(account=learner, kind="certificate")[0]["status"] == "revoked"
+
+
+def test_an_outcome_signed_under_a_compromised_key_is_issued_again(
+    bank: CreditBank, learner: str, authority: SigningKey, db_url: str
+) -> None:
+    """The certificate signed after the organisation's key was compromised is revoked with
+    the conversions drawn on it and issued again under the replacement key, in one
+    transaction; converting again grants the exemptions from the new certificate, and the
+    audit reports the old one as revoked since."""
+    cert = bank.outcomes(account=learner, kind="certificate")[0]
+    _, granted = bank.convert(learner, "P510201", authority)
+    signed = bank.ledger.record(cert["seq"]).timestamp
+    bank.revoke_key("org-iot", ORG.key_id, signed, "leaked", authority)
+    new_key = SigningKey.from_seed(bytes([41]) * 32)
+    before = dump(db_url)
+    with pytest.raises(RuleError, match="is not registered to any issuer"):
+        bank.reissue(cert["seq"], new_key, authority)
+    with pytest.raises(RuleError, match="was revoked"):
+        bank.reissue(cert["seq"], ORG, authority)
+    assert dump(db_url) == before
+    bank.rotate_key("org-iot", ORG.key_id, new_key.public, authority)
+    with pytest.raises(RuleError, match="not a key of org-iot"):
+        bank.reissue(cert["seq"], SCHOOL, authority)
+    revocation, cascaded, again = bank.reissue(cert["seq"], new_key, authority)
+    assert [r.payload["conversion"] for r in cascaded] == [r.seq for r in granted]
+    assert again.signer == new_key.key_id
+    assert again.account is not None and again.account.account == learner
+    old = bank.ledger.record(cert["seq"]).payload
+    assert {k: v for k, v in again.payload.items() if k != "source_ref"} == {
+        k: v for k, v in old.items() if k != "source_ref"
+    }
+    before = dump(db_url)
+    for seq, state in ((cert["seq"], "was revoked"), (again.seq, "still stands")):
+        with pytest.raises(RuleError, match=f"outcome {seq} {state}"):
+            bank.reissue(seq, new_key, authority)
+    assert dump(db_url) == before
+    _, regranted = bank.convert(learner, "P510201", authority)
+    assert {r.payload["requirement"] for r in regranted} == {
+        r.payload["requirement"] for r in granted
+    }
+    assert all(r.payload["inputs"][0]["seq"] == again.seq for r in regranted)
+    problems = bank.audit().problems
+    assert [(p.kind, p.seq, p.extra.get("now")) for p in problems] == [
+        ("key_compromised", cert["seq"], f"revoked at seq {revocation.seq}")
+    ]
+
+
+def test_reissue_from_the_cli(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    db_url: str,
+    tmp_path: Path,
+    runner: CliRunner,
+) -> None:
+    """A refused reissue is one line and writes nothing; a reissue names the new record,
+    the revocation and the conversions revoked with it."""
+    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+    _, granted = bank.convert(learner, "P510201", authority)
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    new_key = SigningKey.from_seed(bytes([42]) * 32)
+    new_key.save(tmp_path / "org-new.pem", b"test passphrase")
+    reissue = ["outcomes", "reissue", str(cert), "--key", str(tmp_path / "org-new.pem"),
+               "--authority-key", str(tmp_path / "authority.pem")]  # fmt: skip
+    before = dump(db_url)
+    one_line_error(run(runner, db_url, *reissue), 1, f"outcome {cert} still stands")
+    assert dump(db_url) == before
+    bank.revoke_key("org-iot", ORG.key_id, bank.ledger.record(cert).timestamp, "lost", authority)
+    bank.rotate_key("org-iot", ORG.key_id, new_key.public, authority)
+    done = json.loads(run(runner, db_url, *reissue, "--json").stdout)
+    assert done["revoked"] == cert
+    assert done["revoked_conversions"] == [r.seq for r in granted]
+    assert bank.ledger.record(done["seq"]).signer == new_key.key_id
+    assert bank.outcomes(account=learner, kind="certificate")[-1]["seq"] == done["seq"]
