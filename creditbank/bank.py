@@ -676,13 +676,15 @@ class _BankWrites:
             }
             if "source_ref" in original.payload:
                 details["source_ref"] = f"{original.payload['source_ref'][:100]}-r{seq}"
-            reason = f"signed under compromised key {original.signer}; issued again"
             kind = original.kind.split(".")[1].split("/")[0]
-            return [
-                self._revocation(p, seq, reason, key),
-                *self._cascade_entries(p, seq, authority),
-                self._outcome_entry(tx, p, key, issuer, kind, outcome["account"], details),
-            ]
+            cascade = self._cascade_entries(p, seq, authority)
+            again = self._outcome_entry(tx, p, key, issuer, kind, outcome["account"], details)
+            # The batch is written from seq tx.size: the revocation, the cascade, the outcome.
+            reason = (
+                f"signed under compromised key {original.signer}; "
+                f"issued again at seq {tx.size + 1 + len(cascade)}"
+            )
+            return [self._revocation(p, seq, reason, key), *cascade, again]
 
         records = self._write(build)
         return records[0], records[1:-1], records[-1]

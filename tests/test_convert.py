@@ -585,6 +585,7 @@ def test_an_outcome_signed_under_a_compromised_key_is_issued_again(
     revocation, cascaded, again = bank.reissue(cert["seq"], new_key, authority)
     assert [r.payload["conversion"] for r in cascaded] == [r.seq for r in granted]
     assert again.signer == new_key.key_id
+    assert revocation.payload["reason"].endswith(f"; issued again at seq {again.seq}")
     assert again.account is not None and again.account.account == learner
     old = bank.ledger.record(cert["seq"]).payload
     assert {k: v for k, v in again.payload.items() if k != "source_ref"} == {
