@@ -216,6 +216,32 @@ class BankMachine(RuleBasedStateMachine):
         if done is not None:
             self.issued(done[2], "o")
 
+    @rule(which=ANY)
+    def compromise_and_reissue(self, which: int) -> None:
+        """The organisation's key found compromised from before a certificate it signed:
+        revoked, replaced by the authority, and that certificate issued again (refused
+        while the accreditation does not cover it now)."""
+        signed = [
+            (seq, self.bank.ledger.record(seq))
+            for seq, issuer in self.outcomes
+            if issuer == "o" and not self.org_key_revoked
+        ]
+        mine = [(seq, r) for seq, r in signed if r.signer == self.org_key.key_id]
+        if not mine:
+            return
+        seq, record = self.pick(mine, which)
+        self.bank.revoke_key("org-iot", record.signer, record.timestamp, "leaked", self.authority)
+        self.org_key_revoked = True
+        self.rotate_org_key(by_itself=False)
+        standing = self.bank.outcomes(account=record.account.account if record.account else None)
+        if any(o["seq"] == seq and o["status"] == "valid" for o in standing):
+            key = self.org_key
+            done = self.attempt(lambda: self.bank.reissue(seq, key, self.authority))
+            assert (done is not None) == (self.accreditation == "active")
+            if done is not None:
+                assert done[0].payload["outcome"] == seq
+                self.issued(done[2], "o")
+
     # -- conversions --------------------------------------------------------------------
 
     @rule(which=ANY)
