@@ -1354,8 +1354,7 @@ class CreditBank(_BankWrites):
         when = format_time(since)
         with self.ledger.store.reading() as conn:
             size = LedgerStore.tip(conn)[0]
-            start = LedgerStore.first_dated(conn, when, size)
-            for seq, kind, time in LedgerStore.signed_between(conn, key_id, when, size, start):
+            for seq, kind, time in LedgerStore.signed_from(conn, key_id, when, size):
                 if kind == "issuer.key_rotated/1":
                     payload = self.ledger.record(seq, conn).payload
                     found += [

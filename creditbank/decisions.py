@@ -130,8 +130,8 @@ def suspect_conversions(conn: Connection, drawn_on: Sequence[dict[str, Any]]) ->
     revocation states, and the standing ones drawn on any of the projected outcomes
     ``drawn_on`` (the :func:`suspect_outcomes`). Only authority keys grant
     conversions; what a revoked one signed from its compromise time lies between
-    the first record dated then (:meth:`LedgerStore.first_dated`) and its
-    revocation, and only that range is read.
+    the first record dated then and its revocation, and only that range is read
+    (:meth:`LedgerStore.signed_from`).
     """
     found: set[int] = set()
     size = LedgerStore.tip(conn)[0]
@@ -140,10 +140,7 @@ def suspect_conversions(conn: Connection, drawn_on: Sequence[dict[str, Any]]) ->
         if revoked_at is None:
             continue
         before = document.get("revoked_seq") or size
-        start = LedgerStore.first_dated(conn, revoked_at, before)
-        for seq, kind, _ in LedgerStore.signed_between(
-            conn, document["key_id"], revoked_at, before, start
-        ):
+        for seq, kind, _ in LedgerStore.signed_from(conn, document["key_id"], revoked_at, before):
             held = Projections.get(conn, conversions, seq) if kind == CONVERSION else None
             if held is not None and held["status"] != "revoked":
                 found.add(seq)

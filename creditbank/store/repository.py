@@ -315,6 +315,18 @@ class LedgerStore:
         )
 
     @staticmethod
+    def signed_from(
+        conn: Connection, signer: str, since: str, before: int
+    ) -> list[tuple[int, str, str]]:
+        """:meth:`signed_between`, reading only from the first record dated ``since`` on.
+
+        That record is found by :meth:`first_dated`, so this is for a log the ledger
+        wrote (an audit scans with :meth:`signed_between` instead).
+        """
+        start = LedgerStore.first_dated(conn, since, before)
+        return LedgerStore.signed_between(conn, signer, since, before, start)
+
+    @staticmethod
     def first_dated(conn: Connection, since: str, before: int) -> int:
         """The first seq below ``before`` dated ``since`` or later (``before`` if none).
 
