@@ -676,9 +676,10 @@ class _BankWrites:
             }
             if "source_ref" in original.payload:
                 details["source_ref"] = f"{original.payload['source_ref'][:100]}-r{seq}"
-            kind = original.kind.split(".")[1].split("/")[0]
             cascade = self._cascade_entries(p, seq, authority)
-            again = self._outcome_entry(tx, p, key, issuer, kind, outcome["account"], details)
+            again = self._outcome_entry(
+                tx, p, key, issuer, outcome["kind"], outcome["account"], details
+            )
             # The batch is written from seq tx.size: the revocation, the cascade, the outcome.
             reason = (
                 f"signed under compromised key {original.signer}; "

@@ -92,12 +92,10 @@ def key_to_replace(keys: list[IssuerKey], signer: str) -> IssuerKey | None:
     authority may replace it). None when the issuer has nothing to replace.
     """
     current = [k for k in keys if k.retired_at is None and k.revoked_at is None]
-    if any(k.key_id == signer for k in current):
-        return next(k for k in current if k.key_id == signer)
     if current:
-        return current[-1]
-    revoked = [k for k in keys if k.retired_at is None]
-    return revoked[-1] if revoked else None
+        return next((k for k in current if k.key_id == signer), current[-1])
+    unreplaced = [k for k in keys if k.retired_at is None]
+    return unreplaced[-1] if unreplaced else None
 
 
 ACCREDITATION_CHANGES = {
