@@ -33,7 +33,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from creditbank.audit import AuditReport
 from creditbank.bank import CreditBank
 from creditbank.clock import FixedClock
 from creditbank.errors import CreditBankError
@@ -42,16 +41,19 @@ from creditbank.ledger.keys import SigningKey
 from .bank_fixtures import CERTIFICATE, ORG, PROGRAMME, SCHOOL, converting_bank, national_id
 from .bank_fixtures import document as document_of
 from .conftest import ORIGIN, dump, fresh_database
+from .test_audit import found
 
 AUTHORITY = SigningKey.from_seed(bytes(range(32)))
 LOG_KEY = SigningKey.from_seed(bytes(range(32, 64)))
+_CATALOGUE = document_of(f"{PROGRAMME}.toml")
 COURSES = [
-    ("CS101", "程序设计基础", "4"),
-    ("NET110", "网络技术", "3"),
-    ("IOT210", "物联网工程实施", "4"),
-    ("CS205", "数据库应用", "3.5"),
-    ("ROB220", "工业机器人编程", "4.5"),
+    (course["course_code"], course["title"], course["credits"])
+    for course in [
+        *_CATALOGUE["required"],
+        *(c for group in _CATALOGUE["electives"] for c in group["courses"]),
+    ]
 ]
+"""(code, title, credits) of every course in the programme the learners are enrolled in."""
 TRAINING_RULE = {
     "id": "R-TRAIN",
     "title": "培训学时转换选修学分 Training hours convert to elective credits",
@@ -64,10 +66,6 @@ TRAINING_RULE = {
 }
 ANY = st.integers(min_value=0, max_value=1_000)
 """An index into one of the machine's lists, taken modulo its length."""
-
-
-def problems_of(report: AuditReport) -> set[tuple[str, int | None]]:
-    return {(p.kind, p.seq) for p in report.problems}
 
 
 class BankMachine(RuleBasedStateMachine):
@@ -385,11 +383,11 @@ class BankMachine(RuleBasedStateMachine):
             self.bank.checkpoint(LOG_KEY)
             pinned = self.pin.exists()
             full = self.bank.audit()
-            assert problems_of(full) == self.expected_problems(), full.problems
+            assert found(full) == self.expected_problems(), full.problems
             if pinned:
                 incremental = self.bank.audit(self.pin)
                 assert incremental.mode == "incremental"
-                assert problems_of(incremental) == {
+                assert found(incremental) == {
                     (p.kind, p.seq)
                     for p in full.problems
                     if p.kind == "cascade_missing"
