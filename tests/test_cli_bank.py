@@ -661,3 +661,9 @@ def test_key_rotation_and_revocation_from_the_cli(
     one_line_error(stale, 1, "was rotated out at")
     assert "used as no --key was given: give the current key with --key)" in stale.stderr
     assert j(runner, db_url, *opening, "--key", str(tmp_path / "authority-2.pem"))["account"]
+    # The authority's only valid key now: revoking it would leave nothing to sign with.
+    last = ["keys", "revoke", "authority", str(rotated_authority["key_id"]), "--key", newer]
+    before = dump(db_url)
+    refused = run(runner, db_url, *last, "--compromised-at", "2026-01-01", "--reason", "lost")
+    one_line_error(refused, 1, "the authority's last valid key")
+    assert dump(db_url) == before
