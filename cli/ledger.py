@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from creditbank.bank import CreditBank
+from creditbank.clock import format_time
 from creditbank.errors import CreditBankError, KeyFileError, ProofError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
@@ -229,19 +230,22 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
             emit(True, {"ok": False, "reason": str(e)})
             raise SystemExit(1) from e
         raise CommandError(f"{file}: invalid proof: {e}") from e
+    signed_at = result.checkpoint.signed_at
     document = {
         "ok": True,
         "index": result.index,
         "size": result.checkpoint.size,
         "root": result.checkpoint.root.hex(),
         "origin": result.checkpoint.origin,
+        "signed_at": None if signed_at is None else format_time(signed_at),
         "leaf": json.loads(result.leaf[:-64]) if _is_json(result.leaf[:-64]) else None,
     }
     emit(
         as_json,
         document,
         f"OK: record {result.index} is in {result.checkpoint.origin} "
-        f"at tree size {result.checkpoint.size}",
+        f"at tree size {result.checkpoint.size}"
+        + ("" if signed_at is None else f" (checkpoint signed at {format_time(signed_at)})"),
     )
 
 

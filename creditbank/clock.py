@@ -90,3 +90,24 @@ def parse_time(text: str, field: str = "time") -> datetime:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as e:
         raise InputError(f"{field}: {text!r} is not a valid time: {e}") from e
+
+
+def end_of_second(value: datetime) -> str:
+    """The last microsecond of ``value``'s second, formatted as :func:`format_time` does.
+
+    A signed time is kept to the second; a formatted time is not later than that
+    second exactly when it compares ``<=`` this text.
+
+    Raises:
+        InputError: ``value`` is naive.
+    """
+    return format_time(value.replace(microsecond=999_999))
+
+
+def within_second(text: str, value: datetime) -> bool:
+    """Whether the formatted time ``text`` falls in the second that starts at ``value``.
+
+    Raises:
+        InputError: ``value`` is naive.
+    """
+    return format_time(value.replace(microsecond=0)) <= text <= end_of_second(value)

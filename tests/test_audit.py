@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -32,14 +32,16 @@ from creditbank.audit import (
     verify_report,
 )
 from creditbank.audit import replay as replay_module
+from creditbank.audit.run import CLOCK_SKEW
 from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
-from creditbank.clock import format_time, parse_time
+from creditbank.clock import end_of_second, format_time, parse_time
 from creditbank.demo_bank import build as build_demo
 from creditbank.domain.conversion import Grant
 from creditbank.errors import QUOTE_LIMIT, InputError, ProofError, RuleError, quoted
 from creditbank.ledger import account_tips
 from creditbank.ledger import verify as verify_module
+from creditbank.ledger.checkpoint import Checkpoint
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
@@ -491,16 +493,87 @@ def test_time_going_backwards(bank: CreditBank, learner: str) -> None:
     assert found(bank.audit()) == {("time_backwards", record.seq)}
 
 
+def _resign_checkpoint(
+    bank: CreditBank, log_key: SigningKey, db_url: str, when: datetime | None, created: str
+) -> None:
+    """Sign the latest checkpoint again with the log key, at ``when`` (no time if None)."""
+    latest = bank.ledger.latest_checkpoint()
+    assert latest is not None
+    note = Checkpoint(bank.ledger.origin, latest.size, latest.root).sign(log_key, when).render()
+    run_sql(
+        db_url,
+        "UPDATE checkpoints SET note = :n, created = :c WHERE id = :i",
+        {"n": note, "c": created, "i": latest.id},
+    )
+
+
 def test_a_checkpoint_signed_before_the_records_it_covers(
     bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
 ) -> None:
+    """The log key signed a time before records 5.. that the checkpoint covers."""
     bank.checkpoint(log_key)
     fourth_time = fetch(db_url, "SELECT time FROM records WHERE seq = 4")[0][0]
-    run_sql(db_url, "UPDATE checkpoints SET created = :t", {"t": fourth_time})
+    _resign_checkpoint(bank, log_key, db_url, parse_time(fourth_time), fourth_time)
     report = bank.audit()
     late = sorted(seq for kind, seq in found(report) if kind == "dated_after_checkpoint")
     assert late == list(range(5, bank.ledger.size()))
     assert {kind for kind, _ in found(report)} == {"dated_after_checkpoint"}
+    assert bank.verify().ok
+
+
+def test_a_checkpoint_time_edited_in_the_database_is_caught_and_not_trusted(
+    bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
+) -> None:
+    """The stored time is checked against the signed one, and only the signed one bounds."""
+    signed = bank.checkpoint(log_key)
+    fourth_time = fetch(db_url, "SELECT time FROM records WHERE seq = 4")[0][0]
+    run_sql(db_url, "UPDATE checkpoints SET created = :t", {"t": fourth_time})
+    report = bank.audit()
+    assert found(report) == {("inconsistent_checkpoints", None)}
+    assert f"stored time {fourth_time} differs from its signed time" in report.problems[0].detail
+    assert report.problems[0].extra["checkpoint"] == signed.id
+    assert [(p.kind, p.seq) for p in bank.verify().problems] == [("inconsistent_checkpoints", None)]
+
+
+def test_a_checkpoint_without_a_signed_time_bounds_by_its_stored_time(
+    bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
+) -> None:
+    """A checkpoint signed before checkpoints signed their time: its stored time stands in."""
+    bank.checkpoint(log_key)
+    fourth_time = fetch(db_url, "SELECT time FROM records WHERE seq = 4")[0][0]
+    _resign_checkpoint(bank, log_key, db_url, None, fourth_time)
+    report = bank.audit()
+    late = sorted(seq for kind, seq in found(report) if kind == "dated_after_checkpoint")
+    assert late == list(range(5, bank.ledger.size()))
+    assert {kind for kind, _ in found(report)} == {"dated_after_checkpoint"}
+    assert any("carry no signed time" in note for note in report.notes)
+
+
+def test_a_record_dated_after_the_audits_own_time(bank: CreditBank, learner: str) -> None:
+    ahead = format_time(bank.clock.now() + timedelta(hours=1))
+    record = forge(bank, "outcome.course/1", _course(learner), SCHOOL, learner, time=ahead)
+    report = bank.audit()
+    assert found(report) == {("dated_in_future", record.seq)}
+    assert report.problems[0].extra["actual"] == ahead
+
+
+def test_a_record_within_the_allowed_clock_skew_is_not_in_the_future(
+    bank: CreditBank, learner: str
+) -> None:
+    ahead = format_time(bank.clock.now() + CLOCK_SKEW - timedelta(seconds=30))
+    forge(bank, "outcome.course/1", _course(learner), SCHOOL, learner, time=ahead)
+    assert bank.audit().ok
+
+
+def test_a_checkpoint_signed_after_the_audits_own_time(
+    bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
+) -> None:
+    bank.checkpoint(log_key)
+    ahead = bank.clock.now() + timedelta(days=1)
+    _resign_checkpoint(bank, log_key, db_url, ahead, format_time(ahead))
+    report = bank.audit()
+    assert found(report) == {("dated_in_future", None)}
+    assert report.problems[0].extra["actual"] == end_of_second(ahead)
 
 
 def _course(account: str, code: str = "CS101") -> dict[str, Any]:
@@ -958,6 +1031,13 @@ def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str)
     assert same.exit_code == 0 and same.stdout.startswith("CONSISTENT: size ")
     held = run(runner, db_url, "compare-checkpoints", "learner.proof", "b.note")
     assert held.exit_code == 0 and held.stdout == same.stdout
+    doc = json.loads(
+        run(runner, db_url, "compare-checkpoints", "a.note", "b.note", "--json").stdout
+    )
+    created = [row[0] for row in fetch(db_url, "SELECT created FROM checkpoints ORDER BY id")]
+    assert [doc["older"]["signed_at"], doc["newer"]["signed_at"]] == [
+        f"{c[:19]}.000000Z" for c in created
+    ]
     (tmp_path / "x.json").write_text("{}")
     one_line_error(run(runner, db_url, "compare-checkpoints", "x.json", "b.note"), 2, "x.json")
     forged = (tmp_path / "b.note").read_text().replace("\n", "\nx", 1)

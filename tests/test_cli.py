@@ -164,6 +164,7 @@ def test_checkpoint_proof_and_offline_verification(
     lines = checkpoint.stdout.splitlines()
     assert lines[:2] == ["city.example/credit-bank", str(size)]
     assert lines[4].startswith("\u2014 city.example/credit-bank ")
+    assert lines[5].startswith("\u2014 city.example/credit-bank ") and len(lines) == 6
     doc = json.loads(run(runner, db_url, "checkpoint", "--json").stdout)
     assert doc["size"] == size and doc["note"].splitlines()[:2] == lines[:2]
 
@@ -173,12 +174,14 @@ def test_checkpoint_proof_and_offline_verification(
     )
     vkey_file = tmp_path / "log.vkey"
     vkey_file.write_text(initialised + "\n")
+    created = fetch(db_url, "SELECT created FROM checkpoints WHERE size = :s", {"s": size})[0][0]
+    signed_at = f"{created[:19]}.000000Z"
     offline = CliRunner()
     for vkey in (initialised, str(vkey_file)):
         ok = offline.invoke(cli, ["verify-proof", str(proof_path), "--vkey", vkey])
-        assert (
-            ok.exit_code == 0
-            and ok.stdout == f"OK: record 12 is in city.example/credit-bank at tree size {size}\n"
+        assert ok.exit_code == 0 and ok.stdout == (
+            f"OK: record 12 is in city.example/credit-bank at tree size {size} "
+            f"(checkpoint signed at {signed_at})\n"
         )
     doc = json.loads(
         offline.invoke(
@@ -186,6 +189,7 @@ def test_checkpoint_proof_and_offline_verification(
         ).stdout
     )
     assert doc["ok"] is True and doc["index"] == 12 and doc["leaf"]["seq"] == 12
+    assert doc["signed_at"] == signed_at
 
     text = proof_path.read_text()
     proof_path.write_text(text.replace("index 12", "index 13"))

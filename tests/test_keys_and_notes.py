@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 
 from creditbank.errors import InputError, KeyFileError, ProofError
-from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
+from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint, open_stored_checkpoint
 from creditbank.ledger.encoding import b58decode, b58encode
 from creditbank.ledger.keys import SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.merkle import leaf_hash, node_hash
-from creditbank.ledger.note import parse_note, sign_note
+from creditbank.ledger.note import NoteSignature, SignedNote, parse_note, sign_note
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 
 KEY = SigningKey.from_seed(bytes(32))
@@ -113,6 +115,74 @@ def test_checkpoint_body_and_open() -> None:
         open_checkpoint(note.replace("\n3\n", "\n4\n"), "example.org/log", KEY.public)
     with pytest.raises(ProofError):
         Checkpoint.from_body("example.org/log\n03\nAAAA\n")
+
+
+WHEN = datetime(2026, 12, 4, 18, 30, 15, 654321, tzinfo=UTC)
+
+
+def test_a_checkpoint_signs_its_time_as_a_c2sp_cosignature() -> None:
+    """The second line follows tlog-cosignature's Ed25519 format, checked here from the spec."""
+    _, root = _tree3()
+    cp = Checkpoint("example.org/log", 3, root)
+    note = cp.sign(KEY, WHEN).render()
+    lines = parse_note(note).signatures
+    assert len(lines) == 2 and {line.name for line in lines} == {"example.org/log"}
+    timestamp = int(WHEN.replace(microsecond=0).timestamp())
+    key_id = hashlib.sha256(b"example.org/log\n\x04" + KEY.public.raw).digest()[:4]
+    assert lines[1].key_hash == key_id
+    assert int.from_bytes(lines[1].signature[:8], "big") == timestamp
+    message = f"cosignature/v1\ntime {timestamp}\n{cp.body()}".encode()
+    Ed25519PublicKey.from_public_bytes(KEY.public.raw).verify(lines[1].signature[8:], message)
+    opened = open_checkpoint(note, "example.org/log", KEY.public)
+    assert opened == cp
+    assert opened.signed_at == WHEN.replace(microsecond=0)
+    assert open_stored_checkpoint(note, "example.org/log", KEY.public).signed_at == opened.signed_at
+    assert open_checkpoint(cp.sign(KEY).render(), "example.org/log", KEY.public).signed_at is None
+
+
+def test_a_client_that_knows_only_the_vkey_ignores_the_time_line() -> None:
+    leaves, root = _tree3()
+    note = Checkpoint("example.org/log", 3, root).sign(KEY, WHEN).render()
+    proof = TlogProof(1, (leaf_hash(leaves[0]), leaf_hash(leaves[2])), note, leaves[1])
+    result = verify_proof_file(proof.render(), KEY.public.vkey("example.org/log"))
+    assert result.checkpoint.signed_at == WHEN.replace(microsecond=0)
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000), st.data())
+def test_an_edited_time_line_never_yields_another_time(seconds: int, data: st.DataObject) -> None:
+    """Any one byte of the time line changed: refused, or (its key ID gone) no time at all."""
+    _, root = _tree3()
+    when = datetime.fromtimestamp(seconds, UTC)
+    note = Checkpoint("example.org/log", 3, root).sign(KEY, when).render()
+    start = note.rindex("\u2014 ")
+    position = data.draw(st.integers(min_value=start + 2, max_value=len(note) - 2))
+    replacement = data.draw(
+        st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/= x")
+    )
+    edited = note[:position] + replacement + note[position + 1 :]
+    if edited == note:
+        return
+    try:
+        opened = open_checkpoint(edited, "example.org/log", KEY.public)
+    except ProofError:
+        return
+    assert opened.signed_at is None
+    with pytest.raises(ProofError, match="not the log key"):
+        open_stored_checkpoint(edited, "example.org/log", KEY.public)
+
+
+def test_a_forged_time_does_not_verify() -> None:
+    _, root = _tree3()
+    note = Checkpoint("example.org/log", 3, root).sign(KEY, WHEN).render()
+    parsed = parse_note(note)
+    line = parsed.signatures[1]
+    later = (int.from_bytes(line.signature[:8], "big") + 1).to_bytes(8, "big")
+    forged = SignedNote(
+        parsed.text,
+        (parsed.signatures[0], NoteSignature(line.name, line.key_hash, later + line.signature[8:])),
+    )
+    with pytest.raises(ProofError, match=r"timestamped signature .* does not verify"):
+        open_checkpoint(forged.render(), "example.org/log", KEY.public)
 
 
 def test_proof_file_round_trip_and_offline_verify() -> None:

@@ -16,6 +16,7 @@ from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.log import Entry, stored_nodes
 from creditbank.ledger.merkle import CompactRange, leaf_hash
+from creditbank.ledger.note import sign_note
 from creditbank.ledger.record import GENESIS_PREV, SIGNING_CONTEXT, AccountLink, seal
 from creditbank.ledger.verify import VerificationReport, verify_ledger
 from creditbank.store.engine import open_engine
@@ -269,6 +270,37 @@ def test_checkpoint_note_edited(filled: CreditBank, db_url: str) -> None:
         {"n": note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n"), "s": SIZE},
     )
     assert first(db_url) == ("bad_checkpoint", None)
+
+
+def test_checkpoint_time_line_stripped(filled: CreditBank, db_url: str) -> None:
+    """The later checkpoint loses its timestamped signature (its stored time then unchecked)."""
+    note = fetch(db_url, "SELECT note FROM checkpoints WHERE size = :s", {"s": SIZE})[0][0]
+    assert isinstance(note, str)
+    stripped = note[: note.rindex("\u2014 ")]
+    assert stripped.count("\u2014 ") == 1
+    run_sql(
+        db_url,
+        "UPDATE checkpoints SET note = :n, created = :c WHERE size = :s",
+        {"n": stripped, "c": "2030-01-01T00:00:00.000000Z", "s": SIZE},
+    )
+    report = report_of(db_url)
+    assert [(p.kind, p.seq) for p in report.problems] == [("bad_checkpoint", None)]
+    assert "carries no signed time" in report.problems[0].detail
+
+
+def test_checkpoint_line_by_another_key_added(filled: CreditBank, db_url: str) -> None:
+    note = fetch(db_url, "SELECT note FROM checkpoints WHERE size = :s", {"s": SIZE})[0][0]
+    assert isinstance(note, str)
+    body = note[: note.index("\n\n") + 1]
+    other = sign_note(body, filled.ledger.origin, SigningKey.generate()).render()
+    run_sql(
+        db_url,
+        "UPDATE checkpoints SET note = :n WHERE size = :s",
+        {"n": note + other[len(body) + 1 :], "s": SIZE},
+    )
+    report = report_of(db_url)
+    assert [(p.kind, p.seq) for p in report.problems] == [("bad_checkpoint", None)]
+    assert "not the log key" in report.problems[0].detail
 
 
 def test_checkpoint_root_column_edited(filled: CreditBank, db_url: str) -> None:

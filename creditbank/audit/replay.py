@@ -7,8 +7,9 @@ on the tables under audit. For each record it checks, in order:
 - the payload is what its schema accepts, and the record carries an account link
   exactly when its kind belongs to an account (``malformed_payload``, ``unknown_kind``),
   and its free text holds no control character (``unsafe_text``, still replayed);
-- time never goes backwards (``time_backwards``), and no record is dated after the
-  signing of a checkpoint that covers it (``dated_after_checkpoint``);
+- time never goes backwards (``time_backwards``), no record is dated after the
+  signing of a checkpoint that covers it (``dated_after_checkpoint``, against the
+  time the log key signed), nor after the audit's own time (``dated_in_future``);
 - :func:`creditbank.admission.admit` allows it (the kinds listed there);
 - a conversion stands (:func:`creditbank.decisions.conversion_refusal`);
 - the projector accepts it (``rule_violation``);
@@ -116,6 +117,7 @@ class Replay:
         signed_between: SignedBetween,
         last_time: str = "",
         incremental: bool = False,
+        not_after: str | None = None,
     ) -> None:
         """Replay into ``engine``'s projections, which hold the state before the next record.
 
@@ -125,8 +127,11 @@ class Replay:
         ``before``; ``last_time`` is the time of the record before the first to come.
         An ``incremental`` replay keeps the accounts its records touch in
         :attr:`touched` (a full one compares every account, so it keeps none).
+        A record dated after ``not_after`` (the audit's own time and the clock skew
+        it allows) is ``dated_in_future``.
         """
         self.engine = engine
+        self.not_after = not_after
         self.signed_between = signed_between
         self.last_time = last_time
         self.touched: set[str] | None = set() if incremental else None
@@ -207,6 +212,13 @@ class Replay:
                 evidence(record, expected=f">= {self.last_time}", actual=record.time),
             )
         self.last_time = max(self.last_time, record.time)
+        if self.not_after is not None and record.time > self.not_after:
+            yield Problem(
+                "dated_in_future",
+                seq,
+                f"dated {record.time}, after the audit's own time",
+                evidence(record, expected=f"<= {self.not_after}", actual=record.time),
+            )
         position = bisect.bisect_right(self._sizes, seq)
         if position < len(self._bound) and record.time > self._bound[position]:
             yield Problem(

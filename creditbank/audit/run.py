@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,9 @@ from creditbank.audit.state import (
     prepare_replay,
     save_position,
 )
-from creditbank.clock import Clock, format_time
+from creditbank.clock import Clock, end_of_second, format_time
 from creditbank.errors import CreditBankError, StoreError
-from creditbank.ledger.checkpoint import open_checkpoint
+from creditbank.ledger.checkpoint import open_checkpoint, open_stored_checkpoint
 from creditbank.ledger.keys import parse_vkey
 from creditbank.ledger.log import Ledger
 from creditbank.ledger.merkle import leaf_hash, verify_consistency
@@ -41,6 +42,10 @@ from creditbank.store.schema import current_revision, upgrade
 from creditbank.store.sqlite import scratch_settings
 
 Progress = Callable[[int], None]
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far past the audit's own time a record or checkpoint may be dated before it is
+``dated_in_future``: the bank's clock and the auditor's may differ by this much."""
 
 
 class _Collector:
@@ -102,6 +107,9 @@ class Audit:
         self.progress = progress
         self.found = _Collector()
         self.notes: list[str] = []
+        now = clock.now()
+        self._now = format_time(now)
+        self._not_after = format_time(now + CLOCK_SKEW)
 
     def run(self) -> AuditReport:
         """Audit and report; save the pin when the audit is clean and a state file is named.
@@ -194,10 +202,11 @@ class Audit:
         mode = "incremental" if incremental else "full"
         replay = Replay(
             engine,
-            [(c.size, c.created) for c in checkpoints],
+            self._signing_times(checkpoints, origin),
             lambda key, since, before: store.signed_between(live, key, since, before),
             last_time,
             incremental=incremental,
+            not_after=self._not_after,
         )
         observe = replay.observe
         if self.progress is not None:
@@ -249,6 +258,46 @@ class Audit:
         }
         return self._report(origin, mode, start.size, end.size, latest, counts, saved)
 
+    def _signing_times(
+        self, checkpoints: list[CheckpointRow], origin: str
+    ) -> list[tuple[int, str]]:
+        """``(size, signing time)`` of each checkpoint that opens with the log key.
+
+        The time is the one the log key signed (to the last microsecond of its
+        second); a checkpoint an earlier creditbank signed carries none, and its
+        stored time stands in (the report says so). A checkpoint signed after the
+        audit's own time (:data:`CLOCK_SKEW` allowed) is ``dated_in_future``; one
+        that does not open is left to verification (``bad_checkpoint``).
+        """
+        key = self.ledger.log_key
+        times: list[tuple[int, str]] = []
+        unsigned = 0
+        for row in checkpoints:
+            try:
+                signed = open_stored_checkpoint(row.note, origin, key)
+            except CreditBankError:
+                continue
+            if signed.signed_at is None:
+                unsigned += 1
+                times.append((signed.size, row.created))
+                continue
+            signing = end_of_second(signed.signed_at)
+            times.append((signed.size, signing))
+            if format_time(signed.signed_at) > self._not_after:
+                self.found.one(
+                    "dated_in_future",
+                    None,
+                    f"checkpoint {row.id} was signed at {format_time(signed.signed_at)}, "
+                    f"after the audit's own time ({self._now})",
+                    {"checkpoint": row.id, "expected": f"<= {self._not_after}", "actual": signing},
+                )
+        if unsigned:
+            self.notes.append(
+                f"{unsigned} checkpoint(s) carry no signed time (signed before checkpoints "
+                "signed their time): the time stored with each was taken as its signing time"
+            )
+        return times
+
     def _consistent(
         self, state: AuditState, latest: CheckpointRow | None, origin: str, live: Connection
     ) -> bool:
@@ -282,7 +331,7 @@ class Audit:
             )
             return False
         try:
-            newer = open_checkpoint(latest.note, origin, key)
+            newer = open_stored_checkpoint(latest.note, origin, key)
             proof = self.ledger.consistency_proof(pinned.size, newer.size)
             verify_consistency(pinned.size, newer.size, pinned.root, newer.root, proof)
         except CreditBankError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from creditbank.clock import format_time
 from creditbank.credentials.openbadges import ledger_proofs
 from creditbank.documents import parse_json
 from creditbank.errors import CreditBankError, InputError, ProofError
@@ -39,12 +40,21 @@ class SplitView:
         """JSON-ready form: the verdict, both checkpoints as signed, the proof, the reason."""
         return {
             "consistent": self.consistent,
-            "older": {"size": self.older.size, "root": self.older.root.hex()},
-            "newer": {"size": self.newer.size, "root": self.newer.root.hex()},
+            "older": _view(self.older),
+            "newer": _view(self.newer),
             "proof": [b64encode(h) for h in self.proof],
             "reason": self.reason,
             "evidence": list(self.notes),
         }
+
+
+def _view(checkpoint: Checkpoint) -> dict[str, Any]:
+    signed_at = checkpoint.signed_at
+    return {
+        "size": checkpoint.size,
+        "root": checkpoint.root.hex(),
+        "signed_at": None if signed_at is None else format_time(signed_at),
+    }
 
 
 def held_checkpoint(text: str, where: str) -> str:

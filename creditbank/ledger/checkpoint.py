@@ -1,10 +1,17 @@
-"""C2SP ``tlog-checkpoint`` bodies: origin, tree size and base64 root hash."""
+"""C2SP ``tlog-checkpoint`` bodies: origin, tree size and base64 root hash.
+
+A checkpoint is signed twice by the log key: the signed-note signature, and a
+``cosignature/v1`` line that also signs the time of signing
+(:mod:`creditbank.ledger.cosignature`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from creditbank.errors import InputError, ProofError, quoted
+from creditbank.ledger.cosignature import cosign, cosignature_key_hash, signed_time
 from creditbank.ledger.encoding import b64decode, b64encode
 from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.merkle import HASH_SIZE
@@ -18,6 +25,8 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    signed_at: datetime | None = field(default=None, compare=False)
+    """When the log key signed it (to the second), where its note carries that signature."""
 
     def __post_init__(self) -> None:
         """Check the fields.
@@ -36,9 +45,15 @@ class Checkpoint:
         """The checkpoint text that gets signed."""
         return f"{self.origin}\n{self.size}\n{b64encode(self.root)}\n"
 
-    def sign(self, key: SigningKey) -> SignedNote:
-        """Sign the checkpoint as a note under its origin."""
-        return sign_note(self.body(), self.origin, key)
+    def sign(self, key: SigningKey, when: datetime | None = None) -> SignedNote:
+        """Sign the checkpoint as a note under its origin; with ``when``, sign that time too.
+
+        Raises:
+            InputError: ``when`` is naive.
+            ProofError: ``when`` is before 1970.
+        """
+        note = sign_note(self.body(), self.origin, key)
+        return note if when is None else cosign(note, self.origin, key, when)
 
     @classmethod
     def from_body(cls, text: str) -> Checkpoint:
@@ -61,14 +76,35 @@ class Checkpoint:
 
 
 def open_checkpoint(note_text: str, origin: str, key: VerifyKey) -> Checkpoint:
-    """Verify a signed checkpoint note and return its checkpoint.
+    """Verify a signed checkpoint note and return its checkpoint, with its signed time if any.
 
     Raises:
-        ProofError: malformed note, wrong origin, or no valid signature by ``key``.
+        ProofError: malformed note, wrong origin, no valid signature by ``key``, or
+            a timestamped signature by ``key`` that does not verify.
     """
     note = parse_note(note_text)
     checkpoint = Checkpoint.from_body(note.text)
     if checkpoint.origin != origin:
         raise ProofError(f"checkpoint: origin {quoted(checkpoint.origin)} is not {origin!r}")
     note.verify(origin, key)
+    return replace(checkpoint, signed_at=signed_time(note, origin, key))
+
+
+def open_stored_checkpoint(note_text: str, origin: str, key: VerifyKey) -> Checkpoint:
+    """:func:`open_checkpoint` for a checkpoint the ledger stored: signed by ``key`` alone.
+
+    Clients ignore signature lines by keys they do not know, so a line of a stored
+    note that is not the log key's (an edited one, say) would otherwise pass unseen.
+
+    Raises:
+        ProofError: as :func:`open_checkpoint`, or a signature line by another key.
+    """
+    checkpoint = open_checkpoint(note_text, origin, key)
+    ours = {key.note_key_hash(origin), cosignature_key_hash(origin, key)}
+    for line in parse_note(note_text).signatures:
+        if line.name != origin or line.key_hash not in ours:
+            raise ProofError(
+                f"note: a signature line by {quoted(line.name)}+{line.key_hash.hex()}, "
+                "not the log key"
+            )
     return checkpoint

@@ -414,6 +414,8 @@ class Ledger:
     def sign_checkpoint(self, log_key: SigningKey) -> CheckpointRow:
         """Sign and persist a checkpoint of the current tree; return it.
 
+        The note carries the log key's signature and its timestamped signature of
+        the clock's time (``cosignature/v1``), which the stored ``created`` holds too.
         If the latest checkpoint already covers the current size it is returned
         unchanged. The new checkpoint must extend the latest one.
 
@@ -441,8 +443,9 @@ class Ledger:
                 if latest.size == size:
                     return latest
             checkpoint = Checkpoint(self.origin, size, self._root(conn, size))
-            note = checkpoint.sign(log_key).render()
-            created = format_time(self.clock.now())
+            now = self.clock.now()
+            note = checkpoint.sign(log_key, now).render()
+            created = format_time(now)
             self.store.add_checkpoint(conn, size, checkpoint.root, note, created)
             stored = self.store.latest_checkpoint(conn)
         assert stored is not None

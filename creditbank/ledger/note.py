@@ -9,7 +9,7 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass
 
-from creditbank.errors import ProofError
+from creditbank.errors import InputError, ProofError
 from creditbank.ledger.encoding import b64decode, b64encode
 from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
 
@@ -90,7 +90,7 @@ def parse_note(data: str) -> SignedNote:
             raise ProofError("note: malformed signature line")
         try:
             raw = b64decode(blob, "note signature")
-        except (ValueError, binascii.Error) as e:
+        except (InputError, ValueError, binascii.Error) as e:
             raise ProofError("note: signature is not base64") from e
         if len(raw) < 5:
             raise ProofError("note: signature too short")

@@ -20,8 +20,10 @@ Each problem names a kind and the first affected seq:
 ``root_mismatch``             a stored checkpoint's root differs from the tree's
 ``truncated``                 a stored checkpoint covers more records than exist
 ``inconsistent_checkpoints``  two checkpoints of one size disagree, or a checkpoint's
-                              columns disagree with its signed note
-``bad_checkpoint``            a checkpoint note is malformed or not signed by the log key
+                              columns (size, root, time) disagree with its signed note
+``bad_checkpoint``            a checkpoint note is malformed, not signed by the log key,
+                              carries another key's line, or lacks the signed time that
+                              an earlier checkpoint carried
 ``genesis_mismatch``          the meta row disagrees with the genesis record
 ``key_projection``            the stored key table differs from the keys the log introduced
 ============================  ==========================================================
@@ -39,9 +41,10 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from creditbank.clock import format_time, within_second
 from creditbank.errors import CreditBankError, InputError, IntegrityError
 from creditbank.ledger.account_tips import AccountTips
-from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
+from creditbank.ledger.checkpoint import Checkpoint, open_stored_checkpoint
 from creditbank.ledger.keyring import introduced_keys
 from creditbank.ledger.keys import VerifyKey
 from creditbank.ledger.log import GENESIS_KIND, record_row, stored_nodes
@@ -462,7 +465,7 @@ class _Verifier:
         for row in sorted(rows, key=lambda r: (r.size, r.id)):
             evidence = {"checkpoint": row.id, "size": row.size}
             try:
-                signed = open_checkpoint(row.note, origin, key)
+                signed = open_stored_checkpoint(row.note, origin, key)
             except CreditBankError as e:
                 yield Problem("bad_checkpoint", None, f"checkpoint {row.id}: {e}", evidence)
                 self.checkpoints.append((row.size, row, None))
@@ -474,6 +477,14 @@ class _Verifier:
                     f"checkpoint {row.id}: stored size/root differ from its signed note",
                     evidence,
                 )
+            if signed.signed_at is not None and not within_second(row.created, signed.signed_at):
+                yield Problem(
+                    "inconsistent_checkpoints",
+                    None,
+                    f"checkpoint {row.id}: stored time {row.created} differs from its signed "
+                    f"time {format_time(signed.signed_at)}",
+                    evidence,
+                )
             earlier = by_size.setdefault(signed.size, signed.root)
             if earlier != signed.root:
                 yield Problem(
@@ -483,7 +494,28 @@ class _Verifier:
                     evidence,
                 )
             self.checkpoints.append((signed.size, row, signed))
+        yield from self._untimed_checkpoints()
         self.checkpoints.sort(key=lambda c: (c[0], c[1].id), reverse=True)
+
+    def _untimed_checkpoints(self) -> Iterator[Problem]:
+        """A checkpoint without a signed time after one with it (the line was stripped).
+
+        Checkpoints sign their time since a version of creditbank; those before it
+        carry none, those after it must.
+        """
+        timed = [row.id for _, row, signed in self.checkpoints if signed and signed.signed_at]
+        if not timed:
+            return
+        first = min(timed)
+        for _, row, signed in sorted(self.checkpoints, key=lambda c: c[1].id):
+            if signed is not None and signed.signed_at is None and row.id > first:
+                yield Problem(
+                    "bad_checkpoint",
+                    None,
+                    f"checkpoint {row.id}: carries no signed time, though checkpoint {first} "
+                    "before it did",
+                    {"checkpoint": row.id, "size": row.size},
+                )
 
     def _checkpoints_at(self, size: int) -> Iterator[Problem]:
         while self.checkpoints and self.checkpoints[-1][0] <= size:

@@ -1,0 +1,83 @@
+r"""Timestamped Ed25519 note signatures (C2SP ``tlog-cosignature``, ``cosignature/v1``).
+
+The log signs each checkpoint twice with its key: the plain signed-note signature
+every C2SP client checks, and a ``cosignature/v1`` line that also signs the time
+of signing. The second line is the log's own statement that, as of that time,
+this was its largest tree; a record dated after a checkpoint covering it was
+signed is then provably out of place, with no unsigned column to trust. Clients
+that know only the log's vkey ignore the line (its key ID differs).
+
+The signed message is ``cosignature/v1\n`` ``time <POSIX seconds>\n`` followed by
+the note text; the line's signature is ``key ID (4) || timestamp (8, big-endian)
+|| Ed25519 signature (64)``; the key ID is the first four bytes of
+``SHA-256(name || "\n" || 0x04 || public key)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from datetime import UTC, datetime, timedelta
+
+from creditbank.clock import ensure_utc
+from creditbank.errors import ProofError
+from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
+from creditbank.ledger.note import NoteSignature, SignedNote
+
+COSIGNATURE_TYPE = b"\x04"
+"""The signature type byte of an Ed25519 ``cosignature/v1`` key ID."""
+HEADER = "cosignature/v1\n"
+MAX_TIMESTAMP = 2**63 - 1
+_TIMESTAMPED_SIZE = 8 + 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def cosignature_key_hash(name: str, key: VerifyKey) -> bytes:
+    """The 4-byte key ID of ``key``'s cosignatures under ``name``."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + COSIGNATURE_TYPE + key.raw).digest()[:4]
+
+
+def _message(text: str, timestamp: int) -> bytes:
+    return f"{HEADER}time {timestamp}\n{text}".encode()
+
+
+def cosign(note: SignedNote, name: str, key: SigningKey, when: datetime) -> SignedNote:
+    """``note`` with one more line: ``key``'s signature of its text and of ``when``.
+
+    ``when`` is kept to the second (the POSIX timestamp rounded down).
+
+    Raises:
+        InputError: ``name`` is not a valid note name, or ``when`` is naive.
+        ProofError: ``when`` is before 1970 or beyond the largest timestamp.
+    """
+    check_note_name(name)
+    timestamp = (ensure_utc(when, "time") - EPOCH) // timedelta(seconds=1)
+    if not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise ProofError(f"cosignature: time {when.isoformat()} cannot be signed")
+    signature = key.sign(_message(note.text, timestamp))
+    line = NoteSignature(
+        name, cosignature_key_hash(name, key.public), struct.pack(">Q", timestamp) + signature
+    )
+    return SignedNote(note.text, (*note.signatures, line))
+
+
+def signed_time(note: SignedNote, name: str, key: VerifyKey) -> datetime | None:
+    """The time ``key`` signed ``note`` at under ``name``, or None if it signed no time.
+
+    Raises:
+        ProofError: a cosignature line by that key that is malformed, does not
+            verify, or signs a timestamp beyond the largest allowed.
+    """
+    want = cosignature_key_hash(name, key)
+    lines = [s for s in note.signatures if s.name == name and s.key_hash == want]
+    if not lines:
+        return None
+    for line in lines:
+        if len(line.signature) != _TIMESTAMPED_SIZE:
+            raise ProofError(f"note: the timestamped signature by {name} is malformed")
+        (timestamp,) = struct.unpack(">Q", line.signature[:8])
+        if timestamp > MAX_TIMESTAMP:
+            raise ProofError(f"note: the timestamped signature by {name} is out of range")
+        if key.is_valid(line.signature[8:], _message(note.text, timestamp)):
+            return datetime.fromtimestamp(timestamp, UTC)
+    raise ProofError(f"note: the timestamped signature by {name} does not verify")
