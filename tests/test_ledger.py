@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from creditbank.bank import CreditBank
+from creditbank.clock import FixedClock
 from creditbank.errors import InputError, LedgerStateError, ProofError, StoreError
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
@@ -367,6 +369,26 @@ def test_refuses_to_sign_inconsistent_checkpoint(
         reopened.checkpoint(log_key)
     assert len(reopened.ledger.checkpoints()) == 1
     reopened.close()
+
+
+def test_refuses_to_sign_a_time_before_the_last_record(
+    db_url: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    clock = FixedClock(datetime(2026, 9, 1, 12, 0, 0, 500_000, tzinfo=UTC))
+    bank = CreditBank.create(db_url, ORIGIN, authority, log_key, clock)
+    try:
+        bank.ledger.append_batch([Entry("sample.x/1", {"n": 1}, authority)])
+        clock.advance(timedelta(seconds=-1))
+        with pytest.raises(LedgerStateError, match=r"clock .* is behind the ledger's last record"):
+            bank.checkpoint(log_key)
+        assert bank.ledger.checkpoints() == []
+        clock.advance(timedelta(microseconds=500_000))
+        signed = bank.checkpoint(log_key)
+        assert signed.created == "2026-09-01T12:00:00.000000Z"
+        # The record (12:00:00.5) falls within the signed second: no dated_after_checkpoint.
+        assert [(p.kind, p.seq) for p in bank.audit().problems] == [("unknown_kind", 1)]
+    finally:
+        bank.close()
 
 
 def test_open_errors(tmp_path: object, db_url: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from creditbank.clock import Clock, SystemClock, format_time
+from creditbank.clock import Clock, SystemClock, end_of_second, format_time
 from creditbank.errors import InputError, LedgerStateError, ProofError
 from creditbank.ledger.chain import (
     ChainItem,
@@ -420,14 +420,15 @@ class Ledger:
         unchanged. The new checkpoint must extend the latest one.
 
         Raises:
-            LedgerStateError: ``log_key`` is not this ledger's log key, or the
+            LedgerStateError: ``log_key`` is not this ledger's log key, the
                 current tree is not consistent with the latest checkpoint (smaller,
-                or a different root at that size) — nothing is signed then.
+                or a different root at that size), or the clock is behind the last
+                record (the signed time would precede it) — nothing is signed then.
         """
         if log_key.public.raw != self.meta().log_key:
             raise LedgerStateError("that key is not this ledger's log key")
         with self.store.appending() as conn:
-            size = self.store.tip(conn)[0]
+            size, _, last_time = self.store.tip(conn)
             latest = self.store.latest_checkpoint(conn)
             if latest is not None:
                 if latest.size > size:
@@ -444,6 +445,11 @@ class Ledger:
                     return latest
             checkpoint = Checkpoint(self.origin, size, self._root(conn, size))
             now = self.clock.now()
+            if end_of_second(now) < last_time:
+                raise LedgerStateError(
+                    f"refusing to sign: the clock ({format_time(now)}) is behind the "
+                    f"ledger's last record ({last_time})"
+                )
             note = checkpoint.sign(log_key, now).render()
             created = format_time(now)
             self.store.add_checkpoint(conn, size, checkpoint.root, note, created)
