@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from creditbank.errors import InputError, KeyFileError, ProofError
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint, open_stored_checkpoint
+from creditbank.ledger.cosignature import LAST_SECOND, cosignature_key_hash
 from creditbank.ledger.encoding import b58decode, b58encode
 from creditbank.ledger.keys import SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.merkle import leaf_hash, node_hash
@@ -183,6 +184,28 @@ def test_a_forged_time_does_not_verify() -> None:
     )
     with pytest.raises(ProofError, match=r"timestamped signature .* does not verify"):
         open_checkpoint(forged.render(), "example.org/log", KEY.public)
+
+
+@pytest.mark.parametrize("timestamp", [LAST_SECOND + 1, 2**63 - 1, 2**64 - 1])
+def test_a_time_signed_beyond_the_year_9999_is_refused_not_crashed(timestamp: int) -> None:
+    _, root = _tree3()
+    cp = Checkpoint("example.org/log", 3, root)
+    note = cp.sign(KEY)
+    signature = KEY.sign(f"cosignature/v1\ntime {timestamp}\n{cp.body()}".encode())
+    line = NoteSignature(
+        "example.org/log",
+        cosignature_key_hash("example.org/log", KEY.public),
+        timestamp.to_bytes(8, "big") + signature,
+    )
+    text = SignedNote(note.text, (*note.signatures, line)).render()
+    with pytest.raises(ProofError, match="beyond the year 9999"):
+        open_checkpoint(text, "example.org/log", KEY.public)
+
+
+def test_a_time_before_1970_cannot_be_signed() -> None:
+    _, root = _tree3()
+    with pytest.raises(ProofError, match="cannot be signed"):
+        Checkpoint("example.org/log", 3, root).sign(KEY, datetime(1969, 12, 31, tzinfo=UTC))
 
 
 def test_proof_file_round_trip_and_offline_verify() -> None:

@@ -27,9 +27,10 @@ from creditbank.ledger.note import NoteSignature, SignedNote
 COSIGNATURE_TYPE = b"\x04"
 """The signature type byte of an Ed25519 ``cosignature/v1`` key ID."""
 HEADER = "cosignature/v1\n"
-MAX_TIMESTAMP = 2**63 - 1
 _TIMESTAMPED_SIZE = 8 + 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LAST_SECOND = (datetime.max.replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
+"""The last POSIX second a time can name here (the end of the year 9999)."""
 
 
 def cosignature_key_hash(name: str, key: VerifyKey) -> bytes:
@@ -48,11 +49,11 @@ def cosign(note: SignedNote, name: str, key: SigningKey, when: datetime) -> Sign
 
     Raises:
         InputError: ``name`` is not a valid note name, or ``when`` is naive.
-        ProofError: ``when`` is before 1970 or beyond the largest timestamp.
+        ProofError: ``when`` is before 1970.
     """
     check_note_name(name)
     timestamp = (ensure_utc(when, "time") - EPOCH) // timedelta(seconds=1)
-    if not 0 <= timestamp <= MAX_TIMESTAMP:
+    if timestamp < 0:
         raise ProofError(f"cosignature: time {when.isoformat()} cannot be signed")
     signature = key.sign(_message(note.text, timestamp))
     line = NoteSignature(
@@ -66,7 +67,7 @@ def signed_time(note: SignedNote, name: str, key: VerifyKey) -> datetime | None:
 
     Raises:
         ProofError: a cosignature line by that key that is malformed, does not
-            verify, or signs a timestamp beyond the largest allowed.
+            verify, or is dated after the year 9999 (:data:`LAST_SECOND`).
     """
     want = cosignature_key_hash(name, key)
     lines = [s for s in note.signatures if s.name == name and s.key_hash == want]
@@ -76,8 +77,11 @@ def signed_time(note: SignedNote, name: str, key: VerifyKey) -> datetime | None:
         if len(line.signature) != _TIMESTAMPED_SIZE:
             raise ProofError(f"note: the timestamped signature by {name} is malformed")
         (timestamp,) = struct.unpack(">Q", line.signature[:8])
-        if timestamp > MAX_TIMESTAMP:
-            raise ProofError(f"note: the timestamped signature by {name} is out of range")
+        if timestamp > LAST_SECOND:
+            raise ProofError(
+                f"note: the timestamped signature by {name} is dated {timestamp}, "
+                "beyond the year 9999"
+            )
         if key.is_valid(line.signature[8:], _message(note.text, timestamp)):
             return datetime.fromtimestamp(timestamp, UTC)
     raise ProofError(f"note: the timestamped signature by {name} does not verify")
