@@ -66,7 +66,9 @@ def audit(
     every conversion is reproduced by its rule; that the state tables equal a
     replay of the log. With --since STATE, a first run pins the log and later
     runs prove the log only grew, then check only the new records. Exit 0 clean,
-    1 problems found, 2 could not run. Example:
+    1 problems found, 2 could not run; a record signed under a compromised key and
+    revoked since is listed as resolved in the log and leaves the audit clean. For
+    example:
 
         creditbank audit --since audit-state.json --report audit.md --auditor-key auditor.pem
     """
@@ -96,7 +98,12 @@ def _summary(result: AuditReport) -> str:
     lines = [f"PROBLEM {p}" for p in result.problems]
     if result.more_problems:
         lines.append(f"... and {result.more_problems} more")
+    lines += [f"RESOLVED {p}" for p in result.resolved]
+    if result.more_resolved:
+        lines.append(f"... and {result.more_resolved} more resolved")
     verdict = "OK" if result.ok else f"{len(result.problems) + result.more_problems} problem(s)"
+    if result.resolved:
+        verdict += f" ({len(result.resolved) + result.more_resolved} resolved in the log)"
     scope = (
         f"{result.records} records"
         if result.mode == "full"

@@ -32,6 +32,7 @@ from creditbank.audit import (
     verify_report,
 )
 from creditbank.audit import replay as replay_module
+from creditbank.audit import run as run_module
 from creditbank.audit.run import CLOCK_SKEW
 from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
@@ -171,32 +172,66 @@ def test_a_key_used_after_its_compromise_and_after_its_revocation(
 
 
 def test_a_compromised_record_is_told_whether_it_still_stands(
-    bank: CreditBank, learner: str, authority: SigningKey
+    bank: CreditBank, learner: str, authority: SigningKey, tmp_path: Path
 ) -> None:
     """Each outcome a key signed after its stated compromise is reported with what became
-    of it by the end of the log: still standing, or revoked since (and at which seq);
-    records of other kinds are reported as they were."""
+    of it by the end of the log: still standing (a problem), or revoked since, at which
+    seq (resolved in the log: reported, and the audit is clean, so a pin advances past
+    it); records of other kinds stay problems."""
     signed = bank.issue("certificate", learner, CERTIFICATE, ORG)
     bank.revoke_key(
         "org-iot", ORG.key_id, signed.timestamp - timedelta(microseconds=1), "leaked", authority
     )
-    (problem,) = bank.audit().problems
+    state = tmp_path / "state.json"
+    report = bank.audit(state)
+    (problem,) = report.problems
     assert (problem.kind, problem.seq, problem.extra["now"]) == (
         "key_compromised",
         signed.seq,
         "standing",
     )
     assert problem.detail.endswith("; the outcome still stands")
+    assert not report.state_saved and report.resolved == ()
     revocation = bank.revoke_outcome(signed.seq, "signed with a leaked key", authority)
-    (problem,) = bank.audit().problems
-    assert problem.extra["now"] == f"revoked at seq {revocation.seq}"
-    assert problem.detail.endswith(f"; the outcome was revoked since, at seq {revocation.seq}")
+    for report in (bank.audit(), bank.audit(state)):
+        assert report.ok and report.problems == ()
+        (problem,) = report.resolved
+        assert (problem.kind, problem.seq) == ("key_compromised", signed.seq)
+        assert problem.extra["now"] == f"revoked at seq {revocation.seq}"
+        assert problem.detail.endswith(f"; the outcome was revoked since, at seq {revocation.seq}")
+    assert report.state_saved
+    assert bank.audit(state).resolved == ()  # the pin is past it now
     new = SigningKey.from_seed(bytes([83]) * 32)
     rotation = bank.rotate_key("authority", authority.key_id, new.public, authority)
     bank.revoke_key("authority", authority.key_id, rotation.timestamp, "leaked", new)
-    rotated = next(p for p in bank.audit().problems if p.seq == rotation.seq)
-    assert rotated.kind == "key_compromised" and "now" not in rotated.extra
-    assert rotated.detail.endswith(")")
+    report = bank.audit()
+    (rotated,) = report.problems
+    assert (rotated.kind, rotated.seq) == ("key_compromised", rotation.seq)
+    assert "now" not in rotated.extra and rotated.detail.endswith(")")
+    assert [p.seq for p in report.resolved] == [signed.seq]
+
+
+def test_a_standing_compromised_record_is_a_problem_however_many_were_resolved(
+    bank: CreditBank, learner: str, authority: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report keeps only the first problems; a record is told resolved or standing
+    before it is kept, so a standing one after many resolved ones still fails the audit."""
+    courses = [
+        bank.issue("course", learner, {**COURSE, "course_code": f"CS{500 + n}"}, SCHOOL)
+        for n in range(4)
+    ]
+    since = courses[0].timestamp - timedelta(microseconds=1)
+    bank.revoke_key("sch-szpt", SCHOOL.key_id, since, "leaked", authority)
+    for course in courses[:3]:
+        bank.revoke_outcome(course.seq, "signed with a leaked key", authority)
+    monkeypatch.setattr(run_module, "MAX_PROBLEMS", 2)
+    report = bank.audit()
+    assert not report.ok
+    assert found(report) == {("key_compromised", courses[3].seq)}
+    assert [p.seq for p in report.resolved] == [c.seq for c in courses[:2]]
+    assert report.more_resolved == 1 and report.more_problems == 0
+    assert report.to_dict()["more_resolved"] == 1
+    assert "- … and 1 more resolved" in report.markdown()
 
 
 def test_an_outcome_signed_under_a_compromised_key_no_longer_counts(

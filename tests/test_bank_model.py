@@ -17,8 +17,10 @@ revocation names exactly the keys the revoked key rotated in since its compromis
 At the end the ledger verifies, and the full audit finds exactly what the log
 itself says it should: ``key_compromised`` for each record a revoked key signed
 from its stated compromise until its revocation (read straight from the records),
-and ``cascade_missing`` for each conversion left flagged. An incremental audit from
-the last clean pin finds the same for what came after the pin.
+as a problem, or as resolved in the log where the record is an outcome or a
+conversion revoked since; and ``cascade_missing`` for each conversion left flagged.
+An incremental audit from the last clean pin finds the same for what came after
+the pin.
 """
 
 from __future__ import annotations
@@ -358,24 +360,32 @@ class BankMachine(RuleBasedStateMachine):
         for seq in self.conversions[-2:]:
             assert self.bank.replay_conversion(seq) is not None
 
-    def expected_problems(self) -> set[tuple[str, int | None]]:
-        """What the log itself says an audit must find (see the module's docstring)."""
+    def expected_problems(
+        self,
+    ) -> tuple[set[tuple[str, int | None]], set[tuple[str, int | None]]]:
+        """What the log itself says an audit must find, and must find resolved since
+        (see the module's docstring)."""
         records = list(self.bank.ledger.records())
+        revoked = {r.payload["outcome"]: r.seq for r in records if r.kind == "outcome.revoked/1"}
+        undone = set(revoked) | {
+            r.payload["conversion"] for r in records if r.kind == "conversion.revoked/1"
+        }
         expected: set[tuple[str, int | None]] = set()
+        resolved: set[tuple[str, int | None]] = set()
         for revocation in (r for r in records if r.kind == "issuer.key_revoked/1"):
             key, since = revocation.payload["key"], revocation.payload["compromised_at"]
-            expected |= {
-                ("key_compromised", r.seq)
-                for r in records[: revocation.seq]
-                if r.signer == key and r.time >= since
-            }
-        revoked = {r.payload["outcome"]: r.seq for r in records if r.kind == "outcome.revoked/1"}
+            for r in records[: revocation.seq]:
+                if r.signer == key and r.time >= since:
+                    revocable = r.kind.startswith(("outcome.", "conversion.granted/"))
+                    (resolved if revocable and r.seq in undone else expected).add(
+                        ("key_compromised", r.seq)
+                    )
         for account in self.accounts:
             for conversion in self.bank.conversions(account):
                 if conversion["status"] == "flagged":
                     first = next(i["seq"] for i in conversion["inputs"] if i["seq"] in revoked)
                     expected.add(("cascade_missing", revoked[first]))
-        return expected
+        return expected, resolved
 
     def teardown(self) -> None:
         try:
@@ -383,7 +393,9 @@ class BankMachine(RuleBasedStateMachine):
             self.bank.checkpoint(LOG_KEY)
             pinned = self.pin.exists()
             full = self.bank.audit()
-            assert found(full) == self.expected_problems(), full.problems
+            expected, resolved = self.expected_problems()
+            assert found(full) == expected, full.problems
+            assert {(p.kind, p.seq) for p in full.resolved} == resolved, full.resolved
             if pinned:
                 incremental = self.bank.audit(self.pin)
                 assert incremental.mode == "incremental"
@@ -392,6 +404,11 @@ class BankMachine(RuleBasedStateMachine):
                     for p in full.problems
                     if p.kind == "cascade_missing"
                     or (p.kind == "key_compromised" and p.extra["revocation"] >= incremental.start)
+                }
+                assert {(p.kind, p.seq) for p in incremental.resolved} == {
+                    (p.kind, p.seq)
+                    for p in full.resolved
+                    if p.extra["revocation"] >= incremental.start
                 }
         finally:
             self.stack.close()

@@ -601,8 +601,9 @@ def test_an_outcome_signed_under_a_compromised_key_is_issued_again(
         r.payload["requirement"] for r in granted
     }
     assert all(r.payload["inputs"][0]["seq"] == again.seq for r in regranted)
-    problems = bank.audit().problems
-    assert [(p.kind, p.seq, p.extra.get("now")) for p in problems] == [
+    report = bank.audit()  # the old certificate, revoked in the reissue: resolved
+    assert report.ok
+    assert [(p.kind, p.seq, p.extra.get("now")) for p in report.resolved] == [
         ("key_compromised", cert["seq"], f"revoked at seq {revocation.seq}")
     ]
 
@@ -634,3 +635,18 @@ def test_reissue_from_the_cli(
     assert done["revoked_conversions"] == [r.seq for r in granted]
     assert bank.ledger.record(done["seq"]).signer == new_key.key_id
     assert bank.outcomes(account=learner, kind="certificate")[-1]["seq"] == done["seq"]
+    # The audit lists the compromised certificate as resolved in the log, and is clean.
+    SigningKey.from_seed(bytes([43]) * 32).save(tmp_path / "auditor.pem", b"test passphrase")
+    audited = run(runner, db_url, "audit", "--report", "r.md", "--auditor-key", "auditor.pem")
+    assert audited.exit_code == 0, audited.stdout
+    assert f"RESOLVED key_compromised at seq {cert}: " in audited.stdout
+    assert "OK (1 resolved in the log): full audit of" in audited.stdout
+    report = (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "- Result: **clean, 1 resolved in the log**" in report
+    resolved = report.split("## Resolved in the log\n\n", 1)[1]
+    assert resolved.startswith(f"- **key_compromised** at seq {cert}: ")
+    as_json = json.loads(run(runner, db_url, "audit", "--json").stdout)
+    assert as_json["ok"] and as_json["problems"] == []
+    assert [(p["kind"], p["seq"], p["now"]) for p in as_json["resolved"]] == [
+        ("key_compromised", cert, f"revoked at seq {done['revocation']}")
+    ]

@@ -14,8 +14,9 @@ on the tables under audit. For each record it checks, in order:
 - a conversion stands (:func:`creditbank.decisions.conversion_refusal`);
 - the projector accepts it (``rule_violation``);
 - a key revocation: every earlier record its key signed from the compromise time
-  on is ``key_compromised`` (each at its own seq; for an outcome or conversion,
-  :meth:`Replay.fates` adds whether it was revoked by the end of the log).
+  on is ``key_compromised`` (each at its own seq, once the log is replayed; for an
+  outcome or conversion, :meth:`Replay.compromised` adds whether it was revoked by
+  the end of the log, which resolves it).
 
 After the last record, a conversion still standing on a revoked outcome is a
 ``cascade_missing`` problem at the revocation's seq.
@@ -135,6 +136,7 @@ class Replay:
         self.signed_between = signed_between
         self.last_time = last_time
         self.touched: set[str] | None = set() if incremental else None
+        self._revocations: list[Record] = []
         self._cache: dict[tuple[str, str], Any] = {}
         self._open: tuple[Connection, RootTransaction] | None = None
         self._pending = 0
@@ -252,25 +254,36 @@ class Replay:
             if admitted:
                 yield Problem("rule_violation", seq, str(e), evidence(record))
         if record.kind == "issuer.key_revoked/1":
-            yield from self._compromised(record)
+            self._revocations.append(record)
 
-    def _compromised(self, revocation: Record) -> Iterator[Problem]:
-        key, since = revocation.payload["key"], revocation.payload["compromised_at"]
-        for seq, kind, time in self.signed_between(key, since, revocation.seq):
-            yield Problem(
-                "key_compromised",
-                seq,
-                f"signed at {time} by key {key}, compromised from {since} "
-                f"(revoked at seq {revocation.seq})",
-                {
-                    "record_kind": kind,
-                    "signer": key,
-                    "issuer": revocation.payload["issuer"],
-                    "expected": f"signed before {since}",
-                    "actual": time,
-                    "revocation": revocation.seq,
-                },
-            )
+    def compromised(self) -> Iterator[tuple[Problem, bool]]:
+        """``key_compromised`` problems, each with whether the log has resolved it since.
+
+        One for each record a key revoked in the replay signed from its stated
+        compromise on, taken once the whole log is replayed, since a record's fate
+        is that at the end of the log (:meth:`_fate`); in the order of the
+        revocations, then of the records. Commits the replay first (:meth:`finish`).
+        """
+        self.finish()
+        with self.engine.connect() as conn:
+            for revocation in self._revocations:
+                key, since = revocation.payload["key"], revocation.payload["compromised_at"]
+                for seq, kind, time in self.signed_between(key, since, revocation.seq):
+                    problem = Problem(
+                        "key_compromised",
+                        seq,
+                        f"signed at {time} by key {key}, compromised from {since} "
+                        f"(revoked at seq {revocation.seq})",
+                        {
+                            "record_kind": kind,
+                            "signer": key,
+                            "issuer": revocation.payload["issuer"],
+                            "expected": f"signed before {since}",
+                            "actual": time,
+                            "revocation": revocation.seq,
+                        },
+                    )
+                    yield self._fate(conn, problem)
 
     def _count(self, record: Record) -> None:
         self.by_kind[record.kind] += 1
@@ -290,31 +303,25 @@ class Replay:
             for conversion in Projections.all(conn, conversions, status="flagged"):
                 yield from self._missing_cascade(conn, conversion)
 
-    def fates(self, problems: Sequence[Problem]) -> list[Problem]:
-        """``problems``, each ``key_compromised`` one of an outcome or conversion told its fate.
-
-        What became of the record by the end of the log: revoked since (``now`` names
-        the revocation's seq), or still standing, for the registrar to revoke or issue
-        again. Commits the replay first (:meth:`finish`).
-        """
-        self.finish()
-        with self.engine.connect() as conn:
-            return [self._fate(conn, problem) for problem in problems]
-
     @staticmethod
-    def _fate(conn: Connection, problem: Problem) -> Problem:
+    def _fate(conn: Connection, problem: Problem) -> tuple[Problem, bool]:
+        """A ``key_compromised`` ``problem`` told its record's fate, and whether that resolves it.
+
+        An outcome or conversion is revoked since (``now`` names the revocation's seq),
+        which resolves it, or still standing, for the registrar to revoke or issue
+        again; a record of another kind cannot be revoked, and stays as it is.
+        """
         kind = str(problem.extra.get("record_kind", ""))
-        if problem.kind != "key_compromised" or problem.seq is None:
-            return problem
+        assert problem.seq is not None, "a key_compromised problem names its record"
         if kind.startswith("outcome."):
             table, what = outcomes, "outcome"
         elif kind == "conversion.granted/1":
             table, what = conversions, "conversion"
         else:
-            return problem
+            return problem, False
         held = Projections.get(conn, table, problem.seq)
         if held is None:
-            return problem
+            return problem, False
         revoked = held.get("revoked_seq")
         if revoked is not None:
             now, told = (
@@ -323,9 +330,10 @@ class Replay:
             )
         else:
             now, told = "standing", f"the {what} still stands"
-        return Problem(
+        told_problem = Problem(
             problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
         )
+        return told_problem, revoked is not None
 
     @staticmethod
     def _missing_cascade(conn: Connection, conversion: dict[str, Any]) -> Iterator[Problem]:

@@ -38,10 +38,15 @@ class AuditReport:
     audited_at: str
     state_saved: bool = False
     notes: tuple[str, ...] = field(default=())
+    resolved: tuple[Problem, ...] = field(default=())
+    """Problems the log itself has resolved since: a record signed under a compromised
+    key that was revoked later in the log. Reported with their evidence; they leave
+    the audit clean."""
+    more_resolved: int = 0
 
     @property
     def ok(self) -> bool:
-        """Whether nothing was found wrong."""
+        """Whether nothing was found wrong (problems resolved in the log aside)."""
         return not self.problems
 
     def problem_counts(self) -> dict[str, dict[str, int]]:
@@ -72,11 +77,15 @@ class AuditReport:
             "audited_at": self.audited_at,
             "state_saved": self.state_saved,
             "notes": list(self.notes),
+            "resolved": [p.to_dict() for p in self.resolved],
+            "more_resolved": self.more_resolved,
         }
 
     def markdown(self) -> str:
         """The human-readable report (Markdown), without its signature."""
         verdict = "clean" if self.ok else f"{len(self.problems) + self.more_problems} problems"
+        if self.resolved:
+            verdict += f", {len(self.resolved) + self.more_resolved} resolved in the log"
         scope = (
             f"all {self.records} records"
             if self.mode == "full"
@@ -114,16 +123,27 @@ class AuditReport:
             lines += ["", f"## {title}", ""]
             lines += _table(("", "count"), sorted(counted[name].items()))
         lines += ["", "## Problems with evidence", ""]
-        if not self.problems:
-            lines.append("None.")
-        for problem in self.problems:
-            where = "—" if problem.seq is None else f"seq {problem.seq}"
-            lines.append(f"- **{problem.kind}** at {where}: {_cell(problem.detail)}")
-            for key, value in sorted(problem.extra.items()):
-                lines.append(f"  - {_cell(key)}: `{_code(str(value))}`")
+        lines += _evidence(self.problems)
         if self.more_problems:
             lines.append(f"- … and {self.more_problems} more problems")
+        lines += ["", "## Resolved in the log", ""]
+        lines += _evidence(self.resolved)
+        if self.more_resolved:
+            lines.append(f"- … and {self.more_resolved} more resolved")
         return "\n".join(lines) + "\n"
+
+
+def _evidence(problems: tuple[Problem, ...]) -> list[str]:
+    """One Markdown item per problem, its evidence beneath (``None.`` for no problem)."""
+    if not problems:
+        return ["None."]
+    lines = []
+    for problem in problems:
+        where = "—" if problem.seq is None else f"seq {problem.seq}"
+        lines.append(f"- **{problem.kind}** at {where}: {_cell(problem.detail)}")
+        for key, value in sorted(problem.extra.items()):
+            lines.append(f"  - {_cell(key)}: `{_code(str(value))}`")
+    return lines
 
 
 _LITERAL = str.maketrans({**{c: "\\" + c for c in "\\`*[]<>|!"}, "\n": " ", "\r": " "})

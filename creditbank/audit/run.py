@@ -56,14 +56,17 @@ class _Collector:
         self.more = 0
 
     def one(self, kind: str, seq: int | None, detail: str, evidence: dict[str, Any]) -> None:
-        self.add(iter([Problem(kind, seq, detail, evidence)]))
+        self.keep(Problem(kind, seq, detail, evidence))
+
+    def keep(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+        else:
+            self.more += 1
 
     def add(self, problems: Iterator[Problem]) -> None:
         for problem in problems:
-            if len(self.problems) < MAX_PROBLEMS:
-                self.problems.append(problem)
-            else:
-                self.more += 1
+            self.keep(problem)
 
 
 REPLAY_CARRIES_FROM = "0012"
@@ -106,6 +109,7 @@ class Audit:
         self.workers = workers
         self.progress = progress
         self.found = _Collector()
+        self.resolved = _Collector()
         self.notes: list[str] = []
         now = clock.now()
         self._now = format_time(now)
@@ -225,7 +229,8 @@ class Audit:
             replay.abandon()
             raise
         self.found.add(replay.cascades())
-        self.found.problems = replay.fates(self.found.problems)
+        for problem, resolved in replay.compromised():
+            (self.resolved if resolved else self.found).keep(problem)
         touched = None if replay.touched is None else sorted(replay.touched)
         self.found.add(drift(engine, live, touched))
         end = audit_pass.position
@@ -382,4 +387,6 @@ class Audit:
             format_time(self.clock.now()),
             saved,
             tuple(self.notes),
+            tuple(self.resolved.problems),
+            self.resolved.more,
         )
