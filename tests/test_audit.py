@@ -529,17 +529,38 @@ def test_time_going_backwards(bank: CreditBank, learner: str) -> None:
 
 
 def _resign_checkpoint(
-    bank: CreditBank, log_key: SigningKey, db_url: str, when: datetime | None, created: str
+    bank: CreditBank,
+    log_key: SigningKey,
+    db_url: str,
+    when: datetime | None,
+    created: str,
+    which: int = -1,
 ) -> None:
-    """Sign the latest checkpoint again with the log key, at ``when`` (no time if None)."""
-    latest = bank.ledger.latest_checkpoint()
-    assert latest is not None
-    note = Checkpoint(bank.ledger.origin, latest.size, latest.root).sign(log_key, when).render()
+    """Sign a checkpoint (the latest by default) again with the log key, at ``when``
+    (no time if None)."""
+    row = bank.ledger.checkpoints()[which]
+    note = Checkpoint(bank.ledger.origin, row.size, row.root).sign(log_key, when).render()
     run_sql(
         db_url,
         "UPDATE checkpoints SET note = :n, created = :c WHERE id = :i",
-        {"n": note, "c": created, "i": latest.id},
+        {"n": note, "c": created, "i": row.id},
     )
+
+
+def test_a_checkpoint_signed_before_a_smaller_one(
+    bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
+) -> None:
+    """The log key signed a larger tree at an earlier time than a smaller one."""
+    bank.checkpoint(log_key)
+    bank.issue("course", learner, {**COURSE, "course_code": "CS601"}, SCHOOL)
+    second = bank.checkpoint(log_key)
+    later = parse_time(second.created) + timedelta(seconds=5)
+    _resign_checkpoint(bank, log_key, db_url, later, format_time(later), which=0)
+    report = bank.audit()
+    assert found(report) == {("time_backwards", None)}
+    (problem,) = report.problems
+    assert problem.extra["checkpoint"] == second.id
+    assert problem.extra["expected"] == f">= {format_time(later.replace(microsecond=0))}"
 
 
 def test_a_checkpoint_signed_before_the_records_it_covers(

@@ -391,6 +391,25 @@ def test_refuses_to_sign_a_time_before_the_last_record(
         bank.close()
 
 
+def test_refuses_to_sign_a_time_before_the_latest_checkpoint(
+    db_url: str, authority: SigningKey, log_key: SigningKey
+) -> None:
+    clock = FixedClock(datetime(2026, 9, 1, 12, 0, 0, tzinfo=UTC))
+    bank = CreditBank.create(db_url, ORIGIN, authority, log_key, clock)
+    try:
+        clock.advance(timedelta(minutes=10))
+        first = bank.checkpoint(log_key)
+        clock.advance(timedelta(minutes=-9))
+        bank.ledger.append_batch([Entry("sample.x/1", {"n": 1}, authority)])
+        with pytest.raises(LedgerStateError, match=rf"behind checkpoint {first.id} "):
+            bank.checkpoint(log_key)
+        assert [c.id for c in bank.ledger.checkpoints()] == [first.id]
+        clock.advance(timedelta(minutes=9))
+        assert bank.checkpoint(log_key).size == first.size + 1
+    finally:
+        bank.close()
+
+
 def test_open_errors(tmp_path: object, db_url: str) -> None:
     with pytest.raises(StoreError):
         CreditBank.open(db_url)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -271,13 +271,15 @@ class Audit:
         The time is the one the log key signed (to the last microsecond of its
         second); a checkpoint an earlier creditbank signed carries none, and its
         stored time stands in (the report says so). A checkpoint signed after the
-        audit's own time (:data:`CLOCK_SKEW` allowed) is ``dated_in_future``; one
-        that does not open is left to verification (``bad_checkpoint``).
+        audit's own time (:data:`CLOCK_SKEW` allowed) is ``dated_in_future``, one
+        signed before a smaller one ``time_backwards``; one that does not open is
+        left to verification (``bad_checkpoint``).
         """
         key = self.ledger.log_key
         times: list[tuple[int, str]] = []
         unsigned = 0
-        for row in checkpoints:
+        latest: tuple[CheckpointRow, datetime] | None = None
+        for row in sorted(checkpoints, key=lambda r: (r.size, r.id)):
             try:
                 signed = open_stored_checkpoint(row.note, origin, key)
             except CreditBankError:
@@ -288,6 +290,21 @@ class Audit:
                 continue
             signing = end_of_second(signed.signed_at)
             times.append((signed.size, signing))
+            if latest is not None and signed.signed_at < latest[1]:
+                self.found.one(
+                    "time_backwards",
+                    None,
+                    f"checkpoint {row.id} (size {signed.size}) was signed at "
+                    f"{format_time(signed.signed_at)}, before checkpoint {latest[0].id} "
+                    f"(size {latest[0].size}) at {format_time(latest[1])}",
+                    {
+                        "checkpoint": row.id,
+                        "expected": f">= {format_time(latest[1])}",
+                        "actual": format_time(signed.signed_at),
+                    },
+                )
+            if latest is None or signed.signed_at >= latest[1]:
+                latest = (row, signed.signed_at)
             if format_time(signed.signed_at) > self._not_after:
                 self.found.one(
                     "dated_in_future",

@@ -423,7 +423,8 @@ class Ledger:
             LedgerStateError: ``log_key`` is not this ledger's log key, the
                 current tree is not consistent with the latest checkpoint (smaller,
                 or a different root at that size), or the clock is behind the last
-                record (the signed time would precede it) — nothing is signed then.
+                record or the latest checkpoint (the signed time would precede
+                theirs) — nothing is signed then.
         """
         if log_key.public.raw != self.meta().log_key:
             raise LedgerStateError("that key is not this ledger's log key")
@@ -449,6 +450,11 @@ class Ledger:
                 raise LedgerStateError(
                     f"refusing to sign: the clock ({format_time(now)}) is behind the "
                     f"ledger's last record ({last_time})"
+                )
+            if latest is not None and end_of_second(now) < latest.created:
+                raise LedgerStateError(
+                    f"refusing to sign: the clock ({format_time(now)}) is behind "
+                    f"checkpoint {latest.id} ({latest.created})"
                 )
             note = checkpoint.sign(log_key, now).render()
             created = format_time(now)
