@@ -1,4 +1,4 @@
-"""Auditor commands: ``audit`` and ``verify-report``."""
+"""Auditor commands: audit, verify-report, compare-checkpoints, consistency-proof."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from creditbank.audit import (
     AuditReport,
     AuditState,
     compare_checkpoints,
+    compare_with_proof,
     held_checkpoint,
     sign_report,
     verify_report,
 )
 from creditbank.errors import CreditBankError
+from creditbank.ledger.checkpoint import open_checkpoint
+from creditbank.ledger.consistency_file import is_consistency_file
 from creditbank.ledger.keys import VerifyKey, parse_vkey
+from creditbank.ledger.log import Ledger
 
 from .context import AppContext, pass_app
 from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
@@ -27,6 +31,7 @@ def register(group: click.Group) -> None:
     group.add_command(audit)
     group.add_command(verify_report_command)
     group.add_command(compare_checkpoints_command)
+    group.add_command(consistency_proof_command)
 
 
 @click.command()
@@ -168,6 +173,48 @@ def _auditor_key(value: str) -> str | VerifyKey:
     return value
 
 
+@click.command("consistency-proof")
+@click.argument("old")
+@click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof.")
+@click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed.")
+@json_option
+@pass_app
+def consistency_proof_command(
+    app: AppContext, old: str, output: Path, log_key: Path | None, as_json: bool
+) -> None:
+    """Write the proof that the latest checkpoint extends an older one.
+
+    OLD is the file holding the older signed checkpoint (a checkpoint, a proof
+    file, an exported credential or transcript) or the size it covers. The file is
+    in the body format of C2SP tlog-witness add-checkpoint: its holder checks it
+    with the log's vkey alone (compare-checkpoints). Signs a new checkpoint if the
+    latest covers fewer records. For example:
+
+        creditbank consistency-proof learner.checkpoint -o since-learner.proof
+    """
+    bank = app.bank()
+    size = _old_size(bank.ledger, old)
+    latest = bank.ledger.latest_checkpoint()
+    key = None
+    if (latest is None or latest.size < size) and size <= bank.ledger.size():
+        key = app.load_key(log_key, app.key_paths.log, "log key")
+    proof = bank.consistency(size, key)
+    write_file(output, proof.render(), "-o")
+    document = {"old": size, "size": proof.checkpoint.size, "file": str(output)}
+    emit(as_json, document, f"wrote {output}")
+
+
+def _old_size(ledger: Ledger, old: str) -> int:
+    """The size ``old`` names: a decimal number, or a file holding a signed checkpoint."""
+    if old.isdigit():
+        return int(old)
+    path = Path(old)
+    if not path.is_file():
+        raise BadInputError(f"OLD: {old!r} is neither a size nor a file holding a checkpoint")
+    note = held_checkpoint(_read(path), old)
+    return open_checkpoint(note, ledger.origin, ledger.log_key).size
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -190,14 +237,26 @@ def compare_checkpoints_command(
 
     FIRST and SECOND are files holding signed checkpoints (e.g. one a learner
     holds, one the auditor holds): a checkpoint, a proof file (creditbank proof)
-    or an exported credential or transcript, whose ledger proof ends in one. Exit 0
-    consistent, 1 split view. For example:
+    or an exported credential or transcript, whose ledger proof ends in one. One of
+    them may be a consistency proof (creditbank consistency-proof), which holds
+    the newer checkpoint: with --vkey, that needs no database. Exit 0 consistent,
+    1 split view. For example:
 
         creditbank compare-checkpoints learner.checkpoint auditor.checkpoint
         creditbank compare-checkpoints credential-42.json auditor.checkpoint
+        creditbank compare-checkpoints learner.checkpoint since.proof --vkey "$(cat log.vkey)"
     """
-    first_note, second_note = (held_checkpoint(_read(p), str(p)) for p in (first, second))
-    result = compare_checkpoints(app.bank().ledger, first_note, second_note, vkey)
+    texts = {path: _read(path) for path in (first, second)}
+    proofs = [path for path, text in texts.items() if is_consistency_file(text)]
+    if len(proofs) > 1:
+        raise BadInputError("give one held checkpoint and one consistency proof, not two proofs")
+    if proofs:
+        (held,) = (path for path in (first, second) if path != proofs[0])
+        note = held_checkpoint(texts[held], str(held))
+        result = compare_with_proof(note, texts[proofs[0]], vkey or app.bank().ledger.vkey())
+    else:
+        first_note, second_note = (held_checkpoint(texts[p], str(p)) for p in (first, second))
+        result = compare_checkpoints(app.bank().ledger, first_note, second_note, vkey)
     if as_json:
         emit(True, result.to_dict())
     elif result.consistent:

@@ -56,6 +56,7 @@ from creditbank.domain.issuers import Accreditation
 from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError, StoreError
+from creditbank.ledger.consistency_file import ConsistencyFile
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.log import Entry, Ledger, Transaction
@@ -1251,6 +1252,26 @@ class CreditBank(_BankWrites):
                 )
             latest = self.ledger.sign_checkpoint(log_key)
         return self.ledger.proof_file(seq, latest)
+
+    def consistency(self, old_size: int, log_key: SigningKey | None = None) -> ConsistencyFile:
+        """The consistency proof from ``old_size`` records to the latest checkpoint.
+
+        For a holder of a checkpoint of that size (:mod:`creditbank.ledger.consistency_file`);
+        signs a fresh checkpoint with ``log_key`` if the latest covers fewer records.
+
+        Raises:
+            LedgerStateError: the ledger holds fewer than ``old_size`` records, or no
+                checkpoint covers them and no log key was given.
+        """
+        size = self.ledger.size()
+        if old_size > size:
+            raise LedgerStateError(
+                f"no consistency proof from size {old_size}: the ledger has {size} records"
+            )
+        latest = self.ledger.latest_checkpoint()
+        if (latest is None or latest.size < old_size) and log_key is not None:
+            latest = self.ledger.sign_checkpoint(log_key)
+        return self.ledger.consistency_file(old_size, latest)
 
     def needs_checkpoint_for(self, seq: int) -> bool:
         """Whether proving record ``seq`` needs a new checkpoint."""

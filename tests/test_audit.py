@@ -27,6 +27,7 @@ from creditbank import projector
 from creditbank.audit import (
     AuditReport,
     compare_checkpoints,
+    compare_with_proof,
     held_checkpoint,
     sign_report,
     verify_report,
@@ -39,10 +40,18 @@ from creditbank.bank import CreditBank
 from creditbank.clock import end_of_second, format_time, parse_time
 from creditbank.demo_bank import build as build_demo
 from creditbank.domain.conversion import Grant
-from creditbank.errors import QUOTE_LIMIT, InputError, ProofError, RuleError, quoted
+from creditbank.errors import (
+    QUOTE_LIMIT,
+    InputError,
+    LedgerStateError,
+    ProofError,
+    RuleError,
+    quoted,
+)
 from creditbank.ledger import account_tips
 from creditbank.ledger import verify as verify_module
 from creditbank.ledger.checkpoint import Checkpoint
+from creditbank.ledger.consistency_file import ConsistencyFile
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.log import Entry
@@ -907,6 +916,83 @@ def test_a_forked_log_is_caught_with_both_checkpoints(
     assert report.problems[0].extra["latest_checkpoint"] == latest.note
     view = compare_checkpoints(forked.ledger, pinned.note, latest.note)
     assert not view.consistent and view.notes == (pinned.note, latest.note)
+    # The forked log's own consistency proof, checked offline, is the same evidence.
+    offline = compare_with_proof(
+        pinned.note, forked.consistency(pinned.size).render(), forked.ledger.vkey()
+    )
+    assert not offline.consistent and offline.notes == (pinned.note, latest.note)
+    assert offline.reason.startswith("no consistency proof: ")
+
+
+def test_a_consistency_proof_file_is_checked_with_the_vkey_alone(
+    bank: CreditBank, learner: str, log_key: SigningKey
+) -> None:
+    """What a holder of an older checkpoint checks offline; every mutation of the file
+    is refused or shown inconsistent, never shown consistent."""
+    held = bank.checkpoint(log_key)
+    _more(bank, learner, 5)
+    newer = bank.checkpoint(log_key)
+    proof = bank.consistency(held.size)
+    assert proof.checkpoint.size == newer.size > held.size
+    vkey = bank.ledger.vkey()
+    text = proof.render()
+    assert text.startswith(f"old {held.size}\n") and text.endswith(newer.note)
+    assert ConsistencyFile.parse(text) == proof
+    view = compare_with_proof(held.note, text, vkey)
+    assert view.consistent and view.proof == proof.hashes
+    assert (view.older.size, view.newer.size) == (held.size, newer.size)
+    assert compare_with_proof(newer.note, bank.consistency(newer.size).render(), vkey).consistent
+    for i, hash_ in enumerate(proof.hashes):
+        flipped = bytes([hash_[0] ^ 1]) + hash_[1:]
+        changed = [*proof.hashes[:i], flipped, *proof.hashes[i + 1 :]]
+        for hashes in (changed, proof.hashes[:i] + proof.hashes[i + 1 :]):
+            edited = ConsistencyFile(held.size, tuple(hashes), proof.checkpoint_note).render()
+            assert not compare_with_proof(held.note, edited, vkey).consistent
+    extra = ConsistencyFile(held.size, (*proof.hashes, bytes(32)), proof.checkpoint_note)
+    assert not compare_with_proof(held.note, extra.render(), vkey).consistent
+    with pytest.raises(ProofError, match="not on from the held checkpoint's"):
+        compare_with_proof(
+            held.note, text.replace(f"old {held.size}", f"old {held.size + 1}"), vkey
+        )
+    with pytest.raises(ProofError, match="not on from the held checkpoint's"):
+        compare_with_proof(newer.note, bank.consistency(held.size).render(), vkey)
+    other = SigningKey.from_seed(bytes([98]) * 32)
+    with pytest.raises(ProofError):
+        compare_with_proof(held.note, text, other.public.vkey(bank.ledger.origin))
+    with pytest.raises(LedgerStateError, match="the ledger has"):
+        bank.consistency(bank.ledger.size() + 1, log_key)
+    _more(bank, learner, 1, start=700)
+    with pytest.raises(LedgerStateError, match="no checkpoint covers"):
+        bank.consistency(bank.ledger.size())
+    signed = bank.consistency(bank.ledger.size(), log_key)  # signs the checkpoint it needs
+    assert signed.checkpoint.size == bank.ledger.size() and len(bank.ledger.checkpoints()) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("new 3\n\nx\n", "the first line must be 'old <size>'"),
+        ("old 03\n\nx\n", "size '03' is not a decimal number"),
+        ("old -1\n\nx\n", "is not a decimal number"),
+        ("old 3\nAAAA\n\nx\n", "a hash is not 32 bytes"),
+        ("old 3\n!!!!\n\nx\n", "not valid base64"),
+        ("old 3\n" + "A" * 43 + "=\n" * 1, "no blank line before the checkpoint"),
+        ("old 3\n" + ("A" * 43 + "=\n") * 64 + "\nx\n", "more than 63 hashes"),
+    ],
+)
+def test_a_malformed_consistency_proof_file_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ProofError, match=re.escape(message)):
+        ConsistencyFile.parse(text)
+
+
+@given(
+    st.integers(min_value=0, max_value=2**40),
+    st.lists(st.binary(min_size=32, max_size=32), max_size=63),
+)
+def test_a_consistency_proof_file_round_trips(size: int, hashes: list[bytes]) -> None:
+    note = "example.org/log\n5\nAAAA\n\n\u2014 example.org/log AAAA\n"
+    proof = ConsistencyFile(size, tuple(hashes), note)
+    assert ConsistencyFile.parse(proof.render()) == proof
 
 
 def test_split_view_between_two_held_checkpoints(
@@ -1076,6 +1162,8 @@ def test_cli_audit_pins_reports_and_signs(tmp_path: Path, runner: CliRunner, db_
 
 
 def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
+    from creditbank.cli.main import cli
+
     from .test_cli import one_line_error, run
 
     assert run(runner, db_url, "demo", "--learners", "2", "--records", "6").exit_code == 0
@@ -1099,6 +1187,41 @@ def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str)
     forged = (tmp_path / "b.note").read_text().replace("\n", "\nx", 1)
     (tmp_path / "c.note").write_text(forged)
     one_line_error(run(runner, db_url, "compare-checkpoints", "a.note", "c.note"), 1, "")
+
+    # A consistency proof from the learner's proof file, checked with the vkey alone.
+    wrote = run(runner, db_url, "consistency-proof", "learner.proof", "-o", "since.proof", "--json")
+    older_size = int(fetch(db_url, "SELECT MIN(size) FROM checkpoints")[0][0])
+    newer_size = int(fetch(db_url, "SELECT MAX(size) FROM checkpoints")[0][0])
+    assert json.loads(wrote.stdout) == {
+        "old": older_size,
+        "size": newer_size,
+        "file": "since.proof",
+    }
+    by_size = run(runner, db_url, "consistency-proof", str(older_size), "-o", "by-size.proof")
+    assert by_size.exit_code == 0
+    assert (tmp_path / "by-size.proof").read_text() == (tmp_path / "since.proof").read_text()
+    vkey = run(runner, db_url, "vkey").stdout.strip()
+    offline = CliRunner()
+    paths = [str(tmp_path / name) for name in ("learner.proof", "since.proof")]
+    for pair in (paths, paths[::-1]):
+        checked = offline.invoke(cli, ["compare-checkpoints", *pair, "--vkey", vkey])
+        assert checked.exit_code == 0, checked.stderr
+        assert checked.stdout == f"CONSISTENT: size {older_size} is a prefix of size {newer_size}\n"
+    lines = (tmp_path / "since.proof").read_text().split("\n")
+    lines[1] = ("B" if lines[1][0] == "A" else "A") + lines[1][1:]
+    (tmp_path / "bad.proof").write_text("\n".join(lines))
+    split = offline.invoke(
+        cli, ["compare-checkpoints", paths[0], str(tmp_path / "bad.proof"), "--vkey", vkey]
+    )
+    assert split.exit_code == 1 and split.stdout.startswith("SPLIT VIEW: no consistency proof: ")
+    two = run(runner, db_url, "compare-checkpoints", "since.proof", "bad.proof")
+    one_line_error(two, 2, "not two proofs")
+    one_line_error(run(runner, db_url, "consistency-proof", "nope", "-o", "x"), 2, "OLD: 'nope'")
+    one_line_error(
+        run(runner, db_url, "consistency-proof", str(newer_size + 1), "-o", "x"),
+        1,
+        "the ledger has",
+    )
 
 
 # -- property: the audit reports exactly the violations made --------------------------------

@@ -9,7 +9,12 @@ renders and signs what it found.
 
 from creditbank.audit.report import AuditReport, sign_report, verify_report
 from creditbank.audit.run import Audit
-from creditbank.audit.split_view import SplitView, compare_checkpoints, held_checkpoint
+from creditbank.audit.split_view import (
+    SplitView,
+    compare_checkpoints,
+    compare_with_proof,
+    held_checkpoint,
+)
 from creditbank.audit.state import AuditState
 
 __all__ = [
@@ -18,6 +23,7 @@ __all__ = [
     "AuditState",
     "SplitView",
     "compare_checkpoints",
+    "compare_with_proof",
     "held_checkpoint",
     "sign_report",
     "verify_report",

@@ -3,12 +3,15 @@
 A learner holds one checkpoint (on its own, or in a proof file or credential),
 the auditor another. Both must be signed by the log key. Of equal size they must
 carry the same root; otherwise the ledger must supply a consistency proof
-(RFC 9162 §2.1.4) from the smaller to the larger. Two validly signed checkpoints
-that fail this are the evidence of a split view.
+(RFC 9162 §2.1.4) from the smaller to the larger: read from the ledger itself, or
+from a consistency proof file it wrote (:mod:`creditbank.ledger.consistency_file`),
+which needs nothing but the vkey. Two validly signed checkpoints that fail this
+are the evidence of a split view.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,7 @@ from creditbank.credentials.openbadges import ledger_proofs
 from creditbank.documents import parse_json
 from creditbank.errors import CreditBankError, InputError, ProofError
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint
+from creditbank.ledger.consistency_file import ConsistencyFile
 from creditbank.ledger.encoding import b64encode
 from creditbank.ledger.keys import parse_vkey
 from creditbank.ledger.log import Ledger
@@ -81,6 +85,29 @@ def held_checkpoint(text: str, where: str) -> str:
     return text
 
 
+def compare_with_proof(held: str, proof_text: str, vkey: str) -> SplitView:
+    """Check, offline, a consistency proof file against the checkpoint ``held``.
+
+    ``vkey`` is the log's verifier key as the holder pinned it.
+
+    Raises:
+        InputError: a malformed ``vkey``.
+        ProofError: a malformed file, a checkpoint not signed by that key, or a
+            proof that does not start from the held checkpoint's size or runs
+            backwards (it is no evidence of anything then).
+    """
+    origin, key = parse_vkey(vkey)
+    proof = ConsistencyFile.parse(proof_text)
+    older = open_checkpoint(held, origin, key)
+    newer = open_checkpoint(proof.checkpoint_note, origin, key)
+    if proof.old_size != older.size or newer.size < older.size:
+        raise ProofError(
+            f"consistency proof: it runs from size {proof.old_size} to {newer.size}, "
+            f"not on from the held checkpoint's {older.size}"
+        )
+    return _judge(older, newer, (held, proof.checkpoint_note), lambda: proof.hashes)
+
+
 def compare_checkpoints(
     ledger: Ledger, first: str, second: str, vkey: str | None = None
 ) -> SplitView:
@@ -100,21 +127,34 @@ def compare_checkpoints(
         key=lambda item: item[0].size,
     )
     (older, older_note), (newer, newer_note) = pair
-    notes = (older_note, newer_note)
+    return _judge(
+        older,
+        newer,
+        (older_note, newer_note),
+        lambda: ledger.consistency_proof(older.size, newer.size),
+    )
+
+
+def _judge(
+    older: Checkpoint,
+    newer: Checkpoint,
+    notes: tuple[str, str],
+    proof: Callable[[], Sequence[bytes]],
+) -> SplitView:
+    """The verdict on two signed checkpoints, ``older`` not the larger.
+
+    ``proof`` gives the consistency proof between them, asked only when their sizes
+    differ; one it cannot give, or one that fails, is a split view.
+    """
     if older.size == newer.size:
         same = older.root == newer.root
         reason = "the same tree" if same else f"two roots signed for size {older.size}"
         return SplitView(same, older, newer, notes, (), reason)
     try:
-        proof = tuple(ledger.consistency_proof(older.size, newer.size))
-        verify_consistency(older.size, newer.size, older.root, newer.root, proof)
+        hashes = tuple(proof())
+        verify_consistency(older.size, newer.size, older.root, newer.root, hashes)
     except CreditBankError as e:
         return SplitView(False, older, newer, notes, (), f"no consistency proof: {e}")
     return SplitView(
-        True,
-        older,
-        newer,
-        notes,
-        proof,
-        f"size {older.size} is a prefix of size {newer.size}",
+        True, older, newer, notes, hashes, f"size {older.size} is a prefix of size {newer.size}"
     )

@@ -23,6 +23,7 @@ from creditbank.ledger.chain import (
     sign_chain,
 )
 from creditbank.ledger.checkpoint import Checkpoint
+from creditbank.ledger.consistency_file import ConsistencyFile
 from creditbank.ledger.keyring import introduced_keys, key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
 from creditbank.ledger.merkle import (
@@ -472,6 +473,23 @@ class Ledger:
         """Every signed checkpoint, oldest first."""
         with self.store.reading() as conn:
             return self.store.checkpoints(conn)
+
+    def consistency_file(
+        self, old_size: int, checkpoint: CheckpointRow | None = None
+    ) -> ConsistencyFile:
+        """The consistency proof from ``old_size`` to ``checkpoint`` (default: the latest).
+
+        Raises:
+            LedgerStateError: no checkpoint covers ``old_size`` records yet.
+            ProofError: the ledger cannot prove it (it holds fewer records).
+        """
+        checkpoint = checkpoint or self.latest_checkpoint()
+        if checkpoint is None or checkpoint.size < old_size:
+            raise LedgerStateError(
+                f"no checkpoint covers {old_size} records yet: sign a checkpoint first"
+            )
+        hashes = self.consistency_proof(old_size, checkpoint.size)
+        return ConsistencyFile(old_size, tuple(hashes), checkpoint.note)
 
     def proof_file(self, seq: int, checkpoint: CheckpointRow | None = None) -> TlogProof:
         """The ``tlog-proof@v1`` of record ``seq`` under ``checkpoint`` (default: the latest).
