@@ -37,7 +37,7 @@ from creditbank.audit import run as run_module
 from creditbank.audit.run import CLOCK_SKEW
 from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
-from creditbank.clock import end_of_second, format_time, parse_time
+from creditbank.clock import format_time, parse_time
 from creditbank.demo_bank import build as build_demo
 from creditbank.domain.conversion import Grant
 from creditbank.errors import (
@@ -638,7 +638,7 @@ def test_a_checkpoint_signed_after_the_audits_own_time(
     _resign_checkpoint(bank, log_key, db_url, ahead, format_time(ahead))
     report = bank.audit()
     assert found(report) == {("dated_in_future", None)}
-    assert report.problems[0].extra["actual"] == end_of_second(ahead)
+    assert report.problems[0].extra["actual"] == format_time(ahead.replace(microsecond=0))
 
 
 def _course(account: str, code: str = "CS101") -> dict[str, Any]:

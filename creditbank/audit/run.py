@@ -246,7 +246,7 @@ class Audit:
                 end.prev,
                 tuple(end.tree.frontier),
                 replay.last_time,
-                format_time(self.clock.now()),
+                self._now,
             ).save(self.state_path, scratch)
             saved = True
         elif self.state_path is not None:
@@ -278,7 +278,7 @@ class Audit:
         key = self.ledger.log_key
         times: list[tuple[int, str]] = []
         unsigned = 0
-        latest: tuple[CheckpointRow, datetime] | None = None
+        last_signed: tuple[CheckpointRow, datetime] | None = None
         for row in sorted(checkpoints, key=lambda r: (r.size, r.id)):
             try:
                 signed = open_stored_checkpoint(row.note, origin, key)
@@ -290,28 +290,33 @@ class Audit:
                 continue
             signing = end_of_second(signed.signed_at)
             times.append((signed.size, signing))
-            if latest is not None and signed.signed_at < latest[1]:
+            if last_signed is not None and signed.signed_at < last_signed[1]:
+                before, at = last_signed
                 self.found.one(
                     "time_backwards",
                     None,
                     f"checkpoint {row.id} (size {signed.size}) was signed at "
-                    f"{format_time(signed.signed_at)}, before checkpoint {latest[0].id} "
-                    f"(size {latest[0].size}) at {format_time(latest[1])}",
+                    f"{format_time(signed.signed_at)}, before checkpoint {before.id} "
+                    f"(size {before.size}) at {format_time(at)}",
                     {
                         "checkpoint": row.id,
-                        "expected": f">= {format_time(latest[1])}",
+                        "expected": f">= {format_time(at)}",
                         "actual": format_time(signed.signed_at),
                     },
                 )
-            if latest is None or signed.signed_at >= latest[1]:
-                latest = (row, signed.signed_at)
+            else:
+                last_signed = (row, signed.signed_at)
             if format_time(signed.signed_at) > self._not_after:
                 self.found.one(
                     "dated_in_future",
                     None,
                     f"checkpoint {row.id} was signed at {format_time(signed.signed_at)}, "
                     f"after the audit's own time ({self._now})",
-                    {"checkpoint": row.id, "expected": f"<= {self._not_after}", "actual": signing},
+                    {
+                        "checkpoint": row.id,
+                        "expected": f"<= {self._not_after}",
+                        "actual": format_time(signed.signed_at),
+                    },
                 )
         if unsigned:
             self.notes.append(
@@ -401,7 +406,7 @@ class Audit:
             tuple(self.found.problems),
             self.found.more,
             counts or {},
-            format_time(self.clock.now()),
+            self._now,
             saved,
             tuple(self.notes),
             tuple(self.resolved.problems),
