@@ -23,8 +23,9 @@ from creditbank.ledger.merkle import HASH_SIZE
 from creditbank.ledger.note import parse_note
 
 OLD_PREFIX = "old "
+"""How the first line starts: ``old`` and a space, then the older size."""
 MAX_HASHES = 63
-"""The most proof lines the format allows (as many as a 2**63-leaf tree needs)."""
+"""The most proof lines the format allows (the limit C2SP tlog-witness sets)."""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,10 @@ from creditbank.ledger.note import NoteSignature, SignedNote
 COSIGNATURE_TYPE = b"\x04"
 """The signature type byte of an Ed25519 ``cosignature/v1`` key ID."""
 HEADER = "cosignature/v1\n"
+"""The first line of every signed message (domain separation from other signatures)."""
 _TIMESTAMPED_SIZE = 8 + 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""POSIX time 0."""
 LAST_SECOND = (datetime.max.replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
 """The last POSIX second a time can name here (the end of the year 9999)."""
 
