@@ -12,6 +12,7 @@ from creditbank.audit import (
     compare_checkpoints,
     compare_with_proof,
     held_checkpoint,
+    pinned_vkey,
     sign_report,
     verify_report,
 )
@@ -237,16 +238,19 @@ def compare_checkpoints_command(
 
     FIRST and SECOND are files holding signed checkpoints (e.g. one a learner
     holds, one the auditor holds): a checkpoint, a proof file (creditbank proof)
-    or an exported credential or transcript, whose ledger proof ends in one. One of
-    them may be a consistency proof (creditbank consistency-proof), which holds
-    the newer checkpoint: with --vkey, that needs no database. Exit 0 consistent,
-    1 split view. For example:
+    or an exported credential or transcript, whose ledger proof ends in one, or an
+    auditor's audit state (the checkpoint it pins, checked with the vkey it pins
+    unless --vkey says otherwise). One of them may be a consistency proof
+    (creditbank consistency-proof), which holds the newer checkpoint: with a vkey,
+    that needs no database. Exit 0 consistent, 1 split view. For example:
 
         creditbank compare-checkpoints learner.checkpoint auditor.checkpoint
-        creditbank compare-checkpoints credential-42.json auditor.checkpoint
+        creditbank compare-checkpoints credential-42.json audit-state.json
         creditbank compare-checkpoints learner.checkpoint since.proof --vkey "$(cat log.vkey)"
     """
     texts = {path: _read(path) for path in (first, second)}
+    pinned = [v for v in map(pinned_vkey, texts.values()) if v is not None]
+    vkey = vkey or next(iter(pinned), None)
     proofs = [path for path, text in texts.items() if is_consistency_file(text)]
     if len(proofs) > 1:
         raise BadInputError("give one held checkpoint and one consistency proof, not two proofs")

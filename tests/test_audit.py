@@ -29,6 +29,7 @@ from creditbank.audit import (
     compare_checkpoints,
     compare_with_proof,
     held_checkpoint,
+    pinned_vkey,
     sign_report,
     verify_report,
 )
@@ -1025,6 +1026,12 @@ def test_a_held_proof_or_credential_gives_its_checkpoint(
     newer = bank.checkpoint(log_key)
     view = compare_checkpoints(bank.ledger, held_checkpoint(credential, "c"), newer.note)
     assert view.consistent and view.older.size == held.size
+    state = {"format": "creditbank-audit-state/1", "vkey": bank.ledger.vkey()}
+    assert held_checkpoint(json.dumps({**state, "checkpoint": held.note}), "s") == held.note
+    assert pinned_vkey(json.dumps(state)) == bank.ledger.vkey()
+    assert pinned_vkey(held.note) is None and pinned_vkey("{") is None
+    with pytest.raises(InputError, match=r"^s\.json: an audit state that pins no checkpoint$"):
+        held_checkpoint(json.dumps({**state, "checkpoint": None}), "s.json")
     with pytest.raises(InputError, match=r"^c\.json: a credential that carries no ledger proof$"):
         held_checkpoint(json.dumps({"evidence": [{"genre": "other", "narrative": "x"}]}), "c.json")
     with pytest.raises(
@@ -1222,6 +1229,24 @@ def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str)
         1,
         "the ledger has",
     )
+
+    # The auditor's pinned state is a held checkpoint too, checked with the vkey it pins.
+    assert run(runner, db_url, "audit", "--since", "state.json").exit_code == 0
+    assert run(runner, db_url, "demo", "--learners", "1", "--records", "3").exit_code == 0
+    assert run(runner, db_url, "checkpoint").exit_code == 0
+    assert run(runner, db_url, "consistency-proof", "state.json", "-o", "s.proof").exit_code == 0
+    from_state = offline.invoke(
+        cli, ["compare-checkpoints", str(tmp_path / "state.json"), str(tmp_path / "s.proof")]
+    )
+    assert from_state.exit_code == 0, from_state.stderr
+    assert from_state.stdout.startswith(f"CONSISTENT: size {newer_size} is a prefix of size ")
+    other = SigningKey.from_seed(bytes([97]) * 32).public.vkey(vkey.split("+")[0])
+    wrong = offline.invoke(
+        cli,
+        ["compare-checkpoints", str(tmp_path / "state.json"), str(tmp_path / "s.proof"),
+         "--vkey", other],
+    )  # fmt: skip
+    assert wrong.exit_code == 1 and "no signature by" in wrong.stderr
 
 
 # -- property: the audit reports exactly the violations made --------------------------------

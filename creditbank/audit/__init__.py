@@ -14,6 +14,7 @@ from creditbank.audit.split_view import (
     compare_checkpoints,
     compare_with_proof,
     held_checkpoint,
+    pinned_vkey,
 )
 from creditbank.audit.state import AuditState
 
@@ -25,6 +26,7 @@ __all__ = [
     "compare_checkpoints",
     "compare_with_proof",
     "held_checkpoint",
+    "pinned_vkey",
     "sign_report",
     "verify_report",
 ]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from creditbank.audit.state import FORMAT as STATE_FORMAT
 from creditbank.clock import format_time
 from creditbank.credentials.openbadges import ledger_proofs
 from creditbank.documents import parse_json
@@ -52,6 +53,18 @@ class SplitView:
         }
 
 
+def pinned_vkey(text: str) -> str | None:
+    """The log vkey an auditor's audit state file pins, if ``text`` is one."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        document = parse_json(text, "state")
+    except InputError:
+        return None
+    vkey = document.get("vkey")
+    return vkey if document.get("format") == STATE_FORMAT and isinstance(vkey, str) else None
+
+
 def _view(checkpoint: Checkpoint) -> dict[str, Any]:
     signed_at = checkpoint.signed_at
     return {
@@ -65,15 +78,23 @@ def held_checkpoint(text: str, where: str) -> str:
     """The signed checkpoint in what a learner or an auditor holds.
 
     ``text`` is a checkpoint note itself, a C2SP tlog-proof (the checkpoint it
-    ends with), or a credential or transcript as exported (the checkpoint of the
-    first ledger proof it carries). ``where`` names the text in errors.
+    ends with), a credential or transcript as exported (the checkpoint of the
+    first ledger proof it carries), or an auditor's audit state file (the
+    checkpoint it pins). ``where`` names the text in errors.
 
     Raises:
-        InputError: a credential that carries no ledger proof, or is not JSON.
+        InputError: a credential that carries no ledger proof, an audit state that
+            pins no checkpoint, or text that starts as JSON and is not.
         ProofError: a tlog-proof file that does not parse (the message names it).
     """
     if text.lstrip().startswith("{"):
-        proof = next(ledger_proofs(parse_json(text, where)), None)
+        document = parse_json(text, where)
+        if document.get("format") == STATE_FORMAT:
+            pinned = document.get("checkpoint")
+            if not isinstance(pinned, str):
+                raise InputError(f"{where}: an audit state that pins no checkpoint")
+            return pinned
+        proof = next(ledger_proofs(document), None)
         if proof is None:
             raise InputError(f"{where}: a credential that carries no ledger proof")
         text = proof
