@@ -11,6 +11,7 @@ import click
 from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.errors import CreditBankError, KeyFileError, ProofError
+from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 from creditbank.store.engine import open_engine
@@ -170,9 +171,14 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
     bank = app.bank()
     key = app.load_key(log_key, app.key_paths.log, "log key")
     row = bank.checkpoint(key)
-    emit(
-        as_json, {"size": row.size, "root": row.root.hex(), "note": row.note}, row.note.rstrip("\n")
-    )
+    signed_at = open_checkpoint(row.note, bank.ledger.origin, key.public).signed_at
+    document = {
+        "size": row.size,
+        "root": row.root.hex(),
+        "signed_at": None if signed_at is None else format_time(signed_at),
+        "note": row.note,
+    }
+    emit(as_json, document, row.note.rstrip("\n"))
 
 
 @click.command()

@@ -167,6 +167,8 @@ def test_checkpoint_proof_and_offline_verification(
     assert lines[5].startswith("\u2014 city.example/credit-bank ") and len(lines) == 6
     doc = json.loads(run(runner, db_url, "checkpoint", "--json").stdout)
     assert doc["size"] == size and doc["note"].splitlines()[:2] == lines[:2]
+    created = fetch(db_url, "SELECT created FROM checkpoints WHERE size = :s", {"s": size})[0][0]
+    assert doc["signed_at"] == f"{created[:19]}.000000Z"
 
     proof_path = tmp_path / "r12.tlog-proof"
     assert (
@@ -174,8 +176,7 @@ def test_checkpoint_proof_and_offline_verification(
     )
     vkey_file = tmp_path / "log.vkey"
     vkey_file.write_text(initialised + "\n")
-    created = fetch(db_url, "SELECT created FROM checkpoints WHERE size = :s", {"s": size})[0][0]
-    signed_at = f"{created[:19]}.000000Z"
+    signed_at = doc["signed_at"]
     offline = CliRunner()
     for vkey in (initialised, str(vkey_file)):
         ok = offline.invoke(cli, ["verify-proof", str(proof_path), "--vkey", vkey])
