@@ -351,6 +351,13 @@ def test_offline_verification_uses_the_embedded_proofs(
     offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, lists).verify(credential)
     assert offline.ok, offline.to_dict()
     assert "registered to org-iot" in offline.checks[2].detail
+    latest = bank.ledger.latest_checkpoint()
+    assert latest is not None
+    ledger = next(c for c in offline.checks if c.name == "ledger")
+    signed_at = f"{latest.created[:19]}.000000Z"
+    assert ledger.detail.startswith(
+        f"record {seq} in checkpoint of size {latest.size} signed at {signed_at}: "
+    )
     other = SigningKey.from_seed(bytes([42]) * 32).public.vkey(bank.ledger.origin)
     forged = Verifier(bank.clock.now(), other, None, lists).verify(credential)
     assert {c.name for c in forged.checks if c.outcome == "fail"} >= {"ledger", "issuer_key"}

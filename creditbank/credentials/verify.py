@@ -187,7 +187,9 @@ class Verifier:
             return None
         vkey, note = self._log_vkey(found[1])
         result = verify_proof_file(found[0], vkey)
-        where = f"record {result.index} in checkpoint of size {result.checkpoint.size}{note}"
+        signed = result.checkpoint.signed_at
+        when = "" if signed is None else f" signed at {format_time(signed)}"
+        where = f"record {result.index} in checkpoint of size {result.checkpoint.size}{when}{note}"
         return open_leaf(result.leaf), where, result.checkpoint.origin
 
     def _ledger(self, document: Mapping[str, Any]) -> tuple[str, str]:
