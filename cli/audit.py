@@ -186,7 +186,8 @@ def consistency_proof_command(
     """Write the proof that the latest checkpoint extends an older one.
 
     OLD is the file holding the older signed checkpoint (a checkpoint, a proof
-    file, an exported credential or transcript) or the size it covers. The file is
+    file, an exported credential or transcript, an audit state) or the size it
+    covers. The file is
     in the body format of C2SP tlog-witness add-checkpoint: its holder checks it
     with the log's vkey alone (compare-checkpoints). Signs a new checkpoint if the
     latest covers fewer records. For example:
@@ -227,7 +228,9 @@ def _read(path: Path) -> str:
 @click.argument("first", type=FILE)
 @click.argument("second", type=FILE)
 @click.option(
-    "--vkey", metavar="VKEY", help="The log's verifier key as pinned (default: the db's)."
+    "--vkey",
+    metavar="VKEY",
+    help="The log's verifier key as pinned (default: an audit state's, else the db's).",
 )
 @json_option
 @pass_app
