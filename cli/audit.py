@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,10 +17,12 @@ from creditbank.audit import (
     sign_report,
     verify_report,
 )
+from creditbank.clock import format_time, parse_time
 from creditbank.errors import CreditBankError
 from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.consistency_file import is_consistency_file
-from creditbank.ledger.keys import VerifyKey, parse_vkey
+from creditbank.ledger.cosignature import witness, witnessed
+from creditbank.ledger.keys import COSIGNATURE_TYPE, SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.log import Ledger
 
 from .context import AppContext, pass_app
@@ -52,6 +55,12 @@ def register(group: click.Group) -> None:
     show_default=True,
     help="The name the report is signed under.",
 )
+@click.option(
+    "--cosigned",
+    type=OUTPUT_FILE,
+    help="After a clean audit with --since, write the checkpoint it pinned, cosigned as a "
+    "witness by --auditor-key (C2SP cosignature/v1).",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for signature checks.")
 @json_option
 @pass_app
@@ -62,6 +71,7 @@ def audit(
     report: Path | None,
     auditor_key: Path | None,
     auditor_name: str,
+    cosigned: Path | None,
     workers: int | None,
     as_json: bool,
 ) -> None:
@@ -77,9 +87,19 @@ def audit(
     example:
 
         creditbank audit --since audit-state.json --report audit.md --auditor-key auditor.pem
+
+    With --cosigned FILE, the auditor also witnesses the checkpoint a clean audit
+    pinned: learners check it with compare-checkpoints --witness. For example:
+
+        creditbank audit --since state.json --auditor-key auditor.pem --cosigned witnessed.note
     """
     if report is not None and auditor_key is None:
         raise BadInputError("--report needs --auditor-key: the report is signed by the auditor")
+    if cosigned is not None and (state is None or auditor_key is None):
+        raise BadInputError(
+            "--cosigned needs --since and --auditor-key: a witness cosigns only the "
+            "checkpoint a clean audit pinned, with its own key"
+        )
     try:
         signer = (
             None if auditor_key is None else app.load_key(auditor_key, auditor_key, "auditor key")
@@ -90,14 +110,38 @@ def audit(
             result = bank.audit(state, vkey, workers, advance)
         if report is not None and signer is not None:
             write_file(report, sign_report(result, auditor_name, signer), "--report")
+        witnessed = None
+        if cosigned is not None and signer is not None:
+            witnessed = _cosign(result, auditor_name, signer, cosigned)
     except CreditBankError as e:
         raise BadInputError(f"audit could not run: {e}") from e
     if as_json:
-        emit(True, result.to_dict())
+        emit(True, {**result.to_dict(), **({} if cosigned is None else {"cosigned": witnessed})})
     else:
         click.echo(shown(_summary(result)))
+        if cosigned is not None:
+            click.echo(
+                f"cosigned checkpoint size {witnessed['size']} written to {cosigned} "
+                f"(witness vkey {witnessed['cosigner_vkey']})"
+                if witnessed is not None
+                else "no checkpoint cosigned: the audit did not pin one clean"
+            )
     if not result.ok:
         raise SystemExit(1)
+
+
+def _cosign(result: AuditReport, name: str, key: SigningKey, output: Path) -> dict[str, Any] | None:
+    """Write the checkpoint a clean audit pinned, cosigned by ``key``; describe it."""
+    if not (result.ok and result.state_saved and result.checkpoint is not None):
+        return None
+    checkpoint = result.checkpoint
+    note = witness(str(checkpoint["note"]), name, key, parse_time(result.audited_at))
+    write_file(output, note, "--cosigned")
+    return {
+        "file": str(output),
+        "size": checkpoint["size"],
+        "cosigner_vkey": key.public.vkey(name, COSIGNATURE_TYPE),
+    }
 
 
 def _summary(result: AuditReport) -> str:
@@ -178,10 +222,16 @@ def _auditor_key(value: str) -> str | VerifyKey:
 @click.argument("old")
 @click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof.")
 @click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed.")
+@click.option(
+    "--to",
+    "to",
+    type=FILE,
+    help="Prove up to this copy of one of the log's checkpoints (a witness's cosigned one).",
+)
 @json_option
 @pass_app
 def consistency_proof_command(
-    app: AppContext, old: str, output: Path, log_key: Path | None, as_json: bool
+    app: AppContext, old: str, output: Path, log_key: Path | None, to: Path | None, as_json: bool
 ) -> None:
     """Write the proof that the latest checkpoint extends an older one.
 
@@ -193,14 +243,16 @@ def consistency_proof_command(
     latest covers fewer records. For example:
 
         creditbank consistency-proof learner.checkpoint -o since-learner.proof
+        creditbank consistency-proof learner.checkpoint --to witnessed.note -o since.proof
     """
     bank = app.bank()
     size = _old_size(bank.ledger, old)
+    target = None if to is None else _read(to)
     latest = bank.ledger.latest_checkpoint()
     key = None
-    if (latest is None or latest.size < size) and size <= bank.ledger.size():
+    if target is None and (latest is None or latest.size < size) and size <= bank.ledger.size():
         key = app.load_key(log_key, app.key_paths.log, "log key")
-    proof = bank.consistency(size, key)
+    proof = bank.consistency(size, key, target)
     write_file(output, proof.render(), "-o")
     document = {"old": size, "size": proof.checkpoint.size, "file": str(output)}
     emit(as_json, document, f"wrote {output}")
@@ -232,10 +284,22 @@ def _read(path: Path) -> str:
     metavar="VKEY",
     help="The log's verifier key as pinned (default: an audit state's, else the db's).",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="VKEY",
+    help="Also require the newer checkpoint cosigned by this witness (its cosigner vkey).",
+)
 @json_option
 @pass_app
 def compare_checkpoints_command(
-    app: AppContext, first: Path, second: Path, vkey: str | None, as_json: bool
+    app: AppContext,
+    first: Path,
+    second: Path,
+    vkey: str | None,
+    witnesses: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Prove two signed checkpoints are views of one log, or print the fork's evidence.
 
@@ -250,6 +314,10 @@ def compare_checkpoints_command(
         creditbank compare-checkpoints learner.checkpoint auditor.checkpoint
         creditbank compare-checkpoints credential-42.json audit-state.json
         creditbank compare-checkpoints learner.checkpoint since.proof --vkey "$(cat log.vkey)"
+
+    With --witness, the newer checkpoint must also carry a valid cosignature by
+    each witness named (an auditor's, from audit --cosigned); one missing is
+    refused (exit 1).
     """
     texts = {path: _read(path) for path in (first, second)}
     pinned = [v for v in map(pinned_vkey, texts.values()) if v is not None]
@@ -264,10 +332,14 @@ def compare_checkpoints_command(
     else:
         first_note, second_note = (held_checkpoint(texts[p], str(p)) for p in (first, second))
         result = compare_checkpoints(app.bank().ledger, first_note, second_note, vkey)
+    seen = [witnessed(result.notes[1], w) for w in witnesses] if result.consistent else []
     if as_json:
-        emit(True, result.to_dict())
+        found = [{"witness": name, "signed_at": format_time(when)} for name, when in seen]
+        emit(True, {**result.to_dict(), "witnessed": found})
     elif result.consistent:
         click.echo(shown(f"CONSISTENT: {result.reason}"))
+        for name, when in seen:
+            click.echo(shown(f"witnessed by {name} at {format_time(when)}"))
     else:
         click.echo(shown(f"SPLIT VIEW: {result.reason}\n\nEvidence (both signed by the log key):"))
         for note in result.notes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -56,6 +56,7 @@ from creditbank.domain.issuers import Accreditation
 from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError, StoreError
+from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.consistency_file import ConsistencyFile
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
@@ -1253,21 +1254,43 @@ class CreditBank(_BankWrites):
             latest = self.ledger.sign_checkpoint(log_key)
         return self.ledger.proof_file(seq, latest)
 
-    def consistency(self, old_size: int, log_key: SigningKey | None = None) -> ConsistencyFile:
+    def consistency(
+        self, old_size: int, log_key: SigningKey | None = None, to: str | None = None
+    ) -> ConsistencyFile:
         """The consistency proof from ``old_size`` records to the latest checkpoint.
 
         For a holder of a checkpoint of that size (:mod:`creditbank.ledger.consistency_file`);
         signs a fresh checkpoint with ``log_key`` if the latest covers fewer records.
+        With ``to``, a note of one of this log's checkpoints as someone holds it (a
+        witness's cosigned copy, say), the proof runs to that checkpoint and ends
+        with ``to`` as given.
 
         Raises:
-            LedgerStateError: the ledger holds fewer than ``old_size`` records, or no
-                checkpoint covers them and no log key was given.
+            LedgerStateError: the ledger holds fewer than ``old_size`` records, no
+                checkpoint covers them and no log key was given, or ``to`` is not a
+                checkpoint this log stored.
+            ProofError: ``to`` is not signed by the log key.
         """
         size = self.ledger.size()
         if old_size > size:
             raise LedgerStateError(
                 f"no consistency proof from size {old_size}: the ledger has {size} records"
             )
+        if to is not None:
+            target = open_checkpoint(to, self.ledger.origin, self.ledger.log_key)
+            row = next(
+                (
+                    c
+                    for c in self.ledger.checkpoints()
+                    if (c.size, c.root) == (target.size, target.root)
+                ),
+                None,
+            )
+            if row is None:
+                raise LedgerStateError(
+                    f"the checkpoint given (size {target.size}) is not one this log stored"
+                )
+            return replace(self.ledger.consistency_file(old_size, row), checkpoint_note=to)
         latest = self.ledger.latest_checkpoint()
         if (latest is None or latest.size < old_size) and log_key is not None:
             latest = self.ledger.sign_checkpoint(log_key)

@@ -1249,6 +1249,103 @@ def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str)
     assert wrong.exit_code == 1 and "no signature by" in wrong.stderr
 
 
+def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(
+    tmp_path: Path, runner: CliRunner, db_url: str
+) -> None:
+    """The auditor cosigns the checkpoint a clean audit pinned; the bank proves a learner's
+    checkpoint consistent up to that cosigned copy; the learner checks both offline."""
+    from creditbank.cli.main import cli
+
+    from .test_cli import one_line_error, run
+
+    assert run(runner, db_url, "demo", "--learners", "2", "--records", "6").exit_code == 0
+    assert run(runner, db_url, "proof", "3", "-o", "learner.proof").exit_code == 0
+    assert run(runner, db_url, "demo", "--learners", "1", "--records", "3").exit_code == 0
+    assert run(runner, db_url, "checkpoint").exit_code == 0
+    assert run(runner, db_url, "keys", "generate", "--out", "auditor.pem").exit_code == 0
+    one_line_error(
+        run(runner, db_url, "audit", "--cosigned", "w.note", "--auditor-key", "auditor.pem"),
+        2,
+        "--cosigned needs --since and --auditor-key",
+    )
+    audited = run(
+        runner, db_url, "audit", "--since", "state.json", "--auditor-key", "auditor.pem",
+        "--auditor-name", "auditor.example/w1", "--cosigned", "w.note", "--json",
+    )  # fmt: skip
+    assert audited.exit_code == 0, audited.stderr
+    cosigned = json.loads(audited.stdout)["cosigned"]
+    size = int(fetch(db_url, "SELECT MAX(size) FROM checkpoints")[0][0])
+    assert cosigned["size"] == size and cosigned["file"] == "w.note"
+    witness_vkey = cosigned["cosigner_vkey"]
+    assert witness_vkey.startswith("auditor.example/w1+")
+    stored = fetch(db_url, "SELECT note FROM checkpoints WHERE size = :s", {"s": size})[0][0]
+    note = (tmp_path / "w.note").read_text(encoding="utf-8")
+    assert note.startswith(str(stored)) and note.count("\u2014 ") == 3
+
+    proved = run(runner, db_url, "consistency-proof", "learner.proof", "--to", "w.note", "-o", "p")
+    assert proved.exit_code == 0, proved.stderr
+    assert (tmp_path / "p").read_text(encoding="utf-8").endswith(note)
+    vkey = run(runner, db_url, "vkey").stdout.strip()
+    offline = CliRunner()
+    held, proof = str(tmp_path / "learner.proof"), str(tmp_path / "p")
+    checked = offline.invoke(
+        cli, ["compare-checkpoints", held, proof, "--vkey", vkey, "--witness", witness_vkey]
+    )
+    assert checked.exit_code == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert lines[0].startswith("CONSISTENT: size ")
+    assert re.fullmatch(r"witnessed by auditor\.example/w1 at \S+Z", lines[1]), lines
+    as_json = offline.invoke(
+        cli,
+        ["compare-checkpoints", held, proof, "--vkey", vkey, "--witness", witness_vkey, "--json"],
+    )
+    assert json.loads(as_json.stdout)["witnessed"][0]["witness"] == "auditor.example/w1"
+    stranger = SigningKey.from_seed(bytes([96]) * 32).public.vkey("auditor.example/w1", b"\x04")
+    refused = offline.invoke(
+        cli, ["compare-checkpoints", held, proof, "--vkey", vkey, "--witness", stranger]
+    )
+    one_line_error(refused, 1, "not witnessed by auditor.example/w1")
+    unwitnessed = run(runner, db_url, "consistency-proof", "learner.proof", "-o", "q")
+    assert unwitnessed.exit_code == 0
+    bare = offline.invoke(
+        cli,
+        [
+            "compare-checkpoints",
+            held,
+            str(tmp_path / "q"),
+            "--vkey",
+            vkey,
+            "--witness",
+            witness_vkey,
+        ],
+    )
+    one_line_error(bare, 1, "carries no cosignature by it")
+    other = SigningKey.from_seed(bytes([95]) * 32).public.vkey(vkey.split("+")[0])
+    (tmp_path / "x.note").write_text(note.replace(f"\n{size}\n", f"\n{size + 100}\n"))
+    one_line_error(
+        run(runner, db_url, "consistency-proof", "learner.proof", "--to", "x.note", "-o", "r"),
+        1,
+        "does not verify",
+    )
+    one_line_error(
+        offline.invoke(
+            cli, ["compare-checkpoints", held, proof, "--vkey", other, "--witness", witness_vkey]
+        ),
+        1,
+        "no signature by",
+    )
+
+    # With problems (drift, which a first, full audit compares), nothing is cosigned.
+    seq = int(fetch(db_url, "SELECT MIN(seq) FROM outcomes WHERE status = 'valid'")[0][0])
+    run_sql(db_url, f"UPDATE outcomes SET status = 'revoked' WHERE seq = {seq}")
+    dirty = run(
+        runner, db_url, "audit", "--since", "fresh.json", "--auditor-key", "auditor.pem",
+        "--cosigned", "w2.note",
+    )  # fmt: skip
+    assert dirty.exit_code == 1 and "no checkpoint cosigned" in dirty.stdout
+    assert not (tmp_path / "w2.note").exists()
+
+
 # -- property: the audit reports exactly the violations made --------------------------------
 
 _VALID = ("course", "certificate")

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from creditbank.errors import InputError, KeyFileError, ProofError
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint, open_stored_checkpoint
-from creditbank.ledger.cosignature import LAST_SECOND, cosignature_key_hash
+from creditbank.ledger.cosignature import LAST_SECOND, cosignature_key_hash, witness, witnessed
 from creditbank.ledger.encoding import b58decode, b58encode
-from creditbank.ledger.keys import SigningKey, VerifyKey, parse_vkey
+from creditbank.ledger.keys import COSIGNATURE_TYPE, SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.merkle import leaf_hash, node_hash
 from creditbank.ledger.note import NoteSignature, SignedNote, parse_note, sign_note
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
@@ -206,6 +206,37 @@ def test_a_time_before_1970_cannot_be_signed() -> None:
     _, root = _tree3()
     with pytest.raises(ProofError, match="cannot be signed"):
         Checkpoint("example.org/log", 3, root).sign(KEY, datetime(1969, 12, 31, tzinfo=UTC))
+
+
+@given(st.integers(min_value=0, max_value=LAST_SECOND))
+def test_a_witness_cosignature_names_its_witness_and_time(seconds: int) -> None:
+    _, root = _tree3()
+    note = Checkpoint("example.org/log", 3, root).sign(KEY, WHEN).render()
+    auditor = SigningKey.from_seed(bytes([7]) * 32)
+    when = datetime.fromtimestamp(seconds, UTC)
+    cosigned = witness(note, "auditor.example/w1", auditor, when)
+    assert cosigned.startswith(note) and open_checkpoint(cosigned, "example.org/log", KEY.public)
+    vkey = auditor.public.vkey("auditor.example/w1", COSIGNATURE_TYPE)
+    assert witnessed(cosigned, vkey) == ("auditor.example/w1", when)
+    with pytest.raises(ProofError, match="carries no cosignature"):
+        witnessed(note, vkey)
+    with pytest.raises(ProofError, match="not an Ed25519 cosigner key"):
+        witnessed(cosigned, auditor.public.vkey("auditor.example/w1"))
+    renamed = auditor.public.vkey("auditor.example/w2", COSIGNATURE_TYPE)
+    with pytest.raises(ProofError, match=r"not witnessed by auditor\.example/w2"):
+        witnessed(cosigned, renamed)
+
+
+def test_a_cosigner_vkey_follows_c2sp() -> None:
+    """name+hex(SHA-256(name || 0x0A || 0x04 || key)[:4])+base64(0x04 || key)."""
+    vkey = KEY.public.vkey("w.example", COSIGNATURE_TYPE)
+    name, hashed, blob = vkey.split("+")
+    assert name == "w.example"
+    assert hashed == hashlib.sha256(b"w.example\n\x04" + KEY.public.raw).digest()[:4].hex()
+    assert base64.b64decode(blob) == b"\x04" + KEY.public.raw
+    assert parse_vkey(vkey, COSIGNATURE_TYPE)[1].raw == KEY.public.raw
+    with pytest.raises(ProofError, match="not an Ed25519 signed-note key"):
+        parse_vkey(vkey)
 
 
 def test_proof_file_round_trip_and_offline_verify() -> None:

@@ -15,17 +15,20 @@ the note text; the line's signature is ``key ID (4) || timestamp (8, big-endian)
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from datetime import UTC, datetime, timedelta
 
 from creditbank.clock import ensure_utc
 from creditbank.errors import ProofError
-from creditbank.ledger.keys import SigningKey, VerifyKey, check_note_name
-from creditbank.ledger.note import NoteSignature, SignedNote
+from creditbank.ledger.keys import (
+    COSIGNATURE_TYPE,
+    SigningKey,
+    VerifyKey,
+    check_note_name,
+    parse_vkey,
+)
+from creditbank.ledger.note import NoteSignature, SignedNote, parse_note
 
-COSIGNATURE_TYPE = b"\x04"
-"""The signature type byte of an Ed25519 ``cosignature/v1`` key ID."""
 HEADER = "cosignature/v1\n"
 """The first line of every signed message (domain separation from other signatures)."""
 _TIMESTAMPED_SIZE = 8 + 64
@@ -37,7 +40,7 @@ LAST_SECOND = (datetime.max.replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
 
 def cosignature_key_hash(name: str, key: VerifyKey) -> bytes:
     """The 4-byte key ID of ``key``'s cosignatures under ``name``."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + COSIGNATURE_TYPE + key.raw).digest()[:4]
+    return key.note_key_hash(name, COSIGNATURE_TYPE)
 
 
 def _message(text: str, timestamp: int) -> bytes:
@@ -87,3 +90,32 @@ def signed_time(note: SignedNote, name: str, key: VerifyKey) -> datetime | None:
         if key.is_valid(line.signature[8:], _message(note.text, timestamp)):
             return datetime.fromtimestamp(timestamp, UTC)
     raise ProofError(f"note: the timestamped signature by {name} does not verify")
+
+
+def witness(note_text: str, name: str, key: SigningKey, when: datetime) -> str:
+    """``note_text`` (a signed note) with ``key``'s cosignature as ``name`` at ``when`` added.
+
+    For a witness (an auditor) who states that, as of ``when``, this is the largest
+    tree of the log it has seen consistent with every earlier one.
+
+    Raises:
+        ProofError: ``note_text`` is not a signed note, or ``when`` is before 1970.
+        InputError: ``name`` is not a valid note name, or ``when`` is naive.
+    """
+    return cosign(parse_note(note_text), name, key, when).render()
+
+
+def witnessed(note_text: str, cosigner_vkey: str) -> tuple[str, datetime]:
+    """The witness's name and the time it cosigned ``note_text``.
+
+    ``cosigner_vkey`` is the witness's C2SP vkey of type 0x04.
+
+    Raises:
+        ProofError: a malformed vkey or note, no cosignature by that witness, or one
+            that does not verify.
+    """
+    name, key = parse_vkey(cosigner_vkey, COSIGNATURE_TYPE)
+    when = signed_time(parse_note(note_text), name, key)
+    if when is None:
+        raise ProofError(f"not witnessed by {name}: the checkpoint carries no cosignature by it")
+    return name, when

@@ -20,6 +20,12 @@ from creditbank.ledger.encoding import b58decode, b58encode, b64decode, b64encod
 
 ED25519_NOTE_TYPE = b"\x01"
 """The signed-note signature type byte for Ed25519."""
+COSIGNATURE_TYPE = b"\x04"
+"""The signature type byte of an Ed25519 ``cosignature/v1`` (C2SP tlog-cosignature)."""
+_KEY_TYPES = {
+    ED25519_NOTE_TYPE: "an Ed25519 signed-note key",
+    COSIGNATURE_TYPE: "an Ed25519 cosigner key (cosignature/v1)",
+}
 
 MULTICODEC_ED25519_PUB = b"\xed\x01"
 """Multicodec prefix of an Ed25519 public key (``did:key``, Multikey)."""
@@ -61,18 +67,22 @@ class VerifyKey:
             return False
         return True
 
-    def note_key_hash(self, name: str) -> bytes:
-        """The 4-byte signed-note key hash of this key under ``name``."""
-        return note_key_hash(name, self.raw)
+    def note_key_hash(self, name: str, key_type: bytes = ED25519_NOTE_TYPE) -> bytes:
+        """The 4-byte signed-note key hash of this key under ``name`` for ``key_type``."""
+        return note_key_hash(name, self.raw, key_type)
 
-    def vkey(self, name: str) -> str:
-        """The C2SP signed-note verifier key text for this key under ``name``.
+    def vkey(self, name: str, key_type: bytes = ED25519_NOTE_TYPE) -> str:
+        """The C2SP verifier key text for this key under ``name``.
+
+        ``key_type`` is :data:`ED25519_NOTE_TYPE` for a signer of notes (the log),
+        :data:`COSIGNATURE_TYPE` for a cosigner (a witness).
 
         Raises:
             InputError: ``name`` is empty or holds whitespace or ``+``.
         """
         check_note_name(name)
-        return f"{name}+{self.note_key_hash(name).hex()}+{b64encode(ED25519_NOTE_TYPE + self.raw)}"
+        hashed = self.note_key_hash(name, key_type).hex()
+        return f"{name}+{hashed}+{b64encode(key_type + self.raw)}"
 
     @property
     def did_key(self) -> str:
@@ -223,11 +233,9 @@ class SigningKey:
         return cls.from_pem(data, passphrase, str(path))
 
 
-def note_key_hash(name: str, raw_public: bytes) -> bytes:
-    """C2SP signed-note key hash: first 4 bytes of SHA-256(name || 0x0A || 0x01 || key)."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + ED25519_NOTE_TYPE + raw_public).digest()[
-        :4
-    ]
+def note_key_hash(name: str, raw_public: bytes, key_type: bytes = ED25519_NOTE_TYPE) -> bytes:
+    """C2SP signed-note key hash: first 4 bytes of SHA-256(name || 0x0A || type || key)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + key_type + raw_public).digest()[:4]
 
 
 def check_note_name(name: str) -> None:
@@ -240,11 +248,13 @@ def check_note_name(name: str) -> None:
         raise InputError(f"origin/key name {name!r}: must be non-empty with no spaces or '+'")
 
 
-def parse_vkey(text: str) -> tuple[str, VerifyKey]:
-    """Parse a C2SP verifier key ``name+hash+base64(0x01||key)``; return (name, key).
+def parse_vkey(text: str, key_type: bytes = ED25519_NOTE_TYPE) -> tuple[str, VerifyKey]:
+    """Parse a C2SP verifier key ``name+hash+base64(type||key)``; return (name, key).
+
+    ``key_type`` is the type the key must have (see :meth:`VerifyKey.vkey`).
 
     Raises:
-        ProofError: malformed text, a non-Ed25519 type, or a key hash that does not match.
+        ProofError: malformed text, another type, or a key hash that does not match.
     """
     parts = text.strip().split("+", 2)
     if len(parts) != 3:
@@ -255,9 +265,9 @@ def parse_vkey(text: str) -> tuple[str, VerifyKey]:
         data = b64decode(key_b64, "vkey key")
     except InputError as e:
         raise ProofError(f"vkey: {e}") from e
-    if len(data) != 33 or data[:1] != ED25519_NOTE_TYPE:
-        raise ProofError("vkey: not an Ed25519 signed-note key")
+    if len(data) != 33 or data[:1] != key_type:
+        raise ProofError(f"vkey: not {_KEY_TYPES[key_type]}")
     key = VerifyKey(data[1:])
-    if key.note_key_hash(name).hex() != hash_hex:
+    if key.note_key_hash(name, key_type).hex() != hash_hex:
         raise ProofError("vkey: key hash does not match name and key")
     return name, key
