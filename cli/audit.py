@@ -17,11 +17,11 @@ from creditbank.audit import (
     sign_report,
     verify_report,
 )
-from creditbank.clock import format_time, parse_time
+from creditbank.clock import format_time
 from creditbank.errors import CreditBankError
 from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.consistency_file import is_consistency_file
-from creditbank.ledger.cosignature import witness, witnessed
+from creditbank.ledger.cosignature import witnessed
 from creditbank.ledger.keys import COSIGNATURE_TYPE, SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.log import Ledger
 
@@ -110,36 +110,37 @@ def audit(
             result = bank.audit(state, vkey, workers, advance)
         if report is not None and signer is not None:
             write_file(report, sign_report(result, auditor_name, signer), "--report")
-        witnessed = None
+        written = None
         if cosigned is not None and signer is not None:
-            witnessed = _cosign(result, auditor_name, signer, cosigned)
+            written = _write_witnessed(result, auditor_name, signer, cosigned)
     except CreditBankError as e:
         raise BadInputError(f"audit could not run: {e}") from e
     if as_json:
-        emit(True, {**result.to_dict(), **({} if cosigned is None else {"cosigned": witnessed})})
+        emit(True, {**result.to_dict(), **({} if cosigned is None else {"cosigned": written})})
     else:
         click.echo(shown(_summary(result)))
         if cosigned is not None:
             click.echo(
-                f"cosigned checkpoint size {witnessed['size']} written to {cosigned} "
-                f"(witness vkey {witnessed['cosigner_vkey']})"
-                if witnessed is not None
+                f"cosigned checkpoint size {written['size']} written to {cosigned} "
+                f"(witness vkey {written['cosigner_vkey']})"
+                if written is not None
                 else "no checkpoint cosigned: the audit did not pin one clean"
             )
     if not result.ok:
         raise SystemExit(1)
 
 
-def _cosign(result: AuditReport, name: str, key: SigningKey, output: Path) -> dict[str, Any] | None:
-    """Write the checkpoint a clean audit pinned, cosigned by ``key``; describe it."""
-    if not (result.ok and result.state_saved and result.checkpoint is not None):
+def _write_witnessed(
+    result: AuditReport, name: str, key: SigningKey, output: Path
+) -> dict[str, Any] | None:
+    """Write the pinned checkpoint ``key`` cosigned (:meth:`AuditReport.witness`); describe it."""
+    note = result.witness(name, key)
+    if note is None or result.checkpoint is None:
         return None
-    checkpoint = result.checkpoint
-    note = witness(str(checkpoint["note"]), name, key, parse_time(result.audited_at))
     write_file(output, note, "--cosigned")
     return {
         "file": str(output),
-        "size": checkpoint["size"],
+        "size": result.checkpoint["size"],
         "cosigner_vkey": key.public.vkey(name, COSIGNATURE_TYPE),
     }
 

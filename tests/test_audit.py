@@ -53,8 +53,9 @@ from creditbank.ledger import account_tips
 from creditbank.ledger import verify as verify_module
 from creditbank.ledger.checkpoint import Checkpoint
 from creditbank.ledger.consistency_file import ConsistencyFile
+from creditbank.ledger.cosignature import witnessed
 from creditbank.ledger.keyring import key_entry
-from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.keys import COSIGNATURE_TYPE, SigningKey
 from creditbank.ledger.log import Entry
 from creditbank.ledger.merkle import leaf_hash
 from creditbank.ledger.record import Record
@@ -1247,6 +1248,23 @@ def test_cli_compare_checkpoints(tmp_path: Path, runner: CliRunner, db_url: str)
          "--vkey", other],
     )  # fmt: skip
     assert wrong.exit_code == 1 and "no signature by" in wrong.stderr
+
+
+def test_a_clean_pinned_audit_witnesses_its_checkpoint(
+    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path, db_url: str
+) -> None:
+    auditor = SigningKey.from_seed(bytes([94]) * 32)
+    pinned_vkey = auditor.public.vkey("auditor.example/w1", COSIGNATURE_TYPE)
+    bank.checkpoint(log_key)
+    assert bank.audit().witness("auditor.example/w1", auditor) is None  # nothing pinned
+    report = bank.audit(tmp_path / "state.json")
+    note = report.witness("auditor.example/w1", auditor)
+    assert note is not None and report.checkpoint is not None
+    assert note.startswith(str(report.checkpoint["note"]))
+    assert witnessed(note, pinned_vkey) == ("auditor.example/w1", parse_time(report.audited_at))
+    run_sql(db_url, "UPDATE accounts SET status = 'graduated' WHERE account = :a", {"a": learner})
+    dirty = bank.audit(tmp_path / "other.json")
+    assert not dirty.ok and dirty.witness("auditor.example/w1", auditor) is None
 
 
 def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(

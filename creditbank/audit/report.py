@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from creditbank.clock import parse_time
 from creditbank.errors import ProofError
+from creditbank.ledger.cosignature import witness
 from creditbank.ledger.keys import SigningKey, VerifyKey, parse_vkey
 from creditbank.ledger.note import parse_note, sign_note
 from creditbank.ledger.verify import Problem
@@ -48,6 +50,20 @@ class AuditReport:
     def ok(self) -> bool:
         """Whether nothing was found wrong (problems resolved in the log aside)."""
         return not self.problems
+
+    def witness(self, name: str, key: SigningKey) -> str | None:
+        """The checkpoint this audit pinned, cosigned by ``key`` as the witness ``name``.
+
+        The cosignature (C2SP ``cosignature/v1``, dated the audit's own time) states
+        that this is the largest tree of the log the auditor has seen consistent with
+        every earlier one. None unless the audit was clean and pinned a checkpoint.
+
+        Raises:
+            InputError: ``name`` is not a valid note name.
+        """
+        if not (self.ok and self.state_saved and self.checkpoint is not None):
+            return None
+        return witness(str(self.checkpoint["note"]), name, key, parse_time(self.audited_at))
 
     def problem_counts(self) -> dict[str, dict[str, int]]:
         """Problems per kind, per issuer and per rule (``more_problems`` not included)."""
