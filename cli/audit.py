@@ -26,7 +26,16 @@ from creditbank.ledger.keys import COSIGNATURE_TYPE, SigningKey, VerifyKey, pars
 from creditbank.ledger.log import Ledger
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
+from .output import (
+    BadInputError,
+    CommandError,
+    emit,
+    json_option,
+    progress,
+    read_file,
+    shown,
+    write_file,
+)
 from .params import FILE, OUTPUT_FILE, public_key
 
 
@@ -190,7 +199,7 @@ def verify_report_command(file: Path, vkey: str, as_json: bool) -> None:
         creditbank verify-report audit.md --vkey "auditor.creditbank.example+1a2b3c4d+AR..."
         creditbank verify-report audit.md --vkey auditor.pem.pub
     """
-    text = _read(file)
+    text = read_file(file)
     key = _auditor_key(vkey)
     try:
         statement = verify_report(text, key)
@@ -248,7 +257,7 @@ def consistency_proof_command(
     """
     bank = app.bank()
     size = _old_size(bank.ledger, old)
-    target = None if to is None else _read(to)
+    target = None if to is None else read_file(to)
     latest = bank.ledger.latest_checkpoint()
     key = None
     if target is None and (latest is None or latest.size < size) and size <= bank.ledger.size():
@@ -266,15 +275,8 @@ def _old_size(ledger: Ledger, old: str) -> int:
     path = Path(old)
     if not path.is_file():
         raise BadInputError(f"OLD: {old!r} is neither a size nor a file holding a checkpoint")
-    note = held_checkpoint(_read(path), old)
+    note = held_checkpoint(read_file(path), old)
     return open_checkpoint(note, ledger.origin, ledger.log_key).size
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInputError(f"cannot read {path}: {e}") from e
 
 
 @click.command("compare-checkpoints")
@@ -320,7 +322,7 @@ def compare_checkpoints_command(
     each witness named (an auditor's, from audit --cosigned); one missing is
     refused (exit 1).
     """
-    texts = {path: _read(path) for path in (first, second)}
+    texts = {path: read_file(path) for path in (first, second)}
     pinned = [v for v in map(pinned_vkey, texts.values()) if v is not None]
     vkey = vkey or next(iter(pinned), None)
     proofs = [path for path, text in texts.items() if is_consistency_file(text)]

@@ -12,13 +12,23 @@ from creditbank.bank import CreditBank
 from creditbank.clock import format_time
 from creditbank.errors import CreditBankError, KeyFileError, ProofError
 from creditbank.ledger.checkpoint import open_checkpoint
+from creditbank.ledger.cosignature import witnessed
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 from creditbank.store.engine import open_engine
 from creditbank.store.schema import current_revision, upgrade
 
 from .context import AppContext, pass_app
-from .output import BadInputError, CommandError, emit, json_option, progress, shown, write_file
+from .output import (
+    BadInputError,
+    CommandError,
+    emit,
+    json_option,
+    progress,
+    read_file,
+    shown,
+    write_file,
+)
 from .params import FILE, OUTPUT_FILE, SEQ
 
 
@@ -185,35 +195,56 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
 @click.argument("seq", type=SEQ)
 @click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof.")
 @click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed.")
+@click.option(
+    "--to",
+    "to",
+    type=FILE,
+    help="Prove at this copy of one of the log's checkpoints (a witness's cosigned one).",
+)
 @json_option
 @pass_app
-def proof(app: AppContext, seq: int, output: Path, log_key: Path | None, as_json: bool) -> None:
+def proof(
+    app: AppContext, seq: int, output: Path, log_key: Path | None, to: Path | None, as_json: bool
+) -> None:
     """Write the C2SP tlog-proof of record SEQ (extra = the record's leaf bytes).
 
-    Uses the latest checkpoint if it covers SEQ, else signs a new one. Example:
+    Uses the latest checkpoint if it covers SEQ, else signs a new one; with --to,
+    the checkpoint an auditor cosigned (audit --cosigned), so the proof carries the
+    witness's cosignature (verify-proof --witness). Example:
 
         creditbank proof 42 -o record-42.tlog-proof
+        creditbank proof 42 --to witnessed.note -o record-42.tlog-proof
     """
     bank = app.bank()
     key = None
-    if bank.needs_checkpoint_for(seq):
+    if to is None and bank.needs_checkpoint_for(seq):
         key = app.load_key(log_key, app.key_paths.log, "log key")
-    write_file(output, bank.proof(seq, key).render(), "-o")
+    target = None if to is None else read_file(to)
+    write_file(output, bank.proof(seq, key, target).render(), "-o")
     emit(as_json, {"seq": seq, "file": str(output)}, f"wrote {output}")
 
 
 @click.command("verify-proof")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--vkey", "vkey_text", required=True, help="The log's vkey, or a file holding it.")
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="VKEY",
+    help="Also require the checkpoint cosigned by this witness (its cosigner vkey).",
+)
 @json_option
-def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
+def verify_proof(file: Path, vkey_text: str, witnesses: tuple[str, ...], as_json: bool) -> None:
     """Check a tlog-proof offline against the log's vkey; no database needed.
 
-    Exit 0 when the record is in the log under the signed checkpoint, 1 if not.
+    Exit 0 when the record is in the log under the signed checkpoint, 1 if not (or
+    if a --witness did not cosign the checkpoint).
 
     For example:
 
         creditbank verify-proof r42.tlog-proof --vkey "$(cat log.vkey)"
+        creditbank verify-proof r42.tlog-proof --vkey "$(cat log.vkey)" --witness "$(cat w.vkey)"
     """
     vkey_path = Path(vkey_text)
     if "+" not in vkey_text and vkey_path.is_file():
@@ -223,7 +254,7 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
     except (OSError, UnicodeDecodeError) as e:
         raise BadInputError(f"{file}: cannot read the proof file") from e
     try:
-        TlogProof.parse(text)
+        parsed = TlogProof.parse(text)
     except ProofError as e:
         if text.lstrip().startswith("{"):
             hint = f"a credential is checked with 'creditbank credential verify {file}'"
@@ -231,6 +262,7 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
         raise BadInputError(f"{file}: malformed proof file: {e}") from e
     try:
         result = verify_proof_file(text, vkey_text)
+        seen = [witnessed(parsed.checkpoint_note, w) for w in witnesses]
     except CreditBankError as e:
         if as_json:
             emit(True, {"ok": False, "reason": str(e)})
@@ -244,6 +276,7 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
         "root": result.checkpoint.root.hex(),
         "origin": result.checkpoint.origin,
         "signed_at": None if signed_at is None else format_time(signed_at),
+        "witnessed": [{"witness": name, "signed_at": format_time(when)} for name, when in seen],
         "leaf": json.loads(result.leaf[:-64]) if _is_json(result.leaf[:-64]) else None,
     }
     emit(
@@ -251,7 +284,8 @@ def verify_proof(file: Path, vkey_text: str, as_json: bool) -> None:
         document,
         f"OK: record {result.index} is in {result.checkpoint.origin} "
         f"at tree size {result.checkpoint.size}"
-        + ("" if signed_at is None else f" (checkpoint signed at {format_time(signed_at)})"),
+        + ("" if signed_at is None else f" (checkpoint signed at {format_time(signed_at)})")
+        + "".join(f"\nwitnessed by {name} at {format_time(when)}" for name, when in seen),
     )
 
 

@@ -113,6 +113,18 @@ def progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], No
         yield bar.update
 
 
+def read_file(path: Path) -> str:
+    """The UTF-8 text of the file at ``path``.
+
+    Raises:
+        BadInputError: the file cannot be read or is not UTF-8 (named in the message).
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"cannot read {path}: {e}") from e
+
+
 def write_file(path: Path, content: str | bytes, option: str) -> None:
     """Write ``content`` to ``path`` whole (through a temporary file, then renamed).
 

@@ -1238,13 +1238,22 @@ class CreditBank(_BankWrites):
         """
         return self.ledger.sign_checkpoint(log_key)
 
-    def proof(self, seq: int, log_key: SigningKey | None = None) -> TlogProof:
+    def proof(
+        self, seq: int, log_key: SigningKey | None = None, to: str | None = None
+    ) -> TlogProof:
         """The tlog-proof of record ``seq``; signs a fresh checkpoint with ``log_key`` if needed.
 
+        With ``to``, a note of one of this log's checkpoints as someone holds it (a
+        witness's cosigned copy, say), the proof is at that checkpoint and ends with
+        ``to`` as given: a self-contained proof a verifier can require witnessed.
+
         Raises:
-            LedgerStateError: no record ``seq``, or no checkpoint covers it and no
-                log key was given.
+            LedgerStateError: no record ``seq``, no checkpoint covers it and no log
+                key was given, or ``to`` is not a checkpoint this log stored.
+            ProofError: ``to`` is not signed by the log key.
         """
+        if to is not None:
+            return replace(self.ledger.proof_file(seq, self._stored(to)), checkpoint_note=to)
         latest = self.ledger.latest_checkpoint()
         if (latest is None or latest.size <= seq) and log_key is not None:
             if seq >= self.ledger.size():
@@ -1277,24 +1286,27 @@ class CreditBank(_BankWrites):
                 f"no consistency proof from size {old_size}: the ledger has {size} records"
             )
         if to is not None:
-            target = open_checkpoint(to, self.ledger.origin, self.ledger.log_key)
-            row = next(
-                (
-                    c
-                    for c in self.ledger.checkpoints()
-                    if (c.size, c.root) == (target.size, target.root)
-                ),
-                None,
-            )
-            if row is None:
-                raise LedgerStateError(
-                    f"the checkpoint given (size {target.size}) is not one this log stored"
-                )
+            row = self._stored(to)
             return replace(self.ledger.consistency_file(old_size, row), checkpoint_note=to)
         latest = self.ledger.latest_checkpoint()
         if (latest is None or latest.size < old_size) and log_key is not None:
             latest = self.ledger.sign_checkpoint(log_key)
         return self.ledger.consistency_file(old_size, latest)
+
+    def _stored(self, note: str) -> CheckpointRow:
+        """The stored checkpoint a held copy ``note`` is of (same size and root).
+
+        Raises:
+            LedgerStateError: this log stored no such checkpoint.
+            ProofError: ``note`` is not signed by the log key.
+        """
+        held = open_checkpoint(note, self.ledger.origin, self.ledger.log_key)
+        for row in self.ledger.checkpoints():
+            if (row.size, row.root) == (held.size, held.root):
+                return row
+        raise LedgerStateError(
+            f"the checkpoint given (size {held.size}) is not one this log stored"
+        )
 
     def needs_checkpoint_for(self, seq: int) -> bool:
         """Whether proving record ``seq`` needs a new checkpoint."""

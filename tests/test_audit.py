@@ -1353,6 +1353,27 @@ def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(
         "no signature by",
     )
 
+    # A self-contained inclusion proof at the witnessed checkpoint.
+    assert run(runner, db_url, "proof", "3", "--to", "w.note", "-o", "wp").exit_code == 0
+    wp = str(tmp_path / "wp")
+    assert (tmp_path / "wp").read_text(encoding="utf-8").endswith(note)
+    ok = offline.invoke(cli, ["verify-proof", wp, "--vkey", vkey, "--witness", witness_vkey])
+    assert ok.exit_code == 0, ok.stderr
+    assert ok.stdout.splitlines()[0].startswith(f"OK: record 3 is in {vkey.split('+')[0]} ")
+    assert re.fullmatch(r"witnessed by auditor\.example/w1 at \S+Z", ok.stdout.splitlines()[1])
+    as_json = offline.invoke(
+        cli, ["verify-proof", wp, "--vkey", vkey, "--witness", witness_vkey, "--json"]
+    )
+    assert json.loads(as_json.stdout)["witnessed"][0]["witness"] == "auditor.example/w1"
+    for path, witness_key, fragment in (
+        (wp, stranger, "not witnessed by auditor.example/w1"),
+        (held, witness_vkey, "carries no cosignature by it"),
+    ):
+        refused = offline.invoke(
+            cli, ["verify-proof", path, "--vkey", vkey, "--witness", witness_key]
+        )
+        one_line_error(refused, 1, fragment)
+
     # With problems (drift, which a first, full audit compares), nothing is cosigned.
     seq = int(fetch(db_url, "SELECT MIN(seq) FROM outcomes WHERE status = 'valid'")[0][0])
     run_sql(db_url, f"UPDATE outcomes SET status = 'revoked' WHERE seq = {seq}")
