@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from creditbank.ledger.canonical import canonicalize
 from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
-from .output import BadInputError, emit, json_option, write_file
+from .output import BadInputError, emit, json_option, read_file, write_file
 from .params import FILE, OUTPUT_FILE, OUTPUT_FOLDER, SEQ
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,10 +70,22 @@ def export() -> None:
 @suite_option("jcs")
 @click.option("--key", type=FILE, help="Issuer key (default: the authority key beside the db).")
 @click.option("-o", "--out", type=OUTPUT_FILE, required=True, help="Where to write the credential.")
+@click.option(
+    "--witnessed",
+    type=FILE,
+    help="Make the record's ledger proof at this checkpoint an auditor cosigned "
+    "(audit --cosigned), so it carries the cosignature.",
+)
 @json_option
 @pass_app
 def export_credential(
-    app: AppContext, seq: int, suite: str, key: Path | None, out: Path, as_json: bool
+    app: AppContext,
+    seq: int,
+    suite: str,
+    key: Path | None,
+    out: Path,
+    witnessed: Path | None,
+    as_json: bool,
 ) -> None:
     """Export record SEQ (an outcome or conversion) as an Open Badges 3.0 credential.
 
@@ -84,7 +97,11 @@ def export_credential(
     """
     bank = app.bank()
     signer = signing_key(app, key, "issuer key")
-    document = bank.export_credential(seq, signer, SUITES[suite], _log_key(app, bank, seq))
+    if witnessed is None:
+        document = bank.export_credential(seq, signer, SUITES[suite], _log_key(app, bank, seq))
+    else:
+        note = read_file(witnessed)
+        document = bank.export_credential(seq, signer, SUITES[suite], None, note)
     _write(out, document)
     emit(
         as_json,
@@ -173,6 +190,13 @@ def credential() -> None:
 )
 @click.option("--offline", is_flag=True, help="Do not consult a ledger database.")
 @click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="VKEY",
+    help="Also require the ledger proof's checkpoint cosigned by this witness.",
+)
+@click.option(
     "--verbose", "-v", is_flag=True, help="A transcript: every check of every credential held."
 )
 @json_option
@@ -183,6 +207,7 @@ def credential_verify(
     vkey: str | None,
     status_dir: Path | None,
     offline: bool,
+    witnesses: tuple[str, ...],
     verbose: bool,
     as_json: bool,
 ) -> None:
@@ -192,8 +217,9 @@ def credential_verify(
     --offline), else against the key registration proof the credential carries.
     A transcript's own checks are listed, then for the credentials it holds each
     failure, the skips by reason and the count that passed (--verbose: every
-    check; --json: every check, each naming the credential held). Exit 0 valid,
-    1 not. Example:
+    check; --json: every check, each naming the credential held). With --witness,
+    the checkpoint of the record's ledger proof must carry that witness's
+    cosignature (export credential --witnessed). Exit 0 valid, 1 not. Example:
 
         creditbank credential verify c42.json --vkey "$(creditbank vkey)" --status-dir public/status
     """
@@ -209,6 +235,7 @@ def credential_verify(
     if not offline:
         with contextlib.suppress(StoreError):
             verifier = app.bank().credential_verifier(vkey, lists)
+    verifier = replace(verifier, witnesses=witnesses)
     report = verifier.verify(document)
     lines = report_lines(report.checks, verbose)
     lines.append("VALID" if report.ok else "NOT VALID")

@@ -1339,19 +1339,25 @@ class CreditBank(_BankWrites):
         key: SigningKey,
         suites: tuple[str, ...] = (JCS,),
         log_key: SigningKey | None = None,
+        witnessed: str | None = None,
     ) -> dict[str, Any]:
         """Record ``seq`` (an outcome or conversion) as a signed Open Badges 3.0 credential.
 
         ``key`` is a valid key of the record's issuer (the authority's for a
         conversion); ``log_key`` signs a checkpoint if none covers the record yet.
+        With ``witnessed`` (a witness's cosigned copy of one of the log's
+        checkpoints), the ledger proof is made at it and carries the cosignature.
 
         Raises:
             RuleError: not an outcome or conversion, one standing though its key signed
                 it after its stated compromise, or a key not valid for its issuer.
-            LedgerStateError: no checkpoint covers the record and no log key was given.
+            LedgerStateError: no checkpoint covers the record and no log key was given,
+                or ``witnessed`` is not a checkpoint this log stored, or covers no
+                such record.
+            ProofError: ``witnessed`` is not signed by the log key.
             InputError: an unknown cryptosuite.
         """
-        return Exporter(self, log_key).open_badge(seq, key, suites)
+        return Exporter(self, log_key, witnessed).open_badge(seq, key, suites)
 
     def export_transcript(
         self,

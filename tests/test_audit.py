@@ -1374,6 +1374,35 @@ def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(
         )
         one_line_error(refused, 1, fragment)
 
+    # A credential whose ledger proof is at the witnessed checkpoint.
+    cert, issuer = fetch(
+        db_url,
+        "SELECT seq, issuer FROM outcomes WHERE kind = 'certificate' AND status = 'valid' "
+        "AND seq < :s ORDER BY seq LIMIT 1",
+        {"s": size},
+    )[0]
+    exported = run(
+        runner, db_url, "export", "credential", str(cert), "--key", f"demo-keys/{issuer}.pem",
+        "--witnessed", "w.note", "-o", "c.json",
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.stderr
+    verified = offline.invoke(
+        cli,
+        ["credential", "verify", str(tmp_path / "c.json"), "--offline", "--vkey", vkey,
+         "--witness", witness_vkey, "--json"],
+    )  # fmt: skip
+    checks = {c["check"]: c for c in json.loads(verified.stdout)["checks"]}
+    assert verified.exit_code == 0, checks
+    assert checks["witness"]["outcome"] == "pass"
+    assert checks["witness"]["detail"].startswith("witnessed by auditor.example/w1 at ")
+    unwitnessed_doc = offline.invoke(
+        cli,
+        ["credential", "verify", str(tmp_path / "c.json"), "--offline", "--vkey", vkey,
+         "--witness", stranger],
+    )  # fmt: skip
+    assert unwitnessed_doc.exit_code == 1
+    assert "FAIL witness: not witnessed by auditor.example/w1" in unwitnessed_doc.stdout
+
     # With problems (drift, which a first, full audit compares), nothing is cosigned.
     seq = int(fetch(db_url, "SELECT MIN(seq) FROM outcomes WHERE status = 'valid'")[0][0])
     run_sql(db_url, f"UPDATE outcomes SET status = 'revoked' WHERE seq = {seq}")

@@ -49,6 +49,9 @@ class Exporter:
 
     bank: CreditBank
     log_key: SigningKey | None = None
+    witnessed: str | None = None
+    """A witness's cosigned copy of one of the log's checkpoints: the records' ledger
+    proofs are made at it, so they carry the cosignature (see ``Bank.proof``)."""
 
     @property
     def status_base(self) -> str:
@@ -124,7 +127,7 @@ class Exporter:
         return IssuerProfile(issuer, profile.name_zh, profile.name_en, key.public.did_key)
 
     def _proof_text(self, seq: int) -> str:
-        return self.bank.proof(seq, self.log_key).render()
+        return self.bank.proof(seq, self.log_key, self.witnessed).render()
 
     def _key_proof(self, key: SigningKey) -> str:
         """The tlog-proof of the record that introduced ``key`` (genesis or a rotation).

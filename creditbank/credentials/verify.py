@@ -30,8 +30,9 @@ from creditbank.clock import format_time, parse_time
 from creditbank.credentials import integrity, status
 from creditbank.credentials.openbadges import LEDGER_PROOF_GENRE, credential_id
 from creditbank.errors import CreditBankError, InputError
+from creditbank.ledger.cosignature import witnessed
 from creditbank.ledger.keys import VerifyKey, parse_vkey
-from creditbank.ledger.proof_file import verify_proof_file
+from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 from creditbank.ledger.record import Record, open_leaf
 from creditbank.projector import AUTHORITY
 
@@ -98,6 +99,9 @@ class Verifier:
     vkey: str | None = None
     keys: KeyLookup | None = None
     status_lists: StatusSource | None = None
+    witnesses: tuple[str, ...] = ()
+    """Cosigner vkeys of witnesses (auditors) whose cosignature the checkpoint of each
+    ledger proof must carry; with any, a ``witness`` check runs after the others."""
 
     def verify(self, document: Mapping[str, Any]) -> CredentialReport:
         """Run every check on ``document`` (and on the credentials inside a CLR).
@@ -128,7 +132,7 @@ class Verifier:
             self._issuer_key,
             self._status,
             self._validity,
-        )
+        ) + ((self._witness,) if self.witnesses else ())
         for check in checks:
             name = check.__name__.strip("_")
             try:
@@ -169,6 +173,18 @@ class Verifier:
             if item.get("genre") == LEDGER_PROOF_GENRE and str(item.get("id")).endswith(part):
                 return str(item["narrative"]), str(item.get("description", ""))
         return None
+
+    def _witness(self, document: Mapping[str, Any]) -> tuple[str, str]:
+        """Whether the checkpoint the ledger proof ends at carries each witness's cosignature."""
+        found = self._evidence(document, "#ledger-record")
+        if found is None:
+            container = _container(document)
+            if container:
+                return "skip", f"{container}: not a ledger record itself"
+            return "fail", "the credential carries no ledger proof"
+        note = TlogProof.parse(found[0]).checkpoint_note
+        seen = [witnessed(note, w) for w in self.witnesses]
+        return "pass", "; ".join(f"witnessed by {n} at {format_time(t)}" for n, t in seen)
 
     def _log_vkey(self, description: str) -> tuple[str, str]:
         """The vkey to trust, and a note when it is only the credential's own claim."""
