@@ -178,10 +178,7 @@ class Verifier:
         """Whether the checkpoint the ledger proof ends at carries each witness's cosignature."""
         found = self._evidence(document, "#ledger-record")
         if found is None:
-            container = _container(document)
-            if container:
-                return "skip", f"{container}: not a ledger record itself"
-            return "fail", "the credential carries no ledger proof"
+            return _without_ledger_proof(document)
         note = TlogProof.parse(found[0]).checkpoint_note
         seen = [witnessed(note, w) for w in self.witnesses]
         return "pass", "; ".join(f"witnessed by {n} at {format_time(t)}" for n, t in seen)
@@ -211,10 +208,7 @@ class Verifier:
     def _ledger(self, document: Mapping[str, Any]) -> tuple[str, str]:
         proven = self._proven_record(document, "#ledger-record")
         if proven is None:
-            container = _container(document)
-            if container:
-                return "skip", f"{container}: not a ledger record itself"
-            return "fail", "the credential carries no ledger proof"
+            return _without_ledger_proof(document)
         record, where, origin = proven
         if credential_id(origin, record.seq) != document.get("id"):
             return "fail", f"{where}, but the credential's id is not that record's"
@@ -323,6 +317,17 @@ def _types(document: Mapping[str, Any]) -> list[str]:
     found = document.get("type", [])
     names = [found] if isinstance(found, str) else found if isinstance(found, list) else []
     return [name for name in names if isinstance(name, str)]
+
+
+def _without_ledger_proof(document: Mapping[str, Any]) -> tuple[str, str]:
+    """A ledger check's verdict on a document with no ledger proof of its own.
+
+    A container (a transcript, a status list) skips it; a credential fails it.
+    """
+    container = _container(document)
+    if container:
+        return "skip", f"{container}: not a ledger record itself"
+    return "fail", "the credential carries no ledger proof"
 
 
 def _objects(document: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:
