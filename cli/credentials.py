@@ -60,6 +60,15 @@ def _log_key(app: AppContext, bank: CreditBank, seq: int | None) -> SigningKey |
     return app.load_key(None, app.key_paths.log, "log key")
 
 
+witnessed_option = click.option(
+    "--witnessed",
+    type=FILE,
+    help="Make the records' ledger proofs at this checkpoint an auditor cosigned "
+    "(audit --cosigned), so they carry the cosignature.",
+)
+"""The export option that makes ledger proofs at a witness's cosigned checkpoint."""
+
+
 @click.group()
 def export() -> None:
     """Export outcomes and accounts as W3C / 1EdTech credentials."""
@@ -70,12 +79,7 @@ def export() -> None:
 @suite_option("jcs")
 @click.option("--key", type=FILE, help="Issuer key (default: the authority key beside the db).")
 @click.option("-o", "--out", type=OUTPUT_FILE, required=True, help="Where to write the credential.")
-@click.option(
-    "--witnessed",
-    type=FILE,
-    help="Make the record's ledger proof at this checkpoint an auditor cosigned "
-    "(audit --cosigned), so it carries the cosignature.",
-)
+@witnessed_option
 @json_option
 @pass_app
 def export_credential(
@@ -114,10 +118,16 @@ def export_credential(
 @click.argument("account")
 @click.option("--key", type=FILE, help="Authority key (default: the one beside the db).")
 @click.option("-o", "--out", type=OUTPUT_FILE, required=True, help="Where to write the transcript.")
+@witnessed_option
 @json_option
 @pass_app
 def export_transcript(
-    app: AppContext, account: str, key: Path | None, out: Path, as_json: bool
+    app: AppContext,
+    account: str,
+    key: Path | None,
+    out: Path,
+    witnessed: Path | None,
+    as_json: bool,
 ) -> None:
     """Export an account as a CLR 2.0 transcript (ClrCredential), signed eddsa-jcs-2022.
 
@@ -128,7 +138,11 @@ def export_transcript(
     """
     bank = app.bank()
     authority = signing_key(app, key)
-    document = bank.export_transcript(account, authority, (JCS,), _log_key(app, bank, None))
+    if witnessed is None:
+        document = bank.export_transcript(account, authority, (JCS,), _log_key(app, bank, None))
+    else:
+        note = read_file(witnessed)
+        document = bank.export_transcript(account, authority, (JCS,), None, note)
     _write(out, document)
     count = len(document["credentialSubject"]["verifiableCredential"])
     emit(

@@ -1365,16 +1365,23 @@ class CreditBank(_BankWrites):
         authority: SigningKey,
         suites: tuple[str, ...] = (JCS,),
         log_key: SigningKey | None = None,
+        witnessed: str | None = None,
     ) -> dict[str, Any]:
         """An account as a signed CLR 2.0 transcript, signed by the authority.
+
+        With ``witnessed`` (a witness's cosigned copy of one of the log's
+        checkpoints), the held credentials' ledger proofs are made at it.
 
         Raises:
             RuleError: no such account, not a valid authority key, or one of its
                 records standing though its key signed it after its stated compromise.
+            LedgerStateError: ``witnessed`` is not a checkpoint this log stored, or
+                does not cover every record of the account.
+            ProofError: ``witnessed`` is not signed by the log key.
             InputError: a suite the transcript cannot use (``eddsa-rdfc-2022``: the CLR
                 context is not bundled).
         """
-        return Exporter(self, log_key).transcript(account, authority, suites)
+        return Exporter(self, log_key, witnessed).transcript(account, authority, suites)
 
     def publish_status_lists(
         self,

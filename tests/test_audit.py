@@ -1402,6 +1402,22 @@ def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(
     )  # fmt: skip
     assert unwitnessed_doc.exit_code == 1
     assert "FAIL witness: not witnessed by auditor.example/w1" in unwitnessed_doc.stdout
+    account = fetch(db_url, "SELECT account FROM outcomes WHERE seq = :s", {"s": cert})[0][0]
+    transcript = run(
+        runner, db_url, "export", "transcript", str(account), "--witnessed", "w.note",
+        "-o", "t.json",
+    )  # fmt: skip
+    assert transcript.exit_code == 0, transcript.stderr
+    verified = offline.invoke(
+        cli,
+        ["credential", "verify", str(tmp_path / "t.json"), "--offline", "--vkey", vkey,
+         "--witness", witness_vkey, "--json"],
+    )  # fmt: skip
+    assert verified.exit_code == 0, verified.stdout
+    held_witness = [
+        c for c in json.loads(verified.stdout)["checks"] if c["check"] == "witness" and "held" in c
+    ]
+    assert held_witness and {c["outcome"] for c in held_witness} == {"pass"}
 
     # With problems (drift, which a first, full audit compares), nothing is cosigned.
     seq = int(fetch(db_url, "SELECT MIN(seq) FROM outcomes WHERE status = 'valid'")[0][0])
