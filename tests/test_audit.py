@@ -18,7 +18,7 @@ from unittest import mock
 
 import pytest
 import sqlalchemy
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from creditbank.schemas import normalise_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -1386,20 +1386,21 @@ def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(
         "--witnessed", "w.note", "-o", "c.json",
     )  # fmt: skip
     assert exported.exit_code == 0, exported.stderr
-    verified = offline.invoke(
-        cli,
-        ["credential", "verify", str(tmp_path / "c.json"), "--offline", "--vkey", vkey,
-         "--witness", witness_vkey, "--json"],
-    )  # fmt: skip
+
+    def verify_offline(name: str, witness_key: str, *more: str) -> Result:
+        path = str(tmp_path / name)
+        return offline.invoke(
+            cli,
+            ["credential", "verify", path, "--offline", "--vkey", vkey, "--witness", witness_key,
+             *more],
+        )  # fmt: skip
+
+    verified = verify_offline("c.json", witness_vkey, "--json")
     checks = {c["check"]: c for c in json.loads(verified.stdout)["checks"]}
     assert verified.exit_code == 0, checks
     assert checks["witness"]["outcome"] == "pass"
     assert checks["witness"]["detail"].startswith("witnessed by auditor.example/w1 at ")
-    unwitnessed_doc = offline.invoke(
-        cli,
-        ["credential", "verify", str(tmp_path / "c.json"), "--offline", "--vkey", vkey,
-         "--witness", stranger],
-    )  # fmt: skip
+    unwitnessed_doc = verify_offline("c.json", stranger)
     assert unwitnessed_doc.exit_code == 1
     assert "FAIL witness: not witnessed by auditor.example/w1" in unwitnessed_doc.stdout
     account = fetch(db_url, "SELECT account FROM outcomes WHERE seq = :s", {"s": cert})[0][0]
@@ -1408,11 +1409,7 @@ def test_cli_an_auditor_witnesses_the_checkpoint_it_pinned(
         "-o", "t.json",
     )  # fmt: skip
     assert transcript.exit_code == 0, transcript.stderr
-    verified = offline.invoke(
-        cli,
-        ["credential", "verify", str(tmp_path / "t.json"), "--offline", "--vkey", vkey,
-         "--witness", witness_vkey, "--json"],
-    )  # fmt: skip
+    verified = verify_offline("t.json", witness_vkey, "--json")
     assert verified.exit_code == 0, verified.stdout
     held_witness = [
         c for c in json.loads(verified.stdout)["checks"] if c["check"] == "witness" and "held" in c
