@@ -558,6 +558,26 @@ def _resign_checkpoint(
     )
 
 
+def test_a_full_audit_opens_each_stored_checkpoint_once(
+    bank: CreditBank, learner: str, log_key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening one checks two signatures: the pass and the replay share what it gave."""
+    for n in range(3):
+        bank.issue("course", learner, {**COURSE, "course_code": f"CS{650 + n}"}, SCHOOL)
+        bank.checkpoint(log_key)
+    opened: list[str] = []
+    real = verify_module.open_stored_checkpoint
+
+    def counting(note: str, origin: str, key: Any) -> Checkpoint:
+        opened.append(note)
+        return real(note, origin, key)
+
+    for module in (verify_module, run_module):
+        monkeypatch.setattr(module, "open_stored_checkpoint", counting)
+    assert bank.audit().ok
+    assert sorted(opened) == sorted(c.note for c in bank.ledger.checkpoints())
+
+
 def test_a_checkpoint_signed_before_a_smaller_one(
     bank: CreditBank, learner: str, log_key: SigningKey, db_url: str
 ) -> None:

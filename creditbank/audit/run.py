@@ -35,7 +35,14 @@ from creditbank.ledger.checkpoint import open_checkpoint, open_stored_checkpoint
 from creditbank.ledger.keys import parse_vkey
 from creditbank.ledger.log import Ledger
 from creditbank.ledger.merkle import leaf_hash, verify_consistency
-from creditbank.ledger.verify import MAX_PROBLEMS, Pass, Position, Problem
+from creditbank.ledger.verify import (
+    MAX_PROBLEMS,
+    OpenedCheckpoint,
+    Pass,
+    Position,
+    Problem,
+    open_checkpoints,
+)
 from creditbank.store.engine import describe_error, open_engine
 from creditbank.store.repository import CheckpointRow
 from creditbank.store.schema import current_revision, upgrade
@@ -204,9 +211,10 @@ class Audit:
                 start, last_time = load_position(engine, state), state.last_time
         incremental = state is not None and not anew
         mode = "incremental" if incremental else "full"
+        opened = open_checkpoints(checkpoints, origin, self.ledger.log_key)
         replay = Replay(
             engine,
-            self._signing_times(checkpoints, origin),
+            self._signing_times(opened),
             lambda key, since, before: store.signed_between(live, key, since, before),
             last_time,
             incremental=incremental,
@@ -222,7 +230,7 @@ class Audit:
                 progress(len(rows))
                 return replay.observe(rows, hashes, unfit)
 
-        audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems)
+        audit_pass = Pass(self.ledger.store, self.workers, start, observe, payload_problems, opened)
         try:
             self.found.add(audit_pass.problems(live))
         except BaseException:
@@ -263,9 +271,7 @@ class Audit:
         }
         return self._report(origin, mode, start.size, end.size, latest, counts, saved)
 
-    def _signing_times(
-        self, checkpoints: list[CheckpointRow], origin: str
-    ) -> list[tuple[int, str]]:
+    def _signing_times(self, opened: list[OpenedCheckpoint]) -> list[tuple[int, str]]:
         """``(size, signing time)`` of each checkpoint that opens with the log key.
 
         The time is the one the log key signed (to the last microsecond of its
@@ -275,14 +281,11 @@ class Audit:
         signed before a smaller one ``time_backwards``; one that does not open is
         left to verification (``bad_checkpoint``).
         """
-        key = self.ledger.log_key
         times: list[tuple[int, str]] = []
         unsigned = 0
         last_signed: tuple[CheckpointRow, datetime] | None = None
-        for row in sorted(checkpoints, key=lambda r: (r.size, r.id)):
-            try:
-                signed = open_stored_checkpoint(row.note, origin, key)
-            except CreditBankError:
+        for row, signed in opened:
+            if isinstance(signed, CreditBankError):
                 continue
             if signed.signed_at is None:
                 unsigned += 1

@@ -277,6 +277,28 @@ Observer = Callable[[list[tuple[Any, ...]], list[bytes], set[int]], Iterator[Pro
 found unfit to interpret (:data:`SKIP_KINDS`); yields its own problems."""
 
 
+OpenedCheckpoint = tuple[CheckpointRow, Checkpoint | CreditBankError]
+"""A stored checkpoint row and what opening its note with the log key gave: the
+checkpoint (with its signed time, if any), or the error opening it raised."""
+
+
+def open_checkpoints(
+    rows: Sequence[CheckpointRow], origin: str, key: VerifyKey
+) -> list[OpenedCheckpoint]:
+    """Each stored checkpoint opened with the log key, in (size, id) order.
+
+    Opening one checks two Ed25519 signatures (the note's, the time's): a pass and
+    the audit that drives it share the one list.
+    """
+    opened: list[OpenedCheckpoint] = []
+    for row in sorted(rows, key=lambda r: (r.size, r.id)):
+        try:
+            opened.append((row, open_stored_checkpoint(row.note, origin, key)))
+        except CreditBankError as e:
+            opened.append((row, e))
+    return opened
+
+
 class _Verifier:
     """The main-process state of one verification pass."""
 
@@ -287,8 +309,10 @@ class _Verifier:
         start: Position | None = None,
         observer: Observer | None = None,
         inspect: Inspector | None = None,
+        opened: list[OpenedCheckpoint] | None = None,
     ) -> None:
         start = start or Position()
+        self.opened = opened
         self.store = store
         self.workers = workers
         self.observer = observer
@@ -321,7 +345,11 @@ class _Verifier:
         if meta is None:
             yield Problem("genesis_mismatch", None, "the database has no ledger meta row")
             return
-        yield from self._load_checkpoints(self.store.checkpoints(conn), meta.origin, meta.log_key)
+        opened = self.opened
+        if opened is None:
+            stored = self.store.checkpoints(conn)
+            opened = open_checkpoints(stored, meta.origin, VerifyKey(meta.log_key))
+        yield from self._load_checkpoints(opened)
         size = self.store.tip(conn)[0] - self.expected
         parallel = (
             size >= PARALLEL_THRESHOLD
@@ -456,18 +484,13 @@ class _Verifier:
         if self.observer is not None:
             yield from self.observer(rows, [result[1] for result in results], unfit)
 
-    def _load_checkpoints(
-        self, rows: list[CheckpointRow], origin: str, log_key: bytes
-    ) -> Iterator[Problem]:
-        key = VerifyKey(log_key)
-        self.checkpoint_count = len(rows)
+    def _load_checkpoints(self, opened: list[OpenedCheckpoint]) -> Iterator[Problem]:
+        self.checkpoint_count = len(opened)
         by_size: dict[int, bytes] = {}
-        for row in sorted(rows, key=lambda r: (r.size, r.id)):
+        for row, signed in opened:
             evidence = {"checkpoint": row.id, "size": row.size}
-            try:
-                signed = open_stored_checkpoint(row.note, origin, key)
-            except CreditBankError as e:
-                yield Problem("bad_checkpoint", None, f"checkpoint {row.id}: {e}", evidence)
+            if isinstance(signed, CreditBankError):
+                yield Problem("bad_checkpoint", None, f"checkpoint {row.id}: {signed}", evidence)
                 self.checkpoints.append((row.size, row, None))
                 continue
             if signed.size != row.size or signed.root != row.root:
@@ -591,9 +614,15 @@ class Pass:
         start: Position | None = None,
         observer: Observer | None = None,
         inspect: Inspector | None = None,
+        opened: list[OpenedCheckpoint] | None = None,
     ) -> None:
-        """Prepare a pass over ``store`` from ``start`` (the beginning by default)."""
-        self._verifier = _Verifier(store, workers, start, observer, inspect)
+        """Prepare a pass over ``store`` from ``start`` (the beginning by default).
+
+        ``opened`` are the stored checkpoints as the caller opened them from the
+        snapshot the pass reads (:func:`open_checkpoints`); by default the pass opens
+        them itself.
+        """
+        self._verifier = _Verifier(store, workers, start, observer, inspect, opened)
 
     def problems(self, conn: Connection | None = None) -> Iterator[Problem]:
         """Stream the problems found, in log order (checkpoint problems first).
