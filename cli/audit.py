@@ -36,7 +36,7 @@ from .output import (
     shown,
     write_file,
 )
-from .params import FILE, OUTPUT_FILE, public_key
+from .params import FILE, OUTPUT_FILE, WITNESS, proof_writing, public_key
 
 
 def register(group: click.Group) -> None:
@@ -230,14 +230,7 @@ def _auditor_key(value: str) -> str | VerifyKey:
 
 @click.command("consistency-proof")
 @click.argument("old")
-@click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof.")
-@click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed.")
-@click.option(
-    "--to",
-    "to",
-    type=FILE,
-    help="Prove up to this copy of one of the log's checkpoints (a witness's cosigned one).",
-)
+@proof_writing
 @json_option
 @pass_app
 def consistency_proof_command(
@@ -258,9 +251,8 @@ def consistency_proof_command(
     bank = app.bank()
     size = _old_size(bank.ledger, old)
     target = None if to is None else read_file(to)
-    latest = bank.ledger.latest_checkpoint()
     key = None
-    if target is None and (latest is None or latest.size < size) and size <= bank.ledger.size():
+    if target is None and size <= bank.ledger.size() and bank.needs_checkpoint_for(size - 1):
         key = app.load_key(log_key, app.key_paths.log, "log key")
     proof = bank.consistency(size, key, target)
     write_file(output, proof.render(), "-o")
@@ -287,13 +279,7 @@ def _old_size(ledger: Ledger, old: str) -> int:
     metavar="VKEY",
     help="The log's verifier key as pinned (default: an audit state's, else the db's).",
 )
-@click.option(
-    "--witness",
-    "witnesses",
-    multiple=True,
-    metavar="VKEY",
-    help="Also require the newer checkpoint cosigned by this witness (its cosigner vkey).",
-)
+@WITNESS
 @json_option
 @pass_app
 def compare_checkpoints_command(

@@ -22,7 +22,7 @@ from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
 from .output import BadInputError, emit, json_option, read_file, write_file
-from .params import FILE, OUTPUT_FILE, OUTPUT_FOLDER, SEQ
+from .params import FILE, OUTPUT_FILE, OUTPUT_FOLDER, SEQ, WITNESS
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUITES = {"jcs": (JCS,), "rdfc": (RDFC,), "both": (JCS, RDFC)}
@@ -203,13 +203,7 @@ def credential() -> None:
     help="Folder of published status lists (N.json for list N).",
 )
 @click.option("--offline", is_flag=True, help="Do not consult a ledger database.")
-@click.option(
-    "--witness",
-    "witnesses",
-    multiple=True,
-    metavar="VKEY",
-    help="Also require the ledger proof's checkpoint cosigned by this witness.",
-)
+@WITNESS
 @click.option(
     "--verbose", "-v", is_flag=True, help="A transcript: every check of every credential held."
 )

@@ -29,7 +29,7 @@ from .output import (
     shown,
     write_file,
 )
-from .params import FILE, OUTPUT_FILE, SEQ
+from .params import FILE, OUTPUT_FILE, SEQ, WITNESS, proof_writing
 
 
 def register(group: click.Group) -> None:
@@ -193,14 +193,7 @@ def checkpoint(app: AppContext, log_key: Path | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("seq", type=SEQ)
-@click.option("-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof.")
-@click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed.")
-@click.option(
-    "--to",
-    "to",
-    type=FILE,
-    help="Prove at this copy of one of the log's checkpoints (a witness's cosigned one).",
-)
+@proof_writing
 @json_option
 @pass_app
 def proof(
@@ -227,13 +220,7 @@ def proof(
 @click.command("verify-proof")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--vkey", "vkey_text", required=True, help="The log's vkey, or a file holding it.")
-@click.option(
-    "--witness",
-    "witnesses",
-    multiple=True,
-    metavar="VKEY",
-    help="Also require the checkpoint cosigned by this witness (its cosigner vkey).",
-)
+@WITNESS
 @json_option
 def verify_proof(file: Path, vkey_text: str, witnesses: tuple[str, ...], as_json: bool) -> None:
     """Check a tlog-proof offline against the log's vkey; no database needed.

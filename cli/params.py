@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -13,6 +14,8 @@ from creditbank.documents import parse_json, read_json
 from creditbank.errors import InputError
 from creditbank.ledger.canonical import MAX_SAFE_INTEGER
 from creditbank.ledger.keys import VerifyKey
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 FILE = click.Path(dir_okay=False, path_type=Path)
 """A file to read: a key, a credential, a state file, rows to import."""
@@ -147,3 +150,37 @@ def parse_fields(pairs: tuple[str, ...], data: str | None) -> dict[str, Any]:
             raise click.BadParameter(f"{pair!r}: expected name=value", param_hint="-f/--field")
         fields[name.strip()] = value
     return fields
+
+
+WITNESS = click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="VKEY",
+    help="Also require the proved checkpoint cosigned by this witness (its cosigner vkey); "
+    "repeat for more.",
+)
+"""The option of the offline checks that require an auditor's cosignature (audit --cosigned)."""
+
+
+def proof_writing(func: F) -> F:
+    """The options of the commands that write a proof: ``-o``, ``--log-key`` and ``--to``.
+
+    ``--to`` names a witness's cosigned copy of one of the log's checkpoints to prove
+    at; otherwise the latest checkpoint serves, or a new one the log key signs.
+    """
+    options = (
+        click.option(
+            "-o", "--output", type=OUTPUT_FILE, required=True, help="Where to write the proof."
+        ),
+        click.option("--log-key", type=FILE, help="Log key, used if a new checkpoint is needed."),
+        click.option(
+            "--to",
+            "to",
+            type=FILE,
+            help="Prove at this copy of one of the log's checkpoints (a witness's cosigned one).",
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
