@@ -1254,14 +1254,9 @@ class CreditBank(_BankWrites):
         """
         if to is not None:
             return replace(self.ledger.proof_file(seq, self._stored(to)), checkpoint_note=to)
-        latest = self.ledger.latest_checkpoint()
-        if (latest is None or latest.size <= seq) and log_key is not None:
-            if seq >= self.ledger.size():
-                raise LedgerStateError(
-                    f"no record {seq}: the ledger has {self.ledger.size()} records"
-                )
-            latest = self.ledger.sign_checkpoint(log_key)
-        return self.ledger.proof_file(seq, latest)
+        if log_key is not None and seq >= self.ledger.size() and self.needs_checkpoint_for(seq):
+            raise LedgerStateError(f"no record {seq}: the ledger has {self.ledger.size()} records")
+        return self.ledger.proof_file(seq, self._checkpoint_covering(seq + 1, log_key))
 
     def consistency(
         self, old_size: int, log_key: SigningKey | None = None, to: str | None = None
@@ -1288,10 +1283,22 @@ class CreditBank(_BankWrites):
         if to is not None:
             row = self._stored(to)
             return replace(self.ledger.consistency_file(old_size, row), checkpoint_note=to)
+        return self.ledger.consistency_file(old_size, self._checkpoint_covering(old_size, log_key))
+
+    def _checkpoint_covering(
+        self, records: int, log_key: SigningKey | None
+    ) -> CheckpointRow | None:
+        """The latest checkpoint, or a fresh one if that covers fewer than ``records``.
+
+        The fresh one is signed with ``log_key``; without a key, None when there is none.
+
+        Raises:
+            LedgerStateError: as :meth:`Ledger.sign_checkpoint`.
+        """
         latest = self.ledger.latest_checkpoint()
-        if (latest is None or latest.size < old_size) and log_key is not None:
+        if (latest is None or latest.size < records) and log_key is not None:
             latest = self.ledger.sign_checkpoint(log_key)
-        return self.ledger.consistency_file(old_size, latest)
+        return latest
 
     def _stored(self, note: str) -> CheckpointRow:
         """The stored checkpoint a held copy ``note`` is of (same size and root).
