@@ -82,7 +82,10 @@ def open_checkpoint(note_text: str, origin: str, key: VerifyKey) -> Checkpoint:
         ProofError: malformed note, wrong origin, no valid signature by ``key``, or
             a timestamped signature by ``key`` that does not verify.
     """
-    note = parse_note(note_text)
+    return _opened(parse_note(note_text), origin, key)
+
+
+def _opened(note: SignedNote, origin: str, key: VerifyKey) -> Checkpoint:
     checkpoint = Checkpoint.from_body(note.text)
     if checkpoint.origin != origin:
         raise ProofError(f"checkpoint: origin {quoted(checkpoint.origin)} is not {origin!r}")
@@ -99,9 +102,10 @@ def open_stored_checkpoint(note_text: str, origin: str, key: VerifyKey) -> Check
     Raises:
         ProofError: as :func:`open_checkpoint`, or a signature line by another key.
     """
-    checkpoint = open_checkpoint(note_text, origin, key)
+    note = parse_note(note_text)
+    checkpoint = _opened(note, origin, key)
     ours = {key.note_key_hash(origin), cosignature_key_hash(origin, key)}
-    for line in parse_note(note_text).signatures:
+    for line in note.signatures:
         if line.name != origin or line.key_hash not in ours:
             raise ProofError(
                 f"note: a signature line by {quoted(line.name)}+{line.key_hash.hex()}, "
