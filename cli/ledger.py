@@ -13,7 +13,7 @@ from creditbank.clock import format_time
 from creditbank.errors import CreditBankError, KeyFileError, ProofError
 from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.cosignature import witnessed
-from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.keys import SIGNATURE_SIZE, SigningKey
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
 from creditbank.store.engine import open_engine
 from creditbank.store.schema import current_revision, upgrade
@@ -256,6 +256,7 @@ def verify_proof(file: Path, vkey_text: str, witnesses: tuple[str, ...], as_json
             raise SystemExit(1) from e
         raise CommandError(f"{file}: invalid proof: {e}") from e
     signed_at = result.checkpoint.signed_at
+    body = result.leaf[:-SIGNATURE_SIZE]
     document = {
         "ok": True,
         "index": result.index,
@@ -264,7 +265,7 @@ def verify_proof(file: Path, vkey_text: str, witnesses: tuple[str, ...], as_json
         "origin": result.checkpoint.origin,
         "signed_at": None if signed_at is None else format_time(signed_at),
         "witnessed": [{"witness": name, "signed_at": format_time(when)} for name, when in seen],
-        "leaf": json.loads(result.leaf[:-64]) if _is_json(result.leaf[:-64]) else None,
+        "leaf": json.loads(body) if _is_json(body) else None,
     }
     emit(
         as_json,

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -80,6 +81,77 @@ def test_signature_checks() -> None:
     KEY.public.verify(sig, b"message")
     with pytest.raises(ProofError):
         KEY.public.verify(sig, b"other message")
+
+
+def _openssl_verdict(public: bytes, signature: bytes, message: bytes) -> bool:
+    """RFC 8032 verification as OpenSSL (through ``cryptography``) gives it."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+@given(st.binary(min_size=32, max_size=32), st.binary(max_size=600))
+def test_signatures_are_byte_identical_to_openssl(seed: bytes, message: bytes) -> None:
+    openssl = Ed25519PrivateKey.from_private_bytes(seed)
+    assert SigningKey.from_seed(seed).sign(message) == openssl.sign(message)
+
+
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.binary(max_size=300),
+    st.sampled_from(["signature", "message", "key", "none"]),
+    st.data(),
+)
+def test_any_edit_is_judged_as_openssl_judges_it(
+    seed: bytes, message: bytes, part: str, data: st.DataObject
+) -> None:
+    key = SigningKey.from_seed(seed)
+    parts = {"signature": key.sign(message), "message": message, "key": key.public.raw}
+    if part != "none" and parts[part]:
+        edited = bytearray(parts[part])
+        at = data.draw(st.integers(0, len(edited) - 1))
+        edited[at] ^= 1 << data.draw(st.integers(0, 7))
+        parts[part] = bytes(edited)
+    expected = _openssl_verdict(parts["key"], parts["signature"], parts["message"])
+    assert VerifyKey(parts["key"]).is_valid(parts["signature"], parts["message"]) is expected
+    unedited = part == "none" or (part == "message" and not message)
+    assert expected is unedited
+
+
+IDENTITY = bytes([1]) + bytes(31)
+"""The encoding of the curve's identity point, a small-order 'public key'."""
+GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
+"""L, the order of the Ed25519 base point: an S of L or more is not reduced."""
+
+
+@pytest.mark.parametrize(
+    ("public", "signature"),
+    [
+        (IDENTITY, IDENTITY + bytes(32)),
+        (bytes([0xEC]) + b"\xff" * 30 + b"\x7f", IDENTITY + bytes(32)),
+        (IDENTITY, IDENTITY + GROUP_ORDER.to_bytes(32, "little")),
+    ],
+    ids=["identity key, R identity, S 0", "order-2 key", "S not reduced"],
+)
+def test_small_order_and_unreduced_cases_are_judged_as_openssl_judges_them(
+    public: bytes, signature: bytes
+) -> None:
+    """libsodium refuses small-order keys that RFC 8032 verification in OpenSSL accepts;
+    the ledger's verdict stays OpenSSL's either way."""
+    for message in (b"", b"creditbank"):
+        expected = _openssl_verdict(public, signature, message)
+        assert VerifyKey(public).is_valid(signature, message) is expected
+    assert VerifyKey(IDENTITY).is_valid(IDENTITY + bytes(32), b"any") is True
+
+
+@pytest.mark.parametrize("size", [0, 63, 65])
+def test_a_signature_of_the_wrong_length_never_verifies(size: int) -> None:
+    signature = (KEY.sign(b"message") * 2)[:size]
+    assert not KEY.public.is_valid(signature, b"message")
+    with pytest.raises(ProofError):
+        KEY.public.verify(signature, b"message")
 
 
 def test_signed_note_round_trip_and_tamper() -> None:

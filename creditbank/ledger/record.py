@@ -25,11 +25,10 @@ from creditbank.clock import format_time, parse_time
 from creditbank.errors import CanonicalizationError, InputError
 from creditbank.ledger.canonical import MAX_SAFE_INTEGER, record_bytes
 from creditbank.ledger.encoding import hex_decode
-from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.keys import SIGNATURE_SIZE, SigningKey
 from creditbank.ledger.merkle import HASH_SIZE, leaf_hash
 
 FORMAT_VERSION = 1
-SIGNATURE_SIZE = 64
 SIGNING_CONTEXT = b"creditbank/record/v1\n"
 """Prefix of every signed message, so a record signature can never pass for another format's."""
 

@@ -46,12 +46,11 @@ from creditbank.errors import CreditBankError, InputError, IntegrityError
 from creditbank.ledger.account_tips import AccountTips
 from creditbank.ledger.checkpoint import Checkpoint, open_stored_checkpoint
 from creditbank.ledger.keyring import introduced_keys
-from creditbank.ledger.keys import VerifyKey
+from creditbank.ledger.keys import SIGNATURE_SIZE, VerifyKey
 from creditbank.ledger.log import GENESIS_KIND, record_row, stored_nodes
 from creditbank.ledger.merkle import CompactRange, leaf_hash
 from creditbank.ledger.record import (
     GENESIS_PREV,
-    SIGNATURE_SIZE,
     SIGNING_CONTEXT,
     Record,
     open_leaf,
