@@ -146,6 +146,21 @@ def test_small_order_and_unreduced_cases_are_judged_as_openssl_judges_them(
     assert VerifyKey(IDENTITY).is_valid(IDENTITY + bytes(32), b"any") is True
 
 
+@given(st.binary(min_size=32, max_size=32))
+def test_every_key_made_from_a_private_key_is_sound(seed: bytes) -> None:
+    assert SigningKey.from_seed(seed).public.is_sound()
+
+
+def test_the_identity_and_its_other_encodings_are_not_sound() -> None:
+    assert not VerifyKey(IDENTITY).is_sound()
+    not_reduced = bytearray(b"\xff" * 31 + b"\x7f")
+    not_reduced[0] = 0xEE
+    assert not VerifyKey(bytes(not_reduced)).is_sound()
+    flipped = bytearray(IDENTITY)
+    flipped[31] ^= 0x80  # the sign bit of x: -0 is not a canonical encoding
+    assert not VerifyKey(bytes(flipped)).is_sound()
+
+
 @pytest.mark.parametrize("size", [0, 63, 65])
 def test_a_signature_of_the_wrong_length_never_verifies(size: int) -> None:
     signature = (KEY.sign(b"message") * 2)[:size]

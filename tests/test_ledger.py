@@ -15,7 +15,7 @@ from creditbank.bank import CreditBank
 from creditbank.clock import FixedClock
 from creditbank.errors import InputError, LedgerStateError, ProofError, StoreError
 from creditbank.ledger.keyring import key_entry
-from creditbank.ledger.keys import SigningKey
+from creditbank.ledger.keys import SigningKey, VerifyKey
 from creditbank.ledger.log import Entry
 from creditbank.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from creditbank.ledger.proof_file import verify_proof_file
@@ -88,6 +88,25 @@ def test_unknown_signer_is_refused_and_nothing_written(bank: CreditBank, db_url:
     before = dump(db_url)
     with pytest.raises(LedgerStateError, match="never introduced"):
         bank.ledger.append("sample.credit/1", {}, SCHOOL, "learner-a")
+    assert dump(db_url) == before
+
+
+SMALL_ORDER_KEYS = {
+    "identity": bytes([1]) + bytes(31),
+    "order 2": bytes([0xEC]) + b"\xff" * 30 + b"\x7f",
+    "order 4": bytes(32),
+    "y not reduced": bytes([0xEE]) + b"\xff" * 30 + b"\x7f",
+}
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER_KEYS.values(), ids=SMALL_ORDER_KEYS.keys())
+def test_a_key_anyone_could_sign_for_is_not_introduced(
+    bank: CreditBank, authority: SigningKey, db_url: str, raw: bytes
+) -> None:
+    before = dump(db_url)
+    weak = {"keys": [key_entry(SCHOOL.public), key_entry(VerifyKey(raw), owner="school-2")]}
+    with pytest.raises(InputError, match=r"payload.keys\[1\].public: not a sound Ed25519"):
+        bank.ledger.append("ledger.key/1", weak, authority)
     assert dump(db_url) == before
 
 

@@ -236,6 +236,55 @@ def test_row_inserted_at_the_end_with_an_unknown_key(filled: CreditBank, db_url:
     assert first(db_url) == ("unknown_key", SIZE)
 
 
+def test_a_small_order_key_introduced_behind_the_ledger_does_not_sign(
+    filled: CreditBank, db_url: str, authority: SigningKey
+) -> None:
+    """A record by the authority introducing the identity point as a key, then a record
+    "signed" by it with a signature anyone can make (R the identity, S zero), inserted
+    behind the ledger's back: the first is malformed, the second's key unknown."""
+    from datetime import UTC, datetime
+
+    from creditbank.ledger.record import encode_body
+
+    identity = bytes([1]) + bytes(31)
+    weak = VerifyKey(identity)
+    when = datetime(2027, 1, 1, tzinfo=UTC)
+    prev = bytes(
+        fetch(db_url, "SELECT leaf_hash FROM records WHERE seq = :s", {"s": SIZE - 1})[0][0]
+    )
+    introducing = seal(SIZE, prev, "ledger.key/1", when, {"keys": [key_entry(weak)]}, authority)
+    body = encode_body(
+        SIZE + 1,
+        leaf_hash(introducing.leaf),
+        "sample.credit/1",
+        introducing.time,
+        weak.key_id,
+        b'{"credits":"60"}',
+        None,
+    )
+    forged = body + identity + bytes(32)
+    assert weak.is_valid(forged[-64:], SIGNING_CONTEXT + body)
+    for seq, leaf, kind, signer in (
+        (SIZE, introducing.leaf, "ledger.key/1", authority.key_id),
+        (SIZE + 1, forged, "sample.credit/1", weak.key_id),
+    ):
+        run_sql(
+            db_url,
+            "INSERT INTO records (seq, leaf, leaf_hash, kind, time, signer, account, "
+            "account_seq) VALUES (:s, :l, :h, :k, :t, :g, NULL, NULL)",
+            {
+                "s": seq,
+                "l": leaf,
+                "h": leaf_hash(leaf),
+                "k": kind,
+                "t": introducing.time,
+                "g": signer,
+            },
+        )
+    found = [(p.kind, p.seq) for p in report_of(db_url).problems]
+    assert found[:2] == [("malformed", SIZE), ("unknown_key", SIZE + 1)]
+
+
 def test_row_copied_into_the_log(filled: CreditBank, db_url: str) -> None:
     row = fetch(db_url, "SELECT leaf, leaf_hash, kind, time, signer FROM records WHERE seq = 12")[0]
     run_sql(

@@ -20,7 +20,12 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
+from nacl.bindings import (
+    crypto_core_ed25519_is_valid_point,
+    crypto_sign,
+    crypto_sign_open,
+    crypto_sign_seed_keypair,
+)
 from nacl.exceptions import BadSignatureError
 
 from creditbank.errors import InputError, KeyFileError, ProofError
@@ -76,6 +81,17 @@ class VerifyKey:
         except BadSignatureError:
             return self._openssl_valid(signature, message)
         return True
+
+    def is_sound(self) -> bool:
+        """Whether this is a key only its private key's holder can sign for.
+
+        False for an encoding that is not canonical, not on the curve, of small
+        order or outside the prime-order subgroup: RFC 8032 verification accepts
+        signatures by such a "key" that anyone can make (the identity point, with
+        ``R`` the identity and ``S`` zero, verifies every message). A key made from
+        a private key is always sound.
+        """
+        return bool(crypto_core_ed25519_is_valid_point(self.raw))
 
     def _openssl_valid(self, signature: bytes, message: bytes) -> bool:
         """The RFC 8032 check of OpenSSL, for a signature libsodium refused."""
