@@ -17,7 +17,13 @@ from creditbank.errors import InputError, KeyFileError, ProofError
 from creditbank.ledger.checkpoint import Checkpoint, open_checkpoint, open_stored_checkpoint
 from creditbank.ledger.cosignature import LAST_SECOND, cosignature_key_hash, witness, witnessed
 from creditbank.ledger.encoding import b58decode, b58encode
-from creditbank.ledger.keys import COSIGNATURE_TYPE, SigningKey, VerifyKey, parse_vkey
+from creditbank.ledger.keys import (
+    COSIGNATURE_TYPE,
+    ED25519_NOTE_TYPE,
+    SigningKey,
+    VerifyKey,
+    parse_vkey,
+)
 from creditbank.ledger.merkle import leaf_hash, node_hash
 from creditbank.ledger.note import NoteSignature, SignedNote, parse_note, sign_note
 from creditbank.ledger.proof_file import TlogProof, verify_proof_file
@@ -159,6 +165,14 @@ def test_the_identity_and_its_other_encodings_are_not_sound() -> None:
     flipped = bytearray(IDENTITY)
     flipped[31] ^= 0x80  # the sign bit of x: -0 is not a canonical encoding
     assert not VerifyKey(bytes(flipped)).is_sound()
+
+
+@pytest.mark.parametrize("key_type", [ED25519_NOTE_TYPE, COSIGNATURE_TYPE])
+def test_a_vkey_anyone_could_sign_for_is_refused(key_type: bytes) -> None:
+    text = VerifyKey(IDENTITY).vkey("log.example", key_type)
+    with pytest.raises(ProofError, match="vkey: not a sound Ed25519 public key"):
+        parse_vkey(text, key_type)
+    assert parse_vkey(KEY.public.vkey("log.example", key_type), key_type)[1] == KEY.public
 
 
 @pytest.mark.parametrize("size", [0, 63, 65])

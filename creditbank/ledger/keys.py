@@ -287,7 +287,9 @@ def parse_vkey(text: str, key_type: bytes = ED25519_NOTE_TYPE) -> tuple[str, Ver
     ``key_type`` is the type the key must have (see :meth:`VerifyKey.vkey`).
 
     Raises:
-        ProofError: malformed text, another type, or a key hash that does not match.
+        ProofError: malformed text, another type, a key hash that does not match, or
+            a key that is not sound (:meth:`VerifyKey.is_sound`: it would vouch for
+            notes anyone can sign).
     """
     parts = text.strip().split("+", 2)
     if len(parts) != 3:
@@ -303,4 +305,6 @@ def parse_vkey(text: str, key_type: bytes = ED25519_NOTE_TYPE) -> tuple[str, Ver
     key = VerifyKey(data[1:])
     if key.note_key_hash(name, key_type).hex() != hash_hex:
         raise ProofError("vkey: key hash does not match name and key")
+    if not key.is_sound():
+        raise ProofError("vkey: not a sound Ed25519 public key (anyone could sign as it)")
     return name, key
