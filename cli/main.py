@@ -34,6 +34,7 @@ from .outcomes import outcomes
 from .output import BadInputError, CommandError
 from .programmes import programmes
 from .rules import convert, eligibility, rules
+from .witnesses import witness
 
 
 class CreditBankGroup(click.Group):
@@ -125,6 +126,7 @@ for _group in (
     rules,
     convert,
     eligibility,
+    witness,
 ):
     cli.add_command(_group)
 keep_examples(cli)

@@ -56,7 +56,7 @@ from creditbank.domain.issuers import Accreditation
 from creditbank.domain.programmes import Programme
 from creditbank.domain.vocab import OUTCOME_KINDS
 from creditbank.errors import InputError, IntegrityError, LedgerStateError, RuleError, StoreError
-from creditbank.ledger.checkpoint import open_checkpoint
+from creditbank.ledger import witnesses
 from creditbank.ledger.consistency_file import ConsistencyFile
 from creditbank.ledger.keyring import key_entry
 from creditbank.ledger.keys import SigningKey, VerifyKey
@@ -64,6 +64,7 @@ from creditbank.ledger.log import Entry, Ledger, Transaction
 from creditbank.ledger.proof_file import TlogProof
 from creditbank.ledger.record import Record, open_leaf
 from creditbank.ledger.verify import VerificationReport, check_ledger
+from creditbank.ledger.witnesses import Witnessed
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
 from creditbank.store import sqlite as sqlite_backend
@@ -1307,13 +1308,35 @@ class CreditBank(_BankWrites):
             LedgerStateError: this log stored no such checkpoint.
             ProofError: ``note`` is not signed by the log key.
         """
-        held = open_checkpoint(note, self.ledger.origin, self.ledger.log_key)
-        for row in self.ledger.checkpoints():
-            if (row.size, row.root) == (held.size, held.root):
-                return row
-        raise LedgerStateError(
-            f"the checkpoint given (size {held.size}) is not one this log stored"
-        )
+        return witnesses.stored_checkpoint(self.ledger, note)
+
+    # -- witnesses ------------------------------------------------------------------------
+
+    def add_cosignature(self, note: str, cosigner_vkey: str) -> Witnessed:
+        """Keep a witness's cosignature of one of the log's checkpoints.
+
+        ``note`` is the checkpoint as the witness returned it (``audit --cosigned``);
+        ``cosigner_vkey`` the witness's vkey (type 0x04), which checks its line.
+
+        Raises:
+            LedgerStateError: ``note`` is not a checkpoint this log stored.
+            ProofError: ``note`` is not signed by the log key, or carries no valid
+                cosignature by that witness.
+        """
+        return witnesses.add_cosignature(self.ledger, note, cosigner_vkey)
+
+    def cosignatures(self) -> list[Witnessed]:
+        """Every witness cosignature kept, by checkpoint, then witness vkey."""
+        return witnesses.cosignatures(self.ledger)
+
+    def witnessed_note(self, size: int | None = None) -> str:
+        """The latest witnessed checkpoint (or the one of ``size``), every kept line on it.
+
+        Raises:
+            LedgerStateError: no checkpoint (of that size) has a cosignature kept.
+            IntegrityError: a kept line no longer verifies (the database was edited).
+        """
+        return witnesses.witnessed_note(self.ledger, size)
 
     def needs_checkpoint_for(self, seq: int) -> bool:
         """Whether proving record ``seq`` needs a new checkpoint."""

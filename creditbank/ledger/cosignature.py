@@ -16,6 +16,7 @@ the note text; the line's signature is ``key ID (4) || timestamp (8, big-endian)
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from creditbank.clock import ensure_utc
@@ -74,6 +75,18 @@ def signed_time(note: SignedNote, name: str, key: VerifyKey) -> datetime | None:
         ProofError: a cosignature line by that key that is malformed, does not
             verify, or is dated after the year 9999 (:data:`LAST_SECOND`).
     """
+    found = signed_line(note, name, key)
+    return None if found is None else found[1]
+
+
+def signed_line(
+    note: SignedNote, name: str, key: VerifyKey
+) -> tuple[NoteSignature, datetime] | None:
+    """``key``'s cosignature line on ``note`` under ``name`` and the time it signs, or None.
+
+    Raises:
+        ProofError: as :func:`signed_time`.
+    """
     want = cosignature_key_hash(name, key)
     lines = [s for s in note.signatures if s.name == name and s.key_hash == want]
     if not lines:
@@ -88,7 +101,7 @@ def signed_time(note: SignedNote, name: str, key: VerifyKey) -> datetime | None:
                 "beyond the year 9999"
             )
         if key.is_valid(line.signature[8:], _message(note.text, timestamp)):
-            return datetime.fromtimestamp(timestamp, UTC)
+            return line, datetime.fromtimestamp(timestamp, UTC)
     raise ProofError(f"note: the timestamped signature by {name} does not verify")
 
 
@@ -114,8 +127,29 @@ def witnessed(note_text: str, cosigner_vkey: str) -> tuple[str, datetime]:
         ProofError: a malformed vkey or note, no cosignature by that witness, or one
             that does not verify.
     """
+    line, when = witness_line(note_text, cosigner_vkey)
+    return line.name, when
+
+
+def witness_line(note_text: str, cosigner_vkey: str) -> tuple[NoteSignature, datetime]:
+    """The witness's cosignature line on ``note_text``, checked, and the time it signs.
+
+    Raises:
+        ProofError: as :func:`witnessed`.
+    """
     name, key = parse_vkey(cosigner_vkey, COSIGNATURE_TYPE)
-    when = signed_time(parse_note(note_text), name, key)
-    if when is None:
+    found = signed_line(parse_note(note_text), name, key)
+    if found is None:
         raise ProofError(f"not witnessed by {name}: the checkpoint carries no cosignature by it")
-    return name, when
+    return found
+
+
+def with_lines(note_text: str, lines: Sequence[NoteSignature]) -> str:
+    """``note_text`` (a signed note) with ``lines`` added after its own, each once.
+
+    Raises:
+        ProofError: ``note_text`` is not a signed note.
+    """
+    note = parse_note(note_text)
+    added = tuple(line for line in lines if line not in note.signatures)
+    return SignedNote(note.text, (*note.signatures, *added)).render()

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
 from creditbank.store.driver import execute_many, query
 from creditbank.store.engine import WRITE_OPTION, backend_of, describe_error, sqlite_path
-from creditbank.store.tables import checkpoints, ledger_keys, ledger_meta
+from creditbank.store.tables import checkpoints, cosignatures, ledger_keys, ledger_meta
 
 Coord = tuple[int, int]
 NODE_SIZE = 32
@@ -78,6 +78,18 @@ class CheckpointRow:
     root: bytes
     note: str
     created: str
+
+
+@dataclass(frozen=True)
+class CosignatureRow:
+    """A witness's ``cosignature/v1`` line on a stored checkpoint, and the vkey that checked it."""
+
+    checkpoint_id: int
+    vkey: str
+    witness: str
+    key_hash: bytes
+    signature: bytes
+    signed_at: str
 
 
 class LedgerStore:
@@ -412,6 +424,44 @@ class LedgerStore:
     def add_checkpoint(conn: Connection, size: int, root: bytes, note: str, created: str) -> None:
         """Persist a signed checkpoint."""
         conn.execute(insert(checkpoints).values(size=size, root=root, note=note, created=created))
+
+    @staticmethod
+    def cosignatures(conn: Connection) -> list[CosignatureRow]:
+        """Every stored witness cosignature, by checkpoint, then witness."""
+        rows = conn.execute(
+            select(cosignatures).order_by(cosignatures.c.checkpoint_id, cosignatures.c.vkey)
+        )
+        return [
+            CosignatureRow(
+                r.checkpoint_id,
+                r.vkey,
+                r.witness,
+                bytes(r.key_hash),
+                bytes(r.signature),
+                r.signed_at,
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def put_cosignature(conn: Connection, row: CosignatureRow) -> None:
+        """Store ``row``, in place of the same witness's line on the same checkpoint."""
+        table = cosignatures.c
+        conn.execute(
+            delete(cosignatures).where(
+                (table.checkpoint_id == row.checkpoint_id) & (table.vkey == row.vkey)
+            )
+        )
+        conn.execute(
+            insert(cosignatures).values(
+                checkpoint_id=row.checkpoint_id,
+                vkey=row.vkey,
+                witness=row.witness,
+                key_hash=row.key_hash,
+                signature=row.signature,
+                signed_at=row.signed_at,
+            )
+        )
 
 
 _IN_BATCH = 500

@@ -75,6 +75,19 @@ checkpoints = Table(
     Column("created", String(32), nullable=False),
 )
 
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("checkpoint_id", Integer, primary_key=True, autoincrement=False),
+    Column("vkey", String(512), primary_key=True),
+    Column("witness", String(255), nullable=False),
+    Column("key_hash", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("signed_at", String(32), nullable=False),
+)
+"""Witnesses' ``cosignature/v1`` lines on stored checkpoints, one per checkpoint and
+witness (its latest), with the cosigner vkey that checked it."""
+
 # -- the credit bank's projections (rebuilt from the log by the audit) ----------------
 
 bank_secrets = Table(

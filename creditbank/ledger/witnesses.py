@@ -1,0 +1,117 @@
+"""Witnesses' cosignatures of the log's checkpoints, as the bank keeps them.
+
+A witness (an auditor whose audit came out clean) cosigns the checkpoint it
+pinned, in the C2SP ``cosignature/v1`` format, and hands the copy back. The bank
+checks the line with the witness's cosigner vkey and keeps it beside the
+checkpoint, one line per witness and checkpoint (the latest it was given).
+:func:`witnessed_note` then gives a checkpoint with every witness's line on it,
+for proofs and credentials a learner can require witnessed offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from creditbank.clock import format_time, parse_time
+from creditbank.errors import IntegrityError, LedgerStateError, ProofError
+from creditbank.ledger.checkpoint import open_checkpoint
+from creditbank.ledger.cosignature import with_lines, witness_line
+from creditbank.ledger.log import Ledger
+from creditbank.ledger.note import NoteSignature
+from creditbank.store.repository import CheckpointRow, CosignatureRow
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """A witness's cosignature of a stored checkpoint: its size, who, with which key, when."""
+
+    size: int
+    witness: str
+    vkey: str
+    signed_at: datetime
+
+
+def stored_checkpoint(ledger: Ledger, note: str) -> CheckpointRow:
+    """The stored checkpoint a held copy ``note`` is of (same size and root).
+
+    Raises:
+        LedgerStateError: this log stored no such checkpoint.
+        ProofError: ``note`` is not signed by the log key.
+    """
+    held = open_checkpoint(note, ledger.origin, ledger.log_key)
+    for row in ledger.checkpoints():
+        if (row.size, row.root) == (held.size, held.root):
+            return row
+    raise LedgerStateError(f"the checkpoint given (size {held.size}) is not one this log stored")
+
+
+def add_cosignature(ledger: Ledger, note: str, cosigner_vkey: str) -> Witnessed:
+    """Keep the cosignature by the witness ``cosigner_vkey`` names on ``note``.
+
+    ``note`` is a copy of one of the log's stored checkpoints as the witness returned
+    it. A line older than the one kept for that witness and checkpoint is not kept
+    (the newer is returned).
+
+    Raises:
+        LedgerStateError: ``note`` is not a checkpoint this log stored.
+        ProofError: ``note`` is not signed by the log key, the vkey is malformed or
+            not a cosigner key, or the note carries no valid cosignature by it.
+    """
+    row = stored_checkpoint(ledger, note)
+    line, when = witness_line(note, cosigner_vkey)
+    vkey, signed_at = cosigner_vkey.strip(), format_time(when)
+    store = ledger.store
+    with store.appending() as conn:
+        for kept in store.cosignatures(conn):
+            if (kept.checkpoint_id, kept.vkey) == (row.id, vkey) and kept.signed_at >= signed_at:
+                return Witnessed(row.size, kept.witness, vkey, parse_time(kept.signed_at))
+        cosignature = CosignatureRow(
+            row.id, vkey, line.name, line.key_hash, line.signature, signed_at
+        )
+        store.put_cosignature(conn, cosignature)
+    return Witnessed(row.size, line.name, vkey, when)
+
+
+def cosignatures(ledger: Ledger) -> list[Witnessed]:
+    """Every cosignature kept, by checkpoint (oldest first), then vkey."""
+    with ledger.store.reading() as conn:
+        sizes = {row.id: row.size for row in ledger.store.checkpoints(conn)}
+        return [
+            Witnessed(sizes[c.checkpoint_id], c.witness, c.vkey, parse_time(c.signed_at))
+            for c in ledger.store.cosignatures(conn)
+        ]
+
+
+def witnessed_note(ledger: Ledger, size: int | None = None) -> str:
+    """The latest witnessed checkpoint (or the one of ``size``) with every kept line on it.
+
+    Each kept line is checked again against its vkey, so a line edited in the
+    database is not handed out.
+
+    Raises:
+        LedgerStateError: no checkpoint (of that size) has a cosignature kept.
+        IntegrityError: a kept line no longer verifies.
+    """
+    with ledger.store.reading() as conn:
+        rows = {row.id: row for row in ledger.store.checkpoints(conn)}
+        kept = ledger.store.cosignatures(conn)
+    ids = [c.checkpoint_id for c in kept if size is None or rows[c.checkpoint_id].size == size]
+    if not ids:
+        where = "" if size is None else f" of size {size}"
+        raise LedgerStateError(f"no checkpoint{where} has a witness cosignature kept")
+    row = rows[max(ids)]
+    lines = [
+        NoteSignature(c.witness, c.key_hash, c.signature) for c in kept if c.checkpoint_id == row.id
+    ]
+    note = with_lines(row.note, lines)
+    for c in kept:
+        if c.checkpoint_id == row.id:
+            try:
+                witness_line(note, c.vkey)
+            except ProofError as e:
+                raise IntegrityError(
+                    f"the cosignature kept for checkpoint {row.id} by {c.witness} "
+                    f"does not verify: {e}"
+                ) from e
+    return note
