@@ -187,3 +187,15 @@ def test_cli_an_auditors_cosignature_is_kept_and_proofs_carry_it(
     )
     assert offline.exit_code == 0, offline.stderr
     assert "witnessed by auditor.example/w1 at " in offline.stdout
+
+
+def test_a_line_kept_for_a_checkpoint_deleted_behind_the_bank_is_named(
+    bank: CreditBank, checkpointed: str, db_url: str
+) -> None:
+    bank.add_cosignature(
+        witness(checkpointed, "audit.example/one", FIRST, NOON), _vkey(FIRST, "audit.example/one")
+    )
+    run_sql(db_url, "DELETE FROM checkpoints")
+    for read in (bank.witnessed_note, bank.cosignatures):
+        with pytest.raises(IntegrityError, match=r"which the log no longer holds"):
+            read()

@@ -73,14 +73,35 @@ def add_cosignature(ledger: Ledger, note: str, cosigner_vkey: str) -> Witnessed:
     return Witnessed(row.size, line.name, vkey, when)
 
 
-def cosignatures(ledger: Ledger) -> list[Witnessed]:
-    """Every cosignature kept, by checkpoint (oldest first), then vkey."""
+def _kept(ledger: Ledger) -> tuple[dict[int, CheckpointRow], list[CosignatureRow]]:
+    """The stored checkpoints by id, and the cosignatures kept on them.
+
+    Raises:
+        IntegrityError: a cosignature is kept for a checkpoint the log no longer holds.
+    """
     with ledger.store.reading() as conn:
-        sizes = {row.id: row.size for row in ledger.store.checkpoints(conn)}
-        return [
-            Witnessed(sizes[c.checkpoint_id], c.witness, c.vkey, parse_time(c.signed_at))
-            for c in ledger.store.cosignatures(conn)
-        ]
+        rows = {row.id: row for row in ledger.store.checkpoints(conn)}
+        kept = ledger.store.cosignatures(conn)
+    for c in kept:
+        if c.checkpoint_id not in rows:
+            raise IntegrityError(
+                f"a cosignature by {c.witness} is kept for checkpoint {c.checkpoint_id}, "
+                "which the log no longer holds"
+            )
+    return rows, kept
+
+
+def cosignatures(ledger: Ledger) -> list[Witnessed]:
+    """Every cosignature kept, by checkpoint (oldest first), then vkey.
+
+    Raises:
+        IntegrityError: as :func:`_kept`.
+    """
+    rows, kept = _kept(ledger)
+    return [
+        Witnessed(rows[c.checkpoint_id].size, c.witness, c.vkey, parse_time(c.signed_at))
+        for c in kept
+    ]
 
 
 def witnessed_note(ledger: Ledger, size: int | None = None) -> str:
@@ -91,27 +112,22 @@ def witnessed_note(ledger: Ledger, size: int | None = None) -> str:
 
     Raises:
         LedgerStateError: no checkpoint (of that size) has a cosignature kept.
-        IntegrityError: a kept line no longer verifies.
+        IntegrityError: a kept line no longer verifies, or is kept for a checkpoint
+            the log no longer holds.
     """
-    with ledger.store.reading() as conn:
-        rows = {row.id: row for row in ledger.store.checkpoints(conn)}
-        kept = ledger.store.cosignatures(conn)
+    rows, kept = _kept(ledger)
     ids = [c.checkpoint_id for c in kept if size is None or rows[c.checkpoint_id].size == size]
     if not ids:
         where = "" if size is None else f" of size {size}"
         raise LedgerStateError(f"no checkpoint{where} has a witness cosignature kept")
     row = rows[max(ids)]
-    lines = [
-        NoteSignature(c.witness, c.key_hash, c.signature) for c in kept if c.checkpoint_id == row.id
-    ]
-    note = with_lines(row.note, lines)
-    for c in kept:
-        if c.checkpoint_id == row.id:
-            try:
-                witness_line(note, c.vkey)
-            except ProofError as e:
-                raise IntegrityError(
-                    f"the cosignature kept for checkpoint {row.id} by {c.witness} "
-                    f"does not verify: {e}"
-                ) from e
+    mine = [c for c in kept if c.checkpoint_id == row.id]
+    note = with_lines(row.note, [NoteSignature(c.witness, c.key_hash, c.signature) for c in mine])
+    for c in mine:
+        try:
+            witness_line(note, c.vkey)
+        except ProofError as e:
+            raise IntegrityError(
+                f"the cosignature kept for checkpoint {row.id} by {c.witness} does not verify: {e}"
+            ) from e
     return note
