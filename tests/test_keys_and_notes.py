@@ -175,6 +175,13 @@ def test_a_vkey_anyone_could_sign_for_is_refused(key_type: bytes) -> None:
     assert parse_vkey(KEY.public.vkey("log.example", key_type), key_type)[1] == KEY.public
 
 
+def test_signatures_and_messages_may_be_any_bytes_like() -> None:
+    leaf = memoryview(b"message" + KEY.sign(b"message"))
+    assert KEY.public.is_valid(leaf[-64:], leaf[:-64])
+    assert KEY.public.is_valid(bytearray(leaf[-64:]), bytearray(b"message"))
+    assert not KEY.public.is_valid(leaf[-64:], leaf[:-63])
+
+
 @pytest.mark.parametrize("size", [0, 63, 65])
 def test_a_signature_of_the_wrong_length_never_verifies(size: int) -> None:
     signature = (KEY.sign(b"message") * 2)[:size]

@@ -77,7 +77,7 @@ class VerifyKey:
         if len(signature) != SIGNATURE_SIZE:
             return False
         try:
-            crypto_sign_open(signature + message, self.raw)
+            crypto_sign_open(b"".join((signature, message)), self.raw)
         except BadSignatureError:
             return self._openssl_valid(signature, message)
         return True
