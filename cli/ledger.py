@@ -134,6 +134,13 @@ def _summary_text(summary: dict[str, Any]) -> str:
             f" ({', '.join(f'{k} {n}' for k, n in counts.items())})" if counts else ""
         )
 
+    witnessed = summary["witnessed"]
+    witnesses = (
+        "no witness cosignature kept"
+        if witnessed is None
+        else f"checkpoint at size {witnessed['size']} witnessed by "
+        + ", ".join(witnessed["witnesses"])
+    )
     outcomes = summary["outcomes"]
     by_kind = {kind: sum(statuses.values()) for kind, statuses in outcomes.items()}
     revoked = sum(statuses.get("revoked", 0) for statuses in outcomes.values())
@@ -143,6 +150,7 @@ def _summary_text(summary: dict[str, Any]) -> str:
             f"vkey {summary['vkey']}",
             f"records {summary['records']}; {signed}; "
             f"{summary['records_after_checkpoint']} records after it",
+            witnesses,
             f"accounts {listed(summary['accounts'])}",
             f"issuers {listed(summary['issuers'])}",
             f"outcomes {listed(by_kind)}; {revoked} revoked",

@@ -1174,7 +1174,9 @@ class CreditBank(_BankWrites):
         """The bank at a glance: its log, latest checkpoint and what its tables hold.
 
         Accounts are counted by status, issuers by kind, outcomes by kind and status,
-        conversions by status (one grouped count each, whatever the bank's size).
+        conversions by status (one grouped count each, whatever the bank's size);
+        ``witnessed`` is the latest checkpoint with witness cosignatures kept, and who
+        cosigned it, or None.
 
         Raises:
             StoreError: the database cannot be read.
@@ -1182,6 +1184,7 @@ class CreditBank(_BankWrites):
         with self.ledger.store.reading() as conn:
             records = self.store.tip(conn)[0]
             latest = self.store.latest_checkpoint(conn)
+            witnessed = self.store.latest_witnessed(conn)
             counted = {
                 name: Projections.counts(conn, table, *columns)
                 for name, table, columns in (
@@ -1203,6 +1206,9 @@ class CreditBank(_BankWrites):
             if latest is None
             else {"size": latest.size, "root": latest.root.hex(), "created": latest.created},
             "records_after_checkpoint": records - (0 if latest is None else latest.size),
+            "witnessed": None
+            if witnessed is None
+            else {"size": witnessed[0], "witnesses": witnessed[1]},
             "accounts": {k[0]: n for k, n in sorted(counted["accounts"].items())},
             "issuers": {k[0]: n for k, n in sorted(counted["issuers"].items())},
             "outcomes": outcomes,

@@ -149,6 +149,8 @@ def test_cli_an_auditors_cosignature_is_kept_and_proofs_carry_it(
     assert run(runner, db_url, "checkpoint").exit_code == 0
     assert run(runner, db_url, "keys", "generate", "--out", "auditor.pem").exit_code == 0
     one_line_error(run(runner, db_url, "witness", "show"), 1, "no checkpoint has a witness")
+    assert json.loads(run(runner, db_url, "info", "--json").stdout)["witnessed"] is None
+    assert "no witness cosignature kept" in run(runner, db_url, "info").stdout
     audited = run(
         runner, db_url, "audit", "--since", "state.json", "--auditor-key", "auditor.pem",
         "--auditor-name", "auditor.example/w1", "--cosigned", "w.note", "--json",
@@ -170,6 +172,10 @@ def test_cli_an_auditors_cosignature_is_kept_and_proofs_carry_it(
         "auditor.example/w1",
         witness_vkey,
     )
+    summary = json.loads(run(runner, db_url, "info", "--json").stdout)
+    assert summary["witnessed"] == {"size": size, "witnesses": ["auditor.example/w1"]}
+    info = run(runner, db_url, "info").stdout
+    assert f"checkpoint at size {size} witnessed by auditor.example/w1" in info
     listed = json.loads(run(runner, db_url, "witness", "list", "--json").stdout)
     assert listed == {"cosignatures": [kept]}
     assert run(runner, db_url, "witness", "show", "-o", "held.note").exit_code == 0

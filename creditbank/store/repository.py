@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
@@ -442,6 +442,29 @@ class LedgerStore:
             )
             for r in rows
         ]
+
+    @staticmethod
+    def latest_witnessed(conn: Connection) -> tuple[int, list[str]] | None:
+        """The latest stored checkpoint with cosignatures kept: its size, its witnesses.
+
+        The witnesses' names are sorted; None when no cosignature is kept.
+        """
+        latest = conn.execute(
+            select(func.max(cosignatures.c.checkpoint_id)).join(
+                checkpoints, checkpoints.c.id == cosignatures.c.checkpoint_id
+            )
+        ).scalar()
+        if latest is None:
+            return None
+        size = conn.execute(
+            select(checkpoints.c.size).where(checkpoints.c.id == latest)
+        ).scalar_one()
+        names = conn.execute(
+            select(cosignatures.c.witness)
+            .where(cosignatures.c.checkpoint_id == latest)
+            .order_by(cosignatures.c.witness)
+        ).scalars()
+        return int(size), list(names)
 
     @staticmethod
     def put_cosignature(conn: Connection, row: CosignatureRow) -> None:
