@@ -33,6 +33,7 @@ from .output import (
     json_option,
     progress,
     read_file,
+    read_note,
     shown,
     write_file,
 )
@@ -250,7 +251,7 @@ def consistency_proof_command(
     """
     bank = app.bank()
     size = _old_size(bank.ledger, old)
-    target = None if to is None else read_file(to)
+    target = None if to is None else read_note(to)
     key = None
     if target is None and size <= bank.ledger.size() and bank.needs_checkpoint_for(size - 1):
         key = app.load_key(log_key, app.key_paths.log, "log key")

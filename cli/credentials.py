@@ -21,7 +21,7 @@ from creditbank.ledger.canonical import canonicalize
 from creditbank.ledger.keys import SigningKey
 
 from .context import AppContext, pass_app, signing_key
-from .output import BadInputError, emit, json_option, read_file, write_file
+from .output import BadInputError, emit, json_option, read_note, write_file
 from .params import FILE, OUTPUT_FILE, OUTPUT_FOLDER, SEQ, WITNESS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,7 +104,7 @@ def export_credential(
     if witnessed is None:
         document = bank.export_credential(seq, signer, SUITES[suite], _log_key(app, bank, seq))
     else:
-        note = read_file(witnessed)
+        note = read_note(witnessed)
         document = bank.export_credential(seq, signer, SUITES[suite], None, note)
     _write(out, document)
     emit(
@@ -141,7 +141,7 @@ def export_transcript(
     if witnessed is None:
         document = bank.export_transcript(account, authority, (JCS,), _log_key(app, bank, None))
     else:
-        note = read_file(witnessed)
+        note = read_note(witnessed)
         document = bank.export_transcript(account, authority, (JCS,), None, note)
     _write(out, document)
     count = len(document["credentialSubject"]["verifiableCredential"])

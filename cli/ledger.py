@@ -25,7 +25,7 @@ from .output import (
     emit,
     json_option,
     progress,
-    read_file,
+    read_note,
     shown,
     write_file,
 )
@@ -220,7 +220,7 @@ def proof(
     key = None
     if to is None and bank.needs_checkpoint_for(seq):
         key = app.load_key(log_key, app.key_paths.log, "log key")
-    target = None if to is None else read_file(to)
+    target = None if to is None else read_note(to)
     write_file(output, bank.proof(seq, key, target).render(), "-o")
     emit(as_json, {"seq": seq, "file": str(output)}, f"wrote {output}")
 

@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
+from creditbank.errors import ProofError
+from creditbank.ledger.note import parse_note
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -123,6 +126,23 @@ def read_file(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise BadInputError(f"cannot read {path}: {e}") from e
+
+
+def read_note(path: Path) -> str:
+    """The text of the signed note (a checkpoint someone holds) in the file at ``path``.
+
+    Only its form is checked here; whose signatures it carries is the caller's.
+
+    Raises:
+        BadInputError: the file cannot be read, or is not a signed note (named in
+            the message).
+    """
+    text = read_file(path)
+    try:
+        parse_note(text)
+    except ProofError as e:
+        raise BadInputError(f"{path}: not a signed note: {e}") from e
+    return text
 
 
 def write_file(path: Path, content: str | bytes, option: str) -> None:

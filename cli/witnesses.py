@@ -11,7 +11,7 @@ from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.witnesses import Witnessed
 
 from .context import AppContext, pass_app
-from .output import emit, json_option, read_file, write_file
+from .output import emit, json_option, read_note, write_file
 from .params import FILE, OUTPUT_FILE
 
 
@@ -51,7 +51,7 @@ def add(app: AppContext, file: Path, cosigner: str, as_json: bool) -> None:
 
         creditbank witness add cosigned.note --witness "$(cat auditor.vkey)"
     """
-    found = app.bank().add_cosignature(read_file(file), cosigner)
+    found = app.bank().add_cosignature(read_note(file), cosigner)
     emit(
         as_json,
         _view(found),

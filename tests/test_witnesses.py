@@ -163,6 +163,14 @@ def test_cli_an_auditors_cosignature_is_kept_and_proofs_carry_it(
         "not witnessed by x.example",
     )
     one_line_error(run(runner, db_url, "witness", "add", "w.note"), 2, "--witness")
+    (tmp_path / "bad.note").write_text("size 3\n", encoding="utf-8")
+    for args in (
+        ("witness", "add", "bad.note", "--witness", witness_vkey),
+        ("proof", "2", "--to", "bad.note", "-o", "p"),
+        ("consistency-proof", "1", "--to", "bad.note", "-o", "p"),
+        ("export", "transcript", "nobody", "--witnessed", "bad.note", "-o", "t.json"),
+    ):
+        one_line_error(run(runner, db_url, *args), 2, "bad.note: not a signed note: ")
     added = run(runner, db_url, "witness", "add", "w.note", "--witness", witness_vkey, "--json")
     assert added.exit_code == 0, added.stderr
     size = int(fetch(db_url, "SELECT MAX(size) FROM checkpoints")[0][0])
