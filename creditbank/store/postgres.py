@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, RootTransaction, text
+from sqlalchemy import Connection, Engine, RootTransaction
+
+from creditbank.store.driver import query
 
 APPEND_LOCK = 0x6372_6564_6974  # "credit"
 
@@ -35,9 +37,15 @@ def lock_for_append(conn: Connection) -> None:
     """Take the ledger's append lock for the rest of the transaction.
 
     The lock key is combined with the current schema, so ledgers in different
-    schemas of one database do not wait for each other.
+    schemas of one database do not wait for each other. The statement runs on the
+    driver's cursor (:mod:`creditbank.store.driver`): it begins every append.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the lock could not be taken (the connection is
+            marked invalidated when it is gone).
     """
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))"),
-        {"k": APPEND_LOCK & 0x7FFFFFFF},
+    query(
+        conn,
+        "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))",
+        (APPEND_LOCK & 0x7FFFFFFF,),
     )
