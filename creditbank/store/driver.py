@@ -102,13 +102,19 @@ def stream(conn: Connection, sql: str, batch: int) -> Iterator[tuple[Any, ...]]:
 def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """Run one write statement for each of ``rows`` inside ``conn``'s transaction.
 
+    A single row is run as one statement: psycopg's ``executemany`` enters pipeline
+    mode, which costs round trips of its own.
+
     Raises:
         sqlalchemy.exc.DBAPIError: the driver's error, as SQLAlchemy would have raised it.
     """
     try:
         cursor = driver_connection(conn).cursor()
         try:
-            cursor.executemany(driver_sql(conn, sql), rows)
+            if len(rows) == 1:
+                cursor.execute(driver_sql(conn, sql), tuple(rows[0]))
+            else:
+                cursor.executemany(driver_sql(conn, sql), rows)
         finally:
             cursor.close()
     except conn.dialect.loaded_dbapi.Error as e:
