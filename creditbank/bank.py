@@ -1184,7 +1184,7 @@ class CreditBank(_BankWrites):
         with self.ledger.store.reading() as conn:
             records = self.store.tip(conn)[0]
             latest = self.store.latest_checkpoint(conn)
-            witnessed = self.store.latest_witnessed(conn)
+            witnessed = witnesses.latest(witnesses.read_kept(self.store, conn))
             counted = {
                 name: Projections.counts(conn, table, *columns)
                 for name, table, columns in (
@@ -1208,7 +1208,10 @@ class CreditBank(_BankWrites):
             "records_after_checkpoint": records - (0 if latest is None else latest.size),
             "witnessed": None
             if witnessed is None
-            else {"size": witnessed[0], "witnesses": witnessed[1]},
+            else {
+                "size": witnessed[0].size,
+                "witnesses": sorted(c.witness for c in witnessed[1]),
+            },
             "accounts": {k[0]: n for k, n in sorted(counted["accounts"].items())},
             "issuers": {k[0]: n for k, n in sorted(counted["issuers"].items())},
             "outcomes": outcomes,
@@ -1260,7 +1263,10 @@ class CreditBank(_BankWrites):
             ProofError: ``to`` is not signed by the log key.
         """
         if to is not None:
-            return replace(self.ledger.proof_file(seq, self._stored(to)), checkpoint_note=to)
+            return replace(
+                self.ledger.proof_file(seq, witnesses.stored_checkpoint(self.ledger, to)),
+                checkpoint_note=to,
+            )
         if log_key is not None and seq >= self.ledger.size() and self.needs_checkpoint_for(seq):
             raise LedgerStateError(f"no record {seq}: the ledger has {self.ledger.size()} records")
         return self.ledger.proof_file(seq, self._checkpoint_covering(seq + 1, log_key))
@@ -1288,7 +1294,7 @@ class CreditBank(_BankWrites):
                 f"no consistency proof from size {old_size}: the ledger has {size} records"
             )
         if to is not None:
-            row = self._stored(to)
+            row = witnesses.stored_checkpoint(self.ledger, to)
             return replace(self.ledger.consistency_file(old_size, row), checkpoint_note=to)
         return self.ledger.consistency_file(old_size, self._checkpoint_covering(old_size, log_key))
 
@@ -1306,15 +1312,6 @@ class CreditBank(_BankWrites):
         if (latest is None or latest.size < records) and log_key is not None:
             latest = self.ledger.sign_checkpoint(log_key)
         return latest
-
-    def _stored(self, note: str) -> CheckpointRow:
-        """The stored checkpoint a held copy ``note`` is of (same size and root).
-
-        Raises:
-            LedgerStateError: this log stored no such checkpoint.
-            ProofError: ``note`` is not signed by the log key.
-        """
-        return witnesses.stored_checkpoint(self.ledger, note)
 
     # -- witnesses ------------------------------------------------------------------------
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from creditbank.clock import format_time, parse_time
 from creditbank.errors import IntegrityError, LedgerStateError, ProofError
 from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.cosignature import with_lines, witness_line
 from creditbank.ledger.log import Ledger
 from creditbank.ledger.note import NoteSignature
-from creditbank.store.repository import CheckpointRow, CosignatureRow
+from creditbank.store.repository import CheckpointRow, CosignatureRow, LedgerStore
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,43 @@ def add_cosignature(ledger: Ledger, note: str, cosigner_vkey: str) -> Witnessed:
     return Witnessed(row.size, line.name, vkey, when)
 
 
-def _kept(ledger: Ledger) -> tuple[dict[int, CheckpointRow], list[CosignatureRow]]:
-    """The stored checkpoints by id, and the cosignatures kept on them.
+Kept = tuple[dict[int, CheckpointRow], list[CosignatureRow]]
+"""The cosignatures kept, and the stored checkpoints they are on, by id."""
+
+
+def read_kept(store: LedgerStore, conn: Connection) -> Kept:
+    """The cosignatures kept and the checkpoints they name (only those), in ``conn``'s view."""
+    kept = store.cosignatures(conn)
+    return store.checkpoints_by_id(conn, {c.checkpoint_id for c in kept}), kept
+
+
+def latest(
+    kept: Kept, size: int | None = None
+) -> tuple[CheckpointRow, list[CosignatureRow]] | None:
+    """The latest stored checkpoint (of ``size``) with cosignatures kept, and those; or None.
+
+    A cosignature kept for a checkpoint the log no longer holds is passed over.
+    """
+    rows, lines = kept
+    held = [
+        c
+        for c in lines
+        if c.checkpoint_id in rows and (size is None or rows[c.checkpoint_id].size == size)
+    ]
+    if not held:
+        return None
+    newest = max(c.checkpoint_id for c in held)
+    return rows[newest], [c for c in held if c.checkpoint_id == newest]
+
+
+def _whole(ledger: Ledger) -> Kept:
+    """:func:`read_kept`, every cosignature on a checkpoint the log holds.
 
     Raises:
         IntegrityError: a cosignature is kept for a checkpoint the log no longer holds.
     """
     with ledger.store.reading() as conn:
-        rows = {row.id: row for row in ledger.store.checkpoints(conn)}
-        kept = ledger.store.cosignatures(conn)
+        rows, kept = read_kept(ledger.store, conn)
     for c in kept:
         if c.checkpoint_id not in rows:
             raise IntegrityError(
@@ -95,9 +125,9 @@ def cosignatures(ledger: Ledger) -> list[Witnessed]:
     """Every cosignature kept, by checkpoint (oldest first), then vkey.
 
     Raises:
-        IntegrityError: as :func:`_kept`.
+        IntegrityError: as :func:`_whole`.
     """
-    rows, kept = _kept(ledger)
+    rows, kept = _whole(ledger)
     return [
         Witnessed(rows[c.checkpoint_id].size, c.witness, c.vkey, parse_time(c.signed_at))
         for c in kept
@@ -115,13 +145,11 @@ def witnessed_note(ledger: Ledger, size: int | None = None) -> str:
         IntegrityError: a kept line no longer verifies, or is kept for a checkpoint
             the log no longer holds.
     """
-    rows, kept = _kept(ledger)
-    ids = [c.checkpoint_id for c in kept if size is None or rows[c.checkpoint_id].size == size]
-    if not ids:
+    found = latest(_whole(ledger), size)
+    if found is None:
         where = "" if size is None else f" of size {size}"
         raise LedgerStateError(f"no checkpoint{where} has a witness cosignature kept")
-    row = rows[max(ids)]
-    mine = [c for c in kept if c.checkpoint_id == row.id]
+    row, mine = found
     note = with_lines(row.note, [NoteSignature(c.witness, c.key_hash, c.signature) for c in mine])
     for c in mine:
         try:

@@ -13,13 +13,13 @@ take turns on it, as they would take turns on the append lock anyway.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditbank.errors import LedgerStateError, StoreError
@@ -444,27 +444,12 @@ class LedgerStore:
         ]
 
     @staticmethod
-    def latest_witnessed(conn: Connection) -> tuple[int, list[str]] | None:
-        """The latest stored checkpoint with cosignatures kept: its size, its witnesses.
-
-        The witnesses' names are sorted; None when no cosignature is kept.
-        """
-        latest = conn.execute(
-            select(func.max(cosignatures.c.checkpoint_id)).join(
-                checkpoints, checkpoints.c.id == cosignatures.c.checkpoint_id
-            )
-        ).scalar()
-        if latest is None:
-            return None
-        size = conn.execute(
-            select(checkpoints.c.size).where(checkpoints.c.id == latest)
-        ).scalar_one()
-        names = conn.execute(
-            select(cosignatures.c.witness)
-            .where(cosignatures.c.checkpoint_id == latest)
-            .order_by(cosignatures.c.witness)
-        ).scalars()
-        return int(size), list(names)
+    def checkpoints_by_id(conn: Connection, ids: Collection[int]) -> dict[int, CheckpointRow]:
+        """The stored checkpoints among ``ids``, by id (an id the log does not hold is absent)."""
+        if not ids:
+            return {}
+        rows = conn.execute(select(checkpoints).where(checkpoints.c.id.in_(sorted(ids))))
+        return {r.id: CheckpointRow(r.id, r.size, bytes(r.root), r.note, r.created) for r in rows}
 
     @staticmethod
     def put_cosignature(conn: Connection, row: CosignatureRow) -> None:
