@@ -94,7 +94,8 @@ def show(app: AppContext, size: int | None, output: Path | None, as_json: bool) 
         creditbank proof 42 --to witnessed.note -o record-42.proof
     """
     bank = app.bank()
-    note = bank.witnessed_note(size)
+    witnessed = bank.witnessed_note(size)
+    note = witnessed.note
     if output is not None:
         write_file(output, note, "--output")
     if as_json:
@@ -104,7 +105,7 @@ def show(app: AppContext, size: int | None, output: Path | None, as_json: bool) 
             "root": held.root.hex(),
             "note": note,
             "file": None if output is None else str(output),
-            "cosignatures": [_view(c) for c in bank.cosignatures() if c.size == held.size],
+            "cosignatures": [_view(c) for c in witnessed.lines],
         }
         emit(True, document)
     elif output is None:

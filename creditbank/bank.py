@@ -64,7 +64,7 @@ from creditbank.ledger.log import Entry, Ledger, Transaction
 from creditbank.ledger.proof_file import TlogProof
 from creditbank.ledger.record import Record, open_leaf
 from creditbank.ledger.verify import VerificationReport, check_ledger
-from creditbank.ledger.witnesses import Witnessed
+from creditbank.ledger.witnesses import Witnessed, WitnessedNote
 from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
 from creditbank.store import sqlite as sqlite_backend
@@ -1329,11 +1329,17 @@ class CreditBank(_BankWrites):
         return witnesses.add_cosignature(self.ledger, note, cosigner_vkey)
 
     def cosignatures(self) -> list[Witnessed]:
-        """Every witness cosignature kept, by checkpoint, then witness vkey."""
+        """Every witness cosignature kept, by checkpoint, then witness vkey.
+
+        Raises:
+            IntegrityError: a cosignature is kept for a checkpoint the log no longer holds.
+        """
         return witnesses.cosignatures(self.ledger)
 
-    def witnessed_note(self, size: int | None = None) -> str:
+    def witnessed_note(self, size: int | None = None) -> WitnessedNote:
         """The latest witnessed checkpoint (or the one of ``size``), every kept line on it.
+
+        The result holds the note and the witnesses whose lines it carries.
 
         Raises:
             LedgerStateError: no checkpoint (of that size) has a cosignature kept.

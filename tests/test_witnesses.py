@@ -53,8 +53,13 @@ def test_two_witnesses_lines_are_kept_and_handed_out_together(
         witness(checkpointed, "audit.example/two", SECOND, later),
         _vkey(SECOND, "audit.example/two"),
     )
-    note = bank.witnessed_note()
+    handed = bank.witnessed_note()
+    note = handed.note
     assert note.startswith(checkpointed)
+    assert (handed.size, [(c.witness, c.signed_at) for c in handed.lines]) == (
+        5,
+        [("audit.example/one", NOON), ("audit.example/two", later)],
+    )
     assert witnessed(note, _vkey(FIRST, "audit.example/one")) == ("audit.example/one", NOON)
     assert witnessed(note, _vkey(SECOND, "audit.example/two")) == ("audit.example/two", later)
     assert open_checkpoint(note, bank.ledger.origin, bank.ledger.log_key).size == 5
@@ -62,7 +67,7 @@ def test_two_witnesses_lines_are_kept_and_handed_out_together(
         (5, "audit.example/one"),
         (5, "audit.example/two"),
     ]
-    assert bank.witnessed_note(5) == note
+    assert bank.witnessed_note(5) == handed
 
 
 def test_a_witness_keeps_its_latest_line_per_checkpoint(
@@ -73,7 +78,7 @@ def test_a_witness_keeps_its_latest_line_per_checkpoint(
     bank.add_cosignature(witness(checkpointed, "audit.example/one", FIRST, later), vkey)
     kept = bank.add_cosignature(witness(checkpointed, "audit.example/one", FIRST, NOON), vkey)
     assert kept.signed_at == later
-    assert witnessed(bank.witnessed_note(), vkey)[1] == later
+    assert witnessed(bank.witnessed_note().note, vkey)[1] == later
     assert len(bank.cosignatures()) == 1
 
 
@@ -85,10 +90,10 @@ def test_the_latest_witnessed_checkpoint_is_handed_out(
     school = SigningKey.from_seed(bytes([104]) * 32)
     bank.ledger.append("sample.credit/1", {"n": 9}, school, "learner-9")
     newer = bank.checkpoint(log_key).note
-    assert bank.witnessed_note().startswith(checkpointed)  # the newer is not witnessed yet
+    assert bank.witnessed_note().note.startswith(checkpointed)  # the newer is not witnessed yet
     bank.add_cosignature(witness(newer, "audit.example/one", FIRST, NOON), vkey)
-    assert bank.witnessed_note().startswith(newer)
-    assert bank.witnessed_note(5).startswith(checkpointed)
+    assert bank.witnessed_note().note.startswith(newer)
+    assert bank.witnessed_note(5).note.startswith(checkpointed)
     with pytest.raises(LedgerStateError, match="no checkpoint of size 4 has"):
         bank.witnessed_note(4)
 
@@ -137,7 +142,7 @@ def test_a_kept_line_edited_in_the_database_is_not_handed_out(
             bank.witnessed_note()
     finally:
         run_sql(db_url, "UPDATE cosignatures SET signature = :s", {"s": original})
-    assert witnessed(bank.witnessed_note(), vkey)[1] == NOON
+    assert witnessed(bank.witnessed_note().note, vkey)[1] == NOON
 
 
 def test_cli_an_auditors_cosignature_is_kept_and_proofs_carry_it(

@@ -34,6 +34,15 @@ class Witnessed:
     signed_at: datetime
 
 
+@dataclass(frozen=True)
+class WitnessedNote:
+    """A stored checkpoint with every witness line kept for it, and who those witnesses are."""
+
+    note: str
+    size: int
+    lines: list[Witnessed]
+
+
 def stored_checkpoint(ledger: Ledger, note: str) -> CheckpointRow:
     """The stored checkpoint a held copy ``note`` is of (same size and root).
 
@@ -134,11 +143,11 @@ def cosignatures(ledger: Ledger) -> list[Witnessed]:
     ]
 
 
-def witnessed_note(ledger: Ledger, size: int | None = None) -> str:
+def witnessed_note(ledger: Ledger, size: int | None = None) -> WitnessedNote:
     """The latest witnessed checkpoint (or the one of ``size``) with every kept line on it.
 
     Each kept line is checked again against its vkey, so a line edited in the
-    database is not handed out.
+    database is not handed out. The note and the lines it lists come from one read.
 
     Raises:
         LedgerStateError: no checkpoint (of that size) has a cosignature kept.
@@ -158,4 +167,5 @@ def witnessed_note(ledger: Ledger, size: int | None = None) -> str:
             raise IntegrityError(
                 f"the cosignature kept for checkpoint {row.id} by {c.witness} does not verify: {e}"
             ) from e
-    return note
+    lines = [Witnessed(row.size, c.witness, c.vkey, parse_time(c.signed_at)) for c in mine]
+    return WitnessedNote(note, row.size, lines)
