@@ -128,8 +128,9 @@ def reissue(
     """Issue again, with the issuer's new key, the outcome at SEQ signed under a compromised key.
 
     In one transaction the outcome is revoked, with the conversions drawn on it, and
-    issued anew with the same fields (see outcomes suspect); run convert again
-    afterwards. For example:
+    issued anew with the same fields and accreditation, judged as it stood when the
+    outcome was first issued (see outcomes suspect); run convert again afterwards.
+    For example:
 
         creditbank outcomes reissue 25 --key org-iot-new.pem
     """

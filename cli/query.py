@@ -110,9 +110,15 @@ def trace(app: AppContext, seq: int, as_json: bool) -> None:
     if "accreditation" in document:
         a = document["accreditation"]
         lines.append(
-            f"under accreditation {a['accreditation']} ({a['status_then']} then, "
+            f"under accreditation {a['accreditation']} ({a['status_then']} at {a['judged_at']}, "
             f"{a['status_now']} now; valid {a['valid']})"
         )
+    if "reissue_of" in document:
+        lines.append(
+            f"issues again record {document['reissue_of']}, signed under a compromised key"
+        )
+    if "reissued_as" in document:
+        lines.append(f"issued again as record {document['reissued_as']}")
     if document.get("converted_from"):
         lines.append(
             f"converted from records {', '.join(map(str, document['converted_from']))} "

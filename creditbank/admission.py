@@ -279,14 +279,74 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
         raise RuleError(
             f"accreditation: no accreditation {payload['accreditation']}", "not_accredited"
         )
+    kind = proposal.kind.split(".")[1][:-2]
+    if "reissue_of" in payload:
+        first = _issued_first(p, proposal, issuer.issuer)
+        check_outcome(
+            issuer, signing, accreditation, kind, payload, proposal.time, None, first["issued"]
+        )
+        return
     window = accreditation.quota_window(proposal.time)
     count = 0
     if window is not None:
         count = Projections.quota_used(p.conn, accreditation.accreditation, window[0])
         count += issued.get(accreditation.accreditation, 0)
-    kind = proposal.kind.split(".")[1][:-2]
     check_outcome(issuer, signing, accreditation, kind, payload, proposal.time, count)
     issued[accreditation.accreditation] = issued.get(accreditation.accreditation, 0) + 1
+
+
+REISSUE_MAY_DIFFER = frozenset({"source_ref", "reissue_of"})
+"""The payload fields in which an outcome issued again may differ from the one it replaces."""
+
+
+def _issued_first(p: Projector, proposal: Proposal, issuer: str) -> dict[str, Any]:
+    """The outcome that ``proposal``, an outcome issued again, names in ``reissue_of``.
+
+    An outcome signed under a key later revoked as compromised from before its
+    signing is issued again as it was first: the same account, kind, issuer, fields
+    and accreditation, that accreditation judged at the time it was first issued
+    (it may have lapsed since), and counted once against its quota. The first
+    outcome must be revoked before the new one is projected (the projector checks
+    that, since a reissue revokes it in the same transaction) and is issued again
+    once only.
+
+    Raises:
+        RuleError: no such outcome; another account's, kind or issuer; not signed
+            under a compromised key; issued again already; fields or accreditation
+            that differ.
+    """
+    payload = proposal.payload
+    seq = payload["reissue_of"]
+    first = p.outcome(seq)
+    if first is None:
+        raise RuleError(f"reissue_of: record {seq} is not an outcome")
+    kind = proposal.kind.split(".")[1][:-2]
+    if (first["account"], first["kind"], first["issuer"]) != (proposal.account, kind, issuer):
+        raise RuleError(
+            f"reissue_of: outcome {seq} is not a {kind} outcome of {issuer} "
+            f"for account {proposal.account}"
+        )
+    if first.get("reissued_seq") is not None:
+        raise RuleError(
+            f"reissue_of: outcome {seq} was issued again at seq {first['reissued_seq']}"
+        )
+    key = p.key(str(first["signer"]))
+    if key is None or not key.compromised(first["issued"]):
+        raise RuleError(f"reissue_of: outcome {seq} was not signed under a compromised key")
+    if first["accreditation"] != payload["accreditation"]:
+        raise RuleError(
+            f"accreditation: outcome {seq} was issued under {first['accreditation']}, "
+            f"not {payload['accreditation']}",
+            "not_accredited",
+        )
+    differ = sorted(
+        name
+        for name in (payload.keys() | first["details"].keys()) - REISSUE_MAY_DIFFER
+        if payload.get(name) != first["details"].get(name)
+    )
+    if differ:
+        raise RuleError(f"{differ[0]}: differs from outcome {seq}, which this issues again")
+    return first
 
 
 def _fresh_reference(p: Projector, issuer: str, ref: str | None, issued: dict[str, int]) -> None:

@@ -645,15 +645,17 @@ class _BankWrites:
         a compromise time at or before its signing, and which is genuine. In one
         transaction: the outcome is revoked (by ``key``), every conversion drawn on it
         too (by ``authority``), and the same outcome is issued anew by ``key``: the
-        same account, kind and fields, under the accreditation that covers it now,
-        with its ``source_ref``, if it had one, followed by ``-r`` and ``seq``. Run
-        ``convert`` again afterwards for what the revoked conversions granted.
-        Returns the revocation, the conversions' revocations and the new outcome.
+        same account, kind, fields and accreditation, naming the outcome it replaces
+        (``reissue_of``), with its ``source_ref``, if it had one, followed by ``-r``
+        and ``seq``. The accreditation is judged as it stood when the outcome was
+        first issued, so a reissue is not refused because it has lapsed or been
+        withdrawn since, and the quota counts the outcome once. Run ``convert`` again
+        afterwards for what the revoked conversions granted. Returns the revocation,
+        the conversions' revocations and the new outcome.
 
         Raises:
             RuleError: no outcome at ``seq``; it still stands, or was revoked; ``key``
-                is not a valid key of its issuer, or ``authority`` of the authority;
-                no accreditation of the issuer covers the outcome now.
+                is not a valid key of its issuer, or ``authority`` of the authority.
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
@@ -673,10 +675,9 @@ class _BankWrites:
             authority_key(p, authority.key_id, tx.time)
             original = self.ledger.record(seq, tx.conn)
             details = {
-                k: v
-                for k, v in original.payload.items()
-                if k not in ("issuer", "accreditation", "source_ref")
+                k: v for k, v in original.payload.items() if k not in ("issuer", "source_ref")
             }
+            details["reissue_of"] = seq
             if "source_ref" in original.payload:
                 details["source_ref"] = f"{original.payload['source_ref'][:100]}-r{seq}"
             cascade = self._cascade_entries(p, seq, authority)

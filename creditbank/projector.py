@@ -322,6 +322,7 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         "details": record.payload,
     }
     source_ref = record.payload.get("source_ref")
+    first = _issued_first(p, record)
     try:
         Projections.add(
             p.conn,
@@ -343,7 +344,29 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         raise RuleError(
             f"source_ref: {record.payload['issuer']} already issued {source_ref}"
         ) from e
-    _use_quota(p, record)
+    if first is None:
+        _use_quota(p, record)
+    else:
+        # Issued again: its quota was counted when it was first issued.
+        first["reissued_seq"] = record.seq
+        Projections.put(p.conn, outcomes, first["seq"], first, status="revoked")
+
+
+def _issued_first(p: Projector, record: Record) -> dict[str, Any] | None:
+    """The outcome ``record`` issues again (``reissue_of``), which must be revoked by then.
+
+    Raises:
+        RuleError: no such outcome, or it still stands.
+    """
+    seq = record.payload.get("reissue_of")
+    if seq is None:
+        return None
+    document = p.existing_outcome(seq)
+    if document["status"] != "revoked":
+        raise RuleError(
+            f"reissue_of: outcome {seq} still stands; it is revoked before it is issued again"
+        )
+    return document
 
 
 def _use_quota(p: Projector, record: Record) -> None:

@@ -1,7 +1,9 @@
 """The provenance of a record (可追溯): who wrote it, under what authority, what it led to.
 
 For any seq: the record itself; the signer's key and its issuer, with the key's
-state; for an outcome, the accreditation it was issued under and its status then;
+state; for an outcome, the accreditation it was issued under and its status then
+(for an outcome issued again, when it was first issued), and the outcome it
+issues again or was issued again as;
 what it was converted into (conversions that used it) or, for a conversion, what
 it was converted from and by which rule; its revocation; and its inclusion proof
 against the latest signed checkpoint.
@@ -37,6 +39,12 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
         accreditation = (
             None if outcome is None else projector.accreditation(outcome["accreditation"])
         )
+        first = (
+            projector.outcome(record.payload["reissue_of"])
+            if outcome is not None and "reissue_of" in record.payload
+            else None
+        )
+    judged = record.time if first is None else first["issued"]
     document: dict[str, Any] = {
         "seq": seq,
         "kind": record.kind,
@@ -53,12 +61,17 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
     if accreditation is not None:
         document["accreditation"] = {
             "accreditation": accreditation.accreditation,
-            "status_then": accreditation.status_at(record.time),
+            "judged_at": judged,
+            "status_then": accreditation.status_at(judged),
             "status_now": accreditation.status,
             "valid": f"{accreditation.valid_from} .. {accreditation.valid_until}",
         }
     if outcome is not None:
         _set_status(document, outcome)
+        if first is not None:
+            document["reissue_of"] = first["seq"]
+        if outcome.get("reissued_seq") is not None:
+            document["reissued_as"] = outcome["reissued_seq"]
     if account is not None:
         conversions = bank.conversions(account)
         document["converted_into"] = [

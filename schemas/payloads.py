@@ -228,11 +228,15 @@ class OutcomeBase(Strict):
 
     ``source_ref`` is the issuer's own reference for the outcome (e.g. a row of an
     imported file); an issuer never issues two outcomes with one reference.
+    ``reissue_of`` names the outcome this one issues again: the same outcome, first
+    signed under a key later revoked as compromised from before its signing, and
+    revoked since (see :mod:`creditbank.admission`).
     """
 
     issuer = Code(required=True)
     accreditation = Code(required=True)
     source_ref = fields.String(validate=validate.Regexp(r"^[\x21-\x7e]{1,128}\Z"))
+    reissue_of = fields.Integer(validate=validate.Range(min=1))
 
 
 class CourseCredit(OutcomeBase):

@@ -589,8 +589,11 @@ def test_an_outcome_signed_under_a_compromised_key_is_issued_again(
     assert again.account is not None and again.account.account == learner
     old = bank.ledger.record(cert["seq"]).payload
     assert {k: v for k, v in again.payload.items() if k != "source_ref"} == {
-        k: v for k, v in old.items() if k != "source_ref"
+        **{k: v for k, v in old.items() if k != "source_ref"},
+        "reissue_of": cert["seq"],
     }
+    first = bank.outcomes(account=learner, kind="certificate")[0]
+    assert (first["seq"], first["reissued_seq"]) == (cert["seq"], again.seq)
     before = dump(db_url)
     for seq, state in ((cert["seq"], "was revoked"), (again.seq, "still stands")):
         with pytest.raises(RuleError, match=f"outcome {seq} {state}"):
@@ -635,6 +638,11 @@ def test_reissue_from_the_cli(
     assert done["revoked_conversions"] == [r.seq for r in granted]
     assert bank.ledger.record(done["seq"]).signer == new_key.key_id
     assert bank.outcomes(account=learner, kind="certificate")[-1]["seq"] == done["seq"]
+    traced = run(runner, db_url, "trace", str(done["seq"])).stdout
+    assert f"issues again record {cert}, signed under a compromised key" in traced
+    first = bank.ledger.record(cert).time
+    assert f"under accreditation acc-iot (active at {first}, active now;" in traced
+    assert f"issued again as record {done['seq']}" in run(runner, db_url, "trace", str(cert)).stdout
     # The audit lists the compromised certificate as resolved in the log, and is clean.
     SigningKey.from_seed(bytes([43]) * 32).save(tmp_path / "auditor.pem", b"test passphrase")
     audited = run(runner, db_url, "audit", "--report", "r.md", "--auditor-key", "auditor.pem")

@@ -220,12 +220,16 @@ def check_outcome(
     kind: str,
     details: Mapping[str, Any],
     time: str,
-    issued_in_window: int,
+    issued_in_window: int | None,
+    accredited_at: str | None = None,
 ) -> None:
     """Check that ``issuer`` may issue this outcome at ``time`` with ``key``.
 
     ``issued_in_window`` is how many outcomes the accreditation already issued in
-    the quota period containing ``time``.
+    the quota period containing ``time``; None for an outcome its quota does not
+    count (one issued again, counted once, when first issued). The accreditation
+    must cover the outcome at ``accredited_at`` (by default ``time``; for an
+    outcome issued again, the time it was first issued).
 
     Raises:
         RuleError: the key is not the issuer's or not valid then; the accreditation
@@ -247,7 +251,7 @@ def check_outcome(
             f"not {issuer.issuer}",
             "not_accredited",
         )
-    problem = accreditation.refusal(kind, details, time)
+    problem = accreditation.refusal(kind, details, accredited_at or time)
     if problem:
         raise RuleError(problem, "not_accredited")
     if kind == "diploma" and details.get("level") != issuer.school_level:
@@ -256,7 +260,8 @@ def check_outcome(
             f"{details.get('level')} diploma",
             "not_accredited",
         )
-    if accreditation.quota_count is not None and issued_in_window >= accreditation.quota_count:
+    quota = accreditation.quota_count
+    if quota is not None and issued_in_window is not None and issued_in_window >= quota:
         raise RuleError(
             f"accreditation {accreditation.accreditation} quota of {accreditation.quota_count} "
             f"per {accreditation.quota_period} is used up",
