@@ -188,7 +188,7 @@ def test_a_compromised_record_is_told_whether_it_still_stands(
     """Each outcome a key signed after its stated compromise is reported with what became
     of it by the end of the log: still standing (a problem), or revoked since, at which
     seq (resolved in the log: reported, and the audit is clean, so a pin advances past
-    it); records of other kinds stay problems."""
+    it); a key rotation stays a problem while the key it brought in stands."""
     signed = bank.issue("certificate", learner, CERTIFICATE, ORG)
     bank.revoke_key(
         "org-iot", ORG.key_id, signed.timestamp - timedelta(microseconds=1), "leaked", authority
@@ -218,7 +218,10 @@ def test_a_compromised_record_is_told_whether_it_still_stands(
     report = bank.audit()
     (rotated,) = report.problems
     assert (rotated.kind, rotated.seq) == ("key_compromised", rotation.seq)
-    assert "now" not in rotated.extra and rotated.detail.endswith(")")
+    assert rotated.extra["now"] == "standing"
+    assert rotated.detail.endswith(
+        f"; keys it brought in not revoked from the rotation on: {new.key_id}"
+    )
     assert [p.seq for p in report.resolved] == [signed.seq]
 
 
@@ -318,6 +321,44 @@ def test_a_revoked_key_replacing_itself_and_the_authority_revoking_its_last_key(
     }
     last = forge(bank, "issuer.key_revoked/1", revocation, authority)
     assert found(bank.audit()) == {("key_not_valid", itself.seq), ("rule_violation", last.seq)}
+
+
+@pytest.mark.parametrize("from_rotation", [True, False])
+def test_a_thiefs_key_rotation_is_resolved_once_its_key_is_revoked_from_it_on(
+    bank: CreditBank, learner: str, authority: SigningKey, from_rotation: bool
+) -> None:
+    """A stolen key rotated to a key the thief holds, which issued a certificate. Once the
+    stolen key is revoked, the rotation is a problem naming the key it brought in; once
+    that key is revoked from the rotation on (and its certificate revoked), the log has
+    undone both and the audit is clean. Revoked only from a later time, the key may have
+    signed in between as the issuer's: the rotation stays a problem."""
+    stolen_at = bank.clock.now()
+    thief = SigningKey.from_seed(bytes([85]) * 32)
+    rotation = bank.rotate_key("org-iot", ORG.key_id, thief.public, ORG)
+    certificate = bank.issue("certificate", learner, CERTIFICATE, thief)
+    bank.revoke_key("org-iot", ORG.key_id, stolen_at, "stolen", authority)
+    (standing,) = bank.audit().problems
+    assert (standing.kind, standing.seq, standing.extra["now"]) == (
+        "key_compromised",
+        rotation.seq,
+        "standing",
+    )
+    assert standing.detail.endswith(
+        f"keys it brought in not revoked from the rotation on: {thief.key_id}"
+    )
+    since = rotation.timestamp if from_rotation else certificate.timestamp
+    revocation = bank.revoke_key("org-iot", thief.key_id, since, "the thief's", authority)
+    bank.revoke_outcome(certificate.seq, "issued by the thief", authority)
+    report = bank.audit()
+    undone = {("key_compromised", rotation.seq)} if from_rotation else set()
+    assert found(report) == {("key_compromised", rotation.seq)} - undone
+    assert {(p.kind, p.seq) for p in report.resolved} == {
+        ("key_compromised", certificate.seq)
+    } | undone
+    if from_rotation:
+        told = next(p for p in report.resolved if p.seq == rotation.seq)
+        assert told.extra["now"] == f"keys revoked: {thief.key_id} at seq {revocation.seq}"
+        assert report.ok
 
 
 def test_a_signer_without_the_authority(bank: CreditBank, learner: str) -> None:

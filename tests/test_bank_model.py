@@ -18,7 +18,8 @@ At the end the ledger verifies, and the full audit finds exactly what the log
 itself says it should: ``key_compromised`` for each record a revoked key signed
 from its stated compromise until its revocation (read straight from the records),
 as a problem, or as resolved in the log where the record is an outcome or a
-conversion revoked since; and ``cascade_missing`` for each conversion left flagged.
+conversion revoked since, or a key rotation whose keys were each revoked as
+compromised from the rotation on; and ``cascade_missing`` for each conversion left flagged.
 An incremental audit from the last clean pin finds the same for what came after
 the pin.
 """
@@ -370,16 +371,27 @@ class BankMachine(RuleBasedStateMachine):
         undone = set(revoked) | {
             r.payload["conversion"] for r in records if r.kind == "conversion.revoked/1"
         }
+        compromised = {
+            r.payload["key"]: r.payload["compromised_at"]
+            for r in records
+            if r.kind == "issuer.key_revoked/1"
+        }
         expected: set[tuple[str, int | None]] = set()
         resolved: set[tuple[str, int | None]] = set()
         for revocation in (r for r in records if r.kind == "issuer.key_revoked/1"):
             key, since = revocation.payload["key"], revocation.payload["compromised_at"]
             for r in records[: revocation.seq]:
                 if r.signer == key and r.time >= since:
-                    revocable = r.kind.startswith(("outcome.", "conversion.granted/"))
-                    (resolved if revocable and r.seq in undone else expected).add(
-                        ("key_compromised", r.seq)
-                    )
+                    if r.kind == "issuer.key_rotated/1":
+                        # undone when every key it brought in is compromised from it on
+                        done = all(
+                            k["id"] in compromised and compromised[k["id"]] <= r.time
+                            for k in r.payload["keys"]
+                        )
+                    else:
+                        revocable = r.kind.startswith(("outcome.", "conversion.granted/"))
+                        done = revocable and r.seq in undone
+                    (resolved if done else expected).add(("key_compromised", r.seq))
         for account in self.accounts:
             for conversion in self.bank.conversions(account):
                 if conversion["status"] == "flagged":

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from creditbank.admission import Proposal, admit
 from creditbank.decisions import conversion_refusal
+from creditbank.domain.issuers import IssuerKey
 from creditbank.domain.text import plain_copy
 from creditbank.errors import InputError, RuleError
 from creditbank.ledger.log import GENESIS_KIND
@@ -42,7 +43,7 @@ from creditbank.projector import Projector
 from creditbank.schemas import PAYLOAD_SCHEMAS, account_link_error, round_trip_payload
 from creditbank.schemas.normal_form import identical, is_normal_payload
 from creditbank.store.projections import Projections
-from creditbank.store.tables import conversions, outcomes
+from creditbank.store.tables import conversions, issuer_keys, outcomes
 
 SignedBetween = Callable[[str, str, int], list[tuple[int, str, str]]]
 
@@ -309,7 +310,9 @@ class Replay:
 
         An outcome or conversion is revoked since (``now`` names the revocation's seq),
         which resolves it, or still standing, for the registrar to revoke or issue
-        again; a record of another kind cannot be revoked, and stays as it is.
+        again. A key rotation is resolved once every key it brought in is revoked as
+        compromised from the rotation on (:meth:`_rotation_fate`). A record of another
+        kind cannot be undone, and stays as it is.
         """
         kind = str(problem.extra.get("record_kind", ""))
         assert problem.seq is not None, "a key_compromised problem names its record"
@@ -317,6 +320,8 @@ class Replay:
             table, what = outcomes, "outcome"
         elif kind == "conversion.granted/1":
             table, what = conversions, "conversion"
+        elif kind == "issuer.key_rotated/1":
+            return Replay._rotation_fate(conn, problem)
         else:
             return problem, False
         held = Projections.get(conn, table, problem.seq)
@@ -334,6 +339,40 @@ class Replay:
             problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
         )
         return told_problem, revoked is not None
+
+    @staticmethod
+    def _rotation_fate(conn: Connection, problem: Problem) -> tuple[Problem, bool]:
+        """:meth:`_fate` of a key rotation signed under a compromised key.
+
+        The rotation may have been the thief's, bringing in a key the thief holds. It
+        is resolved when each key it brought in has been revoked as compromised from
+        the rotation's time or earlier, so nothing that key signed is vouched for
+        (whatever it signed from then on is ``key_compromised`` in turn); else it
+        stands, naming the keys still to revoke.
+        """
+        brought = [
+            IssuerKey.from_dict(document)
+            for document in Projections.all(conn, issuer_keys)
+            if document["registered_seq"] == problem.seq
+        ]
+        rotated_at = str(problem.extra["actual"])
+        still = [k.key_id for k in brought if not k.compromised(rotated_at)]
+        resolved = bool(brought) and not still
+        if resolved:
+            revoked = ", ".join(f"{k.key_id} at seq {k.revoked_seq}" for k in brought)
+            now = f"keys revoked: {revoked}"
+            told = f"every key it brought in was revoked since, from the rotation on ({revoked})"
+        else:
+            now = "standing"
+            told = (
+                f"keys it brought in not revoked from the rotation on: {', '.join(still)}"
+                if still
+                else "it brought in no key"
+            )
+        told_problem = Problem(
+            problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
+        )
+        return told_problem, resolved
 
     @staticmethod
     def _missing_cascade(conn: Connection, conversion: dict[str, Any]) -> Iterator[Problem]:
