@@ -127,10 +127,10 @@ def reissue(
 ) -> None:
     """Issue again, with the issuer's new key, the outcome at SEQ signed under a compromised key.
 
-    In one transaction the outcome is revoked, with the conversions drawn on it, and
-    issued anew with the same fields and accreditation, judged as it stood when the
-    outcome was first issued (see outcomes suspect); run convert again afterwards.
-    For example:
+    In one transaction the outcome is revoked (unless it was already), with the
+    conversions drawn on it, and issued anew with the same fields and accreditation,
+    judged as it stood when the outcome was first issued (see outcomes suspect); run
+    convert again afterwards. For example:
 
         creditbank outcomes reissue 25 --key org-iot-new.pem
     """
@@ -143,10 +143,11 @@ def reissue(
         {
             "seq": again.seq,
             "revoked": seq,
-            "revocation": revocation.seq,
+            "revocation": None if revocation is None else revocation.seq,
             "revoked_conversions": revoked,
         },
-        f"seq {again.seq}: outcome {seq} issued again (revoked at seq {revocation.seq}"
+        f"seq {again.seq}: outcome {seq} issued again ("
+        + ("revoked before" if revocation is None else f"revoked at seq {revocation.seq}")
         + (
             f"; {len(revoked)} derived conversion(s) revoked: run convert again)"
             if revoked

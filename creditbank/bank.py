@@ -24,7 +24,6 @@ from creditbank.credentials.integrity import JCS
 from creditbank.credentials.verify import StatusSource, Verifier
 from creditbank.decisions import (
     conversion_refusal,
-    fallen,
     grant_of,
     held_programme,
     outcome_facts,
@@ -638,34 +637,41 @@ class _BankWrites:
 
     def reissue(
         self, seq: int, key: SigningKey, authority: SigningKey
-    ) -> tuple[Record, list[Record], Record]:
+    ) -> tuple[Record | None, list[Record], Record]:
         """Issue again, under a valid key of its issuer, an outcome signed under a compromised key.
 
         For an outcome the bank no longer vouches for because its key was revoked from
         a compromise time at or before its signing, and which is genuine. In one
-        transaction: the outcome is revoked (by ``key``), every conversion drawn on it
-        too (by ``authority``), and the same outcome is issued anew by ``key``: the
-        same account, kind, fields and accreditation, naming the outcome it replaces
-        (``reissue_of``), with its ``source_ref``, if it had one, followed by ``-r``
-        and ``seq``. The accreditation is judged as it stood when the outcome was
-        first issued, so a reissue is not refused because it has lapsed or been
-        withdrawn since, and the quota counts the outcome once. Run ``convert`` again
-        afterwards for what the revoked conversions granted. Returns the revocation,
-        the conversions' revocations and the new outcome.
+        transaction: the outcome is revoked (by ``key``) unless it was already, every
+        conversion still drawn on it too (by ``authority``), and the same outcome is
+        issued anew by ``key``: the same account, kind, fields and accreditation,
+        naming the outcome it replaces (``reissue_of``), with its ``source_ref``, if it
+        had one, followed by ``-r`` and ``seq``. The accreditation is judged as it
+        stood when the outcome was first issued, so a reissue is not refused because
+        it has lapsed or been withdrawn since, and the quota counts the outcome once.
+        Run ``convert`` again afterwards for what the revoked conversions granted.
+        Returns the revocation (None if the outcome was revoked before), the
+        conversions' revocations and the new outcome.
 
         Raises:
-            RuleError: no outcome at ``seq``; it still stands, or was revoked; ``key``
-                is not a valid key of its issuer, or ``authority`` of the authority.
+            RuleError: no outcome at ``seq``; it was not signed under a compromised key,
+                or was issued again already; ``key`` is not a valid key of its issuer,
+                or ``authority`` of the authority.
         """
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             outcome = p.existing_outcome(seq)
-            why = fallen(outcome, p)
-            if why != "compromised":
-                state = "still stands" if why is None else "was revoked"
+            revoked = outcome["status"] == "revoked"
+            signer = p.key(str(outcome["signer"]))
+            if signer is None or not signer.compromised(outcome["issued"]):
+                state = "was revoked" if revoked else "still stands"
                 raise RuleError(
                     f"outcome {seq} {state}: only an outcome signed under a compromised key "
                     "is issued again"
+                )
+            if outcome.get("reissued_seq") is not None:
+                raise RuleError(
+                    f"outcome {seq} was already issued again at seq {outcome['reissued_seq']}"
                 )
             issuer = valid_key(p, key.key_id, tx.time).issuer
             if issuer != outcome["issuer"]:
@@ -684,6 +690,8 @@ class _BankWrites:
             again = self._outcome_entry(
                 tx, p, key, issuer, outcome["kind"], outcome["account"], details
             )
+            if revoked:
+                return [*cascade, again]
             # The batch is written from seq tx.size: the revocation, the cascade, the outcome.
             reason = (
                 f"signed under compromised key {original.signer}; "
@@ -692,6 +700,8 @@ class _BankWrites:
             return [self._revocation(p, seq, reason, key), *cascade, again]
 
         records = self._write(build)
+        if records[0].kind != "outcome.revoked/1":
+            return None, records[:-1], records[-1]
         return records[0], records[1:-1], records[-1]
 
     @staticmethod

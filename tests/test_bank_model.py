@@ -238,10 +238,9 @@ class BankMachine(RuleBasedStateMachine):
         if any(o["seq"] == seq and o["status"] == "valid" for o in standing):
             key = self.org_key
             done = self.attempt(lambda: self.bank.reissue(seq, key, self.authority))
-            assert done is not None
-            if done is not None:
-                assert done[0].payload["outcome"] == seq
-                self.issued(done[2], "o")
+            assert done is not None and done[0] is not None
+            assert done[0].payload["outcome"] == seq
+            self.issued(done[2], "o")
 
     # -- conversions --------------------------------------------------------------------
 

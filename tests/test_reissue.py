@@ -10,9 +10,11 @@ reissue at its own seq.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +23,10 @@ from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
 
-from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank, national_id
+from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank, document, national_id
 from .conftest import dump
 from .test_audit import forge, found
+from .test_cli import one_line_error, run
 
 NEW_KEY = SigningKey.from_seed(bytes([44]) * 32)
 OPS = {**CERTIFICATE, "category": "iot-ops", "accreditation": "acc-iot-ops"}
@@ -74,7 +77,7 @@ def test_an_outcome_is_issued_again_under_the_accreditation_it_was_first_issued_
         bank.issue("certificate", learner, again_details, NEW_KEY)
     assert refused.value.kind in ("quota_exceeded", "not_accredited")
     revocation, _, again = bank.reissue(first.seq, NEW_KEY, authority)
-    assert revocation.payload["outcome"] == first.seq
+    assert revocation is not None and revocation.payload["outcome"] == first.seq
     assert again.signer == NEW_KEY.key_id
     assert again.payload == {**first.payload, "reissue_of": first.seq}
     old, new = bank.outcomes(account=learner, kind="certificate")
@@ -93,6 +96,40 @@ def test_an_outcome_is_issued_again_under_the_accreditation_it_was_first_issued_
     assert traced["accreditation"]["judged_at"] == first.time
     assert traced["accreditation"]["status_then"] == "active"
     assert bank.trace(first.seq)["reissued_as"] == again.seq
+
+
+def test_an_outcome_revoked_before_is_issued_again_from_the_cli(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    db_url: str,
+    tmp_path: Path,
+    runner: CliRunner,
+) -> None:
+    """A registrar who revoked the compromised certificate (with its conversions) before
+    learning it was genuine issues it again all the same: nothing is revoked twice."""
+    when = {"outcome": "certificate", "category": "iot-ops", "min_level": "中级"}
+    bank.load_rule({**document("R-IOT-EXEMPT.toml"), "when": when}, authority)
+    first = bank.issue("certificate", learner, OPS, ORG)
+    _, granted = bank.convert(learner, "P510201", authority)
+    assert granted
+    bank.revoke_key("org-iot", ORG.key_id, first.timestamp, "leaked", authority)
+    bank.rotate_key("org-iot", ORG.key_id, NEW_KEY.public, authority)
+    bank.revoke_with_cascade(first.seq, "signed under a leaked key", NEW_KEY, authority)
+    authority.save(tmp_path / "authority.pem", b"test passphrase")
+    NEW_KEY.save(tmp_path / "org-new.pem", b"test passphrase")
+    reissue = ["outcomes", "reissue", str(first.seq), "--key", str(tmp_path / "org-new.pem"),
+               "--authority-key", str(tmp_path / "authority.pem")]  # fmt: skip
+    done = run(runner, db_url, *reissue)
+    assert done.exit_code == 0, done.stderr
+    again = bank.outcomes(account=learner, kind="certificate")[-1]["seq"]
+    assert done.stdout.strip() == f"seq {again}: outcome {first.seq} issued again (revoked before)"
+    assert bank.ledger.size() == again + 1
+    before = dump(db_url)
+    one_line_error(run(runner, db_url, *reissue), 1, f"was already issued again at seq {again}")
+    assert dump(db_url) == before
+    audited = run(runner, db_url, "audit", "--json")  # on the CLI's clock, as it wrote
+    assert audited.exit_code == 0, audited.stdout
 
 
 def test_an_outcome_is_issued_again_once(
