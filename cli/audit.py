@@ -14,6 +14,7 @@ from creditbank.audit import (
     compare_with_proof,
     held_checkpoint,
     pinned_vkey,
+    read_acceptances,
     sign_report,
     verify_report,
 )
@@ -71,6 +72,11 @@ def register(group: click.Group) -> None:
     help="After a clean audit with --since, write the checkpoint it pinned, cosigned as a "
     "witness by --auditor-key (C2SP cosignature/v1).",
 )
+@click.option(
+    "--accepted",
+    type=FILE,
+    help="TOML or JSON file of findings the auditor accepted: [[accept]] kind, seq, reason.",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for signature checks.")
 @json_option
 @pass_app
@@ -82,6 +88,7 @@ def audit(
     auditor_key: Path | None,
     auditor_name: str,
     cosigned: Path | None,
+    accepted: Path | None,
     workers: int | None,
     as_json: bool,
 ) -> None:
@@ -102,6 +109,16 @@ def audit(
     pinned: learners check it with compare-checkpoints --witness. For example:
 
         creditbank audit --since state.json --auditor-key auditor.pem --cosigned witnessed.note
+
+    With --accepted FILE, the findings it lists (each a kind, a seq and the
+    reason the auditor accepts it) are reported as accepted and leave the audit
+    clean: for a finding the log cannot undo, such as an account record signed
+    under a key later found compromised. For example, accepted.toml:
+
+        [[accept]]
+        kind = "key_compromised"
+        seq = 14
+        reason = "the authority's own rotation, confirmed with the registrar"
     """
     if report is not None and auditor_key is None:
         raise BadInputError("--report needs --auditor-key: the report is signed by the auditor")
@@ -110,6 +127,7 @@ def audit(
             "--cosigned needs --since and --auditor-key: a witness cosigns only the "
             "checkpoint a clean audit pinned, with its own key"
         )
+    acceptances = [] if accepted is None else read_acceptances(accepted)
     try:
         signer = (
             None if auditor_key is None else app.load_key(auditor_key, auditor_key, "auditor key")
@@ -117,7 +135,7 @@ def audit(
         bank = app.bank()
         pinned = AuditState.load(state).size if state is not None and state.exists() else 0
         with progress(bank.ledger.size() - pinned, "Auditing", as_json) as advance:
-            result = bank.audit(state, vkey, workers, advance)
+            result = bank.audit(state, vkey, workers, advance, acceptances)
         if report is not None and signer is not None:
             write_file(report, sign_report(result, auditor_name, signer), "--report")
         written = None
@@ -162,9 +180,15 @@ def _summary(result: AuditReport) -> str:
     lines += [f"RESOLVED {p}" for p in result.resolved]
     if result.more_resolved:
         lines.append(f"... and {result.more_resolved} more resolved")
+    lines += [f"ACCEPTED {p} (accepted: {p.extra['accepted']})" for p in result.accepted]
     verdict = "OK" if result.ok else f"{len(result.problems) + result.more_problems} problem(s)"
+    aside = []
     if result.resolved:
-        verdict += f" ({len(result.resolved) + result.more_resolved} resolved in the log)"
+        aside.append(f"{len(result.resolved) + result.more_resolved} resolved in the log")
+    if result.accepted:
+        aside.append(f"{len(result.accepted)} accepted by the auditor")
+    if aside:
+        verdict += f" ({', '.join(aside)})"
     scope = (
         f"{result.records} records"
         if result.mode == "full"

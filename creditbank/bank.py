@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from creditbank.admission import Proposal, admit, authority_key, valid_key
-from creditbank.audit import Audit, AuditReport
+from creditbank.audit import Acceptance, Audit, AuditReport
 from creditbank.clock import Clock, SystemClock, format_time
 from creditbank.credentials.export import Exporter
 from creditbank.credentials.integrity import JCS
@@ -1489,18 +1489,22 @@ class CreditBank(_BankWrites):
         vkey: str | None = None,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
+        accepted: Sequence[Acceptance] = (),
     ) -> AuditReport:
         """Audit the bank: integrity, authority, decisions, projections and time.
 
         With ``state`` naming an existing pin file the audit is incremental from
         it; a clean audit writes (or advances) the pin. ``vkey`` pins the log's key
         on a first audit. ``progress`` is told how many records each step covered.
+        Problems the auditor ``accepted`` are reported apart and leave it clean.
 
         Raises:
             InputError: an unreadable state file or a malformed ``vkey``.
             StoreError: a database cannot be read or the scratch database written.
         """
-        return Audit(self.ledger, self.engine, self.clock, state, vkey, workers, progress).run()
+        return Audit(
+            self.ledger, self.engine, self.clock, state, vkey, workers, progress, accepted
+        ).run()
 
     def verify(
         self, workers: int | None = None, progress: Callable[[int], None] | None = None

@@ -45,10 +45,13 @@ class AuditReport:
     key that was revoked later in the log. Reported with their evidence; they leave
     the audit clean."""
     more_resolved: int = 0
+    accepted: tuple[Problem, ...] = field(default=())
+    """Problems the auditor accepted, each with the reason in ``accepted``; they leave
+    the audit clean (:mod:`creditbank.audit.acceptance`)."""
 
     @property
     def ok(self) -> bool:
-        """Whether nothing was found wrong (problems resolved in the log aside)."""
+        """Whether nothing was found wrong (problems resolved in the log or accepted aside)."""
         return not self.problems
 
     def witness(self, name: str, key: SigningKey) -> str | None:
@@ -95,6 +98,7 @@ class AuditReport:
             "notes": list(self.notes),
             "resolved": [p.to_dict() for p in self.resolved],
             "more_resolved": self.more_resolved,
+            "accepted": [p.to_dict() for p in self.accepted],
         }
 
     def markdown(self) -> str:
@@ -102,6 +106,8 @@ class AuditReport:
         verdict = "clean" if self.ok else f"{len(self.problems) + self.more_problems} problems"
         if self.resolved:
             verdict += f", {len(self.resolved) + self.more_resolved} resolved in the log"
+        if self.accepted:
+            verdict += f", {len(self.accepted)} accepted by the auditor"
         scope = (
             f"all {self.records} records"
             if self.mode == "full"
@@ -146,6 +152,8 @@ class AuditReport:
         lines += _evidence(self.resolved)
         if self.more_resolved:
             lines.append(f"- … and {self.more_resolved} more resolved")
+        lines += ["", "## Accepted by the auditor", ""]
+        lines += _evidence(self.accepted)
         return "\n".join(lines) + "\n"
 
 

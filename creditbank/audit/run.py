@@ -12,7 +12,7 @@ position with only the new records.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from creditbank.audit.acceptance import Acceptance, set_aside
 from creditbank.audit.drift import drift
 from creditbank.audit.replay import Replay, payload_problems
 from creditbank.audit.report import AuditReport
@@ -102,11 +103,13 @@ class Audit:
         vkey: str | None = None,
         workers: int | None = None,
         progress: Progress | None = None,
+        accepted: Sequence[Acceptance] = (),
     ) -> None:
         """Prepare an audit.
 
         ``state`` is the pin file (read if it exists, written when the audit is
-        clean); ``vkey`` pins the log's verifier key on a first audit.
+        clean); ``vkey`` pins the log's verifier key on a first audit; ``accepted``
+        are the findings the auditor has accepted (:mod:`creditbank.audit.acceptance`).
         """
         self.ledger = ledger
         self.engine = engine
@@ -117,6 +120,8 @@ class Audit:
         self.progress = progress
         self.found = _Collector()
         self.resolved = _Collector()
+        self.accepted: list[Problem] = []
+        self.acceptances = accepted
         self.notes: list[str] = []
         now = clock.now()
         self._now = format_time(now)
@@ -241,6 +246,10 @@ class Audit:
             (self.resolved if resolved else self.found).keep(problem)
         touched = None if replay.touched is None else sorted(replay.touched)
         self.found.add(drift(engine, live, touched))
+        self.found.problems, self.accepted, unused = set_aside(
+            self.found.problems, self.acceptances
+        )
+        self.notes += unused
         end = audit_pass.position
         saved = False
         if self.state_path is not None and not self.found.problems:
@@ -414,4 +423,5 @@ class Audit:
             tuple(self.notes),
             tuple(self.resolved.problems),
             self.resolved.more,
+            tuple(self.accepted),
         )

@@ -1,0 +1,124 @@
+"""Findings the auditor has reviewed and accepted, each with the reason.
+
+Some problems cannot be undone in the log: a record signed under a key whose
+revocation states a compromise before it, when the record is an account change
+or the authority's own key rotation, stays ``key_compromised`` for good. Once
+the auditor has looked into such a finding (with the registrar, say) and judged
+it sound, they list it in an acceptance file, TOML or JSON::
+
+    [[accept]]
+    kind = "key_compromised"
+    seq = 14
+    reason = "the authority's own rotation, confirmed with the registrar on 2026-12-01"
+
+An accepted problem is reported apart, with its reason, and leaves the audit
+clean, so a pinned state advances past it. Only findings about what a record did
+may be accepted (:data:`ACCEPTABLE`), never a break in the log's integrity or a
+drift of the bank's tables from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from creditbank.documents import read_document
+from creditbank.errors import InputError
+from creditbank.ledger.verify import Problem
+
+ACCEPTABLE = frozenset(
+    {
+        "key_compromised",
+        "unauthorised_signer",
+        "key_not_valid",
+        "not_accredited",
+        "quota_exceeded",
+        "rule_violation",
+        "conversion_input_missing",
+        "conversion_input_revoked",
+        "conversion_input_compromised",
+        "double_counted",
+        "cap_exceeded",
+        "conversion_not_reproduced",
+        "cascade_missing",
+        "unsafe_text",
+        "time_backwards",
+        "dated_after_checkpoint",
+        "dated_in_future",
+    }
+)
+"""The problem kinds an auditor may accept: what a record did, or when it says it did."""
+
+REASON_LIMIT = 500
+"""The longest reason an acceptance may give, in characters."""
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The auditor's acceptance of the problem ``kind`` at record ``seq``, and why."""
+
+    kind: str
+    seq: int
+    reason: str
+
+
+def read_acceptances(path: Path) -> list[Acceptance]:
+    """The acceptances in the TOML or JSON file ``path`` (a list ``accept`` of tables).
+
+    Raises:
+        InputError: the file cannot be read or parsed, or an entry is malformed: a
+            kind that is not :data:`ACCEPTABLE`, a seq that is not a record's, an
+            empty or overlong reason (each named ``FILE: accept[i].field``).
+    """
+    document = read_document(path)
+    entries = document.get("accept")
+    if not isinstance(entries, list):
+        raise InputError(f"{path}: accept: must be a list of tables (kind, seq, reason)")
+    found: list[Acceptance] = []
+    for i, entry in enumerate(entries):
+        where = f"{path}: accept[{i}]"
+        if not isinstance(entry, dict):
+            raise InputError(f"{where}: must be a table with kind, seq and reason")
+        unknown = sorted(set(entry) - {"kind", "seq", "reason"})
+        if unknown:
+            raise InputError(f"{where}.{unknown[0]}: unknown field")
+        kind, seq, reason = entry.get("kind"), entry.get("seq"), entry.get("reason")
+        if kind not in ACCEPTABLE:
+            raise InputError(
+                f"{where}.kind: {kind!r} cannot be accepted; one of {', '.join(sorted(ACCEPTABLE))}"
+            )
+        if type(seq) is not int or seq < 0:
+            raise InputError(f"{where}.seq: must be a record's seq (an integer, 0 or more)")
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_LIMIT:
+            raise InputError(f"{where}.reason: must say why, in 1 to {REASON_LIMIT} characters")
+        found.append(Acceptance(kind, seq, reason.strip()))
+    return found
+
+
+def set_aside(
+    problems: Iterable[Problem], acceptances: Sequence[Acceptance]
+) -> tuple[list[Problem], list[Problem], list[str]]:
+    """Split ``problems`` into those left and those accepted; note acceptances not used.
+
+    An accepted problem carries its reason in ``accepted``. Each acceptance not
+    matching a problem found gets a note, so a stale acceptance file is noticed.
+    """
+    reasons = {(a.kind, a.seq): a.reason for a in acceptances}
+    left: list[Problem] = []
+    accepted: list[Problem] = []
+    used: set[tuple[str, int]] = set()
+    for problem in problems:
+        key = (problem.kind, problem.seq)
+        if problem.seq is not None and key in reasons:
+            used.add((problem.kind, problem.seq))
+            extra = {**problem.extra, "accepted": reasons[(problem.kind, problem.seq)]}
+            accepted.append(Problem(problem.kind, problem.seq, problem.detail, extra))
+        else:
+            left.append(problem)
+    notes = [
+        f"accepted {a.kind} at seq {a.seq} was not found"
+        for a in acceptances
+        if (a.kind, a.seq) not in used
+    ]
+    return left, accepted, notes
