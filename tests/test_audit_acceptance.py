@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditbank.audit import Acceptance, AuditReport
-from creditbank.audit.acceptance import ACCEPTABLE, set_aside
+from creditbank.audit import run as run_module
+from creditbank.audit.acceptance import ACCEPTABLE, Accepted
 from creditbank.bank import CreditBank
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
@@ -164,19 +165,44 @@ _ACCEPTANCES = st.lists(
 
 
 @given(_PROBLEMS, _ACCEPTANCES)
-def test_setting_aside_keeps_every_problem_once(
+def test_accepting_sets_aside_exactly_the_problems_named(
     problems: list[Problem], acceptances: list[Acceptance]
 ) -> None:
-    """Each problem is left or accepted, in order; accepted exactly when an acceptance
-    names its kind and seq; an acceptance that names none is noted."""
-    left, accepted, notes = set_aside(problems, acceptances)
+    """Each problem offered is accepted exactly when an acceptance names its kind and seq,
+    keeping its detail and gaining the reason; an acceptance that names none is noted."""
+    accepted = Accepted(acceptances)
+    left = [p for p in problems if not accepted.take(p)]
     named = {(a.kind, a.seq) for a in acceptances}
-    assert [p for p in problems if (p.kind, p.seq) not in named] == left
+    assert left == [p for p in problems if (p.kind, p.seq) not in named]
     assert [(p.kind, p.seq, p.detail) for p in problems if (p.kind, p.seq) in named] == [
-        (p.kind, p.seq, p.detail) for p in accepted
+        (p.kind, p.seq, p.detail) for p in accepted.problems
     ]
-    assert all(p.extra["accepted"] == REASON for p in accepted)
+    assert all(p.extra["accepted"] == REASON for p in accepted.problems)
     found = {(p.kind, p.seq) for p in problems}
-    assert len(notes) == sum(1 for a in acceptances if (a.kind, a.seq) not in found)
-    report = AuditReport("o", "full", 0, 1, None, tuple(left), 0, {}, "t", accepted=tuple(accepted))
+    assert len(accepted.unused()) == len(named - found)
+    report = AuditReport(
+        "o", "full", 0, 1, None, tuple(left), 0, {}, "t", accepted=tuple(accepted.problems)
+    )
     assert report.ok == (not left)
+
+
+def test_an_accepted_finding_never_hides_one_past_the_reported_few(
+    bank: CreditBank, authority: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room to report one problem, accepting the first of two still leaves the
+    audit with the second: an accepted problem does not take a reported one's place."""
+    second = SigningKey.from_seed(bytes([93]) * 32)
+    third = SigningKey.from_seed(bytes([94]) * 32)
+    one = bank.rotate_key("authority", authority.key_id, second.public, authority)
+    two = bank.rotate_key("authority", second.key_id, third.public, second)
+    bank.revoke_key("authority", authority.key_id, one.timestamp, "leaked", third)
+    bank.revoke_key("authority", second.key_id, two.timestamp, "leaked", third)
+    assert {(p.kind, p.seq) for p in bank.audit().problems} == {
+        ("key_compromised", one.seq),
+        ("key_compromised", two.seq),
+    }
+    monkeypatch.setattr(run_module, "MAX_PROBLEMS", 1)
+    report = bank.audit(accepted=[Acceptance("key_compromised", one.seq, REASON)])
+    assert not report.ok
+    assert [(p.kind, p.seq) for p in report.problems] == [("key_compromised", two.seq)]
+    assert [p.seq for p in report.accepted] == [one.seq]

@@ -19,7 +19,7 @@ drift of the bank's tables from the log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,29 +96,36 @@ def read_acceptances(path: Path) -> list[Acceptance]:
     return found
 
 
-def set_aside(
-    problems: Iterable[Problem], acceptances: Sequence[Acceptance]
-) -> tuple[list[Problem], list[Problem], list[str]]:
-    """Split ``problems`` into those left and those accepted; note acceptances not used.
+class Accepted:
+    """The problems an audit sets aside because the auditor accepted them.
 
-    An accepted problem carries its reason in ``accepted``. Each acceptance not
-    matching a problem found gets a note, so a stale acceptance file is noticed.
+    Problems are offered one by one as the audit finds them (:meth:`take`), so an
+    accepted one never takes the place of a problem among the first reported.
     """
-    reasons = {(a.kind, a.seq): a.reason for a in acceptances}
-    left: list[Problem] = []
-    accepted: list[Problem] = []
-    used: set[tuple[str, int]] = set()
-    for problem in problems:
+
+    def __init__(self, acceptances: Sequence[Acceptance]) -> None:
+        """Accept the problems ``acceptances`` name (the last reason given for each)."""
+        self._reasons = {(a.kind, a.seq): a.reason for a in acceptances}
+        self._order = list(dict.fromkeys((a.kind, a.seq) for a in acceptances))
+        self._used: set[tuple[str, int | None]] = set()
+        self.problems: list[Problem] = []
+        """The problems accepted so far, each with its reason in ``accepted``."""
+
+    def take(self, problem: Problem) -> bool:
+        """Set ``problem`` aside if an acceptance names its kind and seq; whether it did."""
         key = (problem.kind, problem.seq)
-        if problem.seq is not None and key in reasons:
-            used.add((problem.kind, problem.seq))
-            extra = {**problem.extra, "accepted": reasons[(problem.kind, problem.seq)]}
-            accepted.append(Problem(problem.kind, problem.seq, problem.detail, extra))
-        else:
-            left.append(problem)
-    notes = [
-        f"accepted {a.kind} at seq {a.seq} was not found"
-        for a in acceptances
-        if (a.kind, a.seq) not in used
-    ]
-    return left, accepted, notes
+        reason = self._reasons.get(key) if problem.seq is not None else None
+        if reason is None:
+            return False
+        self._used.add(key)
+        extra = {**problem.extra, "accepted": reason}
+        self.problems.append(Problem(problem.kind, problem.seq, problem.detail, extra))
+        return True
+
+    def unused(self) -> list[str]:
+        """A note for each acceptance no problem matched, so a stale file is noticed."""
+        return [
+            f"accepted {kind} at seq {seq} was not found"
+            for kind, seq in self._order
+            if (kind, seq) not in self._used
+        ]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from creditbank.audit.acceptance import Acceptance, set_aside
+from creditbank.audit.acceptance import Acceptance, Accepted
 from creditbank.audit.drift import drift
 from creditbank.audit.replay import Replay, payload_problems
 from creditbank.audit.report import AuditReport
@@ -57,16 +57,19 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 class _Collector:
-    """Keeps the first problems and counts the rest."""
+    """Keeps the first problems and counts the rest; sets aside those ``accepted``."""
 
-    def __init__(self) -> None:
+    def __init__(self, accepted: Accepted | None = None) -> None:
         self.problems: list[Problem] = []
         self.more = 0
+        self.accepted = accepted
 
     def one(self, kind: str, seq: int | None, detail: str, evidence: dict[str, Any]) -> None:
         self.keep(Problem(kind, seq, detail, evidence))
 
     def keep(self, problem: Problem) -> None:
+        if self.accepted is not None and self.accepted.take(problem):
+            return
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(problem)
         else:
@@ -118,10 +121,9 @@ class Audit:
         self.vkey = vkey
         self.workers = workers
         self.progress = progress
-        self.found = _Collector()
+        self.accepted = Accepted(accepted)
+        self.found = _Collector(self.accepted)
         self.resolved = _Collector()
-        self.accepted: list[Problem] = []
-        self.acceptances = accepted
         self.notes: list[str] = []
         now = clock.now()
         self._now = format_time(now)
@@ -246,10 +248,7 @@ class Audit:
             (self.resolved if resolved else self.found).keep(problem)
         touched = None if replay.touched is None else sorted(replay.touched)
         self.found.add(drift(engine, live, touched))
-        self.found.problems, self.accepted, unused = set_aside(
-            self.found.problems, self.acceptances
-        )
-        self.notes += unused
+        self.notes += self.accepted.unused()
         end = audit_pass.position
         saved = False
         if self.state_path is not None and not self.found.problems:
@@ -423,5 +422,5 @@ class Audit:
             tuple(self.notes),
             tuple(self.resolved.problems),
             self.resolved.more,
-            tuple(self.accepted),
+            tuple(self.accepted.problems),
         )
