@@ -107,14 +107,16 @@ class Accepted:
         """Accept the problems ``acceptances`` name (the last reason given for each)."""
         self._reasons = {(a.kind, a.seq): a.reason for a in acceptances}
         self._order = list(dict.fromkeys((a.kind, a.seq) for a in acceptances))
-        self._used: set[tuple[str, int | None]] = set()
+        self._used: set[tuple[str, int]] = set()
         self.problems: list[Problem] = []
         """The problems accepted so far, each with its reason in ``accepted``."""
 
     def take(self, problem: Problem) -> bool:
         """Set ``problem`` aside if an acceptance names its kind and seq; whether it did."""
+        if problem.seq is None:
+            return False
         key = (problem.kind, problem.seq)
-        reason = self._reasons.get(key) if problem.seq is not None else None
+        reason = self._reasons.get(key)
         if reason is None:
             return False
         self._used.add(key)
