@@ -355,13 +355,18 @@ def _outcome_issued(p: Projector, record: Record) -> None:
 def _issued_first(p: Projector, record: Record) -> dict[str, Any] | None:
     """The outcome ``record`` issues again (``reissue_of``), which must be revoked by then.
 
+    Only a record in the outcome's own account chain changes it (as a revocation):
+    an incremental audit compares the rows of the accounts its new records touched.
+
     Raises:
-        RuleError: no such outcome, or it still stands.
+        RuleError: no such outcome, another account's, or it still stands.
     """
     seq = record.payload.get("reissue_of")
     if seq is None:
         return None
     document = p.existing_outcome(seq)
+    if record.account is None or record.account.account != document["account"]:
+        raise RuleError(f"reissue_of: outcome {seq} belongs to account {document['account']}")
     if document["status"] != "revoked":
         raise RuleError(
             f"reissue_of: outcome {seq} still stands; it is revoked before it is issued again"

@@ -218,12 +218,15 @@ def test_a_forged_reissue_is_found_at_its_seq(
     bank: CreditBank, learner: str, authority: SigningKey
 ) -> None:
     """Reissues written behind the bank's back, validly signed by the issuer's new key: of
-    an outcome still standing, with a field changed, a second one, and of an outcome
-    whose key was never compromised."""
+    an outcome still standing, into another account (which the projections refuse too,
+    leaving that outcome's row alone), with a field changed, a second one, and of an
+    outcome whose key was never compromised."""
     first = compromised(bank, learner, authority)
     payload = {**OPS, "issuer": "org-iot", "reissue_of": first.seq}
     standing = forge(bank, "outcome.certificate/1", payload, NEW_KEY, learner, project=False)
     bank.revoke_outcome(first.seq, "signed under a leaked key", NEW_KEY)
+    other, _ = bank.open_account(national_id(72), "赵六", authority)
+    elsewhere = forge(bank, "outcome.certificate/1", payload, NEW_KEY, other, project=False)
     senior = {**payload, "level": "senior"}
     changed = forge(bank, "outcome.certificate/1", senior, NEW_KEY, learner)
     twice = forge(bank, "outcome.certificate/1", payload, NEW_KEY, learner)
@@ -234,12 +237,14 @@ def test_a_forged_reissue_is_found_at_its_seq(
     report = bank.audit()
     assert found(report) == {
         ("rule_violation", standing.seq),
+        ("rule_violation", elsewhere.seq),
         ("rule_violation", changed.seq),
         ("rule_violation", twice.seq),
         ("rule_violation", never.seq),
     }
     by_seq = {p.seq: p.detail for p in report.problems}
     assert "still stands" in by_seq[standing.seq]
+    assert f"for account {other}" in by_seq[elsewhere.seq]
     assert (
         by_seq[changed.seq] == f"level: differs from outcome {first.seq}, which this issues again"
     )
