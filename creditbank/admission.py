@@ -282,9 +282,8 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
     kind = proposal.kind.split(".")[1][:-2]
     if "reissue_of" in payload:
         first = _issued_first(p, proposal, issuer.issuer)
-        check_outcome(
-            issuer, signing, accreditation, kind, payload, proposal.time, None, first["issued"]
-        )
+        since = p.first_issued_at(first)
+        check_outcome(issuer, signing, accreditation, kind, payload, proposal.time, None, since)
         return
     window = accreditation.quota_window(proposal.time)
     count = 0
@@ -305,7 +304,8 @@ def _issued_first(p: Projector, proposal: Proposal, issuer: str) -> dict[str, An
     An outcome signed under a key later revoked as compromised from before its
     signing is issued again as it was first: the same account, kind, issuer, fields
     and accreditation, that accreditation judged at the time it was first issued
-    (it may have lapsed since), and counted once against its quota. The first
+    (:meth:`Projector.first_issued_at`, through any reissues between; it may have
+    lapsed since), and counted once against its quota. The first
     outcome must be revoked before the new one is projected (the projector checks
     that, since a reissue revokes it in the same transaction) and is issued again
     once only.

@@ -139,6 +139,19 @@ class Projector:
             raise RuleError(f"record {seq} is not an outcome")
         return document
 
+    def first_issued_at(self, outcome: dict[str, Any]) -> str:
+        """When a projected outcome was first issued.
+
+        Its own time, or, for one issued again (``reissue_of``), the time the outcome
+        it replaces was first issued.
+        """
+        while (earlier := outcome["details"].get("reissue_of")) is not None:
+            found = self.outcome(earlier)
+            if found is None:
+                break
+            outcome = found
+        return str(outcome["issued"])
+
     def standing_outcome(self, seq: int) -> dict[str, Any]:
         """The outcome document of record ``seq``, which must not be revoked.
 

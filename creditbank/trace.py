@@ -44,7 +44,7 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
             if outcome is not None and "reissue_of" in record.payload
             else None
         )
-    judged = record.time if first is None else first["issued"]
+        judged = record.time if outcome is None else projector.first_issued_at(outcome)
     document: dict[str, Any] = {
         "seq": seq,
         "kind": record.kind,

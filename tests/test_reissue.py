@@ -132,6 +132,33 @@ def test_an_outcome_revoked_before_is_issued_again_from_the_cli(
     assert audited.exit_code == 0, audited.stdout
 
 
+def test_an_outcome_issued_again_twice_is_judged_as_first_issued(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """Issued again after its accreditation lapsed, then the new key is compromised too:
+    issued a third time, it is still judged at the time it was first issued. (The new
+    key also signed the first revocation, in the same transaction as the reissue: that
+    record cannot be undone and stays a problem, for the auditor to accept.)"""
+    first = compromised(bank, learner, authority)
+    bank.clock.advance(timedelta(days=3))
+    withdrawn, _, again = bank.reissue(first.seq, NEW_KEY, authority)
+    assert withdrawn is not None
+    bank.revoke_key("org-iot", NEW_KEY.key_id, again.timestamp, "leaked too", authority)
+    third = SigningKey.from_seed(bytes([45]) * 32)
+    bank.rotate_key("org-iot", NEW_KEY.key_id, third.public, authority)
+    revocation, _, last = bank.reissue(again.seq, third, authority)
+    assert revocation is not None and last.payload == {**first.payload, "reissue_of": again.seq}
+    assert bank.trace(last.seq)["accreditation"]["judged_at"] == first.time
+    report = bank.audit()
+    assert [(p.kind, p.seq, p.extra["record_kind"]) for p in report.problems] == [
+        ("key_compromised", withdrawn.seq, "outcome.revoked/1")
+    ]
+    assert {(p.kind, p.seq) for p in report.resolved} == {
+        ("key_compromised", first.seq),
+        ("key_compromised", again.seq),
+    }
+
+
 def test_an_outcome_is_issued_again_once(
     bank: CreditBank, learner: str, authority: SigningKey, db_url: str
 ) -> None:
