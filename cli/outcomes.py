@@ -114,11 +114,17 @@ def revoke(
 
 @outcomes.command()
 @click.argument("seq", type=SEQ)
-@click.option("--key", type=FILE, required=True, help="A valid key file of the outcome's issuer.")
+@click.option(
+    "--key",
+    type=FILE,
+    required=True,
+    help="A valid key file of the outcome's issuer: signs it anew.",
+)
 @click.option(
     "--authority-key",
     type=FILE,
-    help="Signs the revocations of conversions drawn on it (default: the one beside the db).",
+    help="Signs the revocations of the outcome and of the conversions drawn on it "
+    "(default: the one beside the db).",
 )
 @json_option
 @pass_app

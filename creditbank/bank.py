@@ -642,13 +642,15 @@ class _BankWrites:
 
         For an outcome the bank no longer vouches for because its key was revoked from
         a compromise time at or before its signing, and which is genuine. In one
-        transaction: the outcome is revoked (by ``key``) unless it was already, every
-        conversion still drawn on it too (by ``authority``), and the same outcome is
-        issued anew by ``key``: the same account, kind, fields and accreditation,
-        naming the outcome it replaces (``reissue_of``), with its ``source_ref``, if it
-        had one, followed by ``-r`` and ``seq``. The accreditation is judged as it
-        stood when the outcome was first issued, so a reissue is not refused because
-        it has lapsed or been withdrawn since, and the quota counts the outcome once.
+        transaction: the outcome is revoked unless it was already, and every conversion
+        still drawn on it too (both by ``authority``, so that a later compromise of the
+        issuer's new key leaves nothing in the log that cannot be undone), and the same
+        outcome is issued anew by ``key``: the same account, kind, fields and
+        accreditation, naming the outcome it replaces (``reissue_of``), with its
+        ``source_ref``, if it had one, followed by ``-r`` and ``seq``. The
+        accreditation is judged as it stood when the outcome was first issued, so a
+        reissue is not refused because it has lapsed or been withdrawn since, and the
+        quota counts the outcome once.
         Run ``convert`` again afterwards for what the revoked conversions granted.
         Returns the revocation (None if the outcome was revoked before), the
         conversions' revocations and the new outcome.
@@ -697,7 +699,7 @@ class _BankWrites:
                 f"signed under compromised key {original.signer}; "
                 f"issued again at seq {tx.size + 1 + len(cascade)}"
             )
-            return [self._revocation(p, seq, reason, key), *cascade, again]
+            return [self._revocation(p, seq, reason, authority), *cascade, again]
 
         records = self._write(build)
         if records[0].kind != "outcome.revoked/1":
