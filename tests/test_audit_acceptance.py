@@ -126,6 +126,10 @@ def test_accepted_findings_from_the_cli(
             "accept[0].by",
         ),
         ('accept = "all"\n', "accept: must be a list of tables"),
+        (
+            '[[accept]]\nkind = "key_compromised"\nseq = 3\nreason = "x"\n' * 2,
+            "accept[1]: key_compromised at seq 3 is accepted already, by accept[0]",
+        ),
         ("accept = [1]\n", "accept[0]: must be a table"),
         ("[[accept]\n", "accepted.toml"),
     ],

@@ -69,13 +69,15 @@ def read_acceptances(path: Path) -> list[Acceptance]:
     Raises:
         InputError: the file cannot be read or parsed, or an entry is malformed: a
             kind that is not :data:`ACCEPTABLE`, a seq that is not a record's, an
-            empty or overlong reason (each named ``FILE: accept[i].field``).
+            empty or overlong reason (each named ``FILE: accept[i].field``), or a
+            problem accepted twice.
     """
     document = read_document(path)
     entries = document.get("accept")
     if not isinstance(entries, list):
         raise InputError(f"{path}: accept: must be a list of tables (kind, seq, reason)")
     found: list[Acceptance] = []
+    named: dict[tuple[str, int], int] = {}
     for i, entry in enumerate(entries):
         where = f"{path}: accept[{i}]"
         if not isinstance(entry, dict):
@@ -92,6 +94,11 @@ def read_acceptances(path: Path) -> list[Acceptance]:
             raise InputError(f"{where}.seq: must be a record's seq (an integer, 0 or more)")
         if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_LIMIT:
             raise InputError(f"{where}.reason: must say why, in 1 to {REASON_LIMIT} characters")
+        if (kind, seq) in named:
+            raise InputError(
+                f"{where}: {kind} at seq {seq} is accepted already, by accept[{named[kind, seq]}]"
+            )
+        named[kind, seq] = i
         found.append(Acceptance(kind, seq, reason.strip()))
     return found
 
