@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 
-from creditbank.decisions import standing
+from creditbank.decisions import signed_compromised, standing
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
 from creditbank.domain.dates import check_earliest_day, check_stated_day
 from creditbank.domain.issuers import ACCREDITATION_CHANGES, IssuerKey, check_outcome
@@ -281,7 +281,7 @@ def _outcome(p: Projector, proposal: Proposal, issued: dict[str, int]) -> None:
         )
     kind = proposal.kind.split(".")[1][:-2]
     if "reissue_of" in payload:
-        first = _issued_first(p, proposal, issuer.issuer)
+        first = _replaced(p, proposal, issuer.issuer, kind)
         since = p.first_issued_at(first)
         check_outcome(issuer, signing, accreditation, kind, payload, proposal.time, None, since)
         return
@@ -298,8 +298,8 @@ REISSUE_MAY_DIFFER = frozenset({"source_ref", "reissue_of"})
 """The payload fields in which an outcome issued again may differ from the one it replaces."""
 
 
-def _issued_first(p: Projector, proposal: Proposal, issuer: str) -> dict[str, Any]:
-    """The outcome that ``proposal``, an outcome issued again, names in ``reissue_of``.
+def _replaced(p: Projector, proposal: Proposal, issuer: str, kind: str) -> dict[str, Any]:
+    """The outcome that ``proposal``, a ``kind`` outcome issued again, names in ``reissue_of``.
 
     An outcome signed under a key later revoked as compromised from before its
     signing is issued again as it was first: the same account, kind, issuer, fields
@@ -320,7 +320,6 @@ def _issued_first(p: Projector, proposal: Proposal, issuer: str) -> dict[str, An
     first = p.outcome(seq)
     if first is None:
         raise RuleError(f"reissue_of: record {seq} is not an outcome")
-    kind = proposal.kind.split(".")[1][:-2]
     if (first["account"], first["kind"], first["issuer"]) != (proposal.account, kind, issuer):
         raise RuleError(
             f"reissue_of: outcome {seq} is not a {kind} outcome of {issuer} "
@@ -330,8 +329,7 @@ def _issued_first(p: Projector, proposal: Proposal, issuer: str) -> dict[str, An
         raise RuleError(
             f"reissue_of: outcome {seq} was issued again at seq {first['reissued_seq']}"
         )
-    key = p.key(str(first["signer"]))
-    if key is None or not key.compromised(first["issued"]):
+    if not signed_compromised(first, p):
         raise RuleError(f"reissue_of: outcome {seq} was not signed under a compromised key")
     if first["accreditation"] != payload["accreditation"]:
         raise RuleError(

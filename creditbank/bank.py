@@ -27,6 +27,7 @@ from creditbank.decisions import (
     grant_of,
     held_programme,
     outcome_facts,
+    signed_compromised,
     standing,
     standing_grants,
     suspect_conversions,
@@ -664,8 +665,7 @@ class _BankWrites:
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             outcome = p.existing_outcome(seq)
             revoked = outcome["status"] == "revoked"
-            signer = p.key(str(outcome["signer"]))
-            if signer is None or not signer.compromised(outcome["issued"]):
+            if not signed_compromised(outcome, p):
                 state = "was revoked" if revoked else "still stands"
                 raise RuleError(
                     f"outcome {seq} {state}: only an outcome signed under a compromised key "

@@ -58,10 +58,19 @@ def fallen(outcome: dict[str, Any], keys: Projector, before: int | None = None) 
     """
     if _revoked(outcome, before):
         return "revoked"
-    key = keys.key(str(outcome.get("signer")))
-    if key is not None and key.compromised(outcome["issued"], before):
+    if signed_compromised(outcome, keys, before):
         return "compromised"
     return None
+
+
+def signed_compromised(outcome: dict[str, Any], keys: Projector, before: int | None = None) -> bool:
+    """Whether a projected outcome was signed under a key revoked as compromised.
+
+    That is, from a compromise time at or before its signing, by a revocation
+    recorded before seq ``before`` if given.
+    """
+    key = keys.key(str(outcome.get("signer")))
+    return key is not None and key.compromised(outcome["issued"], before)
 
 
 def suspect_outcomes(conn: Connection, issuer: str | None = None) -> list[dict[str, Any]]:

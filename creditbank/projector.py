@@ -335,7 +335,7 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         "details": record.payload,
     }
     source_ref = record.payload.get("source_ref")
-    first = _issued_first(p, record)
+    first = _replaced(p, record)
     try:
         Projections.add(
             p.conn,
@@ -365,7 +365,7 @@ def _outcome_issued(p: Projector, record: Record) -> None:
         Projections.put(p.conn, outcomes, first["seq"], first, status="revoked")
 
 
-def _issued_first(p: Projector, record: Record) -> dict[str, Any] | None:
+def _replaced(p: Projector, record: Record) -> dict[str, Any] | None:
     """The outcome ``record`` issues again (``reissue_of``), which must be revoked by then.
 
     Only a record in the outcome's own account chain changes it (as a revocation):

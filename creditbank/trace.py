@@ -39,11 +39,6 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
         accreditation = (
             None if outcome is None else projector.accreditation(outcome["accreditation"])
         )
-        first = (
-            projector.outcome(record.payload["reissue_of"])
-            if outcome is not None and "reissue_of" in record.payload
-            else None
-        )
         judged = record.time if outcome is None else projector.first_issued_at(outcome)
     document: dict[str, Any] = {
         "seq": seq,
@@ -68,8 +63,8 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
         }
     if outcome is not None:
         _set_status(document, outcome)
-        if first is not None:
-            document["reissue_of"] = first["seq"]
+        if "reissue_of" in record.payload:
+            document["reissue_of"] = record.payload["reissue_of"]
         if outcome.get("reissued_seq") is not None:
             document["reissued_as"] = outcome["reissued_seq"]
     if account is not None:

@@ -113,7 +113,6 @@ class Accepted:
     def __init__(self, acceptances: Sequence[Acceptance]) -> None:
         """Accept the problems ``acceptances`` name (the last reason given for each)."""
         self._reasons = {(a.kind, a.seq): a.reason for a in acceptances}
-        self._order = list(dict.fromkeys((a.kind, a.seq) for a in acceptances))
         self._used: set[tuple[str, int]] = set()
         self.problems: list[Problem] = []
         """The problems accepted so far, each with its reason in ``accepted``."""
@@ -135,6 +134,6 @@ class Accepted:
         """A note for each acceptance no problem matched, so a stale file is noticed."""
         return [
             f"accepted {kind} at seq {seq} was not found"
-            for kind, seq in self._order
+            for kind, seq in self._reasons
             if (kind, seq) not in self._used
         ]
