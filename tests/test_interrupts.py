@@ -129,3 +129,21 @@ def test_a_long_pass_collects_less_often_and_its_helpers_too() -> None:
     assert gc.get_threshold() == before
     if worker_context().get_start_method() == "fork":
         assert helper == COLLECT_AFTER
+
+
+def test_what_the_connection_pool_logs_is_not_printed() -> None:
+    """SQLAlchemy's pool logs a Ctrl-C that lands while it takes a connection back (with
+    its traceback) instead of raising it; with no logging set up, nothing reaches stderr."""
+    script = (
+        "import logging, creditbank.store.engine\n"
+        "try:\n"
+        "    raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    logging.getLogger('sqlalchemy.pool.impl.QueuePool').error(\n"
+        "        'Exception during reset or similar', exc_info=True)\n"
+        "print('done')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert (result.stdout, result.stderr) == ("done\n", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,12 @@ DEFAULT_URL = "sqlite:///creditbank.db"
 ENV_URL = "CREDITBANK_DB"
 WRITE_OPTION = "creditbank_write"
 """Execution option marking a connection that appends (SQLite then begins IMMEDIATE)."""
+
+# SQLAlchemy's pool logs, rather than raises, what goes wrong while it takes a
+# connection back (a Ctrl-C landing just then, say), with the traceback. With no
+# logging set up, Python's last-resort handler would print that on stderr: a
+# library never prints. A program that sets up logging still receives it.
+logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
 
 
 def resolve_url(url: str | None) -> str:
