@@ -368,8 +368,8 @@ def _outcome_issued(p: Projector, record: Record) -> None:
 def _replaced(p: Projector, record: Record) -> dict[str, Any] | None:
     """The outcome ``record`` issues again (``reissue_of``), which must be revoked by then.
 
-    Only a record in the outcome's own account chain changes it (as a revocation):
-    an incremental audit compares the rows of the accounts its new records touched.
+    Only a record in the outcome's own account chain changes it (as a revocation), so
+    that chain holds the outcome's whole history.
 
     Raises:
         RuleError: no such outcome, another account's, or it still stands.
@@ -402,8 +402,8 @@ _handles(*(f"outcome.{kind}/1" for kind in OUTCOME_KINDS))(_outcome_issued)
 def _outcome_revoked(p: Projector, record: Record) -> None:
     seq = record.payload["outcome"]
     document = p.standing_outcome(seq)
-    # Only a record in the outcome's own account chain changes it: an incremental
-    # audit compares the rows of the accounts its new records touched.
+    # Only a record in the outcome's own account chain changes it, so that chain holds
+    # the outcome's whole history.
     if record.account is None or record.account.account != document["account"]:
         raise RuleError(f"outcome {seq} belongs to account {document['account']}")
     document.update(

@@ -285,7 +285,7 @@ def test_a_revocation_in_another_accounts_chain_changes_nothing(
 ) -> None:
     """An outcome revocation recorded in another account's chain is a rule violation at
     its seq, and the replay leaves the outcome as it was: the full and the incremental
-    audit (which compares only the accounts its new records touched) report the same."""
+    audit report the same."""
     cert = bank.outcomes(account=learner, kind="certificate")[0]
     other, _ = bank.open_account(national_id(42), "赵雷", authority)
     bank.checkpoint(log_key)
@@ -559,7 +559,7 @@ def test_the_drift_check_reads_stored_tables_in_batches(
     engine = sqlalchemy.create_engine(db_url)
     try:
         with engine.connect() as conn, conn.begin():
-            rows = drift._rows(conn, outcomes, None)
+            rows = drift._rows(conn, outcomes)
             first = next(rows)
             cursors = (
                 conn.exec_driver_sql("SELECT count(*) FROM pg_cursors").scalar()
@@ -893,16 +893,41 @@ def test_an_incremental_audit_with_account_tips_on_disk(
     assert (second.mode, second.start, second.records) == ("incremental", size, size + 4)
 
 
-def test_incremental_drift_in_a_touched_account(
-    bank: CreditBank, learner: str, log_key: SigningKey, tmp_path: Path, db_url: str
+@pytest.mark.parametrize("since_pin", ["records of the same account", "another account", "none"])
+@pytest.mark.parametrize("table", ["outcomes", "accounts"])
+def test_an_incremental_audit_finds_drift_in_any_account(
+    bank: CreditBank,
+    learner: str,
+    authority: SigningKey,
+    log_key: SigningKey,
+    tmp_path: Path,
+    db_url: str,
+    since_pin: str,
+    table: str,
 ) -> None:
+    """A row edited in the database changes no record: every audit, the incremental one
+    too, compares every state table whole, so the edit is found at its row's seq whether
+    the records since the pin are of that account, of another, or none at all."""
     state = tmp_path / "audit.json"
     bank.checkpoint(log_key)
     assert bank.audit(state).ok
-    _more(bank, learner, 1)
-    cert = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
-    run_sql(db_url, "UPDATE outcomes SET status = 'revoked' WHERE seq = :s", {"s": cert})
-    assert found(bank.audit(state)) == {("projection_drift", cert)}
+    if since_pin == "records of the same account":
+        _more(bank, learner, 1)
+    elif since_pin == "another account":
+        bank.open_account(national_id(43), "钱芳", authority)
+    bank.checkpoint(log_key)
+    if table == "outcomes":
+        seq = bank.outcomes(account=learner, kind="certificate")[0]["seq"]
+        edit = "UPDATE outcomes SET status = 'revoked' WHERE seq = :s AND account = :a"
+    else:
+        seq = bank.ledger.account_records(learner)[0].seq
+        edit = "UPDATE accounts SET status = 'graduated' WHERE opened_seq = :s AND account = :a"
+    assert run_sql(db_url, edit, {"s": seq, "a": learner}) == 1
+    report = bank.audit(state)
+    assert report.mode == "incremental"
+    assert found(report) == {("projection_drift", seq)}
+    assert report.problems[0].extra["table"] == table
+    assert not report.state_saved
 
 
 def test_an_edited_replay_database_is_refused_and_an_older_state_still_runs(

@@ -1,10 +1,10 @@
 """Projection drift: the stored state tables against the audit's replay of the log.
 
 Both sides are streamed in primary-key order (byte order on every database) and
-merged, so memory stays flat however large the tables are. An incremental audit
-compares the small tables whole and the per-account tables (accounts, outcomes,
-conversions) only for the accounts its new records touched: every change to
-those rows is made by a record in the account's own chain.
+merged, so memory stays flat however large the tables are. Every audit, the
+incremental one too, compares every table whole: a row edited in the database
+changes no record, so only the whole comparison finds it, whichever account it
+belongs to.
 
 A full comparison against a SQLite file lets SQLite itself join the two files on
 each table's key, and only the rows that differ reach Python, which judges them as
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, Table, select
@@ -43,10 +43,18 @@ from creditbank.store.tables import (
     rules,
 )
 
-WHOLE = (issuers, issuer_keys, accreditations, programmes, rules, quota_usage)
-"""Tables compared whole on every audit."""
-PER_ACCOUNT = (accounts, outcomes, conversions)
-"""Tables an incremental audit compares for the touched accounts only."""
+TABLES = (
+    issuers,
+    issuer_keys,
+    accreditations,
+    programmes,
+    rules,
+    quota_usage,
+    accounts,
+    outcomes,
+    conversions,
+)
+"""The state tables every audit compares with its replay."""
 _SEQ_COLUMN = {
     "accounts": "opened_seq",
     "outcomes": "seq",
@@ -64,24 +72,15 @@ def _ordered(conn: Connection, table: Table, query: Select[Any]) -> Select[Any]:
     return query.order_by(*keys)
 
 
-def _rows(
-    conn: Connection, table: Table, accounts_only: Sequence[str] | None
-) -> Iterator[tuple[Any, ...]]:
-    query = select(*table.columns)
-    if accounts_only is None:
-        # Straight from the driver (SQLAlchemy's result rows cost more than comparing
-        # them), from a server-side cursor on PostgreSQL: a plain query would bring
-        # the whole table into memory before the first row.
-        sql = str(_ordered(conn, table, query).compile(dialect=conn.dialect))
-        yield from stream(conn, sql, _BATCH)
-        return
-    chosen = sorted(accounts_only)
-    found = [
-        tuple(row)
-        for start in range(0, len(chosen), _BATCH)
-        for row in conn.execute(query.where(table.c.account.in_(chosen[start : start + _BATCH])))
-    ]
-    yield from sorted(found, key=lambda row: _sort_key(_key(table, row)))
+def _rows(conn: Connection, table: Table) -> Iterator[tuple[Any, ...]]:
+    """Every row of ``table`` in key order, straight from the driver.
+
+    SQLAlchemy's result rows cost more than comparing them; on PostgreSQL the rows
+    come from a server-side cursor, where a plain query would bring the whole table
+    into memory before the first row.
+    """
+    query = _ordered(conn, table, select(*table.columns))
+    yield from stream(conn, str(query.compile(dialect=conn.dialect)), _BATCH)
 
 
 def _key(table: Table, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -164,14 +163,11 @@ def _merge(
             a, b = next(ours, None), next(theirs, None)
 
 
-def drift(
-    replay: Engine, theirs: Connection, touched: Sequence[str] | None = None
-) -> Iterator[Problem]:
+def drift(replay: Engine, theirs: Connection) -> Iterator[Problem]:
     """Every difference between the replayed and the stored projections.
 
     ``theirs`` reads the stored tables (in the snapshot the replayed records were
-    read from). With ``touched`` (an incremental audit), the per-account tables are
-    compared for those accounts only.
+    read from).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: a database cannot be read (the caller
@@ -179,22 +175,21 @@ def drift(
         StoreError: the files joined by SQLite stopped being readable midway.
     """
     replay_file, stored_file = sqlite_path(str(replay.url)), sqlite_path(str(theirs.engine.url))
-    if touched is None and replay_file is not None and stored_file is not None:
+    if replay_file is not None and stored_file is not None:
         started = False
         try:
             with side_by_side(replay_file, stored_file, "stored") as conn:
                 if _same_tip(conn, theirs):
                     started = True
-                    for table in (*WHOLE, *PER_ACCOUNT):
+                    for table in TABLES:
                         yield from _joined(conn, table)
                     return
         except sqlite3.Error as e:
             if started:
                 raise StoreError(f"audit: the drift check could not read on: {e}") from e
     with replay.connect() as ours:
-        for table in (*WHOLE, *PER_ACCOUNT):
-            only = touched if table in PER_ACCOUNT else None
-            yield from _merge(table, _rows(ours, table, only), _rows(theirs, table, only))
+        for table in TABLES:
+            yield from _merge(table, _rows(ours, table), _rows(theirs, table))
 
 
 def _same_tip(conn: sqlite3.Connection, theirs: Connection) -> bool:

@@ -118,7 +118,6 @@ class Replay:
         checkpoints: Sequence[tuple[int, str]],
         signed_between: SignedBetween,
         last_time: str = "",
-        incremental: bool = False,
         not_after: str | None = None,
     ) -> None:
         """Replay into ``engine``'s projections, which hold the state before the next record.
@@ -127,8 +126,6 @@ class Replay:
         ``signed_between(key, since, before)`` lists ``(seq, kind, time)`` of the
         audited log's records by ``key`` dated ``since`` or later below seq
         ``before``; ``last_time`` is the time of the record before the first to come.
-        An ``incremental`` replay keeps the accounts its records touch in
-        :attr:`touched` (a full one compares every account, so it keeps none).
         A record dated after ``not_after`` (the audit's own time and the clock skew
         it allows) is ``dated_in_future``.
         """
@@ -136,7 +133,6 @@ class Replay:
         self.not_after = not_after
         self.signed_between = signed_between
         self.last_time = last_time
-        self.touched: set[str] | None = set() if incremental else None
         self._revocations: list[Record] = []
         self._cache: dict[tuple[str, str], Any] = {}
         self._open: tuple[Connection, RootTransaction] | None = None
@@ -236,8 +232,6 @@ class Replay:
             return
         if unfit:
             return
-        if record.account is not None and self.touched is not None:
-            self.touched.add(record.account.account)
         admitted = True
         try:
             admit(p, Proposal.of(record))

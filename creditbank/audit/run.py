@@ -3,10 +3,10 @@
 One streaming pass over the records does everything: the integrity checks of
 :mod:`creditbank.ledger.verify` (signatures on every core) and, chunk by chunk
 in log order, the replay of :mod:`creditbank.audit.replay`. Then the cascades,
-then the projection drift. An incremental audit first proves the pinned
-checkpoint consistent with the latest one (a rolled-back or forked log stops it
-there, with both checkpoints as evidence), then carries on from the pinned
-position with only the new records.
+then the projection drift, over every state table whole. An incremental audit
+first proves the pinned checkpoint consistent with the latest one (a rolled-back
+or forked log stops it there, with both checkpoints as evidence), then carries
+on from the pinned position with only the new records.
 """
 
 from __future__ import annotations
@@ -224,7 +224,6 @@ class Audit:
             self._signing_times(opened),
             lambda key, since, before: store.signed_between(live, key, since, before),
             last_time,
-            incremental=incremental,
             not_after=self._not_after,
         )
         observe = replay.observe
@@ -246,8 +245,7 @@ class Audit:
         self.found.add(replay.cascades())
         for problem, resolved in replay.compromised():
             (self.resolved if resolved else self.found).keep(problem)
-        touched = None if replay.touched is None else sorted(replay.touched)
-        self.found.add(drift(engine, live, touched))
+        self.found.add(drift(engine, live))
         self.notes += self.accepted.unused()
         end = audit_pass.position
         saved = False
