@@ -47,6 +47,7 @@ from creditbank.domain.conversion import (
 )
 from creditbank.domain.eligibility import Assessment
 from creditbank.domain.identity import (
+    LOOKUP_SECRET,
     lookup_key,
     normalise_name,
     normalise_national_id,
@@ -108,9 +109,6 @@ class Backup:
     records: int
     checkpoint: CheckpointRow | None
 
-
-LOOKUP_SECRET = "identity_lookup"
-"""Name of the off-log secret keying the identity index."""
 
 Builder = Callable[[Transaction, Projector], list[Entry]]
 

@@ -3,7 +3,8 @@
 One streaming pass over the records does everything: the integrity checks of
 :mod:`creditbank.ledger.verify` (signatures on every core) and, chunk by chunk
 in log order, the replay of :mod:`creditbank.audit.replay`. Then the cascades,
-then the projection drift, over every state table whole. An incremental audit
+then the projection drift, over every state table whole, and the learners'
+identities (:mod:`creditbank.audit.identities`). An incremental audit
 first proves the pinned checkpoint consistent with the latest one (a rolled-back
 or forked log stops it there, with both checkpoints as evidence), then carries
 on from the pinned position with only the new records.
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank.audit.acceptance import Acceptance, Accepted
 from creditbank.audit.drift import drift
+from creditbank.audit.identities import Identities
 from creditbank.audit.replay import Replay, payload_problems
 from creditbank.audit.report import AuditReport
 from creditbank.audit.state import (
@@ -246,6 +248,9 @@ class Audit:
         for problem, resolved in replay.compromised():
             (self.resolved if resolved else self.found).keep(problem)
         self.found.add(drift(engine, live))
+        identities = Identities(live)
+        self.notes += identities.notes
+        self.found.add(identities.problems())
         self.notes += self.accepted.unused()
         end = audit_pass.position
         saved = False

@@ -59,6 +59,10 @@ def salted_hash(salt: bytes, attribute: str, value: str) -> str:
     return hashlib.sha256(salt + attribute.encode() + b"\0" + value.encode()).hexdigest()
 
 
+LOOKUP_SECRET = "identity_lookup"
+"""Name of the off-log secret (in ``bank_secrets``) keying the identity index."""
+
+
 def lookup_key(secret: bytes, attribute: str, value: str) -> bytes:
     """HMAC-SHA256 of an identity value under the bank's lookup secret (off-log index)."""
-    return hmac.new(secret, attribute.encode() + b"\0" + value.encode(), hashlib.sha256).digest()
+    return hmac.digest(secret, attribute.encode() + b"\0" + value.encode(), "sha256")
