@@ -1,8 +1,8 @@
 """Any sequence of the bank's own operations leaves a ledger that verifies and audits clean.
 
 A hypothesis state machine drives a small bank through its public API: learners
-open accounts and enrol, the school issues courses and training, the evaluation
-organisation issues certificates, outcomes are revoked (with their cascade or
+open accounts, link further IDs and enrol, the school issues courses and training,
+the evaluation organisation issues certificates, outcomes are revoked (with their cascade or
 without) or, signed under a compromised key, issued again, exemption rules loaded
 in new versions, conversions granted and revoked, the organisation's key rotated,
 revoked as compromised and replaced, the
@@ -149,6 +149,18 @@ class BankMachine(RuleBasedStateMachine):
                 account, "account.graduated/1", details, self.authority
             )
         )
+
+    @rule(which=ANY, national=st.booleans())
+    def link_identity(self, which: int, national: bool) -> None:
+        """Link a further national ID (new, or one the bank already holds) or a passport."""
+        account = self.pick(self.accounts, which)
+        if not national:
+            kind, value = "passport", f"E{which:07d}"
+        elif which % 3 == 0:
+            kind, value = "national_id", national_id(which % 7 + 2)  # perhaps another's
+        else:
+            kind, value = "national_id", national_id(next(self.learners))
+        self.attempt(lambda: self.bank.link_identity(account, kind, value, self.authority))
 
     @rule(which=ANY)
     def erase(self, which: int) -> None:
