@@ -124,6 +124,7 @@ class Identities:
                 )
 
     def _account(self, row: _Row, entries: list[bytes]) -> Iterator[Problem]:
+        """The problems of one account, given its identity index entries."""
         account, opened, document, salt, national_id, name, leaf = row
         if document is None:
             return  # a damaged row: the drift check reports it
