@@ -34,6 +34,7 @@ from creditbank.decisions import (
     suspect_outcomes,
     with_suspicion,
 )
+from creditbank.domain.accounts import ERASED
 from creditbank.domain.conversion import (
     Evaluation,
     ExamExemption,
@@ -467,17 +468,42 @@ class _BankWrites:
         """Erase a learner's name, ID and hash salt (crypto-shredding); the account stays.
 
         The log keeps verifying: it never held the data, only hashes that can no
-        longer be linked to the person.
+        longer be linked to the person. An account already erased whose personal data
+        or identity index entries are back (restored from a backup, say: what the
+        audit reports as ``erasure_incomplete``) has them deleted again, and its
+        erasure record, which the log already holds, is returned.
 
         Raises:
-            RuleError: not an authority key, no such account, or already erased.
+            RuleError: not an authority key, no such account, or already erased with
+                nothing left to delete.
         """
+        erased = self._erase_leftovers(account, authority)
+        if erased is not None:
+            return erased
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             Projections.erase_personal(tx.conn, account)
-            return [Entry("account.erased/1", {}, authority, account)]
+            return [Entry(ERASED, {}, authority, account)]
 
         return self._write(build)[0]
+
+    def _erase_leftovers(self, account: str, authority: SigningKey) -> Record | None:
+        """Delete what is left of an erased account's personal data; its erasure record.
+
+        None when the account is not erased yet (nothing is changed then).
+
+        Raises:
+            RuleError: not an authority key, no such account, or erased with nothing left.
+        """
+        with self.ledger.transaction() as tx:
+            p = Projector(tx.conn)
+            if not self._account(p, account).erased:
+                return None
+            authority_key(p, authority.key_id, tx.time)
+            if not Projections.erase_personal(tx.conn, account):
+                raise RuleError(f"account {account} is already erased")
+        erasures = [r for r in self.ledger.account_records(account) if r.kind == ERASED]
+        return erasures[-1]
 
     def _lookup(self, conn: Connection, national_id: str) -> bytes:
         secret = Projections.secret(conn, LOOKUP_SECRET)

@@ -18,11 +18,13 @@ from hypothesis import strategies as st
 
 from creditbank.audit import AuditReport
 from creditbank.bank import CreditBank
+from creditbank.domain.accounts import ERASED
 from creditbank.domain.identity import lookup_key
+from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
 
-from .bank_fixtures import national_id
-from .conftest import fetch, run_sql
+from .bank_fixtures import SCHOOL, national_id
+from .conftest import dump, fetch, run_sql
 
 NAMES = ["王芳", "李强", "张伟"]
 
@@ -143,7 +145,44 @@ def test_data_kept_after_an_erasure_is_found_at_the_erasure(scene: Scene, kept: 
     assert run_sql(scene.url, restore, params) == 1
     for report in scene.audits():
         assert found(report) == {("erasure_incomplete", erasure)}
-        assert report.problems[0].detail.startswith(f"{kept} still hold")
+        assert report.problems[0].detail.startswith(f"{kept} still holds {account}'s data")
+
+
+@pytest.mark.parametrize("kept", ["personal_data", "identity_index", "both"])
+def test_erasing_again_deletes_what_was_left_and_appends_nothing(
+    scene: Scene, authority: SigningKey, kept: str
+) -> None:
+    """The registrar's remedy for ``erasure_incomplete``: the same erase command deletes
+    what came back and returns the erasure the log already holds; with nothing left it
+    is refused, and only an authority key may do either."""
+    account, _ = scene.learners[2]
+    erasure = next(r for r in scene.bank.ledger.account_records(account) if r.kind == ERASED)
+    if kept in ("personal_data", "both"):
+        run_sql(
+            scene.url,
+            "INSERT INTO personal_data (account, salt, national_id, name) VALUES (:a, :s, :i, :n)",
+            {"a": account, "s": b"0" * 16, "i": national_id(2), "n": NAMES[2]},
+        )
+    if kept in ("identity_index", "both"):
+        run_sql(
+            scene.url,
+            "INSERT INTO identity_index (lookup, account) VALUES (:s, :a)",
+            {"a": account, "s": b"1" * 32},
+        )
+    assert found(scene.audits()[0]) == {("erasure_incomplete", erasure.seq)}
+    before = dump(scene.url)
+    with pytest.raises(RuleError, match="is not registered to any issuer"):
+        scene.bank.erase_personal_data(account, SCHOOL)  # no issuer of this bank
+    assert dump(scene.url) == before
+    size = scene.bank.ledger.size()
+    again = scene.bank.erase_personal_data(account, authority)
+    assert (again.seq, again.kind) == (erasure.seq, ERASED)
+    assert scene.bank.ledger.size() == size
+    assert scene.bank.find_account(national_id(2)) is None
+    for report in scene.audits():
+        assert report.ok, report.problems
+    with pytest.raises(RuleError, match="already erased"):
+        scene.bank.erase_personal_data(account, authority)
 
 
 @pytest.mark.parametrize("table", ["personal_data", "identity_index"])
@@ -260,3 +299,25 @@ def bank_account_opened(db_url: str, account: str) -> int:
         {"a": account},
     )
     return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def test_cli_erase_again_after_a_restore(tmp_path: Path, runner: CliRunner, db_url: str) -> None:
+    from .test_cli import one_line_error, run
+
+    assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
+    account, salt, person, name = fetch(
+        db_url, "SELECT account, salt, national_id, name FROM personal_data ORDER BY account"
+    )[0]
+    erased = run(runner, db_url, "accounts", "erase", str(account), "--yes", "--json")
+    assert erased.exit_code == 0, erased.output
+    seq = json.loads(erased.stdout)["seq"]
+    restore = "INSERT INTO personal_data (account, salt, national_id, name) VALUES (:a, :s, :i, :n)"
+    run_sql(db_url, restore, {"a": account, "s": salt, "i": person, "n": name})
+    dirty = run(runner, db_url, "audit")
+    assert dirty.exit_code == 1
+    assert f"PROBLEM erasure_incomplete at seq {seq}: personal_data still holds" in dirty.stdout
+    again = run(runner, db_url, "accounts", "erase", str(account), "--yes")
+    assert again.exit_code == 0 and again.stdout.strip() == f"seq {seq}: personal data erased"
+    assert run(runner, db_url, "audit").exit_code == 0
+    refused = run(runner, db_url, "accounts", "erase", str(account), "--yes")
+    one_line_error(refused, 1, "already erased")

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from creditbank.domain.accounts import ERASED
 from creditbank.domain.identity import LOOKUP_SECRET, lookup_key, salted_hash
 from creditbank.ledger.keys import SIGNATURE_SIZE
 from creditbank.ledger.verify import Problem
@@ -135,8 +136,9 @@ class Identities:
                 yield Problem(
                     "erasure_incomplete",
                     erased,
-                    f"{' and '.join(kept)} still hold {account}'s data after its erasure",
-                    {"table": kept[0], "account": account, "record_kind": "account.erased/1"},
+                    f"{' and '.join(kept)} still hold{'' if len(kept) > 1 else 's'} "
+                    f"{account}'s data after its erasure",
+                    {"table": kept[0], "account": account, "record_kind": ERASED},
                 )
             return
         if salt is None or national_id is None or name is None:
@@ -236,8 +238,8 @@ class Identities:
         """The seq of the record that erased ``account``."""
         rows = query(
             self.conn,
-            "SELECT seq FROM records WHERE account = ? AND kind = 'account.erased/1'",
-            [account],
+            "SELECT seq FROM records WHERE account = ? AND kind = ?",
+            [account, ERASED],
         )
         return int(rows[0][0]) if rows else None
 

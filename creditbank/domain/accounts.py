@@ -8,6 +8,9 @@ from typing import Any
 from creditbank.domain.dates import check_stated_day
 from creditbank.errors import RuleError
 
+ERASED = "account.erased/1"
+"""The record kind of an erasure of a learner's personal data."""
+
 ACCOUNT_CHANGES = (
     "account.identity_linked/1",
     "account.programme_moved/1",
@@ -16,7 +19,7 @@ ACCOUNT_CHANGES = (
     "account.resumed/1",
     "account.graduated/1",
     "account.withdrawn/1",
-    "account.erased/1",
+    ERASED,
 )
 """The record kinds that change an open account (:meth:`Account.after` applies each)."""
 
@@ -68,7 +71,7 @@ class Account:
                     "only its current programme can be moved to another version"
                 )
             return replace(self, programme_version=payload["programme_version"])
-        if kind == "account.erased/1":
+        if kind == ERASED:
             if self.erased:
                 raise RuleError(f"account {self.account} is already erased")
             return replace(self, erased=True)
