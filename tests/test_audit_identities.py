@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creditbank.audit import AuditReport
+from creditbank.audit.state import AuditState
 from creditbank.bank import CreditBank
 from creditbank.domain.accounts import ERASED
-from creditbank.domain.identity import lookup_key
+from creditbank.domain.identity import lookup_key, salted_hash
 from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
 
@@ -321,3 +323,50 @@ def test_cli_erase_again_after_a_restore(tmp_path: Path, runner: CliRunner, db_u
     assert run(runner, db_url, "audit").exit_code == 0
     refused = run(runner, db_url, "accounts", "erase", str(account), "--yes")
     one_line_error(refused, 1, "already erased")
+
+
+def test_an_incremental_audit_judges_identities_by_the_hashes_it_replayed(
+    scene: Scene,
+) -> None:
+    """An incremental audit re-reads no old record: a name swapped in personal_data
+    together with its hash in the opening record's leaf is still found, because the
+    identity hashes come from the replay that verified that record."""
+    account, opened = scene.learners[0]
+    ((salt, leaf),) = fetch(
+        scene.url,
+        "SELECT p.salt, r.leaf FROM personal_data p JOIN records r ON r.seq = :s "
+        "WHERE p.account = :a",
+        {"a": account, "s": opened},
+    )
+    old = salted_hash(bytes(salt), "name", NAMES[0])  # type: ignore[arg-type]
+    new = salted_hash(bytes(salt), "name", "冒名者")  # type: ignore[arg-type]
+    forged = bytes(leaf).replace(old.encode(), new.encode())  # type: ignore[arg-type]
+    assert forged != bytes(leaf)  # type: ignore[arg-type]
+    run_sql(scene.url, "UPDATE records SET leaf = :l WHERE seq = :s", {"l": forged, "s": opened})
+    run_sql(
+        scene.url, "UPDATE personal_data SET name = '冒名者' WHERE account = :a", {"a": account}
+    )
+    full, incremental = scene.audits()
+    assert ("identity_mismatch", opened) not in found(full)  # the full audit sees the leaf
+    assert opened in {p.seq for p in full.problems}
+    assert incremental.mode == "incremental"
+    assert found(incremental) == {("identity_mismatch", opened)}
+
+
+def test_a_pinned_replay_without_identities_is_replayed_from_the_start(scene: Scene) -> None:
+    replay = AuditState.replay_path(scene.state)
+    engine = sqlalchemy.create_engine(f"sqlite:///{replay}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE audit_identities")
+    engine.dispose()
+    document = json.loads(scene.state.read_text(encoding="utf-8"))
+    del document["replay_sha256"]
+    scene.state.write_text(json.dumps(document), encoding="utf-8")
+    account, opened = scene.learners[0]
+    run_sql(
+        scene.url, "UPDATE personal_data SET name = '冒名者' WHERE account = :a", {"a": account}
+    )
+    report = scene.audits()[1]
+    assert report.mode == "full"
+    assert any("no learners' identities" in note for note in report.notes), report.notes
+    assert found(report) == {("identity_mismatch", opened)}

@@ -17,6 +17,12 @@ cannot compare them; both must still agree with it:
   ID and one for each national ID the log linked to the account since, and none
   for an account the log never opened.
 
+What the log says is taken from the replay (:func:`replay_identity` keeps it in
+the replay database's ``audit_identities``), never from the records under audit:
+an incremental audit, which re-reads no old record, still judges the personal
+data by the hashes it verified when it replayed them. The three sides are read in
+account order and merged, so memory stays flat.
+
 No problem names a name or an ID: the evidence is hashes and account ids. A copy
 of the database handed over with no personal data at all (to spare the auditor
 it) leaves the identities unchecked, with a note; one without the lookup secret
@@ -26,57 +32,79 @@ leaves the index unchecked.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import groupby
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection
 
+from creditbank.audit.state import audit_identities
 from creditbank.domain.accounts import ERASED
 from creditbank.domain.identity import LOOKUP_SECRET, lookup_key, salted_hash
-from creditbank.ledger.keys import SIGNATURE_SIZE
+from creditbank.ledger.record import Record
 from creditbank.ledger.verify import Problem
-from creditbank.store.driver import query, stream
+from creditbank.store.driver import execute, query, stream
 from creditbank.store.projections import Projections
 
 _BATCH = 500
 _OPENED = "account.opened/1"
-_ACCOUNTS = (
-    "SELECT a.account, a.opened_seq, a.data, p.salt, p.national_id, p.name, r.kind, r.leaf, "
-    "i.lookup "
-    "FROM accounts a "
-    "LEFT JOIN personal_data p ON p.account = a.account "
-    "LEFT JOIN records r ON r.account = a.account AND r.account_seq = 0 "
-    "LEFT JOIN identity_index i ON i.account = a.account "
-    "ORDER BY a.account"
-)
-"""Every account with its personal data, opening record and index entries (a row each),
-in the order of the accounts table's key, which needs no sort."""
-_STRAYS = (
-    "SELECT account FROM {table} t WHERE NOT EXISTS "
-    "(SELECT 1 FROM accounts a WHERE a.account = t.account) ORDER BY account"
-)
+_LINKED = "account.identity_linked/1"
+IDENTITY_KINDS = frozenset({_OPENED, _LINKED, ERASED})
+"""The record kinds :func:`replay_identity` follows."""
 
-_Row = tuple[str, int, dict[str, Any] | None, bytes | None, str | None, str | None, bytes | None]
-"""One account: id, opening seq, document (None if damaged), salt, national ID, name,
-opening leaf."""
+Group = list[tuple[Any, ...]]
+"""One account's rows from one side, without the account column."""
+
+
+def replay_identity(conn: Connection, record: Record) -> None:
+    """Keep what ``record`` (of :data:`IDENTITY_KINDS`, just replayed) says of an identity.
+
+    ``conn`` is the replay database's connection (SQLite).
+    """
+    assert record.account is not None
+    account = record.account.account
+    if record.kind == _OPENED:
+        execute(
+            conn,
+            f"INSERT OR REPLACE INTO {audit_identities.name} (account, opened_seq, "
+            "national_id_hash, name_hash, national_ids, erased_seq) VALUES (?, ?, ?, ?, 1, NULL)",
+            (
+                account,
+                record.seq,
+                record.payload["national_id_hash"],
+                record.payload["name_hash"],
+            ),
+        )
+    elif record.kind == ERASED:
+        execute(
+            conn,
+            f"UPDATE {audit_identities.name} SET erased_seq = ? WHERE account = ?",
+            (record.seq, account),
+        )
+    elif record.payload.get("identity_type") == "national_id":
+        execute(
+            conn,
+            f"UPDATE {audit_identities.name} SET national_ids = national_ids + 1 WHERE account = ?",
+            (account,),
+        )
 
 
 class Identities:
-    """The identity checks of one audit, on the stored tables ``conn`` reads."""
+    """The identity checks of one audit: the replay's ``replay`` against the stored ``conn``."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, replay: Connection, conn: Connection) -> None:
         """Look at what the copy under audit holds: any personal data, the lookup secret.
 
         Raises:
-            sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
+            sqlalchemy.exc.SQLAlchemyError: a database cannot be read.
         """
+        self.replay = replay
         self.conn = conn
         self.notes: list[str] = []
         """What the copy did not let the audit check."""
         self._held = bool(query(conn, "SELECT 1 FROM personal_data LIMIT 1"))
         self._secret = Projections.secret(conn, LOOKUP_SECRET)
-        has_accounts = bool(query(conn, "SELECT 1 FROM accounts LIMIT 1"))
-        if has_accounts and not self._held:
+        learners = bool(query(replay, f"SELECT 1 FROM {audit_identities.name} LIMIT 1"))
+        if learners and not self._held:
             self.notes.append(
                 "the database holds no personal data: learners' identities were not checked"
             )
@@ -89,109 +117,92 @@ class Identities:
         """Every disagreement between the personal data, the identity index and the log.
 
         Raises:
-            sqlalchemy.exc.SQLAlchemyError: the database cannot be read.
+            sqlalchemy.exc.SQLAlchemyError: a database cannot be read.
         """
         if not self._held:
             return
-        row: _Row | None = None
-        entries: list[bytes] = []
-        for account, opened, data, salt, national_id, name, kind, leaf, lookup in stream(
-            self.conn, _ACCOUNTS, _BATCH
-        ):
-            if row is None or row[0] != account:
-                if row is not None:
-                    yield from self._account(row, entries)
-                    entries = []
-                row = (
-                    account,
-                    int(opened),
-                    _document(data),
-                    None if salt is None else bytes(salt),
-                    national_id,
-                    name,
-                    bytes(leaf) if kind == _OPENED and leaf is not None else None,
-                )
-            if lookup is not None:
-                entries.append(bytes(lookup))
-        if row is not None:
-            yield from self._account(row, entries)
-        for table in ("personal_data", "identity_index"):
-            for (account,) in query(self.conn, _STRAYS.format(table=table)):
-                yield Problem(
-                    "identity_mismatch",
-                    None,
-                    f"{table} holds a row for {account}, an account the log never opened",
-                    {"table": table, "account": account},
-                )
+        logged = stream(
+            self.replay,
+            "SELECT account, opened_seq, national_id_hash, name_hash, national_ids, erased_seq "
+            f"FROM {audit_identities.name} ORDER BY account",
+            _BATCH,
+        )
+        order = ' COLLATE "C"' if self.conn.dialect.name == "postgresql" else ""
+        personal = stream(
+            self.conn,
+            f"SELECT account, salt, national_id, name FROM personal_data ORDER BY account{order}",
+            _BATCH,
+        )
+        index = stream(
+            self.conn,
+            f"SELECT account, lookup FROM identity_index ORDER BY account{order}",
+            _BATCH,
+        )
+        for account, (log, data, entries) in _by_account(logged, personal, index):
+            lookups = [bytes(lookup) for (lookup,) in entries]
+            if not log:
+                yield from _strays(account, data, lookups)
+            else:
+                yield from self._account(account, log[0], data[0] if data else None, lookups)
 
-    def _account(self, row: _Row, entries: list[bytes]) -> Iterator[Problem]:
-        """The problems of one account, given its identity index entries."""
-        account, opened, document, salt, national_id, name, leaf = row
-        if document is None:
-            return  # a damaged row: the drift check reports it
-        if document.get("erased"):
-            kept = [t for t, held in (("personal_data", salt), ("identity_index", entries)) if held]
+    def _account(
+        self,
+        account: str,
+        log: tuple[Any, ...],
+        data: tuple[Any, ...] | None,
+        lookups: list[bytes],
+    ) -> Iterator[Problem]:
+        """The problems of one account the log holds, given its stored data and entries."""
+        opened, national_id_hash, name_hash, national_ids, erased = log
+        if erased is not None:
+            kept = [t for t, held in (("personal_data", data), ("identity_index", lookups)) if held]
             if kept:
-                erased = self._erasure_seq(account)
                 yield Problem(
                     "erasure_incomplete",
-                    erased,
+                    int(erased),
                     f"{' and '.join(kept)} still hold{'' if len(kept) > 1 else 's'} "
                     f"{account}'s data after its erasure",
                     {"table": kept[0], "account": account, "record_kind": ERASED},
                 )
             return
-        if salt is None or national_id is None or name is None:
+        if data is None:
             yield Problem(
                 "identity_mismatch",
-                opened,
+                int(opened),
                 f"personal_data has no row for {account}, which the log never erased",
                 {"table": "personal_data", "account": account},
             )
             return
-        if leaf is not None:
-            yield from self._hashes(account, opened, leaf, salt, national_id, name)
-        if self._secret is not None:
-            yield from self._index(account, document, opened, national_id, entries)
-
-    def _hashes(
-        self, account: str, seq: int, leaf: bytes, salt: bytes, national_id: str, name: str
-    ) -> Iterator[Problem]:
-        """The personal data against the identity hashes of the account's opening record."""
-        try:
-            payload = orjson.loads(leaf[:-SIGNATURE_SIZE])["payload"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            return  # a damaged leaf: the integrity checks report it
-        for attribute, value in (("national_id", national_id), ("name", name)):
-            logged = payload.get(f"{attribute}_hash") if isinstance(payload, dict) else None
+        salt, national_id, name = bytes(data[0]), str(data[1]), str(data[2])
+        for attribute, value, hashed in (
+            ("national_id", national_id, national_id_hash),
+            ("name", name, name_hash),
+        ):
             actual = salted_hash(salt, attribute, value)
-            if actual != logged:
+            if actual != hashed:
                 yield Problem(
                     "identity_mismatch",
-                    seq,
+                    int(opened),
                     f"personal_data for {account}: the stored {attribute} does not hash to "
                     f"the {attribute}_hash its opening record holds",
                     {
                         "table": "personal_data",
                         "account": account,
                         "record_kind": _OPENED,
-                        "expected": logged,
+                        "expected": hashed,
                         "actual": actual,
                     },
                 )
+        if self._secret is not None:
+            yield from self._index(account, int(opened), national_id, int(national_ids), lookups)
 
     def _index(
-        self,
-        account: str,
-        document: dict[str, Any],
-        opened: int,
-        national_id: str,
-        entries: list[bytes],
+        self, account: str, opened: int, national_id: str, expected: int, lookups: list[bytes]
     ) -> Iterator[Problem]:
-        """The identity index entries of one account against its IDs."""
+        """The identity index entries of one account against its national IDs."""
         assert self._secret is not None
         own = lookup_key(self._secret, "national_id", national_id)
-        if own not in entries:
+        if own not in lookups:
             holder = query(self.conn, "SELECT account FROM identity_index WHERE lookup = ?", [own])
             instead = f"; it finds {holder[0][0]} instead" if holder else ""
             yield Problem(
@@ -200,54 +211,58 @@ class Identities:
                 f"identity_index does not find {account} by its national ID{instead}",
                 {"table": "identity_index", "account": account},
             )
-            return
-        identities = document.get("identities")
-        linked = isinstance(identities, int) and identities > 1
-        expected = 1 + (self._linked_ids(account) if linked else 0)
-        if len(entries) != expected:
+        elif len(lookups) != expected:
             yield Problem(
                 "identity_mismatch",
                 opened,
-                f"identity_index holds {len(entries)} entries for {account}, where its national "
+                f"identity_index holds {len(lookups)} entries for {account}, where its national "
                 f"ID and the national IDs the log linked to it make {expected}",
                 {
                     "table": "identity_index",
                     "account": account,
                     "expected": expected,
-                    "actual": len(entries),
+                    "actual": len(lookups),
                 },
             )
 
-    def _linked_ids(self, account: str) -> int:
-        """How many national IDs the log linked to ``account`` after its opening."""
-        rows = query(
-            self.conn,
-            "SELECT leaf FROM records WHERE account = ? AND kind = 'account.identity_linked/1'",
-            [account],
-        )
-        count = 0
-        for (leaf,) in rows:
-            try:
-                payload = orjson.loads(bytes(leaf)[:-SIGNATURE_SIZE])["payload"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                continue
-            count += isinstance(payload, dict) and payload.get("identity_type") == "national_id"
-        return count
 
-    def _erasure_seq(self, account: str) -> int | None:
-        """The seq of the record that erased ``account``."""
-        rows = query(
-            self.conn,
-            "SELECT seq FROM records WHERE account = ? AND kind = ?",
-            [account, ERASED],
-        )
-        return int(rows[0][0]) if rows else None
+def _strays(account: str, data: Group, lookups: list[bytes]) -> Iterator[Problem]:
+    """Rows for an account the log never opened."""
+    for table, held in (("personal_data", data), ("identity_index", lookups)):
+        if held:
+            yield Problem(
+                "identity_mismatch",
+                None,
+                f"{table} holds a row for {account}, an account the log never opened",
+                {"table": table, "account": account},
+            )
 
 
-def _document(text: Any) -> dict[str, Any] | None:
-    """An accounts row's JSON document, or None if it is damaged."""
-    try:
-        document = orjson.loads(text)
-    except (orjson.JSONDecodeError, TypeError):
+def _by_account(
+    *sides: Iterator[tuple[Any, ...]],
+) -> Iterator[tuple[str, tuple[Group, ...]]]:
+    """Rows of several streams, each in account order (its first column), met by account.
+
+    Yields each account any side holds, in order, with that account's rows from
+    each side (an empty list where a side has none).
+    """
+    groups = [groupby(side, key=lambda row: str(row[0])) for side in sides]
+    heads: list[tuple[str, Group] | None] = [_next(g) for g in groups]
+    while any(head is not None for head in heads):
+        account = min(head[0] for head in heads if head is not None)
+        found: list[Group] = []
+        for i, head in enumerate(heads):
+            if head is not None and head[0] == account:
+                found.append(head[1])
+                heads[i] = _next(groups[i])
+            else:
+                found.append([])
+        yield account, tuple(found)
+
+
+def _next(group: Iterator[tuple[str, Iterator[tuple[Any, ...]]]]) -> tuple[str, Group] | None:
+    """The next account of a grouped stream with its rows (without the account), or None."""
+    item = next(group, None)
+    if item is None:
         return None
-    return document if isinstance(document, dict) else None
+    return item[0], [row[1:] for row in item[1]]

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from creditbank.admission import Proposal, admit
+from creditbank.audit.identities import IDENTITY_KINDS, replay_identity
 from creditbank.decisions import conversion_refusal
 from creditbank.domain.issuers import IssuerKey
 from creditbank.domain.text import plain_copy
@@ -248,6 +249,9 @@ class Replay:
             # A record admission refused is reported once, for the rule it broke first.
             if admitted:
                 yield Problem("rule_violation", seq, str(e), evidence(record))
+        else:
+            if record.kind in IDENTITY_KINDS:
+                replay_identity(p.conn, record)
         if record.kind == "issuer.key_revoked/1":
             self._revocations.append(record)
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from creditbank.audit.acceptance import Acceptance, Accepted
@@ -28,6 +28,7 @@ from creditbank.audit.replay import Replay, payload_problems
 from creditbank.audit.report import AuditReport
 from creditbank.audit.state import (
     AuditState,
+    audit_identities,
     load_position,
     prepare_replay,
     save_position,
@@ -179,15 +180,20 @@ class Audit:
         """Whether the pinned replay database can be carried on; if not, remove it.
 
         One older than :data:`REPLAY_CARRIES_FROM` lacks what a migration since
-        filled in from the log's records, which a replay database does not keep.
+        filled in from the log's records, which a replay database does not keep; one
+        without ``audit_identities`` lacks the learners' identities it replayed.
         """
         revision = current_revision(engine)
         if revision is not None and revision >= REPLAY_CARRIES_FROM:
-            return True
+            if inspect(engine).has_table(audit_identities.name):
+                return True
+            lacks = "no learners' identities"
+        else:
+            lacks = f"schema {revision}"
         engine.dispose()
         scratch.unlink()
         self.notes.append(
-            f"the pinned replay was saved by an older creditbank (schema {revision}): "
+            f"the pinned replay was saved by an older creditbank ({lacks}): "
             "after checking the pinned checkpoint, the log was replayed from the start"
         )
         return False
@@ -248,9 +254,10 @@ class Audit:
         for problem, resolved in replay.compromised():
             (self.resolved if resolved else self.found).keep(problem)
         self.found.add(drift(engine, live))
-        identities = Identities(live)
-        self.notes += identities.notes
-        self.found.add(identities.problems())
+        with engine.connect() as replayed:
+            identities = Identities(replayed, live)
+            self.notes += identities.notes
+            self.found.add(identities.problems())
         self.notes += self.accepted.unused()
         end = audit_pass.position
         saved = False

@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Engine,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -52,6 +53,20 @@ audit_tips = Table(
     Column("leaf_hash", LargeBinary, nullable=False),
 )
 """The last record of every account chain the audited log holds."""
+
+audit_identities = Table(
+    "audit_identities",
+    _metadata,
+    Column("account", String(64), primary_key=True),
+    Column("opened_seq", BigInteger, nullable=False),
+    Column("national_id_hash", String(64), nullable=False),
+    Column("name_hash", String(64), nullable=False),
+    Column("national_ids", Integer, nullable=False),
+    Column("erased_seq", BigInteger, nullable=True),
+)
+"""What the replayed log says of each learner's identity: the salted hashes of the
+record that opened the account, how many national IDs it holds (its own and those
+linked since), and the erasure, if any (:mod:`creditbank.audit.identities`)."""
 
 
 @dataclass(frozen=True)
