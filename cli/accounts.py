@@ -308,7 +308,11 @@ def erase(app: AppContext, account: str, yes: bool, key: Path | None, as_json: b
     """
     if not yes:
         raise click.BadParameter("erasure cannot be undone: add --yes", param_hint="--yes")
-    record = app.bank().erase_personal_data(account, signing_key(app, key))
-    emit(
-        as_json, {"seq": record.seq, "account": account}, f"seq {record.seq}: personal data erased"
-    )
+    bank = app.bank()
+    size = bank.ledger.size()
+    record = bank.erase_personal_data(account, signing_key(app, key))
+    appended = record.seq >= size
+    text = f"seq {record.seq}: personal data erased"
+    if not appended:
+        text += " again (what came back after that erasure; nothing appended)"
+    emit(as_json, {"seq": record.seq, "account": account, "appended": appended}, text)
