@@ -477,33 +477,22 @@ class _BankWrites:
             RuleError: not an authority key, no such account, or already erased with
                 nothing left to delete.
         """
-        erased = self._erase_leftovers(account, authority)
-        if erased is not None:
-            return erased
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
-            Projections.erase_personal(tx.conn, account)
-            return [Entry(ERASED, {}, authority, account)]
-
-        return self._write(build)[0]
-
-    def _erase_leftovers(self, account: str, authority: SigningKey) -> Record | None:
-        """Delete what is left of an erased account's personal data; its erasure record.
-
-        None when the account is not erased yet (nothing is changed then).
-
-        Raises:
-            RuleError: not an authority key, no such account, or erased with nothing left.
-        """
-        with self.ledger.transaction() as tx:
-            p = Projector(tx.conn)
-            if not self._account(p, account).erased:
-                return None
+            removed = Projections.erase_personal(tx.conn, account)
+            found = p.account(account)
+            if found is None or not found.erased:
+                return [Entry(ERASED, {}, authority, account)]
+            # Erased already: what came back is deleted, and the log holds the erasure.
             authority_key(p, authority.key_id, tx.time)
-            if not Projections.erase_personal(tx.conn, account):
+            if not removed:
                 raise RuleError(f"account {account} is already erased")
-        erasures = [r for r in self.ledger.account_records(account) if r.kind == ERASED]
-        return erasures[-1]
+            return []
+
+        records = self._write(build)
+        if records:
+            return records[0]
+        return [r for r in self.ledger.account_records(account) if r.kind == ERASED][-1]
 
     def _lookup(self, conn: Connection, national_id: str) -> bytes:
         secret = Projections.secret(conn, LOOKUP_SECRET)
