@@ -95,7 +95,8 @@ def export_credential(
 
     Signed by the issuer's key (a school's or organisation's for its outcomes, the
     authority's for conversions), with a status list entry and the tlog-proofs of
-    the record and of the key's registration. Example:
+    the record and of the key's registration. The first export of a record logs its
+    status list entry in the ledger, signed by the same key. Example:
 
         creditbank export credential 42 --key demo-keys/org-iot.pem --suite both -o c42.json
     """
@@ -132,7 +133,8 @@ def export_transcript(
     """Export an account as a CLR 2.0 transcript (ClrCredential), signed eddsa-jcs-2022.
 
     Each outcome and conversion inside is an Open Badges credential; associations
-    link each conversion to the outcomes it drew on. For example:
+    link each conversion to the outcomes it drew on. Entries of records exported for
+    the first time are logged in the ledger, in one record. For example:
 
         creditbank export transcript acct-0123456789abcdef -o transcript.json
     """
@@ -168,7 +170,8 @@ def status_list_publish(
 ) -> None:
     """Write every status list credential (revocations as in the ledger) to a folder.
 
-    Serve the folder at https://ORIGIN/status/ (file N.json for list N). Example:
+    Serve the folder at https://ORIGIN/status/ (file N.json for list N). Entries an
+    older creditbank gave before entries were logged are logged first. Example:
 
         creditbank status-list publish -o public/status
     """

@@ -95,6 +95,8 @@ def _table(document: dict[str, Any]) -> str:
 def trace(app: AppContext, seq: int, as_json: bool) -> None:
     """Show the provenance of record SEQ: issuer, key, accreditation, derivations, proof.
 
+    An exported record also shows its status list entry and the record that logged it.
+
     For example:
 
         creditbank trace 42 --json
@@ -134,6 +136,14 @@ def trace(app: AppContext, seq: int, as_json: bool) -> None:
         lines.append(
             f"revoked by record {document['revoked']['seq']}: {document['revoked']['reason']}"
         )
+    if "status_entry" in document:
+        e = document["status_entry"]
+        logged = (
+            f"logged by record {e['logged_by']}"
+            if e["logged_by"] is not None
+            else "not logged yet (creditbank status-list publish)"
+        )
+        lines.append(f"exported: status list {e['list']}, bit {e['position']} ({logged})")
     lines.append(
         "inclusion proof:\n" + document["inclusion_proof"]
         if document["inclusion_proof"]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 
+from creditbank.credentials.status import LIST_SIZE, STATUS_ASSIGNED
 from creditbank.decisions import signed_compromised, standing
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
 from creditbank.domain.dates import check_earliest_day, check_stated_day
@@ -29,7 +30,12 @@ from creditbank.errors import RuleError
 from creditbank.kinds import KindTable
 from creditbank.ledger.record import Record
 from creditbank.projector import AUTHORITY, Projector
-from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections
+from creditbank.store.projections import (
+    ConversionRows,
+    ProgrammeRows,
+    Projections,
+    StatusRows,
+)
 from creditbank.store.tables import issuer_keys
 
 
@@ -399,3 +405,40 @@ def _conversion_revoked(p: Projector, proposal: Proposal, _: dict[str, int]) -> 
         raise RuleError(f"conversion {seq} is already revoked")
     if proposal.payload["conversion_hash"] != found[0]["leaf_hash"]:
         raise RuleError(f"conversion_hash: is not the leaf hash of conversion {seq}")
+
+
+# -- credentials ----------------------------------------------------------------------------
+
+
+def _exported_issuer(p: Projector, seq: int) -> str:
+    """The issuer whose key may sign for record ``seq``'s credential besides the authority.
+
+    Raises:
+        RuleError: ``seq`` is no outcome or conversion the bank holds.
+    """
+    outcome = p.outcome(seq)
+    if outcome is not None:
+        return str(outcome["issuer"])
+    if ConversionRows.owned(p.conn, seq) is not None:
+        return AUTHORITY
+    raise RuleError(f"entries: record {seq} is not an outcome or conversion")
+
+
+@_checks(STATUS_ASSIGNED)
+def _status_assigned(p: Projector, proposal: Proposal, _: dict[str, int]) -> None:
+    """Entries for exported records: signed by the authority or each record's issuer.
+
+    Each entry is free (or the same entry, given before entries were logged, is
+    logged now) for a record without one, at a position inside the list. How full
+    the bank fills a list (:data:`~creditbank.credentials.status.FILL_LIMIT`) is its
+    own choice, like the random positions, and not judged here: counting a list's
+    entries on every record would cost the audit's replay more than the rest of it.
+    """
+    for entry in proposal.payload["entries"]:
+        seq, number, position = entry["record"], entry["list"], entry["position"]
+        _signer_of(p, proposal, "assign status entries to records", _exported_issuer(p, seq))
+        if position >= LIST_SIZE:
+            raise RuleError(f"entries: position {position} is outside a list of {LIST_SIZE}")
+        refusal = StatusRows.conflict(p.conn, seq, number, position)
+        if refusal is not None:
+            raise RuleError(refusal)

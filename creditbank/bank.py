@@ -21,6 +21,7 @@ from creditbank.audit import Acceptance, Audit, AuditReport
 from creditbank.clock import Clock, SystemClock, format_time
 from creditbank.credentials.export import Exporter
 from creditbank.credentials.integrity import JCS
+from creditbank.credentials.status import FILL_LIMIT, LIST_SIZE, STATUS_ASSIGNED
 from creditbank.credentials.verify import StatusSource, Verifier
 from creditbank.decisions import (
     conversion_refusal,
@@ -71,7 +72,13 @@ from creditbank.projector import AUTHORITY, Projector
 from creditbank.schemas import normalise_payload
 from creditbank.store import sqlite as sqlite_backend
 from creditbank.store.engine import open_engine, resolve_url, sqlite_path
-from creditbank.store.projections import ConversionRows, ProgrammeRows, Projections, RuleRows
+from creditbank.store.projections import (
+    ConversionRows,
+    ProgrammeRows,
+    Projections,
+    RuleRows,
+    StatusRows,
+)
 from creditbank.store.repository import CheckpointRow, LedgerStore
 from creditbank.store.schema import current_revision, require_current, upgrade
 from creditbank.store.tables import accounts as accounts_table
@@ -1018,6 +1025,44 @@ class _BankWrites:
         earlier = standing_grants(conn, account, code)
         in_force = rules_in_force(RuleRows.all(conn, code), at)
         return evaluate(in_force, programme, outcomes, earlier, at), programme.version
+
+    # -- credentials ----------------------------------------------------------------------
+
+    def assign_status_entries(
+        self, seqs: Sequence[int], key: SigningKey, unlogged: bool = False
+    ) -> Record | None:
+        """Give each record in ``seqs`` that has no status list entry a random free one.
+
+        The entries are logged in one ``credential.status_assigned/1`` record signed
+        by ``key`` (the authority's, or the key of every record's issuer), so the
+        audit can hold each status bit to its record. With ``unlogged``, entries
+        given before entries were logged are logged in it too (an authority key).
+        Returns that record, or None when there was nothing to log.
+
+        Raises:
+            RuleError: a record that is no outcome or conversion, or a key that may
+                not sign for one of them.
+        """
+        with self.ledger.store.reading() as conn:
+            pending = unlogged and bool(StatusRows.unlogged(conn))
+            if not pending and all(StatusRows.of(conn, seq) is not None for seq in seqs):
+                return None
+
+        def build(tx: Transaction, p: Projector) -> list[Entry]:
+            chosen = StatusRows.choose(tx.conn, seqs, FILL_LIMIT, LIST_SIZE)
+            given = [(s, n, position) for s, (n, position) in chosen.items()]
+            if unlogged:
+                given = StatusRows.unlogged(tx.conn) + given
+            if not given:
+                return []
+            payload = normalise_payload(
+                STATUS_ASSIGNED,
+                {"entries": [{"record": s, "list": n, "position": at} for s, n, at in given]},
+            )
+            return [Entry(STATUS_ASSIGNED, payload, key)]
+
+        records = self._write(build)
+        return records[0] if records else None
 
     # -- queries --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import IntegrityError
 
+from creditbank.credentials.status import STATUS_ASSIGNED
 from creditbank.domain.accounts import ACCOUNT_CHANGES, Account
 from creditbank.domain.issuers import ACCREDITATION_CHANGES, Accreditation, Issuer, IssuerKey
 from creditbank.domain.vocab import OUTCOME_KINDS
@@ -25,6 +26,7 @@ from creditbank.store.projections import (
     ProgrammeRows,
     Projections,
     RuleRows,
+    StatusRows,
     damaged,
 )
 from creditbank.store.tables import accounts, accreditations, issuer_keys, issuers, outcomes
@@ -489,3 +491,13 @@ def _conversion_revoked(p: Projector, record: Record) -> None:
             "revoke_reason": record.payload["reason"],
         },
     )
+
+
+@_handles(STATUS_ASSIGNED)
+def _status_assigned(p: Projector, record: Record) -> None:
+    for entry in record.payload["entries"]:
+        refusal = StatusRows.conflict(p.conn, entry["record"], entry["list"], entry["position"])
+        if refusal is not None:
+            raise RuleError(refusal)
+    for entry in record.payload["entries"]:
+        StatusRows.assign(p.conn, entry["record"], entry["list"], entry["position"], record.seq)

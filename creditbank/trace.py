@@ -5,8 +5,9 @@ state; for an outcome, the accreditation it was issued under and its status then
 (for an outcome issued again, when it was first issued), and the outcome it
 issues again or was issued again as;
 what it was converted into (conversions that used it) or, for a conversion, what
-it was converted from and by which rule; its revocation; and its inclusion proof
-against the latest signed checkpoint.
+it was converted from and by which rule; its revocation; the status list entry its
+exported credentials point at, and the record that logged it; and its inclusion
+proof against the latest signed checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from creditbank.domain.issuers import IssuerKey
 from creditbank.errors import LedgerStateError, RuleError
 from creditbank.projector import Projector
+from creditbank.store.projections import StatusRows
 
 if TYPE_CHECKING:
     from creditbank.bank import CreditBank
@@ -40,6 +42,7 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
             None if outcome is None else projector.accreditation(outcome["accreditation"])
         )
         judged = record.time if outcome is None else projector.first_issued_at(outcome)
+        exported = StatusRows.logged(conn, seq)
     document: dict[str, Any] = {
         "seq": seq,
         "kind": record.kind,
@@ -67,6 +70,12 @@ def trace(bank: CreditBank, seq: int) -> dict[str, Any]:
             document["reissue_of"] = record.payload["reissue_of"]
         if outcome.get("reissued_seq") is not None:
             document["reissued_as"] = outcome["reissued_seq"]
+    if exported is not None:
+        document["status_entry"] = {
+            "list": exported[0],
+            "position": exported[1],
+            "logged_by": exported[2],
+        }
     if account is not None:
         conversions = bank.conversions(account)
         document["converted_into"] = [

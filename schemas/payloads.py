@@ -341,6 +341,34 @@ class OutcomeRevoked(Strict):
     reason = fields.String(required=True, validate=TEXT)
 
 
+class StatusEntry(Strict):
+    """One exported record's Bitstring Status List entry: list number and bit position."""
+
+    record = fields.Integer(required=True, validate=validate.Range(min=0))
+    list = fields.Integer(required=True, validate=validate.Range(min=1))
+    position = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class StatusAssigned(Strict):
+    """``credential.status_assigned/1``: status list entries given to exported records.
+
+    Written when records are first exported, so the audit can hold every published
+    status bit to the record it stands for.
+    """
+
+    entries = fields.List(
+        fields.Nested(StatusEntry), required=True, validate=validate.Length(min=1)
+    )
+
+    def cross_check(self, data: dict[str, Any]) -> None:
+        """Each record and each (list, position) at most once."""
+        entries = data.get("entries", [])
+        if len({e["record"] for e in entries}) != len(entries):
+            raise ValidationError("a record is given two entries", "entries")
+        if len({(e["list"], e["position"]) for e in entries}) != len(entries):
+            raise ValidationError("two records are given the same entry", "entries")
+
+
 OUTCOME_SCHEMAS: dict[str, type[Schema]] = {
     "course": CourseCredit,
     "diploma": Diploma,
@@ -369,6 +397,7 @@ PAYLOAD_SCHEMAS: dict[str, type[Schema]] = {
     "accreditation.reinstated/1": AccreditationChanged,
     "accreditation.withdrawn/1": AccreditationChanged,
     "outcome.revoked/1": OutcomeRevoked,
+    "credential.status_assigned/1": StatusAssigned,
     **{f"outcome.{kind}/1": schema for kind, schema in OUTCOME_SCHEMAS.items()},
 }
 

@@ -8,18 +8,20 @@ in new versions, conversions granted and revoked, the organisation's key rotated
 revoked as compromised and replaced, the
 authority's key rotated and its old keys revoked as compromised (never its last
 valid one), the organisation's accreditation suspended, reinstated or withdrawn,
-accounts suspended, resumed, graduated and erased, checkpoints signed and the audit
-pinned. Many of these are refused on the state the machine reached; a refusal must
-leave every table as it was. The machine keeps its own account of the keys and the
-accreditation: a certificate must be refused exactly when they forbid it, and a
-revocation names exactly the keys the revoked key rotated in since its compromise.
+accounts suspended, resumed, graduated and erased, credentials exported and status
+lists published, checkpoints signed and the audit pinned. Many of these are refused
+on the state the machine reached; a refusal must leave every table as it was. The
+machine keeps its own account of the keys and the accreditation: a certificate must
+be refused exactly when they forbid it, and a revocation names exactly the keys the
+revoked key rotated in since its compromise.
 
 At the end the ledger verifies, and the full audit finds exactly what the log
 itself says it should: ``key_compromised`` for each record a revoked key signed
 from its stated compromise until its revocation (read straight from the records),
 as a problem, or as resolved in the log where the record is an outcome or a
-conversion revoked since, or a key rotation whose keys were each revoked as
-compromised from the rotation on; and ``cascade_missing`` for each conversion left flagged.
+conversion revoked since, a key rotation whose keys were each revoked as
+compromised from the rotation on, or a status list assignment (it vouches for
+nothing); and ``cascade_missing`` for each conversion left flagged.
 An incremental audit from the last clean pin finds the same for what came after
 the pin.
 """
@@ -38,6 +40,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from creditbank.bank import CreditBank
 from creditbank.clock import FixedClock
+from creditbank.credentials.integrity import JCS
+from creditbank.credentials.status import STATUS_ASSIGNED
 from creditbank.errors import CreditBankError
 from creditbank.ledger.keys import SigningKey
 
@@ -356,6 +360,20 @@ class BankMachine(RuleBasedStateMachine):
         assert (changed is not None) == ((self.accreditation, action) in follows)
         self.accreditation = follows.get((self.accreditation, action), self.accreditation)
 
+    # -- credentials --------------------------------------------------------------------
+
+    @rule(which=ANY, by_authority=st.booleans())
+    def export_credential(self, which: int, by_authority: bool) -> None:
+        """Export an outcome's credential, signed by its issuer's key or the authority's."""
+        if self.outcomes:
+            seq, issuer = self.pick(self.outcomes, which)
+            key = self.authority if by_authority else (self.org_key if issuer == "o" else SCHOOL)
+            self.attempt(lambda: self.bank.export_credential(seq, key, (JCS,), LOG_KEY))
+
+    @rule()
+    def publish_status_lists(self) -> None:
+        self.attempt(lambda: self.bank.publish_status_lists(self.authority))
+
     # -- the log ------------------------------------------------------------------------
 
     @rule()
@@ -399,6 +417,8 @@ class BankMachine(RuleBasedStateMachine):
                             k["id"] in compromised and compromised[k["id"]] <= r.time
                             for k in r.payload["keys"]
                         )
+                    elif r.kind == STATUS_ASSIGNED:
+                        done = True  # status entries vouch for nothing
                     else:
                         revocable = r.kind.startswith(("outcome.", "conversion.granted/"))
                         done = revocable and r.seq in undone

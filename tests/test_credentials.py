@@ -781,8 +781,9 @@ def test_status_entries_are_allocated_once_each_and_fill_one_list_after_another(
     batches: list[list[int]],
     fill_limit: int,
 ) -> None:
-    """Each record keeps the entry it got first; a batch may repeat records or hold ones
-    already exported; no two records share a bit; a list is only started once the one
+    """Entries are chosen only for records without one, and each keeps the entry it got
+    first; a batch may repeat records or hold ones already exported; no two records
+    share a bit; a list is only started once the one
     before holds ``fill_limit`` entries."""
     authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
     with fresh_database(backend, tmp_path_factory.mktemp("entries")) as url:
@@ -791,9 +792,14 @@ def test_status_entries_are_allocated_once_each_and_fill_one_list_after_another(
             given_out: dict[int, tuple[int, int]] = {}
             for batch in batches:
                 with bank.ledger.store.appending() as conn:
-                    found = StatusRows.allocate(conn, batch, fill_limit, 2 * fill_limit)
-                assert set(found) == set(batch)
+                    chosen = StatusRows.choose(conn, batch, fill_limit, 2 * fill_limit)
+                    for seq, (number, position) in chosen.items():
+                        StatusRows.assign(conn, seq, number, position, assigned=0)
+                assert set(chosen) == set(batch) - set(given_out)
+                with bank.ledger.store.reading() as conn:
+                    found = {seq: StatusRows.of(conn, seq) for seq in batch}
                 for seq, entry in found.items():
+                    assert entry is not None
                     assert given_out.setdefault(seq, entry) == entry
             assert len(set(given_out.values())) == len(given_out)
             per_list = [list(e[0] for e in given_out.values()).count(n) for n in range(1, 99)]

@@ -64,6 +64,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "accreditation.reinstated/1": {"accreditation": "a1", "reason": "ok"},
     "accreditation.withdrawn/1": {"accreditation": "a1", "reason": "closed"},
     "outcome.revoked/1": {"outcome": 5, "outcome_hash": "d" * 64, "reason": "error"},
+    "credential.status_assigned/1": {
+        "entries": [
+            {"record": 5, "list": 1, "position": 77},
+            {"record": 9, "list": 2, "position": 0},
+        ]
+    },
     "outcome.course/1": {"issuer": "s1", "accreditation": "a1", **COURSE},
     "outcome.certificate/1": {"issuer": "o1", "accreditation": "a2", **CERTIFICATE},
     "outcome.diploma/1": {
@@ -318,3 +324,44 @@ def test_a_name_is_plain_text_or_refused_naming_the_field(name: str) -> None:
             assert str(e) == "name: must be 1-100 characters"
     else:
         assert not any(c in CONTROLS for c in normal) and 0 < len(normal) <= 100
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(1, 3), st.integers(0, 3)), min_size=1, max_size=6
+    )
+)
+def test_status_entries_name_each_record_and_each_bit_once(
+    given: list[tuple[int, int, int]],
+) -> None:
+    """A status assignment is refused, naming ``entries``, exactly when a record or a
+    (list, position) comes twice."""
+    data = {"entries": [{"record": r, "list": n, "position": at} for r, n, at in given]}
+    twice = len({r for r, _, _ in given}) < len(given) or len(
+        {(n, at) for _, n, at in given}
+    ) < len(given)
+    if twice:
+        with pytest.raises(InputError, match=r"^entries: (a record is given two|two records)"):
+            normalise_payload("credential.status_assigned/1", data)
+    else:
+        assert normalise_payload("credential.status_assigned/1", data) == data
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"record": 1, "list": 0, "position": 0}, r"^entries\.0\.list: "),
+        ({"record": 1, "list": 1, "position": -1}, r"^entries\.0\.position: "),
+        ({"record": -1, "list": 1, "position": 0}, r"^entries\.0\.record: "),
+    ],
+)
+def test_a_status_entry_out_of_range_is_refused_naming_its_field(
+    entry: dict[str, int], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        normalise_payload("credential.status_assigned/1", {"entries": [entry]})
+
+
+def test_a_status_assignment_holds_at_least_one_entry() -> None:
+    with pytest.raises(InputError, match=r"^entries: "):
+        normalise_payload("credential.status_assigned/1", {"entries": []})

@@ -41,6 +41,7 @@ from creditbank.store.tables import (
     programmes,
     quota_usage,
     rules,
+    status_entries,
 )
 
 TABLES = (
@@ -53,6 +54,7 @@ TABLES = (
     accounts,
     outcomes,
     conversions,
+    status_entries,
 )
 """The state tables every audit compares with its replay."""
 _SEQ_COLUMN = {
@@ -61,6 +63,7 @@ _SEQ_COLUMN = {
     "conversions": "seq",
     "programmes": "published_seq",
     "rules": "loaded_seq",
+    "status_entries": "assigned_seq",
 }
 _BATCH = 500
 
@@ -108,6 +111,11 @@ def _difference(
     seq = row[names.index(seq_column)] if seq_column else None
     if stored is None:
         detail = f"{table.name} {key}: the log implies a row the stored tables lack"
+    elif replayed is None and table is status_entries and seq is None:
+        detail = (
+            f"{table.name} {key}: an entry of record {row[names.index('seq')]} that no record "
+            "logged (given before entries were logged, 'status-list publish' logs it)"
+        )
     elif replayed is None:
         detail = f"{table.name} {key}: a stored row no record produced"
     else:

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 
 from creditbank.admission import Proposal, admit
 from creditbank.audit.identities import IDENTITY_KINDS, replay_identity
+from creditbank.credentials.status import STATUS_ASSIGNED
 from creditbank.decisions import conversion_refusal
 from creditbank.domain.issuers import IssuerKey
 from creditbank.domain.text import plain_copy
@@ -309,8 +310,9 @@ class Replay:
         An outcome or conversion is revoked since (``now`` names the revocation's seq),
         which resolves it, or still standing, for the registrar to revoke or issue
         again. A key rotation is resolved once every key it brought in is revoked as
-        compromised from the rotation on (:meth:`_rotation_fate`). A record of another
-        kind cannot be undone, and stays as it is.
+        compromised from the rotation on (:meth:`_rotation_fate`). A status list
+        assignment vouches for nothing (each bit is set from its record's status), so
+        it is resolved. A record of another kind cannot be undone, and stays as it is.
         """
         kind = str(problem.extra.get("record_kind", ""))
         assert problem.seq is not None, "a key_compromised problem names its record"
@@ -320,6 +322,14 @@ class Replay:
             table, what = conversions, "conversion"
         elif kind == "issuer.key_rotated/1":
             return Replay._rotation_fate(conn, problem)
+        elif kind == STATUS_ASSIGNED:
+            told = "it only gave status list entries, whose bits follow their records in the log"
+            return Problem(
+                problem.kind,
+                problem.seq,
+                f"{problem.detail}; {told}",
+                {**problem.extra, "now": "entries only"},
+            ), True
         else:
             return problem, False
         held = Projections.get(conn, table, problem.seq)

@@ -163,13 +163,19 @@ class Exporter:
         entries = (StatusRows.of(conn, seq) for seq in seqs)
         return [entry for entry in entries if entry is not None]
 
-    def _statuses(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
-        """The status list entry of each record in ``seqs``, allocated in one transaction."""
-        with self.bank.ledger.store.appending() as conn:
-            found = StatusRows.allocate(conn, seqs, status.FILL_LIMIT, status.LIST_SIZE)
+    def _statuses(self, seqs: list[int], key: SigningKey) -> dict[int, dict[str, Any]]:
+        """The status list entry of each record in ``seqs``, new ones logged signed by ``key``.
+
+        Raises:
+            RuleError: ``key`` may not sign for one of the records.
+        """
+        self.bank.assign_status_entries(seqs, key)
+        with self.bank.ledger.store.reading() as conn:
+            found = {seq: StatusRows.of(conn, seq) for seq in seqs}
         return {
-            seq: status.entry(f"{self.status_base}{number}", position)
-            for seq, (number, position) in found.items()
+            seq: status.entry(f"{self.status_base}{entry[0]}", entry[1])
+            for seq, entry in found.items()
+            if entry is not None
         }
 
     def _identities(self, account: str) -> list[dict[str, Any]]:
@@ -206,7 +212,7 @@ class Exporter:
             record,
             profile,
             self._identities(record.account.account),
-            self._statuses([seq])[seq],
+            self._statuses([seq], key)[seq],
             evidence,
         )
         return integrity.sign(document, key, suites, _method(key), self._now())
@@ -232,7 +238,7 @@ class Exporter:
             records = [self._record(conn, seq) for seq in sorted(seqs)]
         origin, vkey = self.bank.ledger.origin, self.bank.ledger.vkey()
         key_proof = self._key_proof(key)
-        entries = self._statuses([record.seq for record in records])
+        entries = self._statuses([record.seq for record in records], key)
         badges = []
         for record in records:
             cid = credential_id(origin, record.seq)
@@ -263,12 +269,14 @@ class Exporter:
         revocation states, and for exported conversions drawn on such outcomes.
         Signed by the authority key ``key``; each carries the tlog-proof of the
         record that introduced that key (the genesis record, or the key's rotation).
+        Entries given before entries were logged are logged first, signed by ``key``.
 
         Raises:
             RuleError: ``key`` is not a valid authority key.
         """
         profile = self._signer(AUTHORITY, key)
         key_proof = self._key_proof(key)
+        self.bank.assign_status_entries([], key, unlogged=True)
         with self.bank.ledger.store.reading() as conn:
             numbers = StatusRows.numbers(conn)
             revoked = StatusRows.revoked(conn)

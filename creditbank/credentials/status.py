@@ -21,6 +21,8 @@ from creditbank.errors import InputError
 LIST_SIZE = 131_072
 FILL_LIMIT = LIST_SIZE // 2
 PURPOSE = "revocation"
+STATUS_ASSIGNED = "credential.status_assigned/1"
+"""The record kind that logs the entries given to exported records."""
 
 
 def encode(revoked: Iterable[int], size: int = LIST_SIZE) -> str:

@@ -465,54 +465,112 @@ class StatusRows:
     @staticmethod
     def of(conn: Connection, seq: int) -> tuple[int, int] | None:
         """The entry of record ``seq``, or None if it was never exported."""
-        rows = query(conn, "SELECT list, position FROM status_entries WHERE seq = ?", (seq,))
-        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+        found = StatusRows.logged(conn, seq)
+        return None if found is None else (found[0], found[1])
 
     @staticmethod
-    def allocate(
+    def logged(conn: Connection, seq: int) -> tuple[int, int, int | None] | None:
+        """Record ``seq``'s entry and the seq that logged it (None if not yet), or None."""
+        rows = query(
+            conn, "SELECT list, position, assigned_seq FROM status_entries WHERE seq = ?", (seq,)
+        )
+        if not rows:
+            return None
+        number, position, assigned = rows[0]
+        return int(number), int(position), None if assigned is None else int(assigned)
+
+    @staticmethod
+    def choose(
         conn: Connection, seqs: Sequence[int], fill_limit: int, size: int
     ) -> dict[int, tuple[int, int]]:
-        """The entry of each record in ``seqs``: its own, else a random free position.
+        """A random free entry for each record in ``seqs`` that has none yet; nothing is written.
 
         New positions go in the newest list, or in a new one once the newest holds
         ``fill_limit`` entries. Only the newest list is counted (by its key range),
         once for the whole batch, however many entries the older lists hold.
-        Returns ``{seq: (list, position)}``.
+        Returns ``{seq: (list, position)}`` for the records without an entry.
         """
-        found: dict[int, tuple[int, int]] = {}
-        for seq in seqs:
-            known = StatusRows.of(conn, seq)
-            if known is not None:
-                found[seq] = known
-        fresh = [seq for seq in dict.fromkeys(seqs) if seq not in found]
+        fresh = [seq for seq in dict.fromkeys(seqs) if StatusRows.of(conn, seq) is None]
         if not fresh:
-            return found
+            return {}
         newest = query(
             conn,
             "SELECT list, COUNT(*) FROM status_entries"
             " WHERE list = (SELECT MAX(list) FROM status_entries) GROUP BY list",
         )
         number, used = (1, 0) if not newest else (int(newest[0][0]), int(newest[0][1]))
+        chosen: dict[int, tuple[int, int]] = {}
+        taken: set[tuple[int, int]] = set()
         for seq in fresh:
             if used >= fill_limit:
                 number, used = number + 1, 0
             while True:
-                position = secrets.randbelow(size)
-                taken = query(
-                    conn,
-                    "SELECT 1 FROM status_entries WHERE list = ? AND position = ?",
-                    (number, position),
-                )
-                if not taken:
+                entry = (number, secrets.randbelow(size))
+                if entry not in taken and StatusRows.holder(conn, *entry) is None:
                     break
+            chosen[seq] = entry
+            taken.add(entry)
+            used += 1
+        return chosen
+
+    @staticmethod
+    def holder(conn: Connection, number: int, position: int) -> tuple[int, int | None] | None:
+        """The record holding entry (``number``, ``position``) and the seq that logged it."""
+        rows = query(
+            conn,
+            "SELECT seq, assigned_seq FROM status_entries WHERE list = ? AND position = ?",
+            (number, position),
+        )
+        if not rows:
+            return None
+        return int(rows[0][0]), None if rows[0][1] is None else int(rows[0][1])
+
+    @staticmethod
+    def conflict(conn: Connection, seq: int, number: int, position: int) -> str | None:
+        """Why record ``seq`` may not be given entry (``number``, ``position``), or None.
+
+        The entry must be free and the record without one; the same entry held
+        unlogged (given before entries were logged) may be logged now.
+        """
+        held = StatusRows.holder(conn, number, position)
+        if held is not None and held != (seq, None):
+            return f"entries: list {number} position {position} is record {held[0]}'s"
+        if held is None and StatusRows.of(conn, seq) is not None:
+            return f"entries: record {seq} has a status entry already"
+        return None
+
+    @staticmethod
+    def assign(conn: Connection, seq: int, number: int, position: int, assigned: int) -> None:
+        """Store record ``seq``'s entry as logged by record ``assigned``.
+
+        An entry already held unlogged (given before entries were logged) is marked
+        logged; any other is inserted.
+        """
+        marked = execute(
+            conn,
+            "UPDATE status_entries SET assigned_seq = ?"
+            " WHERE list = ? AND position = ? AND seq = ? AND assigned_seq IS NULL",
+            (assigned, number, position, seq),
+        )
+        if not marked:
             execute(
                 conn,
-                "INSERT INTO status_entries (list, position, seq) VALUES (?, ?, ?)",
-                (number, position, seq),
+                "INSERT INTO status_entries (list, position, seq, assigned_seq)"
+                " VALUES (?, ?, ?, ?)",
+                (number, position, seq, assigned),
             )
-            found[seq] = (number, position)
-            used += 1
-        return found
+
+    @staticmethod
+    def unlogged(conn: Connection) -> list[tuple[int, int, int]]:
+        """The entries given before entries were logged, as (seq, list, position)."""
+        return [
+            (int(seq), int(number), int(position))
+            for seq, number, position in query(
+                conn,
+                "SELECT seq, list, position FROM status_entries"
+                " WHERE assigned_seq IS NULL ORDER BY seq",
+            )
+        ]
 
     @staticmethod
     def numbers(conn: Connection) -> list[int]:

@@ -327,5 +327,9 @@ status_entries = Table(
     Column("list", Integer, primary_key=True, autoincrement=False),
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False, unique=True),
+    Column("assigned_seq", BigInteger),
 )
-"""The Bitstring Status List entry (list number, bit position) of each exported record."""
+"""The Bitstring Status List entry (list number, bit position) of each exported record.
+
+``assigned_seq`` is the ``credential.status_assigned/1`` record that logged it; null
+for an entry given before entries were logged, until the authority logs it."""
