@@ -19,6 +19,7 @@ from creditbank.audit import (
     verify_report,
 )
 from creditbank.clock import format_time
+from creditbank.documents import read_numbered
 from creditbank.errors import CreditBankError
 from creditbank.ledger.checkpoint import open_checkpoint
 from creditbank.ledger.consistency_file import is_consistency_file
@@ -77,6 +78,11 @@ def register(group: click.Group) -> None:
     type=FILE,
     help="TOML or JSON file of findings the auditor accepted: [[accept]] kind, seq, reason.",
 )
+@click.option(
+    "--status-lists",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the status lists the bank published (N.json): each bit is held to the log.",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Processes for signature checks.")
 @json_option
 @pass_app
@@ -89,6 +95,7 @@ def audit(
     auditor_name: str,
     cosigned: Path | None,
     accepted: Path | None,
+    status_lists: Path | None,
     workers: int | None,
     as_json: bool,
 ) -> None:
@@ -119,6 +126,12 @@ def audit(
         kind = "key_compromised"
         seq = 14
         reason = "the authority's own rotation, confirmed with the registrar"
+
+    With --status-lists DIR, the lists the bank published are checked too: each
+    must be signed by the authority, and no bit may show a standing record revoked
+    or hide a revocation the log holds from before the list's validFrom. For example:
+
+        creditbank audit --status-lists public/status
     """
     if report is not None and auditor_key is None:
         raise BadInputError("--report needs --auditor-key: the report is signed by the auditor")
@@ -128,6 +141,7 @@ def audit(
             "checkpoint a clean audit pinned, with its own key"
         )
     acceptances = [] if accepted is None else read_acceptances(accepted)
+    published = None if status_lists is None else read_numbered(status_lists)
     try:
         signer = (
             None if auditor_key is None else app.load_key(auditor_key, auditor_key, "auditor key")
@@ -135,7 +149,7 @@ def audit(
         bank = app.bank()
         pinned = AuditState.load(state).size if state is not None and state.exists() else 0
         with progress(bank.ledger.size() - pinned, "Auditing", as_json) as advance:
-            result = bank.audit(state, vkey, workers, advance, acceptances)
+            result = bank.audit(state, vkey, workers, advance, acceptances, published)
         if report is not None and signer is not None:
             write_file(report, sign_report(result, auditor_name, signer), "--report")
         written = None

@@ -170,8 +170,8 @@ def status_list_publish(
 ) -> None:
     """Write every status list credential (revocations as in the ledger) to a folder.
 
-    Serve the folder at https://ORIGIN/status/ (file N.json for list N). Entries an
-    older creditbank gave before entries were logged are logged first. Example:
+    Serve the folder at https://ORIGIN/status/ (file N.json for list N). Entries
+    given before entries were logged (by an older version) are logged first. Example:
 
         creditbank status-list publish -o public/status
     """

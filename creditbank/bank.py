@@ -7,7 +7,7 @@ grows) the schemas and the domain. The CLI calls only this layer.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -1550,6 +1550,7 @@ class CreditBank(_BankWrites):
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
         accepted: Sequence[Acceptance] = (),
+        status_lists: Mapping[int, Any] | None = None,
     ) -> AuditReport:
         """Audit the bank: integrity, authority, decisions, projections and time.
 
@@ -1557,13 +1558,22 @@ class CreditBank(_BankWrites):
         it; a clean audit writes (or advances) the pin. ``vkey`` pins the log's key
         on a first audit. ``progress`` is told how many records each step covered.
         Problems the auditor ``accepted`` are reported apart and leave it clean.
+        ``status_lists`` (the published lists, by list number) are held to the log.
 
         Raises:
             InputError: an unreadable state file or a malformed ``vkey``.
             StoreError: a database cannot be read or the scratch database written.
         """
         return Audit(
-            self.ledger, self.engine, self.clock, state, vkey, workers, progress, accepted
+            self.ledger,
+            self.engine,
+            self.clock,
+            state,
+            vkey,
+            workers,
+            progress,
+            accepted,
+            status_lists,
         ).run()
 
     def verify(

@@ -41,6 +41,24 @@ def read_json(path: Path) -> dict[str, Any]:
     return parse_json(_text(path), str(path))
 
 
+def read_numbered(folder: Path) -> dict[int, dict[str, Any]]:
+    """The JSON objects of the files ``N.json`` in ``folder``, by ``N``.
+
+    ``status-list publish`` writes such a folder; other files in it are left alone.
+
+    Raises:
+        InputError: the folder cannot be read or holds no such file, or one of them
+            is not a JSON object (naming it).
+    """
+    try:
+        names = sorted(p for p in folder.iterdir() if p.suffix == ".json" and p.stem.isdigit())
+    except OSError as e:
+        raise InputError(f"{folder}: cannot read the folder: {e.strerror or e}") from e
+    if not names:
+        raise InputError(f"{folder}: holds no N.json file (status-list publish writes them)")
+    return {int(path.stem): read_json(path) for path in names}
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """The TOML document in the file at ``path``, as a dict.
 

@@ -13,7 +13,7 @@ on from the pinned position with only the new records.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,10 @@ from creditbank.audit.state import (
     prepare_replay,
     save_position,
 )
+from creditbank.audit.status_lists import PublishedLists
 from creditbank.clock import Clock, end_of_second, format_time
+from creditbank.credentials.status import status_base
+from creditbank.credentials.verify import Verifier
 from creditbank.errors import CreditBankError, StoreError
 from creditbank.ledger.checkpoint import open_checkpoint, open_stored_checkpoint
 from creditbank.ledger.keys import parse_vkey
@@ -47,6 +50,7 @@ from creditbank.ledger.verify import (
     Problem,
     open_checkpoints,
 )
+from creditbank.projector import Projector
 from creditbank.store.engine import describe_error, open_engine
 from creditbank.store.repository import CheckpointRow
 from creditbank.store.schema import current_revision, upgrade
@@ -110,12 +114,15 @@ class Audit:
         workers: int | None = None,
         progress: Progress | None = None,
         accepted: Sequence[Acceptance] = (),
+        status_lists: Mapping[int, Any] | None = None,
     ) -> None:
         """Prepare an audit.
 
         ``state`` is the pin file (read if it exists, written when the audit is
         clean); ``vkey`` pins the log's verifier key on a first audit; ``accepted``
-        are the findings the auditor has accepted (:mod:`creditbank.audit.acceptance`).
+        are the findings the auditor has accepted (:mod:`creditbank.audit.acceptance`);
+        ``status_lists`` are the status lists the bank published, by list number, to
+        hold to the log (:mod:`creditbank.audit.status_lists`).
         """
         self.ledger = ledger
         self.engine = engine
@@ -125,6 +132,7 @@ class Audit:
         self.workers = workers
         self.progress = progress
         self.accepted = Accepted(accepted)
+        self.status_lists = status_lists
         self.found = _Collector(self.accepted)
         self.resolved = _Collector()
         self.notes: list[str] = []
@@ -258,6 +266,8 @@ class Audit:
             identities = Identities(replayed, live)
             self.notes += identities.notes
             self.found.add(identities.problems())
+        if self.status_lists is not None:
+            self._published(live, origin)
         self.notes += self.accepted.unused()
         end = audit_pass.position
         saved = False
@@ -288,6 +298,25 @@ class Audit:
             "rules": dict(replay.by_rule),
         }
         return self._report(origin, mode, start.size, end.size, latest, counts, saved)
+
+    def _published(self, live: Connection, origin: str) -> None:
+        """Hold the published status lists to the log (their problems and notes)."""
+        assert self.status_lists is not None
+        keys = Projector(live)
+
+        def key(key_id: str) -> dict[str, Any] | None:
+            found = keys.key(key_id)
+            return None if found is None else found.to_dict()
+
+        published = PublishedLists(
+            live,
+            self.status_lists,
+            Verifier(self.clock.now(), self.ledger.vkey(), key),
+            status_base(origin),
+            lambda seq: self.ledger.record(seq, live).time,
+        )
+        self.found.add(published.problems())
+        self.notes += published.notes
 
     def _signing_times(self, opened: list[OpenedCheckpoint]) -> list[tuple[int, str]]:
         """``(size, signing time)`` of each checkpoint that opens with the log key.

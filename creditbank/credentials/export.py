@@ -29,6 +29,7 @@ from creditbank.credentials.openbadges import (
 from creditbank.decisions import (
     CONVERSION,
     compromised_inputs,
+    conversion_suspicion,
     suspect_conversions,
     suspect_outcomes,
 )
@@ -56,7 +57,7 @@ class Exporter:
     @property
     def status_base(self) -> str:
         """The URL prefix of this bank's status list credentials."""
-        return f"https://{self.bank.ledger.origin}/status/"
+        return status.status_base(self.bank.ledger.origin)
 
     def _now(self) -> str:
         return format_time(self.bank.clock.now())
@@ -149,19 +150,6 @@ class Exporter:
             key_proof,
             self.bank.ledger.vkey(),
         )
-
-    @staticmethod
-    def _suspect(conn: Connection) -> list[tuple[int, int]]:
-        """Status positions of exported standing records signed under a compromised key.
-
-        Outcomes and conversions a key signed after the compromise its revocation
-        states, and conversions drawn on such outcomes: the bank no longer vouches
-        for them, so their bit is set like a revoked one's.
-        """
-        fallen = suspect_outcomes(conn)
-        seqs = [int(o["seq"]) for o in fallen] + suspect_conversions(conn, fallen)
-        entries = (StatusRows.of(conn, seq) for seq in seqs)
-        return [entry for entry in entries if entry is not None]
 
     def _statuses(self, seqs: list[int], key: SigningKey) -> dict[int, dict[str, Any]]:
         """The status list entry of each record in ``seqs``, new ones logged signed by ``key``.
@@ -279,9 +267,11 @@ class Exporter:
         self.bank.assign_status_entries([], key, unlogged=True)
         with self.bank.ledger.store.reading() as conn:
             numbers = StatusRows.numbers(conn)
-            revoked = StatusRows.revoked(conn)
-            for number, position in self._suspect(conn):
-                revoked.setdefault(number, []).append(position)
+            revoked: dict[int, list[int]] = {}
+            for seq in due_records(conn):
+                entry = StatusRows.of(conn, seq)
+                if entry is not None:
+                    revoked.setdefault(entry[0], []).append(entry[1])
         published = {}
         for number in numbers:
             url = f"{self.status_base}{number}"
@@ -298,3 +288,35 @@ class Exporter:
 def _method(key: SigningKey) -> str:
     """The verification method of ``key``: its did:key and fragment."""
     return f"{key.public.did_key}#{key.public.multibase}"
+
+
+def due_records(conn: Connection) -> dict[int, int | None]:
+    """The exported records whose status bit is due, each with the record that made it so.
+
+    Bits are due for exported outcomes and conversions revoked (the seq of the
+    revocation), for exported ones still standing that a key signed after the
+    compromise its revocation states, and for exported conversions drawn on such
+    outcomes (the seq of the earliest such key revocation; None where the
+    projection does not name it).
+    """
+    found: dict[int, int | None] = dict(StatusRows.revoked(conn))
+    keys = Projector(conn)
+
+    def revoked_by(key_id: object) -> int | None:
+        key = keys.key(str(key_id))
+        return None if key is None else key.revoked_seq
+
+    fallen = suspect_outcomes(conn)
+    for outcome in fallen:
+        found.setdefault(int(outcome["seq"]), revoked_by(outcome.get("signer")))
+    for seq in suspect_conversions(conn, fallen):
+        held = ConversionRows.owned(conn, seq)
+        suspicion = None if held is None else conversion_suspicion(conn, held[1], keys)
+        why: dict[str, Any] = suspicion or {}
+        causes = [revoked_by(why["key"])] if "key" in why else []
+        for source in why.get("inputs", []):
+            drawn_on = keys.outcome(int(source))
+            causes.append(None if drawn_on is None else revoked_by(drawn_on.get("signer")))
+        known = [c for c in causes if c is not None]
+        found.setdefault(seq, min(known) if known else None)
+    return {seq: since for seq, since in found.items() if StatusRows.of(conn, seq) is not None}

@@ -25,6 +25,11 @@ STATUS_ASSIGNED = "credential.status_assigned/1"
 """The record kind that logs the entries given to exported records."""
 
 
+def status_base(origin: str) -> str:
+    """The URL prefix of the status list credentials of the log ``origin`` (list N at +N)."""
+    return f"https://{origin}/status/"
+
+
 def encode(revoked: Iterable[int], size: int = LIST_SIZE) -> str:
     """The ``encodedList`` with the bits at ``revoked`` set.
 

@@ -580,20 +580,27 @@ class StatusRows:
         ]
 
     @staticmethod
-    def revoked(conn: Connection) -> dict[int, list[int]]:
-        """The positions of exported outcomes and conversions now revoked, by list number.
+    def revoked(conn: Connection) -> list[tuple[int, int | None]]:
+        """Exported outcomes and conversions now revoked: each seq and its revocation's seq.
 
         Only exported records are looked at (each by its primary key), whatever the
         size of the bank's other state.
         """
-        found: dict[int, list[int]] = {}
-        for number, position in query(
-            conn,
-            "SELECT e.list, e.position FROM status_entries e JOIN outcomes o ON o.seq = e.seq"
-            " WHERE o.status = 'revoked'"
-            " UNION ALL "
-            "SELECT e.list, e.position FROM status_entries e JOIN conversions c ON c.seq = e.seq"
-            " WHERE c.status = 'revoked'",
-        ):
-            found.setdefault(int(number), []).append(int(position))
+        found: list[tuple[int, int | None]] = []
+        for table in (outcomes, conversions):
+            for seq, data in query(
+                conn,
+                f"SELECT e.seq, t.data FROM status_entries e JOIN {table.name} t"
+                " ON t.seq = e.seq WHERE t.status = 'revoked'",
+            ):
+                revoked_by = _load(data, table, seq).get("revoked_seq")
+                found.append((int(seq), None if revoked_by is None else int(revoked_by)))
+        return found
+
+    @staticmethod
+    def by_list(conn: Connection) -> dict[int, dict[int, int]]:
+        """Every entry: ``{list: {position: seq}}``."""
+        found: dict[int, dict[int, int]] = {}
+        for number, position, seq in query(conn, "SELECT list, position, seq FROM status_entries"):
+            found.setdefault(int(number), {})[int(position)] = int(seq)
         return found

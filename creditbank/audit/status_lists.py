@@ -1,0 +1,154 @@
+"""Published status lists against the log: each bit as the ledger says it should be.
+
+Verifiers of exported credentials read the bank's published Bitstring Status
+Lists, not its ledger, so a list that clears the bit of a revoked credential
+hides the revocation from them. Given the lists the bank published, the audit
+checks each one: it must verify as a list credential signed by a key of the bank
+authority valid when it was signed, and each bit must agree with the log, as of
+the time the list says it was issued (``validFrom``):
+
+- a bit set for a record that still stands, or at a position no logged entry
+  holds, is wrong whenever the list was published (a bit, once due, stays set:
+  revocations and key compromises are never undone);
+- a bit clear for a record revoked (or left standing under a key revoked as
+  compromised) by a record dated at or before ``validFrom`` hides that revocation.
+
+The entries and the records' status are read from the stored tables, which the
+drift check holds to the replay in the same audit; the set of bits due is the one
+``status-list publish`` sets (:func:`creditbank.credentials.export.due_records`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from creditbank.credentials import status
+from creditbank.credentials.export import due_records
+from creditbank.credentials.verify import Verifier
+from creditbank.errors import CreditBankError
+from creditbank.ledger.verify import Problem
+from creditbank.store.projections import StatusRows
+
+
+@dataclass
+class PublishedLists:
+    """The check of the status lists ``lists`` (by list number) against the log.
+
+    ``verifier`` checks each list's proof and signing key; ``base`` is the URL
+    prefix of the bank's lists; ``time_of`` gives a record's time by seq.
+    """
+
+    conn: Connection
+    lists: Mapping[int, Any]
+    verifier: Verifier
+    base: str
+    time_of: Callable[[int], str]
+    notes: list[str] = field(default_factory=list)
+
+    def problems(self) -> Iterator[Problem]:
+        """``status_list_invalid`` and ``status_list_mismatch`` findings, list by list.
+
+        Notes name the lists holding entries that were not given.
+        """
+        entries = StatusRows.by_list(self.conn)
+        due = due_records(self.conn)
+        for number in sorted(set(entries) - set(self.lists)):
+            self.notes.append(
+                f"status list {number} was not given: its {len(entries[number])} "
+                "entries were not checked against the published bits"
+            )
+        for number in sorted(self.lists):
+            listed = self.lists[number]
+            bits, refusal = self._opened(number, listed)
+            if refusal is not None:
+                yield _invalid(number, refusal)
+                continue
+            assert bits is not None
+            if number not in entries:
+                yield _invalid(number, "no exported record holds an entry in it")
+                continue
+            yield from self._bits(number, str(listed["validFrom"]), bits, entries[number], due)
+
+    def _opened(self, number: int, listed: Any) -> tuple[bytes | None, str | None]:
+        """The bits of list ``number``, or why it cannot be trusted."""
+        url = f"{self.base}{number}"
+        if not isinstance(listed, dict):
+            return None, "not a credential (a JSON object)"
+        if listed.get("id") != url:
+            return None, f"its id is {listed.get('id')!r}, not {url}"
+        report = self.verifier.verify(listed)
+        if not report.ok:
+            failed = next(c for c in report.checks if c.outcome == "fail")
+            return None, f"{failed.name}: {failed.detail}"
+        try:
+            return status.decode(str(listed["credentialSubject"]["encodedList"])), None
+        except (CreditBankError, KeyError, TypeError) as e:
+            return None, f"credentialSubject.encodedList: {e}"
+
+    def _bits(
+        self,
+        number: int,
+        valid_from: str,
+        bits: bytes,
+        held: dict[int, int],
+        due: dict[int, int | None],
+    ) -> Iterator[Problem]:
+        """Each bit of list ``number`` (published at ``valid_from``) that disagrees.
+
+        ``held`` maps each position to its record; ``due`` each record whose bit is
+        due to the record that made it so (None when the log does not say when).
+        """
+        for position, seq in sorted(held.items()):
+            shown = status.is_set(bits, position)
+            if shown and seq not in due:
+                yield _mismatch(number, position, seq, "set", "clear", f"record {seq} still stands")
+            elif not shown and seq in due:
+                since = due[seq]
+                when = None if since is None else self.time_of(since)
+                if when is not None and when <= valid_from:
+                    yield _mismatch(
+                        number,
+                        position,
+                        seq,
+                        "clear",
+                        "set",
+                        f"record {seq} was revoked or fell with its key at seq {since} "
+                        f"({when}), before the list was published ({valid_from})",
+                    )
+        for position in _set_positions(bits):
+            if position not in held:
+                yield _mismatch(
+                    number, position, None, "set", "clear", "no exported record holds it"
+                )
+
+
+def _set_positions(bits: bytes) -> Iterator[int]:
+    for at, byte in enumerate(bits):
+        if byte:
+            for offset in range(8):
+                if byte & (0x80 >> offset):
+                    yield at * 8 + offset
+
+
+def _invalid(number: int, why: str) -> Problem:
+    return Problem(
+        "status_list_invalid",
+        None,
+        f"status list {number}: {why}",
+        {"list": number, "expected": "a list the bank authority signed", "actual": why},
+    )
+
+
+def _mismatch(
+    number: int, position: int, seq: int | None, actual: str, expected: str, why: str
+) -> Problem:
+    return Problem(
+        "status_list_mismatch",
+        seq,
+        f"status list {number} bit {position} is {actual}: {why}",
+        {"list": number, "position": position, "expected": expected, "actual": actual},
+    )
