@@ -27,20 +27,15 @@ from creditbank.credentials.status import LIST_SIZE
 from creditbank.ledger.keys import SigningKey
 from creditbank.store.projections import StatusRows
 
-from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, converting_bank
+from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
 from .conftest import fetch, fresh_database
 from .test_audit import found
-from .test_status_entries import _seqs, bank_entry
+from .test_status_entries import _seqs, bank_entry, exporting_learner
 
 
 @pytest.fixture
 def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
-    account = converting_bank(bank, authority)
-    bank.issue("certificate", account, CERTIFICATE, ORG)
-    bank.issue("course", account, COURSE, SCHOOL)
-    bank.convert(account, "P510201", authority)
-    bank.checkpoint(log_key)
-    return account
+    return exporting_learner(bank, authority, log_key)
 
 
 def _exported(bank: CreditBank, account: str, authority: SigningKey) -> dict[str, int]:
@@ -53,6 +48,18 @@ def _exported(bank: CreditBank, account: str, authority: SigningKey) -> dict[str
 
 def _published(bank: CreditBank, authority: SigningKey) -> dict[int, Any]:
     return {int(n): doc for n, doc in bank.publish_status_lists(authority).items()}
+
+
+def _dishonest(
+    bank: CreditBank,
+    authority: SigningKey,
+    monkeypatch: pytest.MonkeyPatch,
+    due: dict[int, int | None],
+) -> dict[int, Any]:
+    """Lists the bank's own code publishes and signs, setting the bits of ``due`` only."""
+    with monkeypatch.context() as patched:
+        patched.setattr(export_module, "due_records", lambda conn: due)
+        return _published(bank, authority)
 
 
 def _signed_list(
@@ -89,9 +96,7 @@ def test_a_list_hiding_a_revocation_is_found_at_the_revoked_record(
     seqs = _exported(bank, learner, authority)
     bank.revoke_outcome(seqs["certificate"], "issued in error", ORG)
     bank.cascade(seqs["certificate"], authority)
-    with monkeypatch.context() as patched:
-        patched.setattr(export_module, "due_records", lambda conn: {})
-        hiding = _published(bank, authority)
+    hiding = _dishonest(bank, authority, monkeypatch, {})
     report = bank.audit(status_lists=hiding)
     assert found(report) == {
         ("status_list_mismatch", seqs["certificate"]),
@@ -110,9 +115,7 @@ def test_a_list_showing_a_standing_record_revoked_is_found(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seqs = _exported(bank, learner, authority)
-    with monkeypatch.context() as patched:
-        patched.setattr(export_module, "due_records", lambda conn: {seqs["course"]: None})
-        wrong = _published(bank, authority)
+    wrong = _dishonest(bank, authority, monkeypatch, {seqs["course"]: None})
     report = bank.audit(status_lists=wrong)
     assert found(report) == {("status_list_mismatch", seqs["course"])}
     assert report.problems[0].detail.endswith(f"is set: record {seqs['course']} still stands")
@@ -133,9 +136,7 @@ def test_a_list_hiding_a_key_compromise_is_found(
     )
     honest = _published(bank, authority)
     assert found(bank.audit(status_lists=honest)) == found(bank.audit())
-    with monkeypatch.context() as patched:
-        patched.setattr(export_module, "due_records", lambda conn: {})
-        hiding = _published(bank, authority)
+    hiding = _dishonest(bank, authority, monkeypatch, {})
     problems = bank.audit(status_lists=hiding).problems
     mismatches = [p for p in problems if p.kind.startswith("status")]
     assert {p.seq for p in mismatches} == {seqs["certificate"], seqs["conversion"]}

@@ -31,14 +31,19 @@ from .conftest import dump, fetch, fresh_database, migrate, run_sql
 from .test_audit import forge, found
 
 
-@pytest.fixture
-def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
+def exporting_learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
+    """A learner with a certificate, a course and a conversion, all under a checkpoint."""
     account = converting_bank(bank, authority)
     bank.issue("certificate", account, CERTIFICATE, ORG)
     bank.issue("course", account, COURSE, SCHOOL)
     bank.convert(account, "P510201", authority)
     bank.checkpoint(log_key)
     return account
+
+
+@pytest.fixture
+def learner(bank: CreditBank, authority: SigningKey, log_key: SigningKey) -> str:
+    return exporting_learner(bank, authority, log_key)
 
 
 def _seqs(bank: CreditBank, account: str) -> dict[str, int]:
