@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
-from creditbank.clock import format_time
+from creditbank.clock import format_time, parse_time
 from creditbank.credentials import export as export_module
 from creditbank.credentials import integrity, status
 from creditbank.credentials.status import LIST_SIZE
@@ -63,12 +63,16 @@ def _dishonest(
 
 
 def _signed_list(
-    bank: CreditBank, key: SigningKey, number: int, positions: list[int]
+    bank: CreditBank,
+    key: SigningKey,
+    number: int,
+    positions: list[int],
+    valid_from: str | None = None,
 ) -> dict[str, Any]:
     """A list credential ``key`` signs for list ``number`` with ``positions`` set."""
     url = f"{status.status_base(bank.ledger.origin)}{number}"
     now = format_time(bank.clock.now())
-    document = status.list_credential(url, key.public.did_key, now, positions)
+    document = status.list_credential(url, key.public.did_key, valid_from or now, positions)
     method = f"{key.public.did_key}#{key.public.multibase}"
     return integrity.sign(document, key, (integrity.JCS,), method, now)
 
@@ -141,6 +145,25 @@ def test_a_list_hiding_a_key_compromise_is_found(
     mismatches = [p for p in problems if p.kind.startswith("status")]
     assert {p.seq for p in mismatches} == {seqs["certificate"], seqs["conversion"]}
     assert all(f"at seq {revocation.seq}" in p.detail for p in mismatches)
+
+
+def test_a_list_is_judged_at_its_valid_from_however_it_spells_the_time(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """A revocation dated within a list's second but after it (``...05Z`` is the start
+    of second 05) is not one the list could show; a list from the next second is."""
+    seqs = _exported(bank, learner, authority)
+    number, _ = bank_entry(bank, seqs["course"])
+    bank.clock.advance(timedelta(microseconds=500_000))
+    revoked = bank.revoke_outcome(seqs["course"], "issued in error", SCHOOL)
+    second = revoked.time[:19]
+    assert revoked.time[19:] != ".000000Z"
+    before = {number: _signed_list(bank, authority, number, [], f"{second}Z")}
+    report = bank.audit(status_lists=before)
+    assert report.ok, report.problems
+    next_second = format_time(parse_time(f"{second}Z") + timedelta(seconds=1))[:19] + "Z"
+    after = {number: _signed_list(bank, authority, number, [], next_second)}
+    assert found(bank.audit(status_lists=after)) == {("status_list_mismatch", seqs["course"])}
 
 
 def test_lists_that_do_not_verify_are_invalid(

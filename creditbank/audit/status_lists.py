@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from creditbank.clock import format_time, parse_time
 from creditbank.credentials import status
 from creditbank.credentials.export import due_records
 from creditbank.credentials.verify import Verifier
@@ -63,31 +64,33 @@ class PublishedLists:
             )
         for number in sorted(self.lists):
             listed = self.lists[number]
-            bits, refusal = self._opened(number, listed)
-            if refusal is not None:
-                yield _invalid(number, refusal)
-                continue
-            assert bits is not None
-            if number not in entries:
+            opened = self._opened(number, listed)
+            if isinstance(opened, str):
+                yield _invalid(number, opened)
+            elif number not in entries:
                 yield _invalid(number, "no exported record holds an entry in it")
-                continue
-            yield from self._bits(number, str(listed["validFrom"]), bits, entries[number], due)
+            else:
+                yield from self._bits(number, opened[1], opened[0], entries[number], due)
 
-    def _opened(self, number: int, listed: Any) -> tuple[bytes | None, str | None]:
-        """The bits of list ``number``, or why it cannot be trusted."""
+    def _opened(self, number: int, listed: Any) -> tuple[bytes, str] | str:
+        """The bits of list ``number`` and its ``validFrom``, or why it cannot be trusted."""
         url = f"{self.base}{number}"
         if not isinstance(listed, dict):
-            return None, "not a credential (a JSON object)"
+            return "not a credential (a JSON object)"
         if listed.get("id") != url:
-            return None, f"its id is {listed.get('id')!r}, not {url}"
+            return f"its id is {listed.get('id')!r}, not {url}"
         report = self.verifier.verify(listed)
         if not report.ok:
             failed = next(c for c in report.checks if c.outcome == "fail")
-            return None, f"{failed.name}: {failed.detail}"
+            return f"{failed.name}: {failed.detail}"
+        subject = listed.get("credentialSubject")
+        if not isinstance(subject, dict) or "encodedList" not in subject:
+            return "credentialSubject.encodedList: missing"
         try:
-            return status.decode(str(listed["credentialSubject"]["encodedList"])), None
-        except (CreditBankError, KeyError, TypeError) as e:
-            return None, f"credentialSubject.encodedList: {e}"
+            valid_from = format_time(parse_time(str(listed.get("validFrom")), "validFrom"))
+            return status.decode(str(subject["encodedList"])), valid_from
+        except CreditBankError as e:
+            return str(e)
 
     def _bits(
         self,
