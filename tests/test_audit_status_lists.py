@@ -195,7 +195,7 @@ def test_a_bit_no_record_holds_and_a_list_not_given(
     seqs = _exported(bank, learner, authority)
     number, _ = bank_entry(bank, seqs["certificate"])
     with bank.ledger.store.reading() as conn:
-        held = StatusRows.by_list(conn)[number]
+        held = StatusRows.in_list(conn, number)
     stray = next(p for p in range(LIST_SIZE) if p not in held)
     report = bank.audit(status_lists={number: _signed_list(bank, authority, number, [stray])})
     assert found(report) == {("status_list_mismatch", None)}

@@ -55,22 +55,23 @@ class PublishedLists:
 
         Notes name the lists holding entries that were not given.
         """
-        entries = StatusRows.by_list(self.conn)
         due = due_records(self.conn)
-        for number in sorted(set(entries) - set(self.lists)):
-            self.notes.append(
-                f"status list {number} was not given: its {len(entries[number])} "
-                "entries were not checked against the published bits"
-            )
+        for number in StatusRows.numbers(self.conn):
+            if number not in self.lists:
+                self.notes.append(
+                    f"status list {number} was not given: its "
+                    f"{len(StatusRows.in_list(self.conn, number))} entries were not checked "
+                    "against the published bits"
+                )
         for number in sorted(self.lists):
-            listed = self.lists[number]
-            opened = self._opened(number, listed)
+            opened = self._opened(number, self.lists[number])
+            held = StatusRows.in_list(self.conn, number)
             if isinstance(opened, str):
                 yield _invalid(number, opened)
-            elif number not in entries:
+            elif not held:
                 yield _invalid(number, "no exported record holds an entry in it")
             else:
-                yield from self._bits(number, opened[1], opened[0], entries[number], due)
+                yield from self._bits(number, opened[1], opened[0], held, due)
 
     def _opened(self, number: int, listed: Any) -> tuple[bytes, str] | str:
         """The bits of list ``number`` and its ``validFrom``, or why it cannot be trusted."""

@@ -598,9 +598,11 @@ class StatusRows:
         return found
 
     @staticmethod
-    def by_list(conn: Connection) -> dict[int, dict[int, int]]:
-        """Every entry: ``{list: {position: seq}}``."""
-        found: dict[int, dict[int, int]] = {}
-        for number, position, seq in query(conn, "SELECT list, position, seq FROM status_entries"):
-            found.setdefault(int(number), {})[int(position)] = int(seq)
-        return found
+    def in_list(conn: Connection, number: int) -> dict[int, int]:
+        """The entries of list ``number``: ``{position: seq}``."""
+        return {
+            int(position): int(seq)
+            for position, seq in query(
+                conn, "SELECT position, seq FROM status_entries WHERE list = ?", (number,)
+            )
+        }
