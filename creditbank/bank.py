@@ -146,6 +146,9 @@ def _next_version(
     return payload
 
 
+STATUS_ENTRIES_PER_RECORD = 1_000
+"""The most status list entries one ``credential.status_assigned/1`` record logs."""
+
 _EFFECTIVE_DAY = {"account.suspended/1": "suspended_on", "account.resumed/1": "resumed_on"}
 """The field in which a suspension or resumption states the day it took effect."""
 
@@ -1030,14 +1033,15 @@ class _BankWrites:
 
     def assign_status_entries(
         self, seqs: Sequence[int], key: SigningKey, unlogged: bool = False
-    ) -> Record | None:
+    ) -> list[Record]:
         """Give each record in ``seqs`` that has no status list entry a random free one.
 
-        The entries are logged in one ``credential.status_assigned/1`` record signed
-        by ``key`` (the authority's, or the key of every record's issuer), so the
-        audit can hold each status bit to its record. With ``unlogged``, entries
-        given before entries were logged are logged in it too (an authority key).
-        Returns that record, or None when there was nothing to log.
+        The entries are logged in ``credential.status_assigned/1`` records of at most
+        :data:`STATUS_ENTRIES_PER_RECORD` entries each, in one transaction, signed by
+        ``key`` (the authority's, or the key of every record's issuer), so the audit
+        can hold each status bit to its record. With ``unlogged``, entries given
+        before entries were logged are logged too (an authority key). Returns those
+        records: none when there was nothing to log.
 
         Raises:
             RuleError: a record that is no outcome or conversion, or a key that may
@@ -1046,23 +1050,23 @@ class _BankWrites:
         with self.ledger.store.reading() as conn:
             pending = unlogged and bool(StatusRows.unlogged(conn))
             if not pending and all(StatusRows.of(conn, seq) is not None for seq in seqs):
-                return None
+                return []
 
         def build(tx: Transaction, p: Projector) -> list[Entry]:
             chosen = StatusRows.choose(tx.conn, seqs, FILL_LIMIT, LIST_SIZE)
             given = [(s, n, position) for s, (n, position) in chosen.items()]
             if unlogged:
                 given = StatusRows.unlogged(tx.conn) + given
-            if not given:
-                return []
-            payload = normalise_payload(
-                STATUS_ASSIGNED,
-                {"entries": [{"record": s, "list": n, "position": at} for s, n, at in given]},
-            )
-            return [Entry(STATUS_ASSIGNED, payload, key)]
+            entries = [{"record": s, "list": n, "position": at} for s, n, at in given]
+            return [
+                Entry(STATUS_ASSIGNED, normalise_payload(STATUS_ASSIGNED, {"entries": part}), key)
+                for part in (
+                    entries[at : at + STATUS_ENTRIES_PER_RECORD]
+                    for at in range(0, len(entries), STATUS_ENTRIES_PER_RECORD)
+                )
+            ]
 
-        records = self._write(build)
-        return records[0] if records else None
+        return self._write(build)
 
     # -- queries --------------------------------------------------------------------------
 

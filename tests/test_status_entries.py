@@ -338,3 +338,21 @@ def test_cli_an_export_is_audited_and_a_moved_bit_fails_the_audit(
         (number, position),
         (number, (position + 1) % LIST_SIZE),
     }
+
+
+def test_many_entries_are_logged_in_records_of_a_bounded_size(
+    bank: CreditBank, learner: str, authority: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transcript of many records (or many entries from before logging) logs its
+    entries in several records of at most STATUS_ENTRIES_PER_RECORD, in one go."""
+    from creditbank import bank as bank_module
+
+    monkeypatch.setattr(bank_module, "STATUS_ENTRIES_PER_RECORD", 2)
+    size = bank.ledger.size()
+    transcript = bank.export_transcript(learner, authority)
+    held = len(transcript["credentialSubject"]["verifiableCredential"])
+    assert held >= 3
+    logged = [bank.ledger.record(seq) for seq in range(size, bank.ledger.size())]
+    assert [len(r.payload["entries"]) for r in logged] == [2] * (held // 2) + [1] * (held % 2)
+    assert {r.time for r in logged} == {logged[0].time}
+    assert bank.audit().ok
