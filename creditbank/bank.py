@@ -1513,8 +1513,22 @@ class CreditBank(_BankWrites):
     def credential_verifier(
         self, vkey: str | None = None, status_lists: StatusSource | None = None
     ) -> Verifier:
-        """A verifier that checks issuer keys against this ledger (and pins its vkey)."""
-        return Verifier(self.clock.now(), vkey or self.ledger.vkey(), self.key, status_lists)
+        """A verifier that checks issuer keys and status entries against this ledger.
+
+        It pins ``vkey`` (by default the ledger's own).
+        """
+        return Verifier(
+            self.clock.now(),
+            vkey or self.ledger.vkey(),
+            self.key,
+            status_lists,
+            entries=self.status_entry,
+        )
+
+    def status_entry(self, seq: int) -> tuple[int, int] | None:
+        """The status list entry (list number, position) the bank gave record ``seq``."""
+        with self.ledger.store.reading() as conn:
+            return StatusRows.of(conn, seq)
 
     def key(self, key_id: str) -> dict[str, Any] | None:
         """The bank's view of a signing key: issuer, registration, rotation, revocation.

@@ -19,11 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from creditbank.bank import CreditBank
+from creditbank.credentials import integrity
 from creditbank.credentials.openbadges import credential_id
 from creditbank.credentials.status import LIST_SIZE, STATUS_ASSIGNED
+from creditbank.credentials.verify import Verifier
 from creditbank.errors import RuleError
 from creditbank.ledger.keys import SigningKey
 from creditbank.ledger.record import Record
+from creditbank.store.driver import execute
 from creditbank.store.projections import StatusRows
 
 from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, converting_bank
@@ -356,3 +359,44 @@ def test_many_entries_are_logged_in_records_of_a_bounded_size(
     assert [len(r.payload["entries"]) for r in logged] == [2] * (held // 2) + [1] * (held % 2)
     assert {r.time for r in logged} == {logged[0].time}
     assert bank.audit().ok
+
+
+def _resigned(credential: dict[str, Any], key: SigningKey, index: int) -> dict[str, Any]:
+    """``credential`` signed again by ``key`` with its status entry at bit ``index``."""
+    unsigned = {k: v for k, v in credential.items() if k != "proof"}
+    unsigned["credentialStatus"] = {**unsigned["credentialStatus"], "statusListIndex": str(index)}
+    method = f"{key.public.did_key}#{key.public.multibase}"
+    return integrity.sign(unsigned, key, (integrity.JCS,), method, credential["validFrom"])
+
+
+def test_a_credential_signed_with_another_bit_fails_where_the_ledger_is_at_hand(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """An issuer could sign a credential naming a bit the bank never sets: offline, its
+    revocation would never show. With the ledger at hand, the status check fails it."""
+    seqs = _seqs(bank, learner)
+    credential = bank.export_credential(seqs["certificate"], ORG)
+    _, position = _entry(credential)
+    other = (position + 1) % LIST_SIZE
+    forged = _resigned(credential, ORG, other)
+    lists = bank.publish_status_lists(authority)
+
+    def source(url: str) -> Any:
+        return lists.get(url.rsplit("/", 1)[-1])
+
+    online = bank.credential_verifier(status_lists=source)
+    assert online.verify(credential).ok
+    checks = {c.name: c for c in online.verify(forged).checks}
+    assert checks["status"].outcome == "fail"
+    assert f"the ledger gave record {seqs['certificate']} bit {position} of " in (
+        checks["status"].detail
+    )
+    offline = Verifier(bank.clock.now(), bank.ledger.vkey(), None, source)
+    assert offline.verify(forged).ok, "offline, only the ledger could tell"
+    never_exported = bank.export_credential(seqs["course"], SCHOOL)
+    with bank.ledger.store.appending() as conn:
+        execute(conn, "DELETE FROM status_entries WHERE seq = ?", (seqs["course"],))
+    checks = {c.name: c for c in online.verify(never_exported).checks}
+    assert checks["status"].detail.endswith(
+        f"the ledger gave record {seqs['course']} no status entry"
+    )

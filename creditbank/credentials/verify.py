@@ -11,7 +11,9 @@ Checks, each reported with its outcome (``pass``, ``fail`` or ``skip``) and reas
   proof was made — from the ledger when one is at hand, else from the embedded
   proof of the record that registered it;
 - ``status``: for each status entry (one, or a list), the status list credential
-  verifies, is the bank authority's, and the credential's bit is not set;
+  verifies, is the bank authority's, and the credential's bit is not set; with a
+  ledger at hand, the entry is also the one the ledger gave the credential's
+  record (a credential signed with another bit would never show its revocation);
 - ``validity``: ``validFrom`` <= now < ``validUntil``.
 
 A ``ClrCredential`` is checked, then every credential inside it. A field of the
@@ -40,6 +42,8 @@ KeyLookup = Callable[[str], Mapping[str, Any] | None]
 """Key id -> the ledger's view of the key (issuer, registered_at, retired_at, revoked_at)."""
 StatusSource = Callable[[str], Mapping[str, Any] | None]
 """Status list URL -> the status list credential, or None when unavailable."""
+EntryLookup = Callable[[int], tuple[int, int] | None]
+"""Record seq -> the status list entry (list number, position) the ledger gave it."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class Verifier:
     witnesses: tuple[str, ...] = ()
     """Cosigner vkeys of witnesses (auditors) whose cosignature the checkpoint of each
     ledger proof must carry; with any, a ``witness`` check runs after the others."""
+    entries: EntryLookup | None = None
+    """The ledger's status list entries by record, when a ledger is at hand."""
 
     def verify(self, document: Mapping[str, Any]) -> CredentialReport:
         """Run every check on ``document`` (and on the credentials inside a CLR).
@@ -264,6 +270,8 @@ class Verifier:
                 return "skip", f"{container}: no status of its own"
             return "fail", "the credential carries no status entry"
         found = [self._status_entry(entry) for entry in entries]
+        if self.entries is not None:
+            found.append(self._status_bound(document, entries))
         for outcome in ("fail", "skip"):
             details = [detail for result, detail in found if result == outcome]
             if details:
@@ -289,6 +297,30 @@ class Verifier:
         if status.is_set(bits, index):
             return "fail", f"revoked: bit {index} of {url} is set"
         return "pass", f"not revoked (bit {index} of {url}, list signed by the bank authority)"
+
+    def _status_bound(
+        self, document: Mapping[str, Any], entries: list[Mapping[str, Any]]
+    ) -> tuple[str, str]:
+        """Whether the credential's status entry is the one the ledger gave its record."""
+        assert self.entries is not None
+        proven = self._proven_record(document, "#ledger-record")
+        if proven is None:
+            return "fail", "the credential carries no ledger proof to find its status entry by"
+        record, _, origin = proven
+        logged = self.entries(record.seq)
+        if logged is None:
+            return "fail", f"the ledger gave record {record.seq} no status entry"
+        url, index = f"{status.status_base(origin)}{logged[0]}", logged[1]
+        named = {
+            (str(e.get("statusListCredential")), str(e.get("statusListIndex"))) for e in entries
+        }
+        if (url, str(index)) not in named:
+            return (
+                "fail",
+                f"the ledger gave record {record.seq} bit {index} of {url}, "
+                "not the entry the credential names",
+            )
+        return "pass", f"bit {index} of {url} is the one the ledger gave record {record.seq}"
 
     def _validity(self, document: Mapping[str, Any]) -> tuple[str, str]:
         now = format_time(self.now)
