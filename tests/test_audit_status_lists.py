@@ -91,6 +91,21 @@ def test_honest_lists_audit_clean_before_and_after_revocations(
     assert not any("status list" in note for note in bank.audit(status_lists=after).notes)
 
 
+def test_a_record_exported_after_a_list_was_published_is_not_blamed_on_it(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """A revoked record may be exported (its credential shows the revocation): a list
+    published before that export does not hold its entry, whenever it was revoked."""
+    seqs = _seqs(bank, learner)
+    bank.export_credential(seqs["certificate"], ORG)
+    bank.revoke_outcome(seqs["course"], "issued in error", SCHOOL)
+    before = _published(bank, authority)
+    bank.export_credential(seqs["course"], SCHOOL)
+    report = bank.audit(status_lists=before)
+    assert report.ok, report.problems
+    assert bank.audit(status_lists=_published(bank, authority)).ok
+
+
 def test_a_list_hiding_a_revocation_is_found_at_the_revoked_record(
     bank: CreditBank,
     learner: str,

@@ -13,7 +13,8 @@ lists published, checkpoints signed and the audit pinned. Many of these are refu
 on the state the machine reached; a refusal must leave every table as it was. The
 machine keeps its own account of the keys and the accreditation: a certificate must
 be refused exactly when they forbid it, and a revocation names exactly the keys the
-revoked key rotated in since its compromise.
+revoked key rotated in since its compromise. The status lists published last, and
+lists published at the end, add nothing to what the audit finds.
 
 At the end the ledger verifies, and the full audit finds exactly what the log
 itself says it should: ``key_compromised`` for each record a revoked key signed
@@ -103,6 +104,8 @@ class BankMachine(RuleBasedStateMachine):
         self.authority = AUTHORITY
         self.retired_authority: list[SigningKey] = []
         self.rotations: list[tuple[str, str, datetime]] = []
+        self.published: dict[int, Any] = {}
+        """The status lists published last: judged against the log at the end."""
         """(signer, key rotated in, when) of every rotation: the authority's and the org's."""
 
     def attempt(self, act: Any) -> Any:
@@ -372,7 +375,9 @@ class BankMachine(RuleBasedStateMachine):
 
     @rule()
     def publish_status_lists(self) -> None:
-        self.attempt(lambda: self.bank.publish_status_lists(self.authority))
+        published = self.attempt(lambda: self.bank.publish_status_lists(self.authority))
+        if published is not None:
+            self.published = {int(n): document for n, document in published.items()}
 
     # -- the log ------------------------------------------------------------------------
 
@@ -438,6 +443,12 @@ class BankMachine(RuleBasedStateMachine):
             full = self.bank.audit()
             expected, resolved = self.expected_problems()
             assert found(full) == expected, full.problems
+            # Lists the bank published, then or now, never disagree with the log.
+            stale = self.bank.audit(status_lists=self.published)
+            assert found(stale) == expected, stale.problems
+            fresh = self.bank.publish_status_lists(self.authority)
+            now = self.bank.audit(status_lists={int(n): d for n, d in fresh.items()})
+            assert found(now) == expected, now.problems
             assert {(p.kind, p.seq) for p in full.resolved} == resolved, full.resolved
             if pinned:
                 incremental = self.bank.audit(self.pin)

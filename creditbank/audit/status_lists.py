@@ -11,7 +11,9 @@ the time the list says it was issued (``validFrom``):
   holds, is wrong whenever the list was published (a bit, once due, stays set:
   revocations and key compromises are never undone);
 - a bit clear for a record revoked (or left standing under a key revoked as
-  compromised) by a record dated at or before ``validFrom`` hides that revocation.
+  compromised) by a record dated at or before ``validFrom``, whose entry was
+  logged by then too, hides that revocation. (A record may be exported after its
+  revocation: a list published before that export does not hold its entry yet.)
 
 The entries and the records' status are read from the stored tables, which the
 drift check holds to the replay in the same audit; the set of bits due is the one
@@ -98,36 +100,48 @@ class PublishedLists:
         number: int,
         valid_from: str,
         bits: bytes,
-        held: dict[int, int],
+        held: dict[int, tuple[int, int | None]],
         due: dict[int, int | None],
     ) -> Iterator[Problem]:
         """Each bit of list ``number`` (published at ``valid_from``) that disagrees.
 
-        ``held`` maps each position to its record; ``due`` each record whose bit is
-        due to the record that made it so (None when the log does not say when).
+        ``held`` maps each position to its record and the record that logged the
+        entry; ``due`` each record whose bit is due to the record that made it so
+        (None when the log does not say which).
         """
-        for position, seq in sorted(held.items()):
+        for position, (seq, assigned) in sorted(held.items()):
             shown = status.is_set(bits, position)
             if shown and seq not in due:
                 yield _mismatch(number, position, seq, "set", "clear", f"record {seq} still stands")
             elif not shown and seq in due:
-                since = due[seq]
-                when = None if since is None else self.time_of(since)
-                if when is not None and when <= valid_from:
-                    yield _mismatch(
-                        number,
-                        position,
-                        seq,
-                        "clear",
-                        "set",
-                        f"record {seq} was revoked or fell with its key at seq {since} "
-                        f"({when}), before the list was published ({valid_from})",
-                    )
+                hidden = self._hidden(seq, due[seq], assigned, valid_from)
+                if hidden is not None:
+                    yield _mismatch(number, position, seq, "clear", "set", hidden)
         for position in _set_positions(bits):
             if position not in held:
                 yield _mismatch(
                     number, position, None, "set", "clear", "no exported record holds it"
                 )
+
+    def _hidden(
+        self, seq: int, since: int | None, assigned: int | None, valid_from: str
+    ) -> str | None:
+        """Why a clear bit of record ``seq`` hides what the log says, or None if it may not.
+
+        The bit was due at ``valid_from`` when both the record that made it due
+        (``since``) and the record that logged its entry (``assigned``) are dated at or
+        before it: an entry given after the list was published is not in it yet.
+        """
+        if since is None or assigned is None:
+            return None
+        when, given = self.time_of(since), self.time_of(assigned)
+        if max(when, given) > valid_from:
+            return None
+        return (
+            f"record {seq} was revoked or fell with its key at seq {since} ({when}), "
+            f"and its entry logged at seq {assigned} ({given}), before the list was "
+            f"published ({valid_from})"
+        )
 
 
 def _set_positions(bits: bytes) -> Iterator[int]:

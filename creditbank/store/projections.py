@@ -598,11 +598,13 @@ class StatusRows:
         return found
 
     @staticmethod
-    def in_list(conn: Connection, number: int) -> dict[int, int]:
-        """The entries of list ``number``: ``{position: seq}``."""
+    def in_list(conn: Connection, number: int) -> dict[int, tuple[int, int | None]]:
+        """The entries of list ``number``: ``{position: (seq, the seq that logged it)}``."""
         return {
-            int(position): int(seq)
-            for position, seq in query(
-                conn, "SELECT position, seq FROM status_entries WHERE list = ?", (number,)
+            int(position): (int(seq), None if assigned is None else int(assigned))
+            for position, seq, assigned in query(
+                conn,
+                "SELECT position, seq, assigned_seq FROM status_entries WHERE list = ?",
+                (number,),
             )
         }
