@@ -181,6 +181,32 @@ def test_a_list_is_judged_at_its_valid_from_however_it_spells_the_time(
     assert found(bank.audit(status_lists=after)) == {("status_list_mismatch", seqs["course"])}
 
 
+def test_a_flagged_conversion_shown_revoked_by_an_older_list_is_not_blamed(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """A conversion drawn on an outcome left standing under a compromised key has its bit
+    set; revoking the outcome flags the conversion (until its cascade), which takes it
+    out of what publishing sets. A list from before still shows it set: not a fault."""
+    seqs = _exported(bank, learner, authority)
+    bank.clock.advance(timedelta(days=1))
+    bank.revoke_key(
+        "org-iot", ORG.key_id, bank.clock.now() - timedelta(days=30), "leaked", authority
+    )
+    before = _published(bank, authority)
+    revocation = bank.revoke_outcome(seqs["certificate"], "leaked key", authority)
+    assert bank.conversions(learner)[0]["status"] == "flagged"
+    number, position = bank_entry(bank, seqs["conversion"])
+    now = _published(bank, authority)
+    shown = [
+        status.is_set(status.decode(lists[number]["credentialSubject"]["encodedList"]), position)
+        for lists in (before, now)
+    ]
+    assert shown == [True, False]
+    report = bank.audit(status_lists=before)
+    assert ("cascade_missing", revocation.seq) in found(report)
+    assert not [p for p in report.problems if p.kind.startswith("status_list")], report.problems
+
+
 def test_lists_that_do_not_verify_are_invalid(
     bank: CreditBank, learner: str, authority: SigningKey
 ) -> None:

@@ -365,10 +365,14 @@ class BankMachine(RuleBasedStateMachine):
 
     # -- credentials --------------------------------------------------------------------
 
-    @rule(which=ANY, by_authority=st.booleans())
-    def export_credential(self, which: int, by_authority: bool) -> None:
-        """Export an outcome's credential, signed by its issuer's key or the authority's."""
-        if self.outcomes:
+    @rule(which=ANY, by_authority=st.booleans(), conversion=st.booleans())
+    def export_credential(self, which: int, by_authority: bool, conversion: bool) -> None:
+        """Export a conversion's credential (the authority's), or an outcome's, signed by
+        its issuer's key or the authority's (refused)."""
+        if conversion and self.conversions:
+            seq = self.pick(self.conversions, which)
+            self.attempt(lambda: self.bank.export_credential(seq, self.authority, (JCS,), LOG_KEY))
+        elif self.outcomes:
             seq, issuer = self.pick(self.outcomes, which)
             key = self.authority if by_authority else (self.org_key if issuer == "o" else SCHOOL)
             self.attempt(lambda: self.bank.export_credential(seq, key, (JCS,), LOG_KEY))

@@ -9,7 +9,9 @@ the time the list says it was issued (``validFrom``):
 
 - a bit set for a record that still stands, or at a position no logged entry
   holds, is wrong whenever the list was published (a bit, once due, stays set:
-  revocations and key compromises are never undone);
+  revocations and key compromises are never undone; the one way out, a conversion
+  flagged when an input it drew on under a compromised key is revoked, awaits its
+  cascade and is not blamed);
 - a bit clear for a record revoked (or left standing under a key revoked as
   compromised) by a record dated at or before ``validFrom``, whose entry was
   logged by then too, hides that revocation. (A record may be exported after its
@@ -34,7 +36,7 @@ from creditbank.credentials.export import due_records
 from creditbank.credentials.verify import Verifier
 from creditbank.errors import CreditBankError
 from creditbank.ledger.verify import Problem
-from creditbank.store.projections import StatusRows
+from creditbank.store.projections import ConversionRows, StatusRows
 
 
 @dataclass
@@ -111,7 +113,7 @@ class PublishedLists:
         """
         for position, (seq, assigned) in sorted(held.items()):
             shown = status.is_set(bits, position)
-            if shown and seq not in due:
+            if shown and seq not in due and not self._flagged(seq):
                 yield _mismatch(number, position, seq, "set", "clear", f"record {seq} still stands")
             elif not shown and seq in due:
                 hidden = self._hidden(seq, due[seq], assigned, valid_from)
@@ -122,6 +124,16 @@ class PublishedLists:
                 yield _mismatch(
                     number, position, None, "set", "clear", "no exported record holds it"
                 )
+
+    def _flagged(self, seq: int) -> bool:
+        """Whether ``seq`` is a conversion flagged for review (an input revoked since).
+
+        Its bit was due while an input stood under a compromised key; the input's
+        revocation flags it (not yet revoked by its cascade) and takes it out of
+        what publishing sets, so a list from before may still show it set.
+        """
+        held = ConversionRows.owned(self.conn, seq)
+        return held is not None and held[1]["status"] == "flagged"
 
     def _hidden(
         self, seq: int, since: int | None, assigned: int | None, valid_from: str
