@@ -28,7 +28,7 @@ from creditbank.ledger.keys import SigningKey
 from creditbank.store.projections import StatusRows
 
 from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
-from .conftest import fetch, fresh_database
+from .conftest import fetch, fresh_database, run_sql
 from .test_audit import found
 from .test_status_entries import _seqs, bank_entry, exporting_learner
 
@@ -205,6 +205,20 @@ def test_a_flagged_conversion_shown_revoked_by_an_older_list_is_not_blamed(
     report = bank.audit(status_lists=before)
     assert ("cascade_missing", revocation.seq) in found(report)
     assert not [p for p in report.problems if p.kind.startswith("status_list")], report.problems
+
+
+def test_a_damaged_row_leaves_the_lists_unchecked_with_a_note_and_drift(
+    bank: CreditBank, learner: str, authority: SigningKey, db_url: str
+) -> None:
+    seqs = _exported(bank, learner, authority)
+    bank.revoke_outcome(seqs["course"], "issued in error", SCHOOL)
+    lists = _published(bank, authority)
+    run_sql(db_url, "UPDATE outcomes SET data = 'x' WHERE seq = :s", {"s": seqs["course"]})
+    report = bank.audit(status_lists=lists)
+    assert found(report) == {("projection_drift", seqs["course"])}
+    assert any(
+        n.startswith("the published status lists could not be checked: ") for n in report.notes
+    )
 
 
 def test_lists_that_do_not_verify_are_invalid(
