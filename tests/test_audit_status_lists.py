@@ -125,6 +125,14 @@ def test_a_list_hiding_a_revocation_is_found_at_the_revoked_record(
     problem = next(p for p in report.problems if p.seq == seqs["certificate"])
     assert problem.detail.startswith(f"status list {number} bit {position} is clear: record ")
     assert (problem.extra["expected"], problem.extra["actual"]) == ("set", "clear")
+    assert (problem.extra["record_kind"], problem.extra["account"], problem.extra["issuer"]) == (
+        "outcome.certificate/1",
+        learner,
+        "org-iot",
+    )
+    converted = next(p for p in report.problems if p.seq == seqs["conversion"])
+    assert converted.extra["record_kind"] == "conversion.granted/1"
+    assert converted.extra["rule"].startswith("R-")
 
 
 def test_a_list_showing_a_standing_record_revoked_is_found(

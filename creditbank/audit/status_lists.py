@@ -36,7 +36,8 @@ from creditbank.credentials.export import due_records
 from creditbank.credentials.verify import Verifier
 from creditbank.errors import CreditBankError
 from creditbank.ledger.verify import Problem
-from creditbank.store.projections import ConversionRows, StatusRows
+from creditbank.store.projections import ConversionRows, Projections, StatusRows
+from creditbank.store.tables import outcomes
 
 
 @dataclass
@@ -114,16 +115,37 @@ class PublishedLists:
         for position, (seq, assigned) in sorted(held.items()):
             shown = status.is_set(bits, position)
             if shown and seq not in due and not self._flagged(seq):
-                yield _mismatch(number, position, seq, "set", "clear", f"record {seq} still stands")
+                why = f"record {seq} still stands"
+                yield _mismatch(number, position, seq, "set", "clear", why, self._about(seq))
             elif not shown and seq in due:
                 hidden = self._hidden(seq, due[seq], assigned, valid_from)
                 if hidden is not None:
-                    yield _mismatch(number, position, seq, "clear", "set", hidden)
+                    about = self._about(seq)
+                    yield _mismatch(number, position, seq, "clear", "set", hidden, about)
         for position in _set_positions(bits):
             if position not in held:
                 yield _mismatch(
-                    number, position, None, "set", "clear", "no exported record holds it"
+                    number, position, None, "set", "clear", "no exported record holds it", {}
                 )
+
+    def _about(self, seq: int) -> dict[str, Any]:
+        """The record kind, account and issuer (or rule) of exported record ``seq``."""
+        outcome = Projections.get(self.conn, outcomes, seq)
+        if outcome is not None:
+            return {
+                "record_kind": f"outcome.{outcome['kind']}/1",
+                "account": outcome["account"],
+                "issuer": outcome["issuer"],
+            }
+        conversion = ConversionRows.owned(self.conn, seq)
+        if conversion is None:
+            return {}
+        account, document = conversion
+        return {
+            "record_kind": "conversion.granted/1",
+            "account": account,
+            "rule": f"{document['rule']} v{document['rule_version']}",
+        }
 
     def _flagged(self, seq: int) -> bool:
         """Whether ``seq`` is a conversion flagged for review (an input revoked since).
@@ -174,11 +196,17 @@ def _invalid(number: int, why: str) -> Problem:
 
 
 def _mismatch(
-    number: int, position: int, seq: int | None, actual: str, expected: str, why: str
+    number: int,
+    position: int,
+    seq: int | None,
+    actual: str,
+    expected: str,
+    why: str,
+    about: dict[str, Any],
 ) -> Problem:
     return Problem(
         "status_list_mismatch",
         seq,
         f"status list {number} bit {position} is {actual}: {why}",
-        {"list": number, "position": position, "expected": expected, "actual": actual},
+        {**about, "list": number, "position": position, "expected": expected, "actual": actual},
     )
