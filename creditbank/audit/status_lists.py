@@ -59,6 +59,10 @@ class PublishedLists:
         """``status_list_invalid`` and ``status_list_mismatch`` findings, list by list.
 
         Notes name the lists holding entries that were not given.
+
+        Raises:
+            StoreError: a state row too damaged to read.
+            LedgerStateError: a state row names a record the log does not hold.
         """
         due = due_records(self.conn)
         for number in StatusRows.numbers(self.conn):

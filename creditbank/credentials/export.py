@@ -298,6 +298,9 @@ def due_records(conn: Connection) -> dict[int, int | None]:
     compromise its revocation states, and for exported conversions drawn on such
     outcomes (the seq of the earliest such key revocation; None where the
     projection does not name it).
+
+    Raises:
+        StoreError: a state row too damaged to read.
     """
     found: dict[int, int | None] = dict(StatusRows.revoked(conn))
     keys = Projector(conn)

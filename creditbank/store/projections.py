@@ -585,6 +585,9 @@ class StatusRows:
 
         Only exported records are looked at (each by its primary key), whatever the
         size of the bank's other state.
+
+        Raises:
+            StoreError: a revoked record's row is too damaged to read.
         """
         found: list[tuple[int, int | None]] = []
         for table in (outcomes, conversions):
