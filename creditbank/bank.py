@@ -1461,6 +1461,8 @@ class CreditBank(_BankWrites):
         conversion); ``log_key`` signs a checkpoint if none covers the record yet.
         With ``witnessed`` (a witness's cosigned copy of one of the log's
         checkpoints), the ledger proof is made at it and carries the cosignature.
+        The record's first export logs its status list entry, signed by ``key``
+        (:meth:`assign_status_entries`).
 
         Raises:
             RuleError: not an outcome or conversion, one standing though its key signed
@@ -1504,6 +1506,9 @@ class CreditBank(_BankWrites):
         log_key: SigningKey | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Every status list as a signed credential, by file name, reflecting revocations.
+
+        Entries given before entries were logged are logged first, signed by
+        ``authority``.
 
         Raises:
             RuleError: not a valid authority key.
