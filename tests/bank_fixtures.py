@@ -102,3 +102,11 @@ def converting_bank(bank: CreditBank, authority: SigningKey) -> str:
     bank.publish_programme(document("P510201.toml"), SCHOOL)
     bank.load_rule(document("R-IOT-EXEMPT.toml"), authority)
     return account
+
+
+def issued_certificates(bank: CreditBank, account: str, count: int) -> list[int]:
+    """The seqs of ``count`` certificates the organisation issues to ``account``."""
+    return [
+        bank.issue("certificate", account, {**CERTIFICATE, "issued_on": f"2026-10-1{i}"}, ORG).seq
+        for i in range(count)
+    ]

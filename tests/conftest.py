@@ -61,6 +61,24 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def example_bank(
+    backend: str, folder: Path, authority: SigningKey, log_key: SigningKey
+) -> Iterator[tuple[CreditBank, str]]:
+    """A new bank holding only its genesis record, and its database URL, for one example.
+
+    Hypothesis runs a test's examples inside one call, with its function-scoped
+    fixtures made once, so a property test that needs a fresh bank per example
+    makes it here.
+    """
+    with fresh_database(backend, folder) as url:
+        bank = CreditBank.create(url, ORIGIN, authority, log_key)
+        try:
+            yield bank, url
+        finally:
+            bank.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Each backend in turn: SQLite, and PostgreSQL when its test server is named."""

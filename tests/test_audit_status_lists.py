@@ -27,8 +27,8 @@ from creditbank.credentials.status import LIST_SIZE
 from creditbank.ledger.keys import SigningKey
 from creditbank.store.projections import StatusRows
 
-from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
-from .conftest import fetch, fresh_database, run_sql
+from .bank_fixtures import ORG, SCHOOL, converting_bank, issued_certificates
+from .conftest import example_bank, fetch, run_sql
 from .test_audit import found
 from .test_status_entries import _seqs, bank_entry, exporting_learner
 
@@ -280,47 +280,39 @@ def test_a_bit_no_record_holds_and_a_list_not_given(
 )
 def test_any_honest_list_is_clean_and_any_due_bit_cleared_is_found(
     backend: str,
+    authority: SigningKey,
+    log_key: SigningKey,
     tmp_path_factory: pytest.TempPathFactory,
     exported: list[bool],
     revoked: set[int],
     cleared: int,
 ) -> None:
-    authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
-    with fresh_database(backend, tmp_path_factory.mktemp("lists")) as url:
-        bank = CreditBank.create(url, "lists.example", authority, log_key)
-        try:
-            account = converting_bank(bank, authority)
-            seqs = [
-                bank.issue(
-                    "certificate", account, {**CERTIFICATE, "issued_on": f"2026-10-1{i}"}, ORG
-                ).seq
-                for i in range(3)
-            ]
-            bank.checkpoint(log_key)
-            for i, seq in enumerate(seqs):
-                if exported[i]:
-                    bank.export_credential(seq, ORG)
-            for i in sorted(revoked):
-                bank.revoke_outcome(seqs[i], "issued in error", ORG)
-            honest = {int(n): d for n, d in bank.publish_status_lists(authority).items()}
-            assert bank.audit(status_lists=honest).ok
-            due = [seqs[i] for i in sorted(revoked) if exported[i]]
-            if not due:
-                return
-            target = due[cleared % len(due)]
-            entries = dict(fetch(url, "SELECT seq, list FROM status_entries"))
-            number = int(entries[target])
-            keep = [
-                int(p)
-                for s, p in fetch(
-                    url, "SELECT seq, position FROM status_entries WHERE list = :n", {"n": number}
-                )
-                if s in due and s != target
-            ]
-            lists = {**honest, number: _signed_list(bank, authority, number, keep)}
-            assert found(bank.audit(status_lists=lists)) == {("status_list_mismatch", target)}
-        finally:
-            bank.close()
+    with example_bank(backend, tmp_path_factory.mktemp("lists"), authority, log_key) as (bank, url):
+        account = converting_bank(bank, authority)
+        seqs = issued_certificates(bank, account, 3)
+        bank.checkpoint(log_key)
+        for i, seq in enumerate(seqs):
+            if exported[i]:
+                bank.export_credential(seq, ORG)
+        for i in sorted(revoked):
+            bank.revoke_outcome(seqs[i], "issued in error", ORG)
+        honest = {int(n): d for n, d in bank.publish_status_lists(authority).items()}
+        assert bank.audit(status_lists=honest).ok
+        due = [seqs[i] for i in sorted(revoked) if exported[i]]
+        if not due:
+            return
+        target = due[cleared % len(due)]
+        entries = dict(fetch(url, "SELECT seq, list FROM status_entries"))
+        number = int(entries[target])
+        keep = [
+            int(p)
+            for s, p in fetch(
+                url, "SELECT seq, position FROM status_entries WHERE list = :n", {"n": number}
+            )
+            if s in due and s != target
+        ]
+        lists = {**honest, number: _signed_list(bank, authority, number, keep)}
+        assert found(bank.audit(status_lists=lists)) == {("status_list_mismatch", target)}
 
 
 def test_cli_audit_with_published_lists(tmp_path: Path, runner: CliRunner, db_url: str) -> None:

@@ -26,8 +26,8 @@ from creditbank.ledger.encoding import b58decode
 from creditbank.ledger.keys import SigningKey
 from creditbank.store.projections import StatusRows
 
-from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank
-from .conftest import fresh_database
+from .bank_fixtures import CERTIFICATE, ORG, SCHOOL, converting_bank, issued_certificates
+from .conftest import example_bank
 
 VECTORS = Path(__file__).parent / "data" / "vc-di-eddsa"
 
@@ -731,43 +731,38 @@ def test_a_cascaded_conversion_is_revoked_in_the_status_list(
 @settings(max_examples=4, deadline=None)
 @given(exported=st.lists(st.booleans(), min_size=4, max_size=4), revoked=st.sets(st.integers(0, 3)))
 def test_a_status_list_sets_exactly_the_exported_records_now_revoked(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, exported: list[bool], revoked: set[int]
+    backend: str,
+    authority: SigningKey,
+    log_key: SigningKey,
+    tmp_path_factory: pytest.TempPathFactory,
+    exported: list[bool],
+    revoked: set[int],
 ) -> None:
     """Bits are set for exported outcomes revoked since, and for nothing else: not for an
     exported outcome still standing, nor for a revoked outcome that was never exported."""
-    authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
-    with fresh_database(backend, tmp_path_factory.mktemp("status")) as url:
-        bank = CreditBank.create(url, "status.example", authority, log_key)
-        try:
-            account = converting_bank(bank, authority)
-            seqs = [
-                bank.issue(
-                    "certificate", account, {**CERTIFICATE, "issued_on": f"2026-10-1{i}"}, ORG
-                ).seq
-                for i in range(4)
-            ]
-            bank.checkpoint(log_key)
-            positions = {}
-            for i, seq in enumerate(seqs):
-                if exported[i]:
-                    credential = bank.export_credential(seq, ORG)
-                    entry = credential["credentialStatus"]
-                    positions[seq] = (entry["statusListCredential"], int(entry["statusListIndex"]))
-            for i in sorted(revoked):
-                bank.revoke_outcome(seqs[i], "issued in error", ORG)
-            published = bank.publish_status_lists(authority)
-            for seq, (url_, index) in positions.items():
-                listed = published[url_.rsplit("/", 1)[-1]]
-                bits = status.decode(listed["credentialSubject"]["encodedList"])
-                assert status.is_set(bits, index) == (seqs.index(seq) in revoked)
-            set_bits = sum(
-                bin(byte).count("1")
-                for listed in published.values()
-                for byte in status.decode(listed["credentialSubject"]["encodedList"])
-            )
-            assert set_bits == sum(1 for i in revoked if exported[i])
-        finally:
-            bank.close()
+    with example_bank(backend, tmp_path_factory.mktemp("status"), authority, log_key) as (bank, _):
+        account = converting_bank(bank, authority)
+        seqs = issued_certificates(bank, account, 4)
+        bank.checkpoint(log_key)
+        positions = {}
+        for i, seq in enumerate(seqs):
+            if exported[i]:
+                credential = bank.export_credential(seq, ORG)
+                entry = credential["credentialStatus"]
+                positions[seq] = (entry["statusListCredential"], int(entry["statusListIndex"]))
+        for i in sorted(revoked):
+            bank.revoke_outcome(seqs[i], "issued in error", ORG)
+        published = bank.publish_status_lists(authority)
+        for seq, (url_, index) in positions.items():
+            listed = published[url_.rsplit("/", 1)[-1]]
+            bits = status.decode(listed["credentialSubject"]["encodedList"])
+            assert status.is_set(bits, index) == (seqs.index(seq) in revoked)
+        set_bits = sum(
+            bin(byte).count("1")
+            for listed in published.values()
+            for byte in status.decode(listed["credentialSubject"]["encodedList"])
+        )
+        assert set_bits == sum(1 for i in revoked if exported[i])
 
 
 @settings(max_examples=6, deadline=None)
@@ -777,6 +772,8 @@ def test_a_status_list_sets_exactly_the_exported_records_now_revoked(
 )
 def test_status_entries_are_allocated_once_each_and_fill_one_list_after_another(
     backend: str,
+    authority: SigningKey,
+    log_key: SigningKey,
     tmp_path_factory: pytest.TempPathFactory,
     batches: list[list[int]],
     fill_limit: int,
@@ -785,26 +782,21 @@ def test_status_entries_are_allocated_once_each_and_fill_one_list_after_another(
     first; a batch may repeat records or hold ones already exported; no two records
     share a bit; a list is only started once the one
     before holds ``fill_limit`` entries."""
-    authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
-    with fresh_database(backend, tmp_path_factory.mktemp("entries")) as url:
-        bank = CreditBank.create(url, "entries.example", authority, log_key)
-        try:
-            given_out: dict[int, tuple[int, int]] = {}
-            for batch in batches:
-                with bank.ledger.store.appending() as conn:
-                    chosen = StatusRows.choose(conn, batch, fill_limit, 2 * fill_limit)
-                    for seq, (number, position) in chosen.items():
-                        StatusRows.assign(conn, seq, number, position, assigned=0)
-                assert set(chosen) == set(batch) - set(given_out)
-                with bank.ledger.store.reading() as conn:
-                    found = {seq: StatusRows.of(conn, seq) for seq in batch}
-                for seq, entry in found.items():
-                    assert entry is not None
-                    assert given_out.setdefault(seq, entry) == entry
-            assert len(set(given_out.values())) == len(given_out)
-            per_list = [list(e[0] for e in given_out.values()).count(n) for n in range(1, 99)]
-            used = [n for n in per_list if n]
-            assert per_list[: len(used)] == used
-            assert all(n == fill_limit for n in used[:-1]) and all(n <= fill_limit for n in used)
-        finally:
-            bank.close()
+    with example_bank(backend, tmp_path_factory.mktemp("entries"), authority, log_key) as (bank, _):
+        given_out: dict[int, tuple[int, int]] = {}
+        for batch in batches:
+            with bank.ledger.store.appending() as conn:
+                chosen = StatusRows.choose(conn, batch, fill_limit, 2 * fill_limit)
+                for seq, (number, position) in chosen.items():
+                    StatusRows.assign(conn, seq, number, position, assigned=0)
+            assert set(chosen) == set(batch) - set(given_out)
+            with bank.ledger.store.reading() as conn:
+                found = {seq: StatusRows.of(conn, seq) for seq in batch}
+            for seq, entry in found.items():
+                assert entry is not None
+                assert given_out.setdefault(seq, entry) == entry
+        assert len(set(given_out.values())) == len(given_out)
+        per_list = [list(e[0] for e in given_out.values()).count(n) for n in range(1, 99)]
+        used = [n for n in per_list if n]
+        assert per_list[: len(used)] == used
+        assert all(n == fill_limit for n in used[:-1]) and all(n <= fill_limit for n in used)

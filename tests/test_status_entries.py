@@ -30,7 +30,7 @@ from creditbank.store.driver import execute
 from creditbank.store.projections import StatusRows
 
 from .bank_fixtures import CERTIFICATE, COURSE, ORG, SCHOOL, converting_bank
-from .conftest import dump, fetch, fresh_database, migrate, run_sql
+from .conftest import dump, example_bank, fetch, migrate, run_sql
 from .test_audit import forge, found
 
 
@@ -263,41 +263,37 @@ def test_entries_given_before_entries_were_logged_are_logged_by_the_next_publica
 )
 def test_any_exports_audit_clean_and_any_entry_moved_is_found_where_it_was_logged(
     backend: str,
+    authority: SigningKey,
+    log_key: SigningKey,
     tmp_path_factory: pytest.TempPathFactory,
     exports: list[str],
     moved: int,
 ) -> None:
-    authority, log_key = SigningKey.from_seed(bytes(range(32))), SigningKey.from_seed(bytes(32))
-    with fresh_database(backend, tmp_path_factory.mktemp("logged")) as url:
-        bank = CreditBank.create(url, "logged.example", authority, log_key)
-        try:
-            account = converting_bank(bank, authority)
-            bank.issue("certificate", account, CERTIFICATE, ORG)
-            bank.issue("course", account, COURSE, SCHOOL)
-            bank.convert(account, "P510201", authority)
-            bank.checkpoint(log_key)
-            seqs = _seqs(bank, account)
-            keys = {"certificate": ORG, "course": SCHOOL, "conversion": authority}
-            for export in exports:
-                if export == "transcript":
-                    bank.export_transcript(account, authority)
-                else:
-                    bank.export_credential(seqs[export], keys[export])
-            assert bank.audit().ok
-            rows = fetch(url, "SELECT list, position, assigned_seq FROM status_entries")
-            if not rows:
-                return
-            number, position, assigned = sorted(rows)[moved % len(rows)]
-            taken = {(n, p) for n, p, _ in rows}
-            free = next(p for p in range(LIST_SIZE) if (number, p) not in taken)
-            run_sql(
-                url,
-                "UPDATE status_entries SET position = :q WHERE list = :n AND position = :p",
-                {"n": number, "p": position, "q": free},
-            )
-            assert found(bank.audit()) == {("projection_drift", assigned)}
-        finally:
-            bank.close()
+    with example_bank(backend, tmp_path_factory.mktemp("logged"), authority, log_key) as (
+        bank,
+        url,
+    ):
+        account = exporting_learner(bank, authority, log_key)
+        seqs = _seqs(bank, account)
+        keys = {"certificate": ORG, "course": SCHOOL, "conversion": authority}
+        for export in exports:
+            if export == "transcript":
+                bank.export_transcript(account, authority)
+            else:
+                bank.export_credential(seqs[export], keys[export])
+        assert bank.audit().ok
+        rows = fetch(url, "SELECT list, position, assigned_seq FROM status_entries")
+        if not rows:
+            return
+        number, position, assigned = sorted(rows)[moved % len(rows)]
+        taken = {(n, p) for n, p, _ in rows}
+        free = next(p for p in range(LIST_SIZE) if (number, p) not in taken)
+        run_sql(
+            url,
+            "UPDATE status_entries SET position = :q WHERE list = :n AND position = :p",
+            {"n": number, "p": position, "q": free},
+        )
+        assert found(bank.audit()) == {("projection_drift", assigned)}
 
 
 def test_cli_an_export_is_audited_and_a_moved_bit_fails_the_audit(
