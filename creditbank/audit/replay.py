@@ -324,12 +324,7 @@ class Replay:
             return Replay._rotation_fate(conn, problem)
         elif kind == STATUS_ASSIGNED:
             told = "it only gave status list entries, whose bits follow their records in the log"
-            return Problem(
-                problem.kind,
-                problem.seq,
-                f"{problem.detail}; {told}",
-                {**problem.extra, "now": "entries only"},
-            ), True
+            return _told(problem, told, "entries only"), True
         else:
             return problem, False
         held = Projections.get(conn, table, problem.seq)
@@ -343,10 +338,7 @@ class Replay:
             )
         else:
             now, told = "standing", f"the {what} still stands"
-        told_problem = Problem(
-            problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
-        )
-        return told_problem, revoked is not None
+        return _told(problem, told, now), revoked is not None
 
     @staticmethod
     def _rotation_fate(conn: Connection, problem: Problem) -> tuple[Problem, bool]:
@@ -377,10 +369,7 @@ class Replay:
                 if still
                 else "it brought in no key"
             )
-        told_problem = Problem(
-            problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
-        )
-        return told_problem, resolved
+        return _told(problem, told, now), resolved
 
     @staticmethod
     def _missing_cascade(conn: Connection, conversion: dict[str, Any]) -> Iterator[Problem]:
@@ -403,3 +392,10 @@ class Replay:
                 },
             )
             return
+
+
+def _told(problem: Problem, told: str, now: str) -> Problem:
+    """A ``key_compromised`` ``problem`` told its record's fate: ``told`` in words, ``now``."""
+    return Problem(
+        problem.kind, problem.seq, f"{problem.detail}; {told}", {**problem.extra, "now": now}
+    )
