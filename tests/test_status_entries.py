@@ -11,6 +11,7 @@ are logged by the next status list publication.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -396,3 +397,23 @@ def test_a_credential_signed_with_another_bit_fails_where_the_ledger_is_at_hand(
     assert checks["status"].detail.endswith(
         f"the ledger gave record {seqs['course']} no status entry"
     )
+
+
+def test_an_assignment_signed_under_a_compromised_key_is_resolved_at_once(
+    bank: CreditBank, learner: str, authority: SigningKey
+) -> None:
+    """The entries vouch for nothing (each bit follows its record), so the finding on the
+    assignment is resolved in the log, while the outcome itself still stands as a problem."""
+    seqs = _seqs(bank, learner)
+    bank.export_credential(seqs["certificate"], ORG)
+    logged = _last(bank).seq
+    bank.clock.advance(timedelta(days=1))
+    bank.revoke_key(
+        "org-iot", ORG.key_id, bank.clock.now() - timedelta(days=30), "leaked", authority
+    )
+    report = bank.audit()
+    resolved = {p.seq: p for p in report.resolved}
+    assert resolved[logged].kind == "key_compromised"
+    assert resolved[logged].extra["now"] == "entries only"
+    assert ("key_compromised", seqs["certificate"]) in found(report)
+    assert ("key_compromised", logged) not in found(report)
