@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -417,3 +418,47 @@ def test_an_assignment_signed_under_a_compromised_key_is_resolved_at_once(
     assert resolved[logged].extra["now"] == "entries only"
     assert ("key_compromised", seqs["certificate"]) in found(report)
     assert ("key_compromised", logged) not in found(report)
+
+
+def test_cli_verify_binds_the_bit_to_the_ledger_and_publish_logs_entries_from_before(
+    tmp_path: Path, runner: CliRunner, db_url: str
+) -> None:
+    """From the CLI: a credential re-signed by its issuer with another bit fails
+    ``credential verify`` where the database is at hand (passes ``--offline``); an entry
+    from before logging is logged by ``status-list publish``, after which the audit is
+    clean."""
+    from .test_cli import PASS, run
+
+    assert run(runner, db_url, "demo", "--learners", "4", "--records", "20").exit_code == 0
+    (cert, issuer), (other, _) = fetch(
+        db_url,
+        "SELECT seq, issuer FROM outcomes WHERE kind = 'certificate' ORDER BY seq LIMIT 2",
+    )
+    key_file = f"demo-keys/{issuer}.pem"
+    exported = run(
+        runner, db_url, "export", "credential", str(cert), "--key", key_file, "-o", "c.json"
+    )
+    assert exported.exit_code == 0, exported.stderr
+    credential = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    key = SigningKey.load(tmp_path / key_file, next(iter(PASS.values())).encode())
+    _, position = _entry(credential)
+    forged = _resigned(credential, key, (position + 1) % LIST_SIZE)
+    (tmp_path / "forged.json").write_text(json.dumps(forged), encoding="utf-8")
+    assert run(runner, db_url, "status-list", "publish", "-o", "status").exit_code == 0
+    vkey = run(runner, db_url, "vkey").stdout.strip()
+    checked = ("credential", "verify", "forged.json", "--status-dir", "status", "--vkey", vkey)
+    online = run(runner, db_url, *checked)
+    assert online.exit_code == 1
+    assert f"the ledger gave record {cert} bit {position} of " in online.stdout
+    assert run(runner, db_url, *checked, "--offline").exit_code == 0
+    run_sql(
+        db_url,
+        "INSERT INTO status_entries (list, position, seq) VALUES (1, :p, :s)",
+        {"p": (position + 2) % LIST_SIZE, "s": other},
+    )
+    assert run(runner, db_url, "audit").exit_code == 1
+    assert run(runner, db_url, "status-list", "publish", "-o", "status").exit_code == 0
+    assert run(runner, db_url, "audit").exit_code == 0
+    assert fetch(
+        db_url, "SELECT assigned_seq IS NULL FROM status_entries WHERE seq = :s", {"s": other}
+    ) == [(False,)]
